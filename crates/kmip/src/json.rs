@@ -1,0 +1,291 @@
+//! JSON TTLV as Cosmian KMS writes it: `{"tag": NAME, "type": TYPE, "value": V}`.
+//!
+//! Written: Structure values as arrays, ByteString upper-case hex, LongInteger and BigInteger
+//! `"0x"` hex, Enumeration by Cosmian's name (hex when unnamed), DateTime RFC 3339 UTC.
+//! Accepted besides: a missing `type` for structures, enumerations by either spelling or hex,
+//! integers and long integers as decimal or hex strings, masks as names.
+
+use serde_json::Value as J;
+
+use crate::enums::{self, MaskKind};
+use crate::error::Error;
+use crate::tag::Tag;
+use crate::ttlv::{DateTime, ItemType, Ttlv, Value, canonical_big_integer};
+
+const MAX_DEPTH: usize = 64;
+
+/// Parses JSON TTLV text.
+pub fn from_str(text: &str) -> Result<Ttlv, Error> {
+    let v: J = serde_json::from_str(text).map_err(Error::JsonSyntax)?;
+    from_value(&v)
+}
+
+/// Parses JSON TTLV bytes.
+pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
+    let v: J = serde_json::from_slice(bytes).map_err(Error::JsonSyntax)?;
+    from_value(&v)
+}
+
+/// Converts an already parsed JSON value.
+pub fn from_value(v: &J) -> Result<Ttlv, Error> {
+    node(v, 0, None)
+}
+
+fn err(msg: impl Into<String>) -> Error {
+    Error::Json(msg.into())
+}
+
+fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::TooDeep { limit: MAX_DEPTH });
+    }
+    let obj = v.as_object().ok_or_else(|| err("every node must be an object with `tag`, `type` and `value`"))?;
+    let tag_name = obj.get("tag").and_then(J::as_str).ok_or_else(|| err("a node has no string `tag`"))?;
+    let tag = Tag::from_name(tag_name).ok_or_else(|| Error::UnknownTagName(tag_name.to_owned()))?;
+    let item_type = match obj.get("type") {
+        None => ItemType::Structure,
+        Some(J::String(t)) => ItemType::from_name(t).ok_or_else(|| err(format!("{tag}: unknown type `{t}`")))?,
+        Some(_) => return Err(err(format!("{tag}: `type` must be a string"))),
+    };
+    let raw = obj.get("value").ok_or_else(|| err(format!("{tag}: missing `value`")))?;
+    // `AttributeValue` takes its meaning from the sibling `AttributeName` (KMIP 1.x attributes).
+    let meaning = if tag == Tag::ATTRIBUTE_VALUE { hint.unwrap_or(tag) } else { tag };
+    let bad = |what: &str| Error::BadValue { tag, reason: format!("invalid {} value: {what}", item_type.name()) };
+    let value = match item_type {
+        ItemType::Structure => {
+            let arr = raw.as_array().ok_or_else(|| bad("a structure's value must be an array"))?;
+            let mut children = Vec::with_capacity(arr.len());
+            let mut attr_hint = None;
+            for c in arr {
+                let child = node(c, depth + 1, attr_hint)?;
+                if child.tag == Tag::ATTRIBUTE_NAME {
+                    attr_hint = child.as_str().ok().and_then(enums::tag_of_attribute_name);
+                }
+                children.push(child);
+            }
+            Value::Structure(children)
+        }
+        ItemType::Integer => Value::Integer(match raw {
+            J::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| bad("out of range"))?,
+            J::String(s) => parse_int(s)
+                .and_then(|n| i32::try_from(n).ok())
+                .or_else(|| MaskKind::for_tag(meaning).and_then(|m| m.parse(s)))
+                .ok_or_else(|| bad(s))?,
+            _ => return Err(bad("expected a number")),
+        }),
+        ItemType::LongInteger | ItemType::DateTimeExtended => {
+            let n = match raw {
+                J::Number(n) => n.as_i64().ok_or_else(|| bad("out of range"))?,
+                J::String(s) => parse_int(s).ok_or_else(|| bad(s))?,
+                _ => return Err(bad("expected a string")),
+            };
+            if item_type == ItemType::LongInteger { Value::LongInteger(n) } else { Value::DateTimeExtended(n) }
+        }
+        ItemType::BigInteger => {
+            let s = raw.as_str().ok_or_else(|| bad("expected a hex string"))?;
+            let h = s.strip_prefix("0x").unwrap_or(s);
+            let h = if h.len() % 2 == 1 { format!("0{h}") } else { h.to_owned() };
+            Value::BigInteger(canonical_big_integer(hex_decode(&h).ok_or_else(|| bad(s))?))
+        }
+        ItemType::Enumeration => Value::Enumeration(match raw {
+            J::String(s) => enums::enum_value(enums::enum_domain(meaning), s).ok_or_else(|| {
+                Error::BadValue { tag, reason: format!("`{s}` is not a known name for this enumeration") }
+            })?,
+            J::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad("out of range"))?,
+            _ => return Err(bad("expected a name")),
+        }),
+        ItemType::Boolean => Value::Boolean(match raw {
+            J::Bool(b) => *b,
+            J::String(s) if s == "true" => true,
+            J::String(s) if s == "false" => false,
+            _ => return Err(bad("expected true or false")),
+        }),
+        ItemType::TextString => Value::TextString(raw.as_str().ok_or_else(|| bad("expected a string"))?.to_owned()),
+        ItemType::ByteString => {
+            let s = raw.as_str().ok_or_else(|| bad("expected a hex string"))?;
+            Value::ByteString(hex_decode(s).ok_or_else(|| bad("not hexadecimal"))?)
+        }
+        ItemType::DateTime => Value::DateTime(match raw {
+            J::String(s) => DateTime::parse_rfc3339(s)
+                .or_else(|| parse_int(s).map(DateTime))
+                .ok_or_else(|| bad("expected an RFC 3339 date"))?,
+            J::Number(n) => DateTime(n.as_i64().ok_or_else(|| bad("out of range"))?),
+            _ => return Err(bad("expected an RFC 3339 date")),
+        }),
+        ItemType::Interval => Value::Interval(match raw {
+            J::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad("out of range"))?,
+            J::String(s) => parse_int(s).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(s))?,
+            _ => return Err(bad("expected a number")),
+        }),
+    };
+    Ok(Ttlv { tag, value })
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok().map(|u| u as i64)
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// Decodes hex (either case); `None` on odd length or a non-hex digit.
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    let nib = |c: u8| -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    };
+    let mut out = Vec::with_capacity(b.len() / 2);
+    for pair in b.chunks_exact(2) {
+        out.push(nib(pair[0])? << 4 | nib(pair[1])?);
+    }
+    Some(out)
+}
+
+/// Appends upper-case hex.
+pub fn hex_encode_into(bytes: &[u8], out: &mut String) {
+    const D: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(D[(b >> 4) as usize] as char);
+        out.push(D[(b & 15) as usize] as char);
+    }
+}
+
+/// Encodes to JSON TTLV text.
+pub fn to_string(item: &Ttlv) -> String {
+    let mut out = String::with_capacity(256);
+    write_node(item, &mut out, None);
+    out
+}
+
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
+    use std::fmt::Write;
+    out.push_str("{\"tag\":");
+    match item.tag.name() {
+        Some(n) => write_str(n, out),
+        None => write_str(&format!("0x{:06X}", item.tag.0), out),
+    }
+    out.push_str(",\"type\":\"");
+    out.push_str(item.value.item_type().name());
+    out.push_str("\",\"value\":");
+    let meaning = if item.tag == Tag::ATTRIBUTE_VALUE { hint.unwrap_or(item.tag) } else { item.tag };
+    // `write!` into a String cannot fail.
+    match &item.value {
+        Value::Structure(children) => {
+            out.push('[');
+            let mut attr_hint = None;
+            for (i, c) in children.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_node(c, out, attr_hint);
+                if c.tag == Tag::ATTRIBUTE_NAME {
+                    attr_hint = c.as_str().ok().and_then(enums::tag_of_attribute_name);
+                }
+            }
+            out.push(']');
+        }
+        Value::Integer(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Value::LongInteger(v) | Value::DateTimeExtended(v) => {
+            let _ = write!(out, "\"0x{:016X}\"", *v as u64);
+        }
+        Value::BigInteger(b) => {
+            out.push_str("\"0x");
+            hex_encode_into(b, out);
+            out.push('"');
+        }
+        Value::Enumeration(v) => {
+            match enums::enum_domain(meaning).and_then(|d| enums::enum_name(d, *v, true)) {
+                Some(name) => write_str(name, out),
+                None => {
+                    let _ = write!(out, "\"0x{v:08X}\"");
+                }
+            };
+        }
+        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::TextString(s) => write_str(s, out),
+        Value::ByteString(b) => {
+            out.push('"');
+            hex_encode_into(b, out);
+            out.push('"');
+        }
+        Value::DateTime(d) => match d.to_rfc3339() {
+            Some(s) => write_str(&s, out),
+            None => {
+                let _ = write!(out, "\"0x{:016X}\"", d.0 as u64);
+            }
+        },
+        Value::Interval(v) => {
+            let _ = write!(out, "{v}");
+        }
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosmian_shapes() {
+        let item = Ttlv::structure(
+            Tag::REQUEST_PAYLOAD,
+            vec![
+                Ttlv::new(Tag::OBJECT_TYPE, Value::Enumeration(2)),
+                Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+                Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![0xab, 0x01])),
+                Ttlv::new(Tag::INITIAL_DATE, Value::DateTime(DateTime(0))),
+                Ttlv::new(Tag::ITERATION_COUNT, Value::LongInteger(1)),
+                Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(6)),
+            ],
+        );
+        let s = to_string(&item);
+        assert!(s.contains(r#"{"tag":"ObjectType","type":"Enumeration","value":"SymmetricKey"}"#), "{s}");
+        assert!(s.contains(r#""value":"AB01""#));
+        assert!(s.contains(r#""value":"1970-01-01T00:00:00Z""#));
+        assert!(s.contains(r#""value":"0x0000000000000001""#));
+        assert!(s.contains(r#""value":"SHA256""#));
+        assert_eq!(from_str(&s).unwrap(), item);
+    }
+
+    #[test]
+    fn accepts_variants() {
+        let t = from_str(r#"{"tag":"RequestPayload","value":[{"tag":"HashingAlgorithm","type":"Enumeration","value":"SHA_256"},
+            {"tag":"ObjectType","type":"Enumeration","value":"0x00000002"},
+            {"tag":"CryptographicUsageMask","type":"Integer","value":"Encrypt Decrypt"}]}"#)
+        .unwrap();
+        let c = t.children().unwrap();
+        assert_eq!(c[0].value, Value::Enumeration(6));
+        assert_eq!(c[1].value, Value::Enumeration(2));
+        assert_eq!(c[2].value, Value::Integer(12));
+        assert!(from_str(r#"{"tag":"Nope","type":"Integer","value":1}"#).is_err());
+        assert!(from_str(r#"{"tag":"ObjectType","type":"Enumeration","value":"Bogus"}"#).is_err());
+    }
+}

@@ -1,0 +1,480 @@
+//! Request and response payloads of the KMIP 2.1 operations, one structure each.
+
+use super::{
+    ANY_ATTRIBUTE, ANY_OBJECT, Attribute, Attributes, CryptographicParameters, Interval, Item, Object, RevocationReason,
+    UniqueIdentifier, kmip_struct,
+};
+use crate::error::Error;
+use crate::generated::*;
+use crate::tag::Tag;
+use crate::ttlv::{DateTime, Ttlv};
+
+/// `NewAttribute` / `CurrentAttribute`: a structure holding one attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributeHolder(pub Attribute);
+
+impl Item for AttributeHolder {
+    fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
+        match item.children()? {
+            [one] => Attribute::from_ttlv(one).map(AttributeHolder),
+            _ => Err(Error::BadValue { tag: item.tag, reason: "must hold exactly one attribute".into() }),
+        }
+    }
+    fn to_ttlv(&self, tag: Tag) -> Ttlv {
+        Ttlv::structure(tag, vec![self.0.to_ttlv(self.0.tag())])
+    }
+}
+
+kmip_struct! {
+    pub struct ProtocolVersion {
+        pub protocol_version_major: i32 = Tag::PROTOCOL_VERSION_MAJOR,
+        pub protocol_version_minor: i32 = Tag::PROTOCOL_VERSION_MINOR,
+    }
+}
+
+kmip_struct! {
+    pub struct Create {
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub attributes: Attributes = Tag::ATTRIBUTES,
+        pub protection_storage_masks: Option<Ttlv> = Tag::PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    pub struct CreateResponse {
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+    }
+}
+
+kmip_struct! {
+    pub struct CreateKeyPair {
+        pub common_attributes: Option<Attributes> = Tag::COMMON_ATTRIBUTES,
+        pub private_key_attributes: Option<Attributes> = Tag::PRIVATE_KEY_ATTRIBUTES,
+        pub public_key_attributes: Option<Attributes> = Tag::PUBLIC_KEY_ATTRIBUTES,
+        pub common_protection_storage_masks: Option<Ttlv> = Tag::COMMON_PROTECTION_STORAGE_MASKS,
+        pub private_protection_storage_masks: Option<Ttlv> = Tag::PRIVATE_PROTECTION_STORAGE_MASKS,
+        pub public_protection_storage_masks: Option<Ttlv> = Tag::PUBLIC_PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    pub struct CreateKeyPairResponse {
+        pub private_key_unique_identifier: UniqueIdentifier = Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+        pub public_key_unique_identifier: UniqueIdentifier = Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+    }
+}
+
+kmip_struct! {
+    pub struct Register {
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub attributes: Attributes = Tag::ATTRIBUTES,
+        pub object: Object = ANY_OBJECT,
+        pub protection_storage_masks: Option<Ttlv> = Tag::PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    /// Response of the operations that answer only an identifier.
+    pub struct UidResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+    }
+}
+
+kmip_struct! {
+    /// Request of the operations that take only an optional identifier (Activate, Destroy...).
+    pub struct UidRequest {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+    }
+}
+
+kmip_struct! {
+    pub struct ReKey {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub offset: Option<Interval> = Tag::OFFSET,
+        pub attributes: Option<Attributes> = Tag::ATTRIBUTES,
+        pub protection_storage_masks: Option<Ttlv> = Tag::PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    pub struct ReKeyKeyPair {
+        pub private_key_unique_identifier: Option<UniqueIdentifier> = Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+        pub offset: Option<Interval> = Tag::OFFSET,
+        pub common_attributes: Option<Attributes> = Tag::COMMON_ATTRIBUTES,
+        pub private_key_attributes: Option<Attributes> = Tag::PRIVATE_KEY_ATTRIBUTES,
+        pub public_key_attributes: Option<Attributes> = Tag::PUBLIC_KEY_ATTRIBUTES,
+        pub common_protection_storage_masks: Option<Ttlv> = Tag::COMMON_PROTECTION_STORAGE_MASKS,
+        pub private_protection_storage_masks: Option<Ttlv> = Tag::PRIVATE_PROTECTION_STORAGE_MASKS,
+        pub public_protection_storage_masks: Option<Ttlv> = Tag::PUBLIC_PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    pub struct DeriveKey {
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub unique_identifier: Vec<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub derivation_method: DerivationMethod = Tag::DERIVATION_METHOD,
+        pub derivation_parameters: Ttlv = Tag::DERIVATION_PARAMETERS,
+        pub attributes: Attributes = Tag::ATTRIBUTES,
+    }
+}
+
+kmip_struct! {
+    pub struct Certify {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub attributes: Option<Attributes> = Tag::ATTRIBUTES,
+        pub certificate_request_unique_identifier: Option<UniqueIdentifier> = Tag::CERTIFICATE_REQUEST_UNIQUE_IDENTIFIER,
+        pub certificate_request_type: Option<CertificateRequestType> = Tag::CERTIFICATE_REQUEST_TYPE,
+        pub certificate_request_value: Option<Vec<u8>> = Tag::CERTIFICATE_REQUEST_VALUE,
+        pub protection_storage_masks: Option<Ttlv> = Tag::PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    pub struct Locate {
+        pub maximum_items: Option<i32> = Tag::MAXIMUM_ITEMS,
+        pub offset_items: Option<i32> = Tag::OFFSET_ITEMS,
+        pub storage_status_mask: Option<i32> = Tag::STORAGE_STATUS_MASK,
+        pub object_group_member: Option<ObjectGroupMember> = Tag::OBJECT_GROUP_MEMBER,
+        pub attributes: Option<Attributes> = Tag::ATTRIBUTES,
+    }
+}
+
+kmip_struct! {
+    pub struct LocateResponse {
+        pub located_items: Option<i32> = Tag::LOCATED_ITEMS,
+        pub unique_identifier: Vec<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+    }
+}
+
+kmip_struct! {
+    pub struct Check {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub usage_limits_count: Option<i64> = Tag::USAGE_LIMITS_COUNT,
+        pub cryptographic_usage_mask: Option<i32> = Tag::CRYPTOGRAPHIC_USAGE_MASK,
+        pub lease_time: Option<Interval> = Tag::LEASE_TIME,
+    }
+}
+
+kmip_struct! {
+    pub struct CheckResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub usage_limits_count: Option<i64> = Tag::USAGE_LIMITS_COUNT,
+        pub cryptographic_usage_mask: Option<i32> = Tag::CRYPTOGRAPHIC_USAGE_MASK,
+        pub lease_time: Option<Interval> = Tag::LEASE_TIME,
+    }
+}
+
+kmip_struct! {
+    pub struct Get {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub key_format_type: Option<KeyFormatType> = Tag::KEY_FORMAT_TYPE,
+        pub key_wrap_type: Option<KeyWrapType> = Tag::KEY_WRAP_TYPE,
+        pub key_compression_type: Option<KeyCompressionType> = Tag::KEY_COMPRESSION_TYPE,
+        pub key_wrapping_specification: Option<Ttlv> = Tag::KEY_WRAPPING_SPECIFICATION,
+    }
+}
+
+kmip_struct! {
+    pub struct GetResponse {
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub object: Object = ANY_OBJECT,
+    }
+}
+
+kmip_struct! {
+    pub struct GetAttributes {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        /// An Enumeration naming a tag, or a `VendorAttributeReference` structure.
+        pub attribute_reference: Vec<Ttlv> = Tag::ATTRIBUTE_REFERENCE,
+    }
+}
+
+kmip_struct! {
+    pub struct GetAttributesResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub attributes: Attributes = Tag::ATTRIBUTES,
+    }
+}
+
+kmip_struct! {
+    /// Response of AddAttribute, SetAttribute, ModifyAttribute and DeleteAttribute. KMIP 2.x
+    /// answers the identifier only; a 1.x peer also gets the attribute.
+    pub struct AttributeResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub attribute: Option<Attribute> = ANY_ATTRIBUTE,
+    }
+}
+
+kmip_struct! {
+    pub struct GetAttributeListResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub attribute_reference: Vec<Ttlv> = Tag::ATTRIBUTE_REFERENCE,
+    }
+}
+
+kmip_struct! {
+    /// AddAttribute and SetAttribute.
+    pub struct NewAttributeRequest {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub new_attribute: AttributeHolder = Tag::NEW_ATTRIBUTE,
+    }
+}
+
+kmip_struct! {
+    pub struct ModifyAttribute {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub current_attribute: Option<AttributeHolder> = Tag::CURRENT_ATTRIBUTE,
+        pub new_attribute: AttributeHolder = Tag::NEW_ATTRIBUTE,
+    }
+}
+
+kmip_struct! {
+    pub struct DeleteAttribute {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub current_attribute: Option<AttributeHolder> = Tag::CURRENT_ATTRIBUTE,
+        pub attribute_reference: Option<Ttlv> = Tag::ATTRIBUTE_REFERENCE,
+    }
+}
+
+kmip_struct! {
+    pub struct Revoke {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub revocation_reason: RevocationReason = Tag::REVOCATION_REASON,
+        pub compromise_occurrence_date: Option<DateTime> = Tag::COMPROMISE_OCCURRENCE_DATE,
+    }
+}
+
+kmip_struct! {
+    pub struct Query {
+        pub query_function: Vec<QueryFunction> = Tag::QUERY_FUNCTION,
+    }
+}
+
+kmip_struct! {
+    pub struct QueryResponse {
+        pub operation: Vec<Operation> = Tag::OPERATION,
+        pub object_type: Vec<ObjectType> = Tag::OBJECT_TYPE,
+        pub vendor_identification: Option<String> = Tag::VENDOR_IDENTIFICATION,
+        pub server_information: Option<Ttlv> = Tag::SERVER_INFORMATION,
+        pub application_namespace: Vec<String> = Tag::APPLICATION_NAMESPACE,
+        pub extension_information: Vec<Ttlv> = Tag::EXTENSION_INFORMATION,
+        pub attestation_type: Vec<AttestationType> = Tag::ATTESTATION_TYPE,
+        pub rng_parameters: Vec<Ttlv> = Tag::RNG_PARAMETERS,
+        pub profile_information: Vec<Ttlv> = Tag::PROFILE_INFORMATION,
+        pub validation_information: Vec<Ttlv> = Tag::VALIDATION_INFORMATION,
+        pub capability_information: Vec<Ttlv> = Tag::CAPABILITY_INFORMATION,
+        pub client_registration_method: Vec<ClientRegistrationMethod> = Tag::CLIENT_REGISTRATION_METHOD,
+        pub defaults_information: Option<Ttlv> = Tag::DEFAULTS_INFORMATION,
+        pub protection_storage_masks: Vec<Ttlv> = Tag::PROTECTION_STORAGE_MASKS,
+    }
+}
+
+kmip_struct! {
+    pub struct DiscoverVersions {
+        pub protocol_version: Vec<ProtocolVersion> = Tag::PROTOCOL_VERSION,
+    }
+}
+
+kmip_struct! {
+    pub struct Encrypt {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub cryptographic_parameters: Option<CryptographicParameters> = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub iv_counter_nonce: Option<Vec<u8>> = Tag::IV_COUNTER_NONCE,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+        pub authenticated_encryption_additional_data: Option<Vec<u8>> = Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+    }
+}
+
+kmip_struct! {
+    pub struct EncryptResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub iv_counter_nonce: Option<Vec<u8>> = Tag::IV_COUNTER_NONCE,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub authenticated_encryption_tag: Option<Vec<u8>> = Tag::AUTHENTICATED_ENCRYPTION_TAG,
+    }
+}
+
+kmip_struct! {
+    pub struct Decrypt {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub cryptographic_parameters: Option<CryptographicParameters> = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub iv_counter_nonce: Option<Vec<u8>> = Tag::IV_COUNTER_NONCE,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+        pub authenticated_encryption_additional_data: Option<Vec<u8>> = Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+        pub authenticated_encryption_tag: Option<Vec<u8>> = Tag::AUTHENTICATED_ENCRYPTION_TAG,
+    }
+}
+
+kmip_struct! {
+    pub struct DecryptResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+    }
+}
+
+kmip_struct! {
+    pub struct Sign {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub cryptographic_parameters: Option<CryptographicParameters> = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub digested_data: Option<Vec<u8>> = Tag::DIGESTED_DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+    }
+}
+
+kmip_struct! {
+    pub struct SignResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub signature_data: Option<Vec<u8>> = Tag::SIGNATURE_DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+    }
+}
+
+kmip_struct! {
+    pub struct SignatureVerify {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub cryptographic_parameters: Option<CryptographicParameters> = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub digested_data: Option<Vec<u8>> = Tag::DIGESTED_DATA,
+        pub signature_data: Option<Vec<u8>> = Tag::SIGNATURE_DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+    }
+}
+
+kmip_struct! {
+    pub struct SignatureVerifyResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub validity_indicator: ValidityIndicator = Tag::VALIDITY_INDICATOR,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+    }
+}
+
+kmip_struct! {
+    pub struct Mac {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub cryptographic_parameters: Option<CryptographicParameters> = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+    }
+}
+
+kmip_struct! {
+    pub struct MacResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub mac_data: Option<Vec<u8>> = Tag::MAC_DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+    }
+}
+
+kmip_struct! {
+    pub struct MacVerify {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub cryptographic_parameters: Option<CryptographicParameters> = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub mac_data: Option<Vec<u8>> = Tag::MAC_DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+    }
+}
+
+kmip_struct! {
+    pub struct MacVerifyResponse {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub validity_indicator: ValidityIndicator = Tag::VALIDITY_INDICATOR,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+    }
+}
+
+kmip_struct! {
+    pub struct RngRetrieve {
+        pub data_length: i32 = Tag::DATA_LENGTH,
+    }
+}
+
+kmip_struct! {
+    pub struct DataResponse {
+        pub data: Vec<u8> = Tag::DATA,
+    }
+}
+
+kmip_struct! {
+    pub struct RngSeed {
+        pub data: Vec<u8> = Tag::DATA,
+    }
+}
+
+kmip_struct! {
+    pub struct RngSeedResponse {
+        pub data_length: i32 = Tag::DATA_LENGTH,
+    }
+}
+
+kmip_struct! {
+    pub struct Hash {
+        pub cryptographic_parameters: CryptographicParameters = Tag::CRYPTOGRAPHIC_PARAMETERS,
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+        pub init_indicator: Option<bool> = Tag::INIT_INDICATOR,
+        pub final_indicator: Option<bool> = Tag::FINAL_INDICATOR,
+    }
+}
+
+kmip_struct! {
+    pub struct HashResponse {
+        pub data: Option<Vec<u8>> = Tag::DATA,
+        pub correlation_value: Option<Vec<u8>> = Tag::CORRELATION_VALUE,
+    }
+}
+
+kmip_struct! {
+    pub struct Import {
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub replace_existing: Option<bool> = Tag::REPLACE_EXISTING,
+        pub key_wrap_type: Option<KeyWrapType> = Tag::KEY_WRAP_TYPE,
+        pub attributes: Attributes = Tag::ATTRIBUTES,
+        pub object: Object = ANY_OBJECT,
+    }
+}
+
+kmip_struct! {
+    pub struct ExportResponse {
+        pub object_type: ObjectType = Tag::OBJECT_TYPE,
+        pub unique_identifier: UniqueIdentifier = Tag::UNIQUE_IDENTIFIER,
+        pub attributes: Attributes = Tag::ATTRIBUTES,
+        pub object: Object = ANY_OBJECT,
+    }
+}
+
+kmip_struct! {
+    pub struct Validate {
+        pub certificate: Vec<Ttlv> = Tag::CERTIFICATE,
+        pub unique_identifier: Vec<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub validity_time: Option<DateTime> = Tag::VALIDITY_DATE,
+    }
+}
+
+kmip_struct! {
+    pub struct ValidateResponse {
+        pub validity_indicator: ValidityIndicator = Tag::VALIDITY_INDICATOR,
+    }
+}
