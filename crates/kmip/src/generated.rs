@@ -18,8 +18,6 @@ impl Tag {
     pub const BATCH_COUNT: Tag = Tag(0x42000D);
     pub const BATCH_ERROR_CONTINUATION_OPTION: Tag = Tag(0x42000E);
     pub const BATCH_ITEM: Tag = Tag(0x42000F);
-    pub const REQUEST_BATCH_ITEM: Tag = Tag(0x42000F);
-    pub const RESPONSE_BATCH_ITEM: Tag = Tag(0x42000F);
     pub const BATCH_ORDER_OPTION: Tag = Tag(0x420010);
     pub const BLOCK_CIPHER_MODE: Tag = Tag(0x420011);
     pub const CANCELLATION_RESULT: Tag = Tag(0x420012);
@@ -360,8 +358,23 @@ impl Tag {
     pub const COMMON_PROTECTION_STORAGE_MASKS: Tag = Tag(0x420163);
     pub const PRIVATE_PROTECTION_STORAGE_MASKS: Tag = Tag(0x420164);
     pub const PUBLIC_PROTECTION_STORAGE_MASKS: Tag = Tag(0x420165);
-    pub const VENDOR_ATTRIBUTE: Tag = Tag(0x4201FF);
-    pub const VENDOR_ATTRIBUTE_REFERENCE: Tag = Tag(0x4201FE);
+    pub const OBJECT_GROUPS: Tag = Tag(0x420166);
+    pub const OBJECT_TYPES: Tag = Tag(0x420167);
+    pub const CONSTRAINTS: Tag = Tag(0x420168);
+    pub const CONSTRAINT: Tag = Tag(0x420169);
+    pub const ROTATE_INTERVAL: Tag = Tag(0x42016A);
+    pub const ROTATE_AUTOMATIC: Tag = Tag(0x42016B);
+    pub const ROTATE_OFFSET: Tag = Tag(0x42016C);
+    pub const ROTATE_DATE: Tag = Tag(0x42016D);
+    pub const ROTATE_GENERATION: Tag = Tag(0x42016E);
+    pub const ROTATE_NAME: Tag = Tag(0x42016F);
+    pub const ROTATE_NAME_VALUE: Tag = Tag(0x420170);
+    pub const ROTATE_NAME_TYPE: Tag = Tag(0x420171);
+    pub const ROTATE_LATEST: Tag = Tag(0x420172);
+    pub const ASYNCHRONOUS_REQUEST: Tag = Tag(0x420173);
+    pub const SUBMISSION_DATE: Tag = Tag(0x420174);
+    pub const PROCESSING_STAGE: Tag = Tag(0x420175);
+    pub const ASYNCHRONOUS_CORRELATION_VALUES: Tag = Tag(0x420176);
 }
 
 /// Known tags sorted by value.
@@ -381,8 +394,6 @@ pub(crate) static TAGS_BY_VALUE: &[(u32, &str)] = &[
     (0x42000D, "BatchCount"),
     (0x42000E, "BatchErrorContinuationOption"),
     (0x42000F, "BatchItem"),
-    (0x42000F, "RequestBatchItem"),
-    (0x42000F, "ResponseBatchItem"),
     (0x420010, "BatchOrderOption"),
     (0x420011, "BlockCipherMode"),
     (0x420012, "CancellationResult"),
@@ -723,8 +734,23 @@ pub(crate) static TAGS_BY_VALUE: &[(u32, &str)] = &[
     (0x420163, "CommonProtectionStorageMasks"),
     (0x420164, "PrivateProtectionStorageMasks"),
     (0x420165, "PublicProtectionStorageMasks"),
-    (0x4201FE, "VendorAttributeReference"),
-    (0x4201FF, "VendorAttribute"),
+    (0x420166, "ObjectGroups"),
+    (0x420167, "ObjectTypes"),
+    (0x420168, "Constraints"),
+    (0x420169, "Constraint"),
+    (0x42016A, "RotateInterval"),
+    (0x42016B, "RotateAutomatic"),
+    (0x42016C, "RotateOffset"),
+    (0x42016D, "RotateDate"),
+    (0x42016E, "RotateGeneration"),
+    (0x42016F, "RotateName"),
+    (0x420170, "RotateNameValue"),
+    (0x420171, "RotateNameType"),
+    (0x420172, "RotateLatest"),
+    (0x420173, "AsynchronousRequest"),
+    (0x420174, "SubmissionDate"),
+    (0x420175, "ProcessingStage"),
+    (0x420176, "AsynchronousCorrelationValues"),
 ];
 
 /// Known tags sorted by name.
@@ -743,7 +769,9 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("ArchiveDate", 0x420005),
     ("AsynchronousCapability", 0x4200F0),
     ("AsynchronousCorrelationValue", 0x420006),
+    ("AsynchronousCorrelationValues", 0x420176),
     ("AsynchronousIndicator", 0x420007),
+    ("AsynchronousRequest", 0x420173),
     ("AttestationAssertion", 0x4200CC),
     ("AttestationCapability", 0x4200F1),
     ("AttestationCapableIndicator", 0x4200D3),
@@ -819,6 +847,8 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("CommonTemplateAttribute", 0x42001F),
     ("CompromiseDate", 0x420020),
     ("CompromiseOccurrenceDate", 0x420021),
+    ("Constraint", 0x420169),
+    ("Constraints", 0x420168),
     ("ContactInformation", 0x420022),
     ("CorrelationValue", 0x4200D6),
     ("CounterLength", 0x4200D0),
@@ -931,7 +961,9 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("ObjectDefaults", 0x420153),
     ("ObjectGroup", 0x420056),
     ("ObjectGroupMember", 0x4200AC),
+    ("ObjectGroups", 0x420166),
     ("ObjectType", 0x420057),
+    ("ObjectTypes", 0x420167),
     ("Objects", 0x42014E),
     ("Offset", 0x420058),
     ("OffsetItems", 0x4200D4),
@@ -966,6 +998,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("PrivateKeyUniqueIdentifier", 0x420066),
     ("PrivateProtectionStorageMasks", 0x420164),
     ("ProcessStartDate", 0x420067),
+    ("ProcessingStage", 0x420175),
     ("ProductName", 0x420131),
     ("ProfileInformation", 0x4200EB),
     ("ProfileName", 0x4200EC),
@@ -1001,13 +1034,11 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("RecommendedCurve", 0x420075),
     ("ReplaceExisting", 0x420124),
     ("ReplacedUniqueIdentifier", 0x420076),
-    ("RequestBatchItem", 0x42000F),
     ("RequestCount", 0x42014C),
     ("RequestHeader", 0x420077),
     ("RequestMessage", 0x420078),
     ("RequestPayload", 0x420079),
     ("Reserved", 0x420137),
-    ("ResponseBatchItem", 0x42000F),
     ("ResponseHeader", 0x42007A),
     ("ResponseMessage", 0x42007B),
     ("ResponsePayload", 0x42007C),
@@ -1019,6 +1050,15 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("RevocationReasonCode", 0x420082),
     ("Right", 0x420150),
     ("Rights", 0x42014D),
+    ("RotateAutomatic", 0x42016B),
+    ("RotateDate", 0x42016D),
+    ("RotateGeneration", 0x42016E),
+    ("RotateInterval", 0x42016A),
+    ("RotateLatest", 0x420172),
+    ("RotateName", 0x42016F),
+    ("RotateNameType", 0x420171),
+    ("RotateNameValue", 0x420170),
+    ("RotateOffset", 0x42016C),
     ("Salt", 0x420084),
     ("SaltLength", 0x420100),
     ("SecretData", 0x420085),
@@ -1046,6 +1086,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("StreamingCapability", 0x4200EF),
     ("SubjectAlternativeName", 0x4200B3),
     ("SubjectDistinguishedName", 0x4200B4),
+    ("SubmissionDate", 0x420174),
     ("SymmetricKey", 0x42008F),
     ("Tag", 0x420138),
     ("TagLength", 0x4200CE),
@@ -1078,8 +1119,6 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("ValidationVersionMinor", 0x4200E4),
     ("ValidityDate", 0x42009A),
     ("ValidityIndicator", 0x42009B),
-    ("VendorAttribute", 0x4201FF),
-    ("VendorAttributeReference", 0x4201FE),
     ("VendorExtension", 0x42009C),
     ("VendorIdentification", 0x42009D),
     ("WrappingMethod", 0x42009E),

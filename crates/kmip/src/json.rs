@@ -186,7 +186,8 @@ fn write_str(s: &str, out: &mut String) {
 fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
     use std::fmt::Write;
     out.push_str("{\"tag\":");
-    match item.tag.name() {
+    let vendor_shaped = item.tag == Tag::ATTRIBUTE && item.child(Tag::VENDOR_IDENTIFICATION).is_some();
+    match if vendor_shaped { Some("VendorAttribute") } else { item.tag.name() } {
         Some(n) => write_str(n, out),
         None => write_str(&format!("0x{:06X}", item.tag.0), out),
     }

@@ -10,6 +10,10 @@ use crate::generated::{TAGS_BY_NAME, TAGS_BY_VALUE};
 pub struct Tag(pub u32);
 
 impl Tag {
+    /// KMIP 2.x vendor attributes are `Attribute` structures holding `VendorIdentification`,
+    /// `AttributeName` and `AttributeValue`; Cosmian's JSON calls them `VendorAttribute`.
+    pub const VENDOR_ATTRIBUTE: Tag = Tag::ATTRIBUTE;
+
     /// The specification name of this tag (`"UniqueIdentifier"`), if this crate knows it.
     pub fn name(self) -> Option<&'static str> {
         TAGS_BY_VALUE
@@ -22,6 +26,12 @@ impl Tag {
     pub fn from_name(name: &str) -> Option<Tag> {
         if let Ok(i) = TAGS_BY_NAME.binary_search_by_key(&name, |(n, _)| n) {
             return Some(Tag(TAGS_BY_NAME[i].1));
+        }
+        // Names Cosmian's JSON uses for structures that share a specification tag.
+        match name {
+            "VendorAttribute" => return Some(Tag::ATTRIBUTE),
+            "VendorAttributeReference" => return Some(Tag::ATTRIBUTE_REFERENCE),
+            _ => {}
         }
         let hex = name.strip_prefix("0x").or_else(|| name.strip_prefix("0X"))?;
         let v = u32::from_str_radix(hex, 16).ok()?;
