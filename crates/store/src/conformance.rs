@@ -1,0 +1,187 @@
+//! The conformance suite every backend must pass: the same assertions against any
+//! [`ObjectStore`]. Backends call [`run_all`] from their own tests with a fresh, empty store.
+
+use kmip::model::{
+    Attribute, Attributes, KeyBlock, KeyMaterial, KeyValue, Name, Object, PlainKeyValue, SymmetricKey,
+};
+use kmip::{CryptographicAlgorithm, KeyFormatType, NameType, ObjectType, State};
+
+use crate::{LocateQuery, ObjectStore, StoreError, StoredObject};
+
+/// A symmetric key object with a name equal to its uid, for tests.
+pub fn sample(uid: &str, owner: &str, tags: &[&str]) -> StoredObject {
+    let mut attributes = Attributes(vec![
+        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+        Attribute::CryptographicLength(256),
+        Attribute::Name(Name { name_value: uid.to_owned(), name_type: NameType::UninterpretedTextString }),
+        Attribute::ObjectGroup("group-a".into()),
+    ]);
+    let mut tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
+    tags.sort();
+    attributes.set_user_tags(&tags);
+    StoredObject {
+        uid: uid.to_owned(),
+        object_type: ObjectType::SymmetricKey,
+        object: Some(Object::SymmetricKey(SymmetricKey {
+            key_block: KeyBlock {
+                key_format_type: KeyFormatType::Raw,
+                key_compression_type: None,
+                key_value: Some(KeyValue::Plain(PlainKeyValue {
+                    key_material: KeyMaterial::Bytes(vec![7; 32]),
+                    attributes: None,
+                    attribute: vec![],
+                })),
+                cryptographic_algorithm: Some(CryptographicAlgorithm::AES),
+                cryptographic_length: Some(256),
+                key_wrapping_data: None,
+            },
+        })),
+        attributes,
+        state: State::PreActive,
+        owner: owner.to_owned(),
+        tags,
+    }
+}
+
+/// Runs every check; panics with a message naming the failed one.
+pub async fn run_all(store: &dyn ObjectStore) {
+    store.clear().await.expect("clear");
+    create_and_get(store).await;
+    duplicate_create(store).await;
+    update_replaces_everything(store).await;
+    update_missing(store).await;
+    destroyed_keeps_metadata(store).await;
+    locate_filters(store).await;
+    locate_paging(store).await;
+    delete_removes(store).await;
+    concurrent_writes(store).await;
+    clear_empties(store).await;
+    store.health().await.expect("health");
+}
+
+async fn create_and_get(store: &dyn ObjectStore) {
+    let o = sample("c1", "alice", &["blue", "red"]);
+    store.create(o.clone()).await.expect("create");
+    assert_eq!(store.get("c1").await.expect("get"), Some(o), "get returns what create stored");
+    assert_eq!(store.get("absent").await.expect("get absent"), None);
+}
+
+async fn duplicate_create(store: &dyn ObjectStore) {
+    let o = sample("dup", "alice", &[]);
+    store.create(o.clone()).await.expect("first create");
+    let err = store.create(o).await.expect_err("second create must fail");
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "duplicate create: {err:?}");
+}
+
+async fn update_replaces_everything(store: &dyn ObjectStore) {
+    let mut o = sample("u1", "alice", &["old"]);
+    store.create(o.clone()).await.expect("create");
+    o.state = State::Active;
+    o.tags = vec!["new".into()];
+    o.attributes.set(Attribute::State(State::Active));
+    store.update(o.clone()).await.expect("update");
+    assert_eq!(store.get("u1").await.expect("get"), Some(o));
+    let q = LocateQuery { tags: vec!["old".into()], ..LocateQuery::default() };
+    assert!(!store.locate(&q).await.expect("locate").contains(&"u1".to_owned()), "old tag gone");
+}
+
+async fn update_missing(store: &dyn ObjectStore) {
+    let err = store.update(sample("never", "alice", &[])).await.expect_err("update of a missing object");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+}
+
+async fn destroyed_keeps_metadata(store: &dyn ObjectStore) {
+    let mut o = sample("d1", "alice", &[]);
+    store.create(o.clone()).await.expect("create");
+    o.object = None;
+    o.state = State::Destroyed;
+    store.update(o.clone()).await.expect("update");
+    let back = store.get("d1").await.expect("get").expect("present");
+    assert!(back.object.is_none(), "material gone");
+    assert_eq!(back.attributes, o.attributes, "metadata kept");
+}
+
+async fn locate_filters(store: &dyn ObjectStore) {
+    store.clear().await.expect("clear");
+    let mut a = sample("la", "alice", &["x", "y"]);
+    a.state = State::Active;
+    store.create(a).await.expect("create");
+    store.create(sample("lb", "alice", &["x"])).await.expect("create");
+    store.create(sample("lc", "bob", &["x", "y"])).await.expect("create");
+    let run = |q: LocateQuery| async move {
+        let mut v = store.locate(&q).await.expect("locate");
+        v.sort();
+        v
+    };
+    assert_eq!(run(LocateQuery::default()).await, ["la", "lb", "lc"]);
+    assert_eq!(run(LocateQuery { owner: Some("alice".into()), ..Default::default() }).await, ["la", "lb"]);
+    assert_eq!(run(LocateQuery { tags: vec!["x".into(), "y".into()], ..Default::default() }).await, ["la", "lc"]);
+    assert_eq!(run(LocateQuery { state: Some(State::Active), ..Default::default() }).await, ["la"]);
+    assert_eq!(run(LocateQuery { names: vec!["lb".into()], ..Default::default() }).await, ["lb"]);
+    assert_eq!(run(LocateQuery { object_groups: vec!["group-a".into()], ..Default::default() }).await.len(), 3);
+    assert!(run(LocateQuery { object_groups: vec!["nope".into()], ..Default::default() }).await.is_empty());
+    assert_eq!(run(LocateQuery { length: Some(256), ..Default::default() }).await.len(), 3);
+    assert!(run(LocateQuery { length: Some(128), ..Default::default() }).await.is_empty());
+    assert_eq!(
+        run(LocateQuery { object_type: Some(ObjectType::SymmetricKey), algorithm: Some(CryptographicAlgorithm::AES), ..Default::default() })
+            .await
+            .len(),
+        3
+    );
+    assert!(run(LocateQuery { object_type: Some(ObjectType::SecretData), ..Default::default() }).await.is_empty());
+}
+
+async fn locate_paging(store: &dyn ObjectStore) {
+    store.clear().await.expect("clear");
+    for i in 0..5 {
+        store.create(sample(&format!("p{i}"), "alice", &["page"])).await.expect("create");
+    }
+    let q = LocateQuery { tags: vec!["page".into()], offset: 1, limit: Some(2), ..Default::default() };
+    assert_eq!(store.locate(&q).await.expect("locate"), ["p1", "p2"], "creation order, offset, limit");
+}
+
+async fn delete_removes(store: &dyn ObjectStore) {
+    store.create(sample("del", "alice", &["gone"])).await.expect("create");
+    store.delete("del").await.expect("delete");
+    assert_eq!(store.get("del").await.expect("get"), None);
+    let q = LocateQuery { tags: vec!["gone".into()], ..Default::default() };
+    assert!(store.locate(&q).await.expect("locate").is_empty());
+    assert!(matches!(store.delete("del").await, Err(StoreError::NotFound { .. })));
+}
+
+async fn concurrent_writes(store: &dyn ObjectStore) {
+    let writes = (0..64).map(|i| store.create(sample(&format!("cc{i}"), "carol", &[])));
+    for r in futures_join_all(writes).await {
+        r.expect("concurrent create");
+    }
+    let q = LocateQuery { owner: Some("carol".into()), ..Default::default() };
+    assert_eq!(store.locate(&q).await.expect("locate").len(), 64, "every concurrent create is stored");
+}
+
+async fn clear_empties(store: &dyn ObjectStore) {
+    store.clear().await.expect("clear");
+    assert!(store.locate(&LocateQuery::default()).await.expect("locate").is_empty());
+}
+
+/// Polls futures concurrently, without a dependency on the `futures` crate.
+async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}

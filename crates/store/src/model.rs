@@ -1,0 +1,65 @@
+//! What the store keeps: a managed object with its attributes, state, owner and tags.
+
+use kmip::model::{Attributes, Object};
+use kmip::{CryptographicAlgorithm, ObjectType, State};
+
+/// One managed object as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredObject {
+    pub uid: String,
+    pub object_type: ObjectType,
+    /// The object with its key material; `None` once destroyed (metadata is kept).
+    pub object: Option<Object>,
+    pub attributes: Attributes,
+    pub state: State,
+    pub owner: String,
+    /// User tags, sorted and deduplicated.
+    pub tags: Vec<String>,
+}
+
+/// Criteria of a Locate; every criterion given must match.
+#[derive(Clone, Debug, Default)]
+pub struct LocateQuery {
+    /// Only objects of this owner.
+    pub owner: Option<String>,
+    pub object_type: Option<ObjectType>,
+    pub state: Option<State>,
+    pub algorithm: Option<CryptographicAlgorithm>,
+    pub length: Option<i32>,
+    /// Every one of these names (`Name` attribute values) must be present.
+    pub names: Vec<String>,
+    /// Every one of these object groups must be present.
+    pub object_groups: Vec<String>,
+    /// Every one of these user tags must be present.
+    pub tags: Vec<String>,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// Return at most this many.
+    pub limit: Option<usize>,
+}
+
+impl LocateQuery {
+    /// Whether an object matches the criteria the SQL did not check (names, groups, tags,
+    /// algorithm, length). Shared by every backend so that they agree.
+    pub fn matches(&self, o: &StoredObject) -> bool {
+        if self.owner.as_ref().is_some_and(|w| *w != o.owner) {
+            return false;
+        }
+        if self.object_type.is_some_and(|t| t != o.object_type) || self.state.is_some_and(|s| s != o.state) {
+            return false;
+        }
+        if self.algorithm.is_some() && self.algorithm != o.attributes.cryptographic_algorithm() {
+            return false;
+        }
+        if self.length.is_some() && self.length != o.attributes.cryptographic_length() {
+            return false;
+        }
+        if !self.names.iter().all(|n| o.attributes.names().any(|x| &x.name_value == n)) {
+            return false;
+        }
+        if !self.object_groups.iter().all(|g| o.attributes.object_groups().any(|x| x == g)) {
+            return false;
+        }
+        self.tags.iter().all(|t| o.tags.contains(t))
+    }
+}
