@@ -108,5 +108,14 @@ for k in kinds:
         o.append(f"            0x{v:08X} => Some({rk}::{i}),\n")
     o.append("            _ => None,\n        }\n    }\n}\n\n")
 
+# Names of the pseudo-tags Cosmian's JSON uses at the root of single operations.
+o.append("/// `(operation value, \"<Operation>Response\")` for every operation.\npub(crate) static OPERATION_RESPONSE_NAMES: &[(u32, &str)] = &[\n")
+seen_ops = set()
+for v, spec, c in sorted(enums["Operation"]):
+    if v in seen_ops:
+        continue
+    seen_ops.add(v)
+    o.append(f"    (0x{v:08X}, \"{spec}Response\"),\n")
+o.append("];\n")
 open("src/generated.rs", "w").write("".join(o))
 print(len(tags), "tags,", len(kinds), "enumerations")

@@ -2,7 +2,14 @@
 
 use std::fmt;
 
-use crate::generated::{TAGS_BY_NAME, TAGS_BY_VALUE};
+use crate::enums::{EnumKind, lookup_name, lookup_value};
+use crate::generated::{OPERATION_RESPONSE_NAMES, TAGS_BY_NAME, TAGS_BY_VALUE};
+
+/// Base of the pseudo-tags naming an operation's request payload at the root of Cosmian's JSON
+/// (`{"tag": "Create", ...}`); never written in binary messages.
+const OPERATION_REQUEST_BASE: u32 = 0xFF_0000;
+/// Base of the pseudo-tags naming an operation's response payload (`"CreateResponse"`).
+const OPERATION_RESPONSE_BASE: u32 = 0xFF_8000;
 
 /// A KMIP tag. Known tags are associated constants (`Tag::UNIQUE_IDENTIFIER`); any other value
 /// (vendor extensions, tags of later versions) is carried through unchanged.
@@ -16,10 +23,29 @@ impl Tag {
 
     /// The specification name of this tag (`"UniqueIdentifier"`), if this crate knows it.
     pub fn name(self) -> Option<&'static str> {
-        TAGS_BY_VALUE
-            .binary_search_by_key(&self.0, |(v, _)| *v)
-            .ok()
-            .map(|i| TAGS_BY_VALUE[i].1)
+        if let Ok(i) = TAGS_BY_VALUE.binary_search_by_key(&self.0, |(v, _)| *v) {
+            return Some(TAGS_BY_VALUE[i].1);
+        }
+        if let Some(op) = self.0.checked_sub(OPERATION_RESPONSE_BASE).filter(|v| *v < 0x8000) {
+            return OPERATION_RESPONSE_NAMES.iter().find(|(v, _)| *v == op).map(|(_, n)| *n);
+        }
+        let op = self.0.checked_sub(OPERATION_REQUEST_BASE).filter(|v| *v < 0x8000)?;
+        lookup_value(EnumKind::Operation, op).map(|e| e.spec)
+    }
+
+    /// The pseudo-tag of an operation's request payload at the root of a JSON request.
+    pub fn operation_request(operation: u32) -> Tag {
+        Tag(OPERATION_REQUEST_BASE + (operation & 0x7FFF))
+    }
+
+    /// The pseudo-tag of an operation's response payload at the root of a JSON response.
+    pub fn operation_response(operation: u32) -> Tag {
+        Tag(OPERATION_RESPONSE_BASE + (operation & 0x7FFF))
+    }
+
+    /// The operation whose request pseudo-tag this is.
+    pub fn as_operation_request(self) -> Option<u32> {
+        self.0.checked_sub(OPERATION_REQUEST_BASE).filter(|v| *v < 0x8000)
     }
 
     /// The tag of a specification name, or of a `0x42XXXX` hex spelling.
@@ -32,6 +58,12 @@ impl Tag {
             "VendorAttribute" => return Some(Tag::ATTRIBUTE),
             "VendorAttributeReference" => return Some(Tag::ATTRIBUTE_REFERENCE),
             _ => {}
+        }
+        if let Some(op) = name.strip_suffix("Response").and_then(|n| lookup_name(EnumKind::Operation, n)) {
+            return Some(Tag::operation_response(op));
+        }
+        if let Some(op) = lookup_name(EnumKind::Operation, name) {
+            return Some(Tag::operation_request(op));
         }
         let hex = name.strip_prefix("0x").or_else(|| name.strip_prefix("0X"))?;
         let v = u32::from_str_radix(hex, 16).ok()?;
@@ -64,6 +96,10 @@ mod tests {
         assert_eq!(Tag::from_name("UniqueIdentifier"), Some(Tag::UNIQUE_IDENTIFIER));
         assert_eq!(Tag::from_name("0x540001"), Some(Tag(0x540001)));
         assert_eq!(Tag(0x540001).to_string(), "0x540001");
+        let create = Tag::from_name("Create").unwrap();
+        assert_eq!(create.name(), Some("Create"));
+        assert_eq!(Tag::from_name("CreateResponse").unwrap().name(), Some("CreateResponse"));
+        assert_eq!(create.as_operation_request(), Some(1));
         for (v, n) in TAGS_BY_VALUE {
             assert_eq!(Tag::from_name(n), Some(Tag(*v)), "{n}");
         }
