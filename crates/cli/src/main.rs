@@ -1,1 +1,108 @@
-fn main() {}
+//! `ckms`: the command-line client of the KMS.
+
+mod attributes;
+mod bench;
+mod config;
+mod envelope;
+mod locate;
+mod output;
+mod primitives;
+mod sym;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kms_client::{ClientConfig, KmsClient};
+
+use crate::config::CliConfig;
+use crate::output::Output;
+
+#[derive(Parser)]
+#[command(name = "ckms", version, about = "Command-line client of the KMS")]
+struct Cli {
+    /// Configuration file (default ~/.cosmian/kms.json).
+    #[arg(long, global = true, env = "KMS_CLI_CONF")]
+    conf: Option<PathBuf>,
+    /// Server URL, overriding the configuration file.
+    #[arg(long, global = true, env = "KMS_SERVER_URL")]
+    url: Option<String>,
+    /// Accept a server certificate that does not verify.
+    #[arg(long, global = true)]
+    accept_invalid_certs: bool,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Symmetric keys and file encryption.
+    Sym {
+        #[command(subcommand)]
+        command: sym::SymCommand,
+    },
+    /// Find objects by attributes and tags.
+    Locate(locate::LocateArgs),
+    /// Read and change attributes.
+    Attributes {
+        #[command(subcommand)]
+        command: attributes::AttributesCommand,
+    },
+    /// Hash data on the server.
+    Hash(primitives::HashArgs),
+    /// Compute a MAC on the server.
+    Mac(primitives::MacArgs),
+    /// Random bytes from the server.
+    Rng(primitives::RngArgs),
+    /// Server information.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+    /// Load benchmark: req/s and latency of encrypt (JSON and binary TTLV) and create.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// The server's version.
+    Version,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    if let Err(e) = run(cli, &out).await {
+        out.error(&e);
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
+    let mut conf = CliConfig::load(cli.conf.as_deref())?;
+    if let Some(url) = cli.url {
+        conf.kms_server_url = url;
+    }
+    let client = KmsClient::new(ClientConfig {
+        server_url: conf.kms_server_url.clone(),
+        access_token: conf.access_token.clone(),
+        accept_invalid_certs: cli.accept_invalid_certs || conf.accept_invalid_certs,
+    })?;
+    match cli.command {
+        Command::Sym { command } => sym::run(&client, command, out).await,
+        Command::Locate(args) => locate::run(&client, args, out).await,
+        Command::Attributes { command } => attributes::run(&client, command, out).await,
+        Command::Hash(args) => primitives::hash(&client, args, out).await,
+        Command::Mac(args) => primitives::mac(&client, args, out).await,
+        Command::Rng(args) => primitives::rng(&client, args, out).await,
+        Command::Server { command: ServerCommand::Version } => {
+            let v = client.version().await?;
+            out.value("version", &v);
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&conf.kms_server_url, args, out).await,
+    }
+}

@@ -1,1 +1,156 @@
-//! placeholder
+//! Client library of the KMS: sends KMIP operations over HTTP as JSON TTLV (`/kmip/2_1`) or
+//! binary TTLV (`/kmip`), and decodes the answers into the typed model.
+
+use std::time::Duration;
+
+use kmip::model::{
+    ProtocolVersion, RequestBatchItem, RequestHeader, RequestMessage, RequestPayload, ResponseMessage,
+    ResponsePayload,
+};
+use kmip::{KmipEnum, ResultStatus, Tag, binary, json};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the KMS at {url}: {source}")]
+    Transport { url: String, source: reqwest::Error },
+    #[error("the KMS answered {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("the KMS refused the operation ({reason}): {message}")]
+    Operation { reason: String, message: String },
+    #[error("the KMS answer could not be decoded: {0}")]
+    Decode(#[from] kmip::Error),
+    #[error("unexpected answer from the KMS: {0}")]
+    Unexpected(String),
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+}
+
+/// Connection settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub server_url: String,
+    pub access_token: Option<String>,
+    pub accept_invalid_certs: bool,
+}
+
+/// A KMS client.
+#[derive(Clone)]
+pub struct KmsClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl KmsClient {
+    pub fn new(config: ClientConfig) -> Result<KmsClient, ClientError> {
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(config.accept_invalid_certs)
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(KmsClient { http, base: config.server_url.trim_end_matches('/').to_owned(), token: config.access_token })
+    }
+
+    /// A client of `url` with default settings.
+    pub fn with_url(url: &str) -> Result<KmsClient, ClientError> {
+        Self::new(ClientConfig { server_url: url.to_owned(), access_token: None, accept_invalid_certs: false })
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        let mut r = self.http.post(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        r
+    }
+
+    fn transport(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Transport { url: self.base.clone(), source }
+    }
+
+    /// Sends one operation as JSON TTLV to `/kmip/2_1` and returns its typed response.
+    pub async fn send(&self, payload: RequestPayload) -> Result<ResponsePayload, ClientError> {
+        let op = payload.operation();
+        let mut tree = payload.encode();
+        tree.tag = Tag::operation_request(op.to_u32());
+        let resp = self
+            .post("/kmip/2_1")
+            .header("content-type", "application/json")
+            .body(json::to_string(&tree))
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+        if status != 200 {
+            return Err(ClientError::Server { status, message: String::from_utf8_lossy(&body).into_owned() });
+        }
+        let tree = json::from_slice(&body)?;
+        Ok(ResponsePayload::decode(op, &tree)?)
+    }
+
+    /// Sends a whole request message as binary TTLV to `/kmip`.
+    pub async fn send_binary(&self, message: &RequestMessage) -> Result<ResponseMessage, ClientError> {
+        let resp = self
+            .post("/kmip")
+            .header("content-type", "application/octet-stream")
+            .body(binary::encode(&message.encode()))
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+        if status != 200 {
+            return Err(ClientError::Server { status, message: String::from_utf8_lossy(&body).into_owned() });
+        }
+        Ok(ResponseMessage::decode(&binary::decode(&body, &binary::Limits::default())?)?)
+    }
+
+    /// Sends one operation in a binary TTLV message and returns its payload or its failure.
+    pub async fn send_binary_one(&self, payload: RequestPayload) -> Result<ResponsePayload, ClientError> {
+        let message = single_message(payload);
+        let mut response = self.send_binary(&message).await?;
+        let item = response.batch_item.pop().ok_or_else(|| ClientError::Unexpected("empty batch".into()))?;
+        if item.result_status != ResultStatus::Success {
+            return Err(ClientError::Operation {
+                reason: item.result_reason.map(|r| format!("{r:?}")).unwrap_or_default(),
+                message: item.result_message.unwrap_or_default(),
+            });
+        }
+        item.response_payload.ok_or_else(|| ClientError::Unexpected("success without payload".into()))
+    }
+
+    /// `GET /version`.
+    pub async fn version(&self) -> Result<String, ClientError> {
+        let resp = self.http.get(format!("{}/version", self.base)).send().await.map_err(|e| self.transport(e))?;
+        resp.text().await.map_err(|e| self.transport(e))
+    }
+}
+
+/// A KMIP 2.1 request message holding one operation.
+pub fn single_message(payload: RequestPayload) -> RequestMessage {
+    RequestMessage {
+        request_header: RequestHeader {
+            protocol_version: ProtocolVersion { protocol_version_major: 2, protocol_version_minor: 1 },
+            maximum_response_size: None,
+            client_correlation_value: None,
+            server_correlation_value: None,
+            asynchronous_indicator: None,
+            attestation_capable_indicator: None,
+            attestation_type: vec![],
+            authentication: None,
+            batch_error_continuation_option: None,
+            batch_order_option: None,
+            time_stamp: None,
+            batch_count: 1,
+        },
+        batch_item: vec![RequestBatchItem {
+            operation: payload.operation(),
+            ephemeral: None,
+            unique_batch_item_id: None,
+            request_payload: payload,
+            message_extension: None,
+        }],
+    }
+}

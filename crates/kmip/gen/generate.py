@@ -17,6 +17,14 @@ for row in list(csv.reader(open(enum_tsv), delimiter="\t"))[1:]:
     kind, value, spec, cosmian = row[0], int(row[1], 16), row[2], (row[3] if len(row) > 3 else "")
     enums.setdefault(kind, []).append((value, spec, cosmian))
 
+# Vendor extensions this server understands (values in the 0x8XXXXXXX extension range).
+EXTENSIONS = [
+    # AES-GCM-SIV (RFC 8452), which KMIP does not enumerate; Cosmian KMS's extension value.
+    ("BlockCipherMode", 0x80000002, "GCMSIV", "GCMSIV"),
+]
+for kind, value, spec, cosmian in EXTENSIONS:
+    enums[kind].append((value, spec, cosmian))
+
 # Enumerations the rust tree would otherwise collide with.
 RENAME_KIND = {"UniqueIdentifier": "UniqueIdentifierEnumeration", "Data": "DataEnumeration", "ItemType": "ItemTypeEnumeration"}
 

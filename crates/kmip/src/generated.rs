@@ -1390,6 +1390,7 @@ static ENUM_BLOCK_CIPHER_MODE: &[EnumEntry] = &[
     EnumEntry { value: 0x00000010, spec: "X9_102AKW1", cosmian: "X9102AKW1" },
     EnumEntry { value: 0x00000011, spec: "X9_102AKW2", cosmian: "X9102AKW2" },
     EnumEntry { value: 0x00000012, spec: "AEAD", cosmian: "AEAD" },
+    EnumEntry { value: 0x80000002, spec: "GCMSIV", cosmian: "GCMSIV" },
 ];
 
 static ENUM_CANCELLATION_RESULT: &[EnumEntry] = &[
@@ -2489,6 +2490,7 @@ pub enum BlockCipherMode {
     X9_102AKW1 = 0x00000010,
     X9_102AKW2 = 0x00000011,
     AEAD = 0x00000012,
+    GCMSIV = 0x80000002,
 }
 
 impl crate::enums::KmipEnum for BlockCipherMode {
@@ -2516,6 +2518,7 @@ impl crate::enums::KmipEnum for BlockCipherMode {
             0x00000010 => Some(BlockCipherMode::X9_102AKW1),
             0x00000011 => Some(BlockCipherMode::X9_102AKW2),
             0x00000012 => Some(BlockCipherMode::AEAD),
+            0x80000002 => Some(BlockCipherMode::GCMSIV),
             _ => None,
         }
     }

@@ -1,1 +1,33 @@
-fn main() {}
+//! `kms-server`: parses the configuration and runs the server until Ctrl-C or SIGTERM.
+
+use clap::Parser;
+use kms_server::config::{Args, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::from_args(Args::parse())?;
+    let server = kms_server::start(config).await?;
+    let stop = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await?;
+        Ok::<(), std::io::Error>(())
+    };
+    stop.await?;
+    tracing::info!("shutting down");
+    server.stop().await;
+    Ok(())
+}

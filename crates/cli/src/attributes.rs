@@ -1,0 +1,121 @@
+//! `ckms attributes get|set|delete`.
+
+use clap::Subcommand;
+use kmip::model::{
+    Attribute, AttributeHolder, DeleteAttribute, GetAttributes, Item, NewAttributeRequest, RequestPayload,
+    ResponsePayload,
+};
+use kmip::{Tag, Ttlv, Value, json as kjson};
+use kms_client::KmsClient;
+use serde_json::json;
+
+use crate::output::Output;
+
+#[derive(Subcommand)]
+pub enum AttributesCommand {
+    /// Print an object's attributes (all, or the ones named).
+    Get {
+        #[arg(long, short = 'i')]
+        id: String,
+        /// Attribute tag name, e.g. State, CryptographicUsageMask (repeatable).
+        #[arg(long, short = 'a')]
+        attribute: Vec<String>,
+    },
+    /// Set attributes: user tags, or any attribute given as a JSON TTLV node.
+    Set {
+        #[arg(long, short = 'i')]
+        id: String,
+        /// Replace the user tags with these (repeatable).
+        #[arg(long, short = 't')]
+        tag: Vec<String>,
+        /// An attribute as JSON TTLV, e.g. '{"tag":"ObjectGroup","type":"TextString","value":"g"}'.
+        #[arg(long)]
+        attribute_json: Vec<String>,
+    },
+    /// Delete an attribute by tag name (all its instances), or every user tag.
+    Delete {
+        #[arg(long, short = 'i')]
+        id: String,
+        #[arg(long, short = 'a')]
+        attribute: Option<String>,
+        /// Delete the user tags.
+        #[arg(long)]
+        tags: bool,
+    },
+}
+
+pub async fn run(client: &KmsClient, command: AttributesCommand, out: &Output) -> anyhow::Result<()> {
+    match command {
+        AttributesCommand::Get { id, attribute } => {
+            let mut refs = Vec::new();
+            for a in attribute {
+                let tag = Tag::from_name(&a).ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
+                refs.push(Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(tag.0)));
+            }
+            let response = client
+                .send(RequestPayload::GetAttributes(GetAttributes { unique_identifier: Some(id.into()), attribute_reference: refs }))
+                .await?;
+            let ResponsePayload::GetAttributes(r) = response else { anyhow::bail!("unexpected answer") };
+            let tree = r.attributes.to_ttlv(Tag::ATTRIBUTES);
+            let text = kjson::to_string(&tree);
+            let value: serde_json::Value = serde_json::from_str(&text)?;
+            if out.json {
+                println!("{value}");
+            } else {
+                for a in &r.attributes.0 {
+                    println!("{}", kjson::to_string(&a.to_ttlv(a.tag())));
+                }
+                if let Ok(tags) = r.attributes.user_tags()
+                    && !tags.is_empty()
+                {
+                    println!("tags: {}", tags.join(", "));
+                }
+            }
+        }
+        AttributesCommand::Set { id, tag, attribute_json } => {
+            let mut attrs: Vec<Attribute> = Vec::new();
+            if !tag.is_empty() {
+                let mut a = kmip::model::Attributes::new();
+                a.set_user_tags(&tag);
+                attrs.extend(a.0);
+            }
+            for j in attribute_json {
+                attrs.push(Attribute::from_ttlv(&kjson::from_str(&j)?)?);
+            }
+            for attr in attrs {
+                client
+                    .send(RequestPayload::SetAttribute(NewAttributeRequest {
+                        unique_identifier: Some(id.clone().into()),
+                        new_attribute: AttributeHolder(attr),
+                    }))
+                    .await?;
+            }
+            out.report(&format!("attributes of {id} set"), json!({ "unique_identifier": id }));
+        }
+        AttributesCommand::Delete { id, attribute, tags } => {
+            let reference = match (&attribute, tags) {
+                (Some(a), _) => {
+                    let tag = Tag::from_name(a).ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
+                    Some(Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(tag.0)))
+                }
+                (None, true) => Some(Ttlv::structure(
+                    Tag::ATTRIBUTE_REFERENCE,
+                    vec![
+                        Ttlv::new(Tag::VENDOR_IDENTIFICATION, Value::TextString(kmip::model::COSMIAN_VENDOR.into())),
+                        Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(kmip::model::TAG_ATTRIBUTE_NAME.into())),
+                    ],
+                )),
+                (None, false) => anyhow::bail!("say what to delete: --attribute NAME or --tags"),
+            };
+            client
+                .send(RequestPayload::DeleteAttribute(DeleteAttribute {
+                    unique_identifier: Some(id.clone().into()),
+                    current_attribute: None,
+                    attribute_reference: reference,
+                }))
+                .await?;
+            out.report(&format!("attribute of {id} deleted"), json!({ "unique_identifier": id }));
+        }
+    }
+    Ok(())
+}

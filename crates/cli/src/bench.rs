@@ -1,0 +1,179 @@
+//! `ckms bench`: a load test of a KMS at a given concurrency, printing req/s and p50/p99 of
+//! encrypt (JSON TTLV and binary TTLV) and Create, next to the same load against a minimal HTTP
+//! handler started in this process: the floor of what this machine can do.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::routing::post;
+use clap::Args;
+use hdrhistogram::Histogram;
+use kmip::model::{
+    Attribute, Attributes, Create, CryptographicParameters, Encrypt, RequestPayload, ResponsePayload, UidRequest,
+};
+use kmip::{BlockCipherMode, CryptographicAlgorithm, KmipEnum, ObjectType, Tag, binary, json};
+use kms_client::{KmsClient, single_message};
+use serde_json::json;
+
+use crate::output::Output;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Concurrent requests in flight.
+    #[arg(long, short = 'c', default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds per scenario.
+    #[arg(long, short = 'd', default_value_t = 10)]
+    duration: u64,
+    /// Bytes of plaintext per encrypt request.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// Skip the Create scenario (it writes a key per request).
+    #[arg(long)]
+    no_create: bool,
+}
+
+struct Scenario {
+    name: &'static str,
+    requests: u64,
+    elapsed: Duration,
+    histogram: Histogram<u64>,
+}
+
+impl Scenario {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn ms(&self, q: f64) -> f64 {
+        self.histogram.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+async fn load(
+    name: &'static str,
+    http: reqwest::Client,
+    url: String,
+    content_type: &'static str,
+    body: Arc<Vec<u8>>,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Scenario> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let http = http.clone();
+        let url = url.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = http.post(&url).header("content-type", content_type).body(body.as_ref().clone()).send().await?;
+                let status = r.status();
+                let _ = r.bytes().await?;
+                if !status.is_success() {
+                    anyhow::bail!("{url} answered {status}");
+                }
+                h.record(t.elapsed().as_micros().max(1) as u64)?;
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>((n, h))
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut requests = 0;
+    for t in tasks {
+        let (n, h) = t.await??;
+        requests += n;
+        histogram.add(&h)?;
+    }
+    Ok(Scenario { name, requests, elapsed: start.elapsed(), histogram })
+}
+
+/// A minimal HTTP handler on a loopback port: the floor.
+async fn floor_server() -> anyhow::Result<String> {
+    let app = axum::Router::new().route("/floor", post(|| async { r#"{"tag":"EncryptResponse","value":[]}"# }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/floor"))
+}
+
+pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()> {
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let base = url.trim_end_matches('/').to_owned();
+    let client = KmsClient::with_url(&base)?;
+    let attributes = Attributes(vec![
+        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+        Attribute::CryptographicLength(256),
+    ]);
+    let create = Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None };
+    let ResponsePayload::Create(created) = client.send(RequestPayload::Create(create.clone())).await.context("creating the benchmark key")?
+    else {
+        bail!("unexpected answer to Create");
+    };
+    let uid = created.unique_identifier;
+    client.send(RequestPayload::Activate(UidRequest { unique_identifier: Some(uid.clone()) })).await?;
+
+    let encrypt = RequestPayload::Encrypt(Encrypt {
+        unique_identifier: Some(uid),
+        cryptographic_parameters: Some(CryptographicParameters { block_cipher_mode: Some(BlockCipherMode::GCM), ..Default::default() }),
+        data: Some(vec![0x42; args.payload]),
+        iv_counter_nonce: None,
+        correlation_value: None,
+        init_indicator: None,
+        final_indicator: None,
+        authenticated_encryption_additional_data: None,
+    });
+    let json_body = |p: &RequestPayload| {
+        let mut t = p.encode();
+        t.tag = Tag::operation_request(p.operation().to_u32());
+        Arc::new(json::to_string(&t).into_bytes())
+    };
+    let encrypt_json = json_body(&encrypt);
+    let encrypt_binary = Arc::new(binary::encode(&single_message(encrypt).encode()));
+    let create_json = json_body(&RequestPayload::Create(create));
+
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let d = Duration::from_secs(args.duration);
+    let c = args.concurrency;
+    let floor_url = floor_server().await?;
+    let mut results = vec![
+        load("floor (minimal handler)", http.clone(), floor_url, "application/json", encrypt_json.clone(), c, d).await?,
+        load("encrypt JSON TTLV", http.clone(), format!("{base}/kmip/2_1"), "application/json", encrypt_json, c, d).await?,
+        load("encrypt binary TTLV", http.clone(), format!("{base}/kmip"), "application/octet-stream", encrypt_binary, c, d).await?,
+    ];
+    if !args.no_create {
+        results.push(load("create (durable)", http.clone(), format!("{base}/kmip/2_1"), "application/json", create_json, c, d).await?);
+    }
+    let floor = results[0].rate();
+    if out.json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|s| json!({ "scenario": s.name, "requests": s.requests, "req_per_s": s.rate(), "p50_ms": s.ms(0.5), "p99_ms": s.ms(0.99), "ratio_to_floor": s.rate() / floor }))
+            .collect();
+        println!("{}", json!({ "concurrency": c, "duration_s": args.duration, "payload_bytes": args.payload, "results": rows }));
+    } else {
+        println!("concurrency {c}, {} s per scenario, {} bytes per encrypt, server {base}", args.duration, args.payload);
+        println!("{:<26} {:>10} {:>10} {:>9} {:>9} {:>9}", "scenario", "requests", "req/s", "p50 ms", "p99 ms", "/floor");
+        for s in &results {
+            println!(
+                "{:<26} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+                s.name,
+                s.requests,
+                s.rate(),
+                s.ms(0.5),
+                s.ms(0.99),
+                s.rate() / floor
+            );
+        }
+    }
+    Ok(())
+}

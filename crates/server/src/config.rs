@@ -1,0 +1,183 @@
+//! Server configuration: command-line flags, environment variables and `kms.toml`, merged once
+//! at start-up into a validated [`Config`]. Precedence: flag > environment > file > default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Raw command line (each flag also readable from its environment variable).
+#[derive(Parser, Debug, Default)]
+#[command(name = "kms-server", version, about = "KMIP key management server")]
+pub struct Args {
+    /// Configuration file (TOML).
+    #[arg(long = "config", short = 'c', env = "KMS_CONF")]
+    pub config: Option<PathBuf>,
+
+    /// Database type: sqlite (default), sqlite-enc, postgresql, mysql, redis-findex.
+    #[arg(long, env = "KMS_DATABASE_TYPE")]
+    pub database_type: Option<String>,
+
+    /// Database URL (postgresql, mysql, redis-findex).
+    #[arg(long, env = "KMS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory of the SQLite database (default ./sqlite-data).
+    #[arg(long, env = "KMS_SQLITE_PATH")]
+    pub sqlite_path: Option<PathBuf>,
+
+    /// Delete every object, tag and grant at start-up.
+    #[arg(long, alias = "clear-database", env = "KMS_CLEANUP_ON_STARTUP")]
+    pub cleanup_on_startup: bool,
+
+    /// Address to listen on (default 0.0.0.0).
+    #[arg(long, env = "KMS_HOSTNAME")]
+    pub hostname: Option<String>,
+
+    /// Port to listen on (default 9998).
+    #[arg(long, env = "KMS_PORT")]
+    pub port: Option<u16>,
+
+    /// User name when no authentication is configured (default admin).
+    #[arg(long, env = "KMS_DEFAULT_USERNAME")]
+    pub default_username: Option<String>,
+
+    /// Largest accepted request body in bytes (default 64 MiB).
+    #[arg(long, env = "KMS_MAX_REQUEST_SIZE")]
+    pub max_request_size: Option<usize>,
+}
+
+/// The `[db]` section of `kms.toml`; accepts snake_case and kebab-case keys.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct DbSection {
+    #[serde(alias = "database-type")]
+    database_type: Option<String>,
+    #[serde(alias = "database-url")]
+    database_url: Option<String>,
+    #[serde(alias = "sqlite-path")]
+    sqlite_path: Option<PathBuf>,
+    #[serde(alias = "cleanup-on-startup", alias = "clear_database", alias = "clear-database")]
+    cleanup_on_startup: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    hostname: Option<String>,
+    port: Option<u16>,
+    #[serde(alias = "max-request-size")]
+    max_request_size: Option<usize>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct FileConfig {
+    #[serde(default)]
+    db: DbSection,
+    #[serde(default)]
+    http: HttpSection,
+    #[serde(alias = "default-username")]
+    default_username: Option<String>,
+}
+
+/// Which database holds the objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Sqlite { path: PathBuf },
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database: Database,
+    pub cleanup_on_startup: bool,
+    pub listen: SocketAddr,
+    pub default_username: String,
+    pub max_request_size: usize,
+}
+
+/// Why the configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("configuration file {path} is not valid: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("`{hostname}:{port}` is not a valid listen address; give an IP address with --hostname")]
+    Listen { hostname: String, port: u16 },
+    #[error(
+        "database type `{0}` is not available in this build; use --database-type sqlite (the default)"
+    )]
+    UnsupportedDatabase(String),
+    #[error("unknown database type `{0}`; expected sqlite, sqlite-enc, postgresql, mysql or redis-findex")]
+    UnknownDatabase(String),
+}
+
+impl Config {
+    /// Merges flags, environment (already folded into `args` by clap), file and defaults.
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source })?
+            }
+            None => FileConfig::default(),
+        };
+        let database_type = args.database_type.or(file.db.database_type).unwrap_or_else(|| "sqlite".into());
+        let sqlite_dir = args.sqlite_path.or(file.db.sqlite_path).unwrap_or_else(|| PathBuf::from("./sqlite-data"));
+        let database = match database_type.as_str() {
+            "sqlite" => Database::Sqlite { path: sqlite_dir.join("kms.db") },
+            "sqlite-enc" | "postgresql" | "mysql" | "redis-findex" => {
+                return Err(ConfigError::UnsupportedDatabase(database_type));
+            }
+            other => return Err(ConfigError::UnknownDatabase(other.to_owned())),
+        };
+        // The URL is read so that a configured one is not silently ignored once its backend exists.
+        let _database_url = args.database_url.or(file.db.database_url);
+        let hostname = args.hostname.or(file.http.hostname).unwrap_or_else(|| "0.0.0.0".into());
+        let port = args.port.or(file.http.port).unwrap_or(9998);
+        let listen = format!("{hostname}:{port}")
+            .parse::<SocketAddr>()
+            .or_else(|_| format!("[{hostname}]:{port}").parse::<SocketAddr>())
+            .map_err(|_| ConfigError::Listen { hostname: hostname.clone(), port })?;
+        Ok(Config {
+            database,
+            cleanup_on_startup: args.cleanup_on_startup || file.db.cleanup_on_startup.unwrap_or(false),
+            listen,
+            default_username: args.default_username.or(file.default_username).unwrap_or_else(|| "admin".into()),
+            max_request_size: args.max_request_size.or(file.http.max_request_size).unwrap_or(64 * 1024 * 1024),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_args(Args::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9998");
+        assert_eq!(c.database, Database::Sqlite { path: PathBuf::from("./sqlite-data/kms.db") });
+        assert_eq!(c.default_username, "admin");
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.toml");
+        std::fs::write(&path, "[db]\ndatabase-type = \"sqlite\"\nsqlite_path = \"/tmp/x\"\n[http]\nport = 1234\n").unwrap();
+        let c = Config::from_args(Args { config: Some(path.clone()), ..Args::default() }).unwrap();
+        assert_eq!(c.listen.port(), 1234);
+        assert_eq!(c.database, Database::Sqlite { path: PathBuf::from("/tmp/x/kms.db") });
+        let c = Config::from_args(Args { config: Some(path), port: Some(42), ..Args::default() }).unwrap();
+        assert_eq!(c.listen.port(), 42, "flag beats file");
+    }
+
+    #[test]
+    fn unknown_database() {
+        let e = Config::from_args(Args { database_type: Some("oracle".into()), ..Args::default() }).unwrap_err();
+        assert!(e.to_string().contains("unknown database type"));
+    }
+}

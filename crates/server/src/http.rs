@@ -1,0 +1,174 @@
+//! HTTP routes: `/kmip/2_1` (JSON TTLV), `/kmip` (binary, JSON or XML, always a
+//! ResponseMessage), `/version`, `/health`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kmip::model::{RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage, ProtocolVersion};
+use kmip::{DateTime, KmipEnum, Operation, ResultReason, Tag, Ttlv, binary, json, v1, xml};
+
+use crate::error::KmsError;
+use crate::kms::{Kms, RequestContext};
+
+/// Shared state of the routes.
+pub struct AppState {
+    pub kms: Kms,
+    pub default_username: String,
+    pub limits: binary::Limits,
+}
+
+pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+    Router::new()
+        .route("/kmip/2_1", post(kmip_2_1))
+        .route("/kmip", post(kmip_any))
+        .route("/version", get(version))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+fn user(state: &AppState) -> String {
+    state.default_username.clone()
+}
+
+fn error_response(status: u16, message: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
+}
+
+fn json_response(tree: &Ttlv) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json::to_string(tree)).into_response()
+}
+
+/// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
+async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let tree = match json::from_slice(&body) {
+        Ok(t) => t,
+        Err(e) => return error_response(400, format!("the body is not valid JSON TTLV: {e}")),
+    };
+    if tree.tag == Tag::REQUEST_MESSAGE {
+        let response = process_tree(&state, tree).await;
+        return json_response(&response);
+    }
+    let Some(op) = tree.tag.as_operation_request().and_then(Operation::from_u32) else {
+        return error_response(
+            400,
+            format!("`{}` is neither an operation nor a RequestMessage; send e.g. {{\"tag\": \"Create\", ...}}", tree.tag),
+        );
+    };
+    let payload = match RequestPayload::decode(op, &tree) {
+        Ok(p) => p,
+        Err(e) => return error_response(400, format!("invalid {op:?} request: {e}")),
+    };
+    let mut ctx = RequestContext::new(user(&state));
+    match state.kms.dispatch(&mut ctx, payload).await {
+        Ok(response) => {
+            let mut out = response.encode();
+            out.tag = Tag::operation_response(op.to_u32());
+            json_response(&out)
+        }
+        Err(e) => {
+            tracing::info!(operation = ?op, error = %e, "operation failed");
+            error_response(e.http_status(), e.to_string())
+        }
+    }
+}
+
+/// Processes a RequestMessage tree of any KMIP version; never fails: problems become a failed
+/// batch item.
+async fn process_tree(state: &AppState, tree: Ttlv) -> Ttlv {
+    let version = v1::message_version(&tree);
+    let (major, minor) = version.unwrap_or((2, 1));
+    let shaped = if major == 1 { v1::request_to_v2(tree) } else { Ok(tree) };
+    let request = shaped.and_then(|t| RequestMessage::decode(&t));
+    let response = match request {
+        Ok(request) => state.kms.process_message(&user(state), request).await,
+        Err(e) => invalid_message(major, minor, &KmsError::Codec(e)),
+    };
+    let encoded = response.encode();
+    if major == 1 {
+        // Conversion to 1.x drops only what 1.x cannot express; it does not fail on a
+        // well-formed response.
+        v1::response_to_v1(encoded.clone(), minor).unwrap_or(encoded)
+    } else {
+        encoded
+    }
+}
+
+fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage {
+    ResponseMessage {
+        response_header: ResponseHeader {
+            protocol_version: ProtocolVersion { protocol_version_major: major, protocol_version_minor: minor },
+            time_stamp: DateTime::now(),
+            nonce: None,
+            server_hashed_password: None,
+            attestation_type: vec![],
+            client_correlation_value: None,
+            server_correlation_value: None,
+            batch_count: 1,
+        },
+        batch_item: vec![ResponseBatchItem::failure(None, None, ResultReason::InvalidMessage, error.to_string())],
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Encoding {
+    Binary,
+    Json,
+    Xml,
+}
+
+/// `POST /kmip`: a RequestMessage as binary TTLV, JSON or XML (by content type); always 200
+/// with a ResponseMessage in the same encoding.
+async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let encoding = if content_type.contains("json") {
+        Encoding::Json
+    } else if content_type.contains("xml") {
+        Encoding::Xml
+    } else {
+        Encoding::Binary
+    };
+    let decoded = match encoding {
+        Encoding::Binary => binary::decode(&body, &state.limits),
+        Encoding::Json => json::from_slice(&body),
+        Encoding::Xml => match std::str::from_utf8(&body) {
+            Ok(text) => xml::from_str(text),
+            Err(_) => Err(kmip::Error::Xml("the body is not UTF-8".into())),
+        },
+    };
+    let response = match decoded {
+        Ok(tree) if tree.tag == Tag::REQUEST_MESSAGE => process_tree(&state, tree).await,
+        Ok(tree) => invalid_message(
+            2,
+            1,
+            &KmsError::InvalidMessage(format!("expected a RequestMessage, found {}", tree.tag)),
+        )
+        .encode(),
+        Err(e) => invalid_message(2, 1, &KmsError::Codec(e)).encode(),
+    };
+    match encoding {
+        Encoding::Binary => ([(header::CONTENT_TYPE, "application/octet-stream")], binary::encode(&response)).into_response(),
+        Encoding::Json => json_response(&response),
+        Encoding::Xml => ([(header::CONTENT_TYPE, "text/xml")], xml::to_string(&response)).into_response(),
+    }
+}
+
+async fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.kms.store.health().await {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response(),
+        Err(e) => {
+            let body = serde_json::json!({ "status": "unavailable", "database": state.kms.store.backend(), "error": e.to_string() });
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The KMS core: holds the store, runs one operation for one user, and processes whole KMIP
+//! request messages (batches, ID placeholders, error continuation).
+
+use std::sync::Arc;
+
+use kmip::model::{
+    Attribute, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage, ResponsePayload,
+    UniqueIdentifier,
+};
+use kmip::{BatchErrorContinuationOption, DateTime, Operation, State};
+use kms_store::{ObjectStore, StoredObject};
+
+use crate::error::{KResult, KmsError};
+use crate::operations;
+
+/// The key management server core, shared by every transport.
+pub struct Kms {
+    pub store: Arc<dyn ObjectStore>,
+    pub vendor: String,
+}
+
+/// Per-request state: who asks, and the ID placeholder of the batch so far.
+pub struct RequestContext {
+    pub user: String,
+    /// The unique identifier produced or used by the previous operation of the batch, used when
+    /// an operation omits its identifier (KMIP "ID Placeholder").
+    pub placeholder: Option<String>,
+}
+
+impl RequestContext {
+    pub fn new(user: impl Into<String>) -> Self {
+        RequestContext { user: user.into(), placeholder: None }
+    }
+}
+
+impl Kms {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Kms { store, vendor: "Cosmian".into() }
+    }
+
+    /// Runs one operation.
+    pub async fn dispatch(&self, ctx: &mut RequestContext, payload: RequestPayload) -> KResult<ResponsePayload> {
+        use RequestPayload as R;
+        let response = match payload {
+            R::Create(p) => ResponsePayload::Create(operations::create::create(self, ctx, p).await?),
+            R::Register(p) => ResponsePayload::Register(operations::register::register(self, ctx, p).await?),
+            R::Import(p) => ResponsePayload::Import(operations::import::import(self, ctx, p).await?),
+            R::Get(p) => ResponsePayload::Get(operations::get::get(self, ctx, p).await?),
+            R::Export(p) => ResponsePayload::Export(operations::export::export(self, ctx, p).await?),
+            R::Locate(p) => ResponsePayload::Locate(operations::locate::locate(self, ctx, p).await?),
+            R::Check(p) => ResponsePayload::Check(operations::check::check(self, ctx, p).await?),
+            R::GetAttributes(p) => {
+                ResponsePayload::GetAttributes(operations::get_attributes::get_attributes(self, ctx, p).await?)
+            }
+            R::GetAttributeList(p) => ResponsePayload::GetAttributeList(
+                operations::get_attribute_list::get_attribute_list(self, ctx, p).await?,
+            ),
+            R::AddAttribute(p) => {
+                ResponsePayload::AddAttribute(operations::add_attribute::add_attribute(self, ctx, p).await?)
+            }
+            R::SetAttribute(p) => {
+                ResponsePayload::SetAttribute(operations::set_attribute::set_attribute(self, ctx, p).await?)
+            }
+            R::ModifyAttribute(p) => ResponsePayload::ModifyAttribute(
+                operations::modify_attribute::modify_attribute(self, ctx, p).await?,
+            ),
+            R::DeleteAttribute(p) => ResponsePayload::DeleteAttribute(
+                operations::delete_attribute::delete_attribute(self, ctx, p).await?,
+            ),
+            R::Activate(p) => ResponsePayload::Activate(operations::activate::activate(self, ctx, p).await?),
+            R::Revoke(p) => ResponsePayload::Revoke(operations::revoke::revoke(self, ctx, p).await?),
+            R::Destroy(p) => ResponsePayload::Destroy(operations::destroy::destroy(self, ctx, p).await?),
+            R::Encrypt(p) => ResponsePayload::Encrypt(operations::encrypt::encrypt(self, ctx, p).await?),
+            R::Decrypt(p) => ResponsePayload::Decrypt(operations::decrypt::decrypt(self, ctx, p).await?),
+            R::MAC(p) => ResponsePayload::MAC(operations::mac::mac(self, ctx, p).await?),
+            R::MACVerify(p) => ResponsePayload::MACVerify(operations::mac_verify::mac_verify(self, ctx, p).await?),
+            R::Hash(p) => ResponsePayload::Hash(operations::hash::hash(p)?),
+            R::RNGRetrieve(p) => ResponsePayload::RNGRetrieve(operations::rng_retrieve::rng_retrieve(p)?),
+            R::Query(p) => ResponsePayload::Query(operations::query::query(self, p)),
+            R::DiscoverVersions(p) => {
+                ResponsePayload::DiscoverVersions(operations::discover_versions::discover_versions(p))
+            }
+            other => return Err(KmsError::OperationNotSupported(format!("{:?}", other.operation()))),
+        };
+        Ok(response)
+    }
+
+    /// Processes a request message: each batch item in order, stopping at the first failure
+    /// unless the client asked to continue.
+    pub async fn process_message(&self, user: &str, request: RequestMessage) -> ResponseMessage {
+        let mut ctx = RequestContext::new(user);
+        let continue_on_error = matches!(
+            request.request_header.batch_error_continuation_option,
+            Some(BatchErrorContinuationOption::Continue)
+        );
+        let mut items = Vec::with_capacity(request.batch_item.len());
+        for item in request.batch_item {
+            let op = item.operation;
+            let id = item.unique_batch_item_id.clone();
+            let result = self.dispatch(&mut ctx, item.request_payload).await;
+            let failed = result.is_err();
+            items.push(match result {
+                Ok(payload) => ResponseBatchItem::success(payload, id),
+                Err(e) => {
+                    tracing::info!(operation = ?op, user, error = %e, "operation failed");
+                    ResponseBatchItem::failure(Some(op), id, e.reason(), e.to_string())
+                }
+            });
+            if failed && !continue_on_error {
+                break;
+            }
+        }
+        ResponseMessage {
+            response_header: ResponseHeader {
+                protocol_version: request.request_header.protocol_version,
+                time_stamp: DateTime::now(),
+                nonce: None,
+                server_hashed_password: None,
+                attestation_type: vec![],
+                client_correlation_value: request.request_header.client_correlation_value,
+                server_correlation_value: None,
+                batch_count: items.len() as i32,
+            },
+            batch_item: items,
+        }
+    }
+
+    /// The object `uid` (or the batch's placeholder), which `ctx.user` must own.
+    pub async fn load(&self, ctx: &mut RequestContext, uid: Option<UniqueIdentifier>) -> KResult<StoredObject> {
+        let uid = resolve_uid(ctx, uid)?;
+        let object = self.store.get(&uid).await?.ok_or_else(|| KmsError::NotFound(uid.clone()))?;
+        if object.owner != ctx.user {
+            return Err(KmsError::PermissionDenied(format!("user `{}` has no right on object `{uid}`", ctx.user)));
+        }
+        ctx.placeholder = Some(uid);
+        Ok(object)
+    }
+}
+
+/// The identifier an operation names, or the batch's placeholder when it names none.
+pub fn resolve_uid(ctx: &RequestContext, uid: Option<UniqueIdentifier>) -> KResult<String> {
+    match uid {
+        Some(UniqueIdentifier::Text(s)) => Ok(s),
+        Some(UniqueIdentifier::Enumeration(_)) | None => ctx.placeholder.clone().ok_or_else(|| {
+            KmsError::MissingData("no UniqueIdentifier given and no previous operation in the batch to refer to".into())
+        }),
+        Some(UniqueIdentifier::Index(i)) => {
+            Err(KmsError::FeatureNotSupported(format!("unique identifier index {i}; give the identifier as text")))
+        }
+    }
+}
+
+/// Sets the state in both the row and the attributes, and stamps LastChangeDate.
+pub fn set_state(object: &mut StoredObject, state: State) {
+    object.state = state;
+    object.attributes.set(Attribute::State(state));
+    touch(object);
+}
+
+/// Stamps LastChangeDate.
+pub fn touch(object: &mut StoredObject) {
+    object.attributes.set(Attribute::LastChangeDate(DateTime::now()));
+}
+
+/// Name of a state for messages.
+pub fn state_name(state: State) -> &'static str {
+    match state {
+        State::PreActive => "pre-active",
+        State::Active => "active",
+        State::Deactivated => "deactivated",
+        State::Compromised => "compromised",
+        State::Destroyed => "destroyed",
+        State::DestroyedCompromised => "destroyed (compromised)",
+    }
+}
+
+/// The operations this server implements, for Query.
+pub const SUPPORTED_OPERATIONS: &[Operation] = &[
+    Operation::Create,
+    Operation::Register,
+    Operation::Locate,
+    Operation::Check,
+    Operation::Get,
+    Operation::GetAttributes,
+    Operation::GetAttributeList,
+    Operation::AddAttribute,
+    Operation::ModifyAttribute,
+    Operation::DeleteAttribute,
+    Operation::SetAttribute,
+    Operation::Activate,
+    Operation::Revoke,
+    Operation::Destroy,
+    Operation::Query,
+    Operation::DiscoverVersions,
+    Operation::Encrypt,
+    Operation::Decrypt,
+    Operation::MAC,
+    Operation::MACVerify,
+    Operation::RNGRetrieve,
+    Operation::Hash,
+    Operation::Import,
+    Operation::Export,
+];

@@ -1,0 +1,18 @@
+//! Export: the object with its key material and every attribute.
+
+use kmip::model::{ExportResponse, Get};
+
+use super::get::exportable;
+use crate::error::KResult;
+use crate::kms::{Kms, RequestContext};
+
+pub async fn export(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<ExportResponse> {
+    let stored = kms.load(ctx, request.unique_identifier).await?;
+    let object = exportable(&stored, request.key_format_type)?;
+    Ok(ExportResponse {
+        object_type: stored.object_type,
+        unique_identifier: stored.uid.into(),
+        attributes: stored.attributes,
+        object,
+    })
+}

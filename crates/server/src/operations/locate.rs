@@ -1,0 +1,39 @@
+//! Locate: the identifiers of the user's objects matching every attribute given.
+
+use kmip::model::{Attribute, Locate, LocateResponse};
+use kms_store::LocateQuery;
+
+use crate::error::{KResult, KmsError};
+use crate::kms::{Kms, RequestContext};
+
+pub async fn locate(kms: &Kms, ctx: &mut RequestContext, request: Locate) -> KResult<LocateResponse> {
+    let mut query = LocateQuery { owner: Some(ctx.user.clone()), ..LocateQuery::default() };
+    if let Some(attributes) = &request.attributes {
+        query.tags = attributes.user_tags()?;
+        for a in &attributes.0 {
+            match a {
+                Attribute::ObjectType(t) => query.object_type = Some(*t),
+                Attribute::State(s) => query.state = Some(*s),
+                Attribute::CryptographicAlgorithm(alg) => query.algorithm = Some(*alg),
+                Attribute::CryptographicLength(l) => query.length = Some(*l),
+                Attribute::Name(n) => query.names.push(n.name_value.clone()),
+                Attribute::ObjectGroup(g) => query.object_groups.push(g.clone()),
+                Attribute::VendorAttribute(_) => {}
+                // Locate by other attributes is not indexed: refusing is better than answering
+                // "nothing" or "everything" wrongly.
+                other => {
+                    return Err(KmsError::FeatureNotSupported(format!(
+                        "Locate by {}; locate by ObjectType, State, CryptographicAlgorithm, CryptographicLength, Name, ObjectGroup or tags",
+                        other.tag()
+                    )));
+                }
+            }
+        }
+    }
+    let all = kms.store.locate(&query).await?;
+    let total = all.len();
+    let offset = request.offset_items.unwrap_or(0).max(0) as usize;
+    let max = request.maximum_items.filter(|m| *m > 0).map(|m| m as usize).unwrap_or(usize::MAX);
+    let page: Vec<_> = all.into_iter().skip(offset).take(max).map(Into::into).collect();
+    Ok(LocateResponse { located_items: Some(total as i32), unique_identifier: page })
+}

@@ -1,0 +1,200 @@
+//! One file per KMIP operation; this module holds what several of them share: building a new
+//! object's stored form, the usage-mask and state checks, and attribute rules.
+
+pub mod activate;
+pub mod add_attribute;
+pub mod check;
+pub mod create;
+pub mod decrypt;
+pub mod delete_attribute;
+pub mod destroy;
+pub mod discover_versions;
+pub mod encrypt;
+pub mod export;
+pub mod get;
+pub mod get_attribute_list;
+pub mod get_attributes;
+pub mod hash;
+pub mod import;
+pub mod locate;
+pub mod mac;
+pub mod mac_verify;
+pub mod modify_attribute;
+pub mod query;
+pub mod register;
+pub mod revoke;
+pub mod rng_retrieve;
+pub mod set_attribute;
+pub mod symmetric;
+
+use kmip::model::{Attribute, Attributes, Digest, Object};
+use kmip::{DateTime, HashingAlgorithm, KeyFormatType, ObjectType, State, Tag};
+use kms_store::StoredObject;
+
+use crate::error::{KResult, KmsError};
+use crate::kms::{Kms, RequestContext, state_name};
+
+/// Usage mask bits the server checks.
+pub mod usage {
+    pub const ENCRYPT: i32 = 0x0000_0004;
+    pub const DECRYPT: i32 = 0x0000_0008;
+    pub const WRAP_KEY: i32 = 0x0000_0010;
+    pub const UNWRAP_KEY: i32 = 0x0000_0020;
+    pub const MAC_GENERATE: i32 = 0x0000_0080;
+    pub const MAC_VERIFY: i32 = 0x0000_0100;
+}
+
+/// Attributes only the server sets.
+pub fn is_read_only(tag: Tag) -> bool {
+    matches!(
+        tag,
+        Tag::UNIQUE_IDENTIFIER
+            | Tag::OBJECT_TYPE
+            | Tag::STATE
+            | Tag::INITIAL_DATE
+            | Tag::LAST_CHANGE_DATE
+            | Tag::DESTROY_DATE
+            | Tag::COMPROMISE_DATE
+            | Tag::COMPROMISE_OCCURRENCE_DATE
+            | Tag::REVOCATION_REASON
+            | Tag::DIGEST
+            | Tag::KEY_VALUE_PRESENT
+            | Tag::ALWAYS_SENSITIVE
+            | Tag::NEVER_EXTRACTABLE
+            | Tag::ORIGINAL_CREATION_DATE
+            | Tag::CRYPTOGRAPHIC_ALGORITHM
+            | Tag::CRYPTOGRAPHIC_LENGTH
+            | Tag::CERTIFICATE_TYPE
+            | Tag::CERTIFICATE_LENGTH
+            | Tag::FRESH
+    )
+}
+
+/// Attributes that may have several instances.
+pub fn is_multi_valued(attr: &Attribute) -> bool {
+    match attr {
+        Attribute::Name(_) | Attribute::ObjectGroup(_) | Attribute::Link(_) | Attribute::VendorAttribute(_) => true,
+        Attribute::Other(t) => matches!(t.tag, Tag::ALTERNATIVE_NAME | Tag::APPLICATION_SPECIFIC_INFORMATION),
+        _ => false,
+    }
+}
+
+/// Display name of an attribute for messages.
+pub fn attribute_name(attr: &Attribute) -> String {
+    match attr {
+        Attribute::VendorAttribute(v) => format!("{}:{}", v.vendor_identification, v.attribute_name),
+        other => other.tag().to_string(),
+    }
+}
+
+/// The identifier a new object gets: the client's `UniqueIdentifier` attribute or a UUID v4.
+pub fn new_uid(attributes: &Attributes) -> KResult<String> {
+    match attributes.unique_identifier() {
+        Some(kmip::model::UniqueIdentifier::Text(s)) if !s.is_empty() => Ok(s),
+        Some(_) => Err(KmsError::InvalidRequest("the UniqueIdentifier attribute must be a non-empty text".into())),
+        None => Ok(uuid::Uuid::new_v4().to_string()),
+    }
+}
+
+/// Checks the object is in one of `allowed` states.
+pub fn require_state(object: &StoredObject, allowed: &[State], action: &str) -> KResult<()> {
+    if allowed.contains(&object.state) {
+        return Ok(());
+    }
+    Err(KmsError::WrongState { uid: object.uid.clone(), state: state_name(object.state), action: action.to_owned() })
+}
+
+/// Checks the usage mask allows `bit` (an object without a mask allows nothing).
+pub fn require_usage(object: &StoredObject, bit: i32, operation: &'static str) -> KResult<()> {
+    let mask = object.attributes.cryptographic_usage_mask().unwrap_or(0);
+    if mask & bit == bit {
+        return Ok(());
+    }
+    Err(KmsError::UsageNotAllowed { uid: object.uid.clone(), operation })
+}
+
+/// The raw bytes of a symmetric key (or secret data) object.
+pub fn key_bytes(object: &StoredObject) -> KResult<&[u8]> {
+    let Some(obj) = &object.object else { return Err(KmsError::Destroyed(object.uid.clone())) };
+    obj.key_block()
+        .and_then(|kb| kb.symmetric_key_bytes())
+        .ok_or_else(|| KmsError::InvalidRequest(format!("object `{}` has no usable symmetric key material", object.uid)))
+}
+
+/// Builds the stored form of a new object: server-managed attributes, state, tags.
+pub fn new_stored_object(
+    ctx: &RequestContext,
+    uid: String,
+    object: Object,
+    mut attributes: Attributes,
+    default_state: State,
+) -> KResult<StoredObject> {
+    let now = DateTime::now();
+    let object_type = object.object_type();
+    if let Some(kb) = object.key_block() {
+        if let Some(alg) = kb.cryptographic_algorithm
+            && !attributes.has(Tag::CRYPTOGRAPHIC_ALGORITHM)
+        {
+            attributes.set(Attribute::CryptographicAlgorithm(alg));
+        }
+        if let Some(len) = kb.cryptographic_length
+            && !attributes.has(Tag::CRYPTOGRAPHIC_LENGTH)
+        {
+            attributes.set(Attribute::CryptographicLength(len));
+        }
+        if let Some(bytes) = kb.symmetric_key_bytes() {
+            let digest = kms_crypto::hash(kms_crypto::HashAlgorithm::Sha256, bytes)?;
+            attributes.set(Attribute::Digest(Digest {
+                hashing_algorithm: HashingAlgorithm::SHA_256,
+                digest_value: Some(digest),
+                key_format_type: Some(KeyFormatType::Raw),
+            }));
+        }
+    }
+    let state = match attributes.activation_date() {
+        Some(d) if d <= now => State::Active,
+        _ if default_state == State::Active => {
+            attributes.set(Attribute::ActivationDate(now));
+            State::Active
+        }
+        _ => default_state,
+    };
+    attributes.set(Attribute::UniqueIdentifier(uid.clone().into()));
+    attributes.set(Attribute::ObjectType(object_type));
+    attributes.set(Attribute::State(state));
+    if !attributes.has(Tag::INITIAL_DATE) {
+        attributes.set(Attribute::InitialDate(now));
+    }
+    attributes.set(Attribute::LastChangeDate(now));
+    let tags = attributes.user_tags()?;
+    Ok(StoredObject { uid, object_type, object: Some(object), attributes, state, owner: ctx.user.clone(), tags })
+}
+
+/// Saves a new object, answering AlreadyExists if the identifier is taken.
+pub async fn insert(kms: &Kms, ctx: &mut RequestContext, object: StoredObject) -> KResult<String> {
+    let uid = object.uid.clone();
+    kms.store.create(object).await?;
+    ctx.placeholder = Some(uid.clone());
+    Ok(uid)
+}
+
+/// Object types a Register/Import accepts in this build.
+pub fn check_registrable(object_type: ObjectType, object: &Object) -> KResult<()> {
+    if object.object_type() != object_type {
+        return Err(KmsError::InvalidRequest(format!(
+            "ObjectType {:?} does not match the object given ({:?})",
+            object_type,
+            object.object_type()
+        )));
+    }
+    match object_type {
+        ObjectType::SymmetricKey | ObjectType::SecretData | ObjectType::OpaqueObject => Ok(()),
+        other => Err(KmsError::FeatureNotSupported(format!("registering objects of type {other:?}"))),
+    }
+}
+
+/// Recomputes the tags column from the `cosmian`/`tag` vendor attributes.
+pub fn refresh_tags(object: &mut StoredObject) -> KResult<()> {
+    object.tags = object.attributes.user_tags()?;
+    Ok(())
+}

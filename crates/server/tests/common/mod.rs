@@ -1,0 +1,65 @@
+//! A real server on a loopback port for integration tests, built through one builder.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kms_server::RunningServer;
+use kms_server::config::{Config, Database};
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub url: String,
+    /// Keeps the database directory alive as long as the server.
+    pub dir: Option<tempfile::TempDir>,
+}
+
+pub struct Builder {
+    sqlite_dir: Option<PathBuf>,
+    user: String,
+}
+
+impl TestServer {
+    pub fn builder() -> Builder {
+        Builder { sqlite_dir: None, user: "admin".into() }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+}
+
+impl Builder {
+    /// Keep the database in this directory (default: a fresh temporary one).
+    pub fn sqlite_dir(mut self, dir: PathBuf) -> Self {
+        self.sqlite_dir = Some(dir);
+        self
+    }
+
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let (dir, path) = match self.sqlite_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                let p = t.path().to_owned();
+                (Some(t), p)
+            }
+        };
+        let config = Config {
+            database: Database::Sqlite { path: path.join("kms.db") },
+            cleanup_on_startup: false,
+            listen: "127.0.0.1:0".parse().expect("address"),
+            default_username: self.user,
+            max_request_size: 8 * 1024 * 1024,
+        };
+        let server = kms_server::start(config).await.expect("server starts");
+        let url = format!("http://{}", server.addr);
+        TestServer { server, url, dir }
+    }
+}

@@ -1,0 +1,69 @@
+//! A key whose Create was answered survives `kill -9` of the server process.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use kmip::model::*;
+use kmip::{CryptographicAlgorithm, ObjectType};
+use kms_client::KmsClient;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kms-server"))
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--sqlite-path"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kms-server")
+}
+
+async fn wait_ready(url: &str) {
+    for _ in 0..200 {
+        if reqwest::get(format!("{url}/health")).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {url} did not start");
+}
+
+#[tokio::test]
+async fn create_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(dir.path(), port);
+    wait_ready(&url).await;
+    let client = KmsClient::with_url(&url).unwrap();
+    let mut uids = Vec::new();
+    for i in 0..20 {
+        let attributes = Attributes(vec![
+            Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+            Attribute::CryptographicLength(256),
+            Attribute::UniqueIdentifier(format!("crash-{i}").into()),
+        ]);
+        client
+            .send(RequestPayload::Create(Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None }))
+            .await
+            .expect("create");
+        uids.push(format!("crash-{i}"));
+    }
+    // SIGKILL right after the last answer: no shutdown, no flush.
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+
+    let mut child = spawn(dir.path(), port);
+    wait_ready(&url).await;
+    for uid in &uids {
+        let r = client
+            .send(RequestPayload::GetAttributes(GetAttributes { unique_identifier: Some(uid.clone().into()), attribute_reference: vec![] }))
+            .await;
+        assert!(r.is_ok(), "{uid} lost after kill -9: {r:?}");
+    }
+    child.kill().ok();
+    child.wait().ok();
+}
