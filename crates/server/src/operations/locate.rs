@@ -35,5 +35,7 @@ pub async fn locate(kms: &Kms, ctx: &mut RequestContext, request: Locate) -> KRe
     let offset = request.offset_items.unwrap_or(0).max(0) as usize;
     let max = request.maximum_items.filter(|m| *m > 0).map(|m| m as usize).unwrap_or(usize::MAX);
     let page: Vec<_> = all.into_iter().skip(offset).take(max).map(Into::into).collect();
-    Ok(LocateResponse { located_items: Some(total as i32), unique_identifier: page })
+    // LocatedItems tells a paging client how many there are in all; without paging it is left out.
+    let paging = request.maximum_items.is_some() || request.offset_items.is_some();
+    Ok(LocateResponse { located_items: paging.then_some(total as i32), unique_identifier: page })
 }
