@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 use kmip::model::{
-    Attribute, AttributeHolder, DeleteAttribute, GetAttributes, Item, NewAttributeRequest, RequestPayload,
-    ResponsePayload,
+    Attribute, AttributeHolder, DeleteAttribute, GetAttributes, Item, NewAttributeRequest,
+    RequestPayload, ResponsePayload,
 };
 use kmip::{Tag, Ttlv, Value, json as kjson};
 use kms_client::KmsClient;
@@ -44,18 +44,31 @@ pub enum AttributesCommand {
     },
 }
 
-pub async fn run(client: &KmsClient, command: AttributesCommand, out: &Output) -> anyhow::Result<()> {
+pub async fn run(
+    client: &KmsClient,
+    command: AttributesCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
     match command {
         AttributesCommand::Get { id, attribute } => {
             let mut refs = Vec::new();
             for a in attribute {
-                let tag = Tag::from_name(&a).ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
-                refs.push(Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(tag.0)));
+                let tag =
+                    Tag::from_name(&a).ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
+                refs.push(Ttlv::new(
+                    Tag::ATTRIBUTE_REFERENCE,
+                    Value::Enumeration(tag.0),
+                ));
             }
             let response = client
-                .send(RequestPayload::GetAttributes(GetAttributes { unique_identifier: Some(id.into()), attribute_reference: refs }))
+                .send(RequestPayload::GetAttributes(GetAttributes {
+                    unique_identifier: Some(id.into()),
+                    attribute_reference: refs,
+                }))
                 .await?;
-            let ResponsePayload::GetAttributes(r) = response else { anyhow::bail!("unexpected answer") };
+            let ResponsePayload::GetAttributes(r) = response else {
+                anyhow::bail!("unexpected answer")
+            };
             let tree = r.attributes.to_ttlv(Tag::ATTRIBUTES);
             let text = kjson::to_string(&tree);
             let value: serde_json::Value = serde_json::from_str(&text)?;
@@ -72,7 +85,11 @@ pub async fn run(client: &KmsClient, command: AttributesCommand, out: &Output) -
                 }
             }
         }
-        AttributesCommand::Set { id, tag, attribute_json } => {
+        AttributesCommand::Set {
+            id,
+            tag,
+            attribute_json,
+        } => {
             let mut attrs: Vec<Attribute> = Vec::new();
             if !tag.is_empty() {
                 let mut a = kmip::model::Attributes::new();
@@ -90,19 +107,36 @@ pub async fn run(client: &KmsClient, command: AttributesCommand, out: &Output) -
                     }))
                     .await?;
             }
-            out.report(&format!("attributes of {id} set"), json!({ "unique_identifier": id }));
+            out.report(
+                &format!("attributes of {id} set"),
+                json!({ "unique_identifier": id }),
+            );
         }
-        AttributesCommand::Delete { id, attribute, tags } => {
+        AttributesCommand::Delete {
+            id,
+            attribute,
+            tags,
+        } => {
             let reference = match (&attribute, tags) {
                 (Some(a), _) => {
-                    let tag = Tag::from_name(a).ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
-                    Some(Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(tag.0)))
+                    let tag = Tag::from_name(a)
+                        .ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
+                    Some(Ttlv::new(
+                        Tag::ATTRIBUTE_REFERENCE,
+                        Value::Enumeration(tag.0),
+                    ))
                 }
                 (None, true) => Some(Ttlv::structure(
                     Tag::ATTRIBUTE_REFERENCE,
                     vec![
-                        Ttlv::new(Tag::VENDOR_IDENTIFICATION, Value::TextString(kmip::model::COSMIAN_VENDOR.into())),
-                        Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(kmip::model::TAG_ATTRIBUTE_NAME.into())),
+                        Ttlv::new(
+                            Tag::VENDOR_IDENTIFICATION,
+                            Value::TextString(kmip::model::COSMIAN_VENDOR.into()),
+                        ),
+                        Ttlv::new(
+                            Tag::ATTRIBUTE_NAME,
+                            Value::TextString(kmip::model::TAG_ATTRIBUTE_NAME.into()),
+                        ),
                     ],
                 )),
                 (None, false) => anyhow::bail!("say what to delete: --attribute NAME or --tags"),
@@ -114,7 +148,10 @@ pub async fn run(client: &KmsClient, command: AttributesCommand, out: &Output) -
                     attribute_reference: reference,
                 }))
                 .await?;
-            out.report(&format!("attribute of {id} deleted"), json!({ "unique_identifier": id }));
+            out.report(
+                &format!("attribute of {id} deleted"),
+                json!({ "unique_identifier": id }),
+            );
         }
     }
     Ok(())

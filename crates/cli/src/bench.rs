@@ -10,7 +10,8 @@ use axum::routing::post;
 use clap::Args;
 use hdrhistogram::Histogram;
 use kmip::model::{
-    Attribute, Attributes, Create, CryptographicParameters, Encrypt, RequestPayload, ResponsePayload, UidRequest,
+    Attribute, Attributes, Create, CryptographicParameters, Encrypt, RequestPayload,
+    ResponsePayload, UidRequest,
 };
 use kmip::{BlockCipherMode, CryptographicAlgorithm, KmipEnum, ObjectType, Tag, binary, json};
 use kms_client::{KmsClient, single_message};
@@ -71,7 +72,12 @@ async fn load(
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let r = http.post(&url).header("content-type", content_type).body(body.as_ref().clone()).send().await?;
+                let r = http
+                    .post(&url)
+                    .header("content-type", content_type)
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await?;
                 let status = r.status();
                 let _ = r.bytes().await?;
                 if !status.is_success() {
@@ -90,12 +96,20 @@ async fn load(
         requests += n;
         histogram.add(&h)?;
     }
-    Ok(Scenario { name, requests, elapsed: start.elapsed(), histogram })
+    Ok(Scenario {
+        name,
+        requests,
+        elapsed: start.elapsed(),
+        histogram,
+    })
 }
 
 /// A minimal HTTP handler on a loopback port: the floor.
 async fn floor_server() -> anyhow::Result<String> {
-    let app = axum::Router::new().route("/floor", post(|| async { r#"{"tag":"EncryptResponse","value":[]}"# }));
+    let app = axum::Router::new().route(
+        "/floor",
+        post(|| async { r#"{"tag":"EncryptResponse","value":[]}"# }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -114,17 +128,31 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
         Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
         Attribute::CryptographicLength(256),
     ]);
-    let create = Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None };
-    let ResponsePayload::Create(created) = client.send(RequestPayload::Create(create.clone())).await.context("creating the benchmark key")?
+    let create = Create {
+        object_type: ObjectType::SymmetricKey,
+        attributes,
+        protection_storage_masks: None,
+    };
+    let ResponsePayload::Create(created) = client
+        .send(RequestPayload::Create(create.clone()))
+        .await
+        .context("creating the benchmark key")?
     else {
         bail!("unexpected answer to Create");
     };
     let uid = created.unique_identifier;
-    client.send(RequestPayload::Activate(UidRequest { unique_identifier: Some(uid.clone()) })).await?;
+    client
+        .send(RequestPayload::Activate(UidRequest {
+            unique_identifier: Some(uid.clone()),
+        }))
+        .await?;
 
     let encrypt = RequestPayload::Encrypt(Encrypt {
         unique_identifier: Some(uid),
-        cryptographic_parameters: Some(CryptographicParameters { block_cipher_mode: Some(BlockCipherMode::GCM), ..Default::default() }),
+        cryptographic_parameters: Some(CryptographicParameters {
+            block_cipher_mode: Some(BlockCipherMode::GCM),
+            ..Default::default()
+        }),
         data: Some(vec![0x42; args.payload]),
         iv_counter_nonce: None,
         correlation_value: None,
@@ -141,17 +169,57 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
     let encrypt_binary = Arc::new(binary::encode(&single_message(encrypt).encode()));
     let create_json = json_body(&RequestPayload::Create(create));
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
     let d = Duration::from_secs(args.duration);
     let c = args.concurrency;
     let floor_url = floor_server().await?;
     let mut results = vec![
-        load("floor (minimal handler)", http.clone(), floor_url, "application/json", encrypt_json.clone(), c, d).await?,
-        load("encrypt JSON TTLV", http.clone(), format!("{base}/kmip/2_1"), "application/json", encrypt_json, c, d).await?,
-        load("encrypt binary TTLV", http.clone(), format!("{base}/kmip"), "application/octet-stream", encrypt_binary, c, d).await?,
+        load(
+            "floor (minimal handler)",
+            http.clone(),
+            floor_url,
+            "application/json",
+            encrypt_json.clone(),
+            c,
+            d,
+        )
+        .await?,
+        load(
+            "encrypt JSON TTLV",
+            http.clone(),
+            format!("{base}/kmip/2_1"),
+            "application/json",
+            encrypt_json,
+            c,
+            d,
+        )
+        .await?,
+        load(
+            "encrypt binary TTLV",
+            http.clone(),
+            format!("{base}/kmip"),
+            "application/octet-stream",
+            encrypt_binary,
+            c,
+            d,
+        )
+        .await?,
     ];
     if !args.no_create {
-        results.push(load("create (durable)", http.clone(), format!("{base}/kmip/2_1"), "application/json", create_json, c, d).await?);
+        results.push(
+            load(
+                "create (durable)",
+                http.clone(),
+                format!("{base}/kmip/2_1"),
+                "application/json",
+                create_json,
+                c,
+                d,
+            )
+            .await?,
+        );
     }
     let floor = results[0].rate();
     if out.json {
@@ -159,10 +227,19 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
             .iter()
             .map(|s| json!({ "scenario": s.name, "requests": s.requests, "req_per_s": s.rate(), "p50_ms": s.ms(0.5), "p99_ms": s.ms(0.99), "ratio_to_floor": s.rate() / floor }))
             .collect();
-        println!("{}", json!({ "concurrency": c, "duration_s": args.duration, "payload_bytes": args.payload, "results": rows }));
+        println!(
+            "{}",
+            json!({ "concurrency": c, "duration_s": args.duration, "payload_bytes": args.payload, "results": rows })
+        );
     } else {
-        println!("concurrency {c}, {} s per scenario, {} bytes per encrypt, server {base}", args.duration, args.payload);
-        println!("{:<26} {:>10} {:>10} {:>9} {:>9} {:>9}", "scenario", "requests", "req/s", "p50 ms", "p99 ms", "/floor");
+        println!(
+            "concurrency {c}, {} s per scenario, {} bytes per encrypt, server {base}",
+            args.duration, args.payload
+        );
+        println!(
+            "{:<26} {:>10} {:>10} {:>9} {:>9} {:>9}",
+            "scenario", "requests", "req/s", "p50 ms", "p99 ms", "/floor"
+        );
         for s in &results {
             println!(
                 "{:<26} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",

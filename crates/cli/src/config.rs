@@ -26,10 +26,16 @@ impl std::fmt::Debug for CliConfig {
             .field("kms_server_url", &self.kms_server_url)
             .field("bootstrap_server_url", &self.bootstrap_server_url)
             .field("access_token", &self.access_token.as_ref().map(|_| "***"))
-            .field("database_secret", &self.database_secret.as_ref().map(|_| "***"))
+            .field(
+                "database_secret",
+                &self.database_secret.as_ref().map(|_| "***"),
+            )
             .field("accept_invalid_certs", &self.accept_invalid_certs)
             .field("ssl_client_pkcs12_path", &self.ssl_client_pkcs12_path)
-            .field("ssl_client_pkcs12_password", &self.ssl_client_pkcs12_password.as_ref().map(|_| "***"))
+            .field(
+                "ssl_client_pkcs12_password",
+                &self.ssl_client_pkcs12_password.as_ref().map(|_| "***"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -45,16 +51,27 @@ impl CliConfig {
             Some(p) => (p.to_owned(), true),
             None => match std::env::var_os("HOME") {
                 Some(home) => (PathBuf::from(home).join(".cosmian/kms.json"), false),
-                None => return Ok(CliConfig { kms_server_url: default_url(), ..CliConfig::default() }),
+                None => {
+                    return Ok(CliConfig {
+                        kms_server_url: default_url(),
+                        ..CliConfig::default()
+                    });
+                }
             },
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a valid CLI configuration (JSON with kms_server_url ...)", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                Ok(CliConfig { kms_server_url: default_url(), ..CliConfig::default() })
-            }
-            Err(e) => Err(e).with_context(|| format!("cannot read the CLI configuration {}", path.display())),
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a valid CLI configuration (JSON with kms_server_url ...)",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(CliConfig {
+                kms_server_url: default_url(),
+                ..CliConfig::default()
+            }),
+            Err(e) => Err(e)
+                .with_context(|| format!("cannot read the CLI configuration {}", path.display())),
         }
     }
 }

@@ -36,7 +36,9 @@ fn nonce(prefix: &[u8; 8], index: u32) -> [u8; 12] {
 
 fn progress(len: u64) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
         bar.set_style(style);
     }
     bar
@@ -55,7 +57,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> anyhow::Result<()> {
-    out.extend_from_slice(&u16::try_from(b.len()).context("header field too long")?.to_be_bytes());
+    out.extend_from_slice(
+        &u16::try_from(b.len())
+            .context("header field too long")?
+            .to_be_bytes(),
+    );
     out.extend_from_slice(b);
     Ok(())
 }
@@ -73,8 +79,16 @@ fn take_bytes<'a>(input: &mut &'a [u8]) -> anyhow::Result<&'a [u8]> {
     Ok(v)
 }
 
-pub async fn encrypt_file(client: &KmsClient, key_id: &str, input: &Path, output: &Path, aad: &str) -> anyhow::Result<()> {
-    let mut reader = std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?);
+pub async fn encrypt_file(
+    client: &KmsClient,
+    key_id: &str,
+    input: &Path,
+    output: &Path,
+    aad: &str,
+) -> anyhow::Result<()> {
+    let mut reader = std::io::BufReader::new(
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?,
+    );
     let total = std::fs::metadata(input)?.len();
     let dek = kms_crypto::random_key(32)?;
     let response = client
@@ -90,18 +104,31 @@ pub async fn encrypt_file(client: &KmsClient, key_id: &str, input: &Path, output
         }))
         .await
         .context("the KMS could not wrap the data key")?;
-    let ResponsePayload::Encrypt(wrapped) = response else { bail!("unexpected answer to Encrypt") };
+    let ResponsePayload::Encrypt(wrapped) = response else {
+        bail!("unexpected answer to Encrypt")
+    };
     let mut prefix = [0u8; 8];
     prefix.copy_from_slice(&kms_crypto::random_bytes(8)?);
     let mut header = Vec::new();
     put_bytes(&mut header, wrapped.data.as_deref().unwrap_or_default())?;
-    put_bytes(&mut header, wrapped.iv_counter_nonce.as_deref().unwrap_or_default())?;
-    put_bytes(&mut header, wrapped.authenticated_encryption_tag.as_deref().unwrap_or_default())?;
+    put_bytes(
+        &mut header,
+        wrapped.iv_counter_nonce.as_deref().unwrap_or_default(),
+    )?;
+    put_bytes(
+        &mut header,
+        wrapped
+            .authenticated_encryption_tag
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
     header.extend_from_slice(&prefix);
     header.extend_from_slice(&(CHUNK as u32).to_be_bytes());
 
     let tmp = output.with_extension("partial");
-    let mut writer = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    let mut writer = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
     writer.write_all(MAGIC)?;
     writer.write_all(&(header.len() as u32).to_be_bytes())?;
     writer.write_all(&header)?;
@@ -112,7 +139,11 @@ pub async fn encrypt_file(client: &KmsClient, key_id: &str, input: &Path, output
     let mut index: u32 = 0;
     loop {
         // Read ahead one chunk to know whether this one is the last.
-        let m = if n == CHUNK { read_full(&mut reader, &mut next)? } else { 0 };
+        let m = if n == CHUNK {
+            read_full(&mut reader, &mut next)?
+        } else {
+            0
+        };
         let last = m == 0;
         let sealed = kms_crypto::encrypt(&EncryptRequest {
             cipher: SymmetricCipher::AesGcm,
@@ -140,11 +171,21 @@ pub async fn encrypt_file(client: &KmsClient, key_id: &str, input: &Path, output
     Ok(())
 }
 
-pub async fn decrypt_file(client: &KmsClient, key_id: &str, input: &Path, output: &Path, aad: &str) -> anyhow::Result<()> {
-    let mut reader = std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?);
+pub async fn decrypt_file(
+    client: &KmsClient,
+    key_id: &str,
+    input: &Path,
+    output: &Path,
+    aad: &str,
+) -> anyhow::Result<()> {
+    let mut reader = std::io::BufReader::new(
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?,
+    );
     let total = std::fs::metadata(input)?.len();
     let mut magic = [0u8; 8];
-    reader.read_exact(&mut magic).context("not a file encrypted by `ckms sym encrypt`")?;
+    reader
+        .read_exact(&mut magic)
+        .context("not a file encrypted by `ckms sym encrypt`")?;
     if &magic != MAGIC {
         bail!("not a file encrypted by `ckms sym encrypt` (bad magic)");
     }
@@ -183,11 +224,15 @@ pub async fn decrypt_file(client: &KmsClient, key_id: &str, input: &Path, output
         }))
         .await
         .context("the KMS could not unwrap the data key (wrong key?)")?;
-    let ResponsePayload::Decrypt(unwrapped) = response else { bail!("unexpected answer to Decrypt") };
+    let ResponsePayload::Decrypt(unwrapped) = response else {
+        bail!("unexpected answer to Decrypt")
+    };
     let dek = zeroize::Zeroizing::new(unwrapped.data.unwrap_or_default());
 
     let tmp = output.with_extension("partial");
-    let mut writer = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    let mut writer = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
     let bar = progress(total);
     let sealed_len = chunk + TAG;
     let mut current = vec![0u8; sealed_len];
@@ -196,7 +241,11 @@ pub async fn decrypt_file(client: &KmsClient, key_id: &str, input: &Path, output
     let mut index: u32 = 0;
     let result = (|| -> anyhow::Result<()> {
         loop {
-            let m = if n == sealed_len { read_full(&mut reader, &mut next)? } else { 0 };
+            let m = if n == sealed_len {
+                read_full(&mut reader, &mut next)?
+            } else {
+                0
+            };
             let last = m == 0;
             if n < TAG {
                 bail!("the file is truncated");

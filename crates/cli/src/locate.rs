@@ -42,11 +42,13 @@ pub struct LocateArgs {
 pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::Result<()> {
     let mut a = Attributes::new();
     if let Some(alg) = &args.algorithm {
-        a.0.push(Attribute::CryptographicAlgorithm(match alg.to_ascii_lowercase().as_str() {
-            "aes" => CryptographicAlgorithm::AES,
-            "chacha20" => CryptographicAlgorithm::ChaCha20,
-            other => anyhow::bail!("unknown algorithm `{other}`: use aes or chacha20"),
-        }));
+        a.0.push(Attribute::CryptographicAlgorithm(
+            match alg.to_ascii_lowercase().as_str() {
+                "aes" => CryptographicAlgorithm::AES,
+                "chacha20" => CryptographicAlgorithm::ChaCha20,
+                other => anyhow::bail!("unknown algorithm `{other}`: use aes or chacha20"),
+            },
+        ));
     }
     if let Some(l) = args.cryptographic_length {
         a.0.push(Attribute::CryptographicLength(l));
@@ -70,7 +72,10 @@ pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::
         }));
     }
     if let Some(n) = args.name {
-        a.0.push(Attribute::Name(Name { name_value: n, name_type: NameType::UninterpretedTextString }));
+        a.0.push(Attribute::Name(Name {
+            name_value: n,
+            name_type: NameType::UninterpretedTextString,
+        }));
     }
     if let Some(g) = args.object_group {
         a.0.push(Attribute::ObjectGroup(g));
@@ -85,9 +90,22 @@ pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::
             attributes: Some(a),
         }))
         .await?;
-    let ResponsePayload::Locate(found) = response else { anyhow::bail!("unexpected answer to Locate") };
-    let ids: Vec<String> = found.unique_identifier.iter().filter_map(|u| u.as_text().map(str::to_owned)).collect();
-    let text = if ids.is_empty() { "No object found".to_owned() } else { ids.join("\n") };
-    out.report(&text, json!({ "unique_identifiers": ids, "located_items": found.located_items }));
+    let ResponsePayload::Locate(found) = response else {
+        anyhow::bail!("unexpected answer to Locate")
+    };
+    let ids: Vec<String> = found
+        .unique_identifier
+        .iter()
+        .filter_map(|u| u.as_text().map(str::to_owned))
+        .collect();
+    let text = if ids.is_empty() {
+        "No object found".to_owned()
+    } else {
+        ids.join("\n")
+    };
+    out.report(
+        &text,
+        json!({ "unique_identifiers": ids, "located_items": found.located_items }),
+    );
     Ok(())
 }

@@ -98,7 +98,9 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Hash(args) => primitives::hash(&client, args, out).await,
         Command::Mac(args) => primitives::mac(&client, args, out).await,
         Command::Rng(args) => primitives::rng(&client, args, out).await,
-        Command::Server { command: ServerCommand::Version } => {
+        Command::Server {
+            command: ServerCommand::Version,
+        } => {
             let v = client.version().await?;
             out.value("version", &v);
             Ok(())

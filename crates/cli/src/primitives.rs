@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use kmip::HashingAlgorithm;
-use kmip::model::{CryptographicParameters, Hash, Mac, RequestPayload, ResponsePayload, RngRetrieve};
+use kmip::model::{
+    CryptographicParameters, Hash, Mac, RequestPayload, ResponsePayload, RngRetrieve,
+};
 use kms_client::KmsClient;
 use serde_json::json;
 
@@ -17,25 +19,31 @@ fn hex(b: &[u8]) -> String {
 
 fn data_of(file: Option<PathBuf>, data: Option<String>) -> anyhow::Result<Vec<u8>> {
     match (file, data) {
-        (Some(f), None) => std::fs::read(&f).with_context(|| format!("cannot read {}", f.display())),
+        (Some(f), None) => {
+            std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))
+        }
         (None, Some(d)) => Ok(d.into_bytes()),
         _ => anyhow::bail!("give either a FILE or --data"),
     }
 }
 
 fn hashing(name: &str) -> anyhow::Result<HashingAlgorithm> {
-    Ok(match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-        "sha1" => HashingAlgorithm::SHA_1,
-        "sha224" => HashingAlgorithm::SHA_224,
-        "sha256" => HashingAlgorithm::SHA_256,
-        "sha384" => HashingAlgorithm::SHA_384,
-        "sha512" => HashingAlgorithm::SHA_512,
-        "sha3224" => HashingAlgorithm::SHA3_224,
-        "sha3256" => HashingAlgorithm::SHA3_256,
-        "sha3384" => HashingAlgorithm::SHA3_384,
-        "sha3512" => HashingAlgorithm::SHA3_512,
-        other => anyhow::bail!("unknown hash `{other}`: use sha256, sha384, sha512, sha3-256..."),
-    })
+    Ok(
+        match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "sha1" => HashingAlgorithm::SHA_1,
+            "sha224" => HashingAlgorithm::SHA_224,
+            "sha256" => HashingAlgorithm::SHA_256,
+            "sha384" => HashingAlgorithm::SHA_384,
+            "sha512" => HashingAlgorithm::SHA_512,
+            "sha3224" => HashingAlgorithm::SHA3_224,
+            "sha3256" => HashingAlgorithm::SHA3_256,
+            "sha3384" => HashingAlgorithm::SHA3_384,
+            "sha3512" => HashingAlgorithm::SHA3_512,
+            other => {
+                anyhow::bail!("unknown hash `{other}`: use sha256, sha384, sha512, sha3-256...")
+            }
+        },
+    )
 }
 
 #[derive(Args)]
@@ -51,7 +59,10 @@ pub struct HashArgs {
 
 pub async fn hash(client: &KmsClient, args: HashArgs, out: &Output) -> anyhow::Result<()> {
     let data = data_of(args.file, args.data)?;
-    let params = CryptographicParameters { hashing_algorithm: Some(hashing(&args.algorithm)?), ..Default::default() };
+    let params = CryptographicParameters {
+        hashing_algorithm: Some(hashing(&args.algorithm)?),
+        ..Default::default()
+    };
     let r = client
         .send(RequestPayload::Hash(Hash {
             cryptographic_parameters: params,
@@ -61,7 +72,9 @@ pub async fn hash(client: &KmsClient, args: HashArgs, out: &Output) -> anyhow::R
             final_indicator: None,
         }))
         .await?;
-    let ResponsePayload::Hash(h) = r else { anyhow::bail!("unexpected answer") };
+    let ResponsePayload::Hash(h) = r else {
+        anyhow::bail!("unexpected answer")
+    };
     let digest = hex(h.data.as_deref().unwrap_or_default());
     out.report(&digest, json!({ "digest": digest }));
     Ok(())
@@ -81,7 +94,10 @@ pub struct MacArgs {
 
 pub async fn mac(client: &KmsClient, args: MacArgs, out: &Output) -> anyhow::Result<()> {
     let data = data_of(args.file, args.data)?;
-    let params = CryptographicParameters { hashing_algorithm: Some(hashing(&args.algorithm)?), ..Default::default() };
+    let params = CryptographicParameters {
+        hashing_algorithm: Some(hashing(&args.algorithm)?),
+        ..Default::default()
+    };
     let r = client
         .send(RequestPayload::MAC(Mac {
             unique_identifier: Some(args.key_id.into()),
@@ -92,7 +108,9 @@ pub async fn mac(client: &KmsClient, args: MacArgs, out: &Output) -> anyhow::Res
             final_indicator: None,
         }))
         .await?;
-    let ResponsePayload::MAC(m) = r else { anyhow::bail!("unexpected answer") };
+    let ResponsePayload::MAC(m) = r else {
+        anyhow::bail!("unexpected answer")
+    };
     let mac = hex(m.mac_data.as_deref().unwrap_or_default());
     out.report(&mac, json!({ "mac": mac }));
     Ok(())
@@ -106,8 +124,14 @@ pub struct RngArgs {
 }
 
 pub async fn rng(client: &KmsClient, args: RngArgs, out: &Output) -> anyhow::Result<()> {
-    let r = client.send(RequestPayload::RNGRetrieve(RngRetrieve { data_length: args.bytes })).await?;
-    let ResponsePayload::RNGRetrieve(d) = r else { anyhow::bail!("unexpected answer") };
+    let r = client
+        .send(RequestPayload::RNGRetrieve(RngRetrieve {
+            data_length: args.bytes,
+        }))
+        .await?;
+    let ResponsePayload::RNGRetrieve(d) = r else {
+        anyhow::bail!("unexpected answer")
+    };
     let h = hex(&d.data);
     out.report(&h, json!({ "random": h }));
     Ok(())

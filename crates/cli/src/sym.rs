@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use kmip::model::{
-    Attribute, Attributes, Create, Get, Import, KeyBlock, KeyMaterial, KeyValue, Object, PlainKeyValue,
-    RequestPayload, ResponsePayload, Revoke, RevocationReason, SymmetricKey, UidRequest,
+    Attribute, Attributes, Create, Get, Import, KeyBlock, KeyMaterial, KeyValue, Object,
+    PlainKeyValue, RequestPayload, ResponsePayload, RevocationReason, Revoke, SymmetricKey,
+    UidRequest,
 };
 use kmip::{CryptographicAlgorithm, KeyFormatType, ObjectType, RevocationReasonCode};
 use kms_client::KmsClient;
@@ -115,19 +116,49 @@ pub enum KeysCommand {
 pub async fn run(client: &KmsClient, command: SymCommand, out: &Output) -> anyhow::Result<()> {
     match command {
         SymCommand::Keys { command } => keys(client, command, out).await,
-        SymCommand::Encrypt { file, key_id, output_file, authentication_data } => {
+        SymCommand::Encrypt {
+            file,
+            key_id,
+            output_file,
+            authentication_data,
+        } => {
             let output = output_file.unwrap_or_else(|| append_ext(&file, "enc"));
-            envelope::encrypt_file(client, &key_id, &file, &output, authentication_data.as_deref().unwrap_or("")).await?;
-            out.report(&format!("encrypted {} to {}", file.display(), output.display()), json!({ "output_file": output }));
+            envelope::encrypt_file(
+                client,
+                &key_id,
+                &file,
+                &output,
+                authentication_data.as_deref().unwrap_or(""),
+            )
+            .await?;
+            out.report(
+                &format!("encrypted {} to {}", file.display(), output.display()),
+                json!({ "output_file": output }),
+            );
             Ok(())
         }
-        SymCommand::Decrypt { file, key_id, output_file, authentication_data } => {
+        SymCommand::Decrypt {
+            file,
+            key_id,
+            output_file,
+            authentication_data,
+        } => {
             let output = output_file.unwrap_or_else(|| match file.extension() {
                 Some(e) if e == "enc" => file.with_extension(""),
                 _ => append_ext(&file, "plain"),
             });
-            envelope::decrypt_file(client, &key_id, &file, &output, authentication_data.as_deref().unwrap_or("")).await?;
-            out.report(&format!("decrypted {} to {}", file.display(), output.display()), json!({ "output_file": output }));
+            envelope::decrypt_file(
+                client,
+                &key_id,
+                &file,
+                &output,
+                authentication_data.as_deref().unwrap_or(""),
+            )
+            .await?;
+            out.report(
+                &format!("decrypted {} to {}", file.display(), output.display()),
+                json!({ "output_file": output }),
+            );
             Ok(())
         }
     }
@@ -143,15 +174,21 @@ fn append_ext(path: &std::path::Path, ext: &str) -> PathBuf {
 fn uid_of(response: ResponsePayload) -> anyhow::Result<String> {
     let uid = match response {
         ResponsePayload::Create(r) => r.unique_identifier,
-        ResponsePayload::Import(r) | ResponsePayload::Activate(r) | ResponsePayload::Revoke(r) | ResponsePayload::Destroy(r) => {
-            r.unique_identifier
-        }
+        ResponsePayload::Import(r)
+        | ResponsePayload::Activate(r)
+        | ResponsePayload::Revoke(r)
+        | ResponsePayload::Destroy(r) => r.unique_identifier,
         other => bail!("unexpected answer {:?}", other.operation()),
     };
     Ok(uid.as_text().unwrap_or_default().to_owned())
 }
 
-fn key_attributes(key_id: Option<String>, algorithm: Algorithm, bits: i32, tags: &[String]) -> Attributes {
+fn key_attributes(
+    key_id: Option<String>,
+    algorithm: Algorithm,
+    bits: i32,
+    tags: &[String],
+) -> Attributes {
     let mut a = Attributes(vec![
         Attribute::CryptographicAlgorithm(algorithm.kmip()),
         Attribute::CryptographicLength(bits),
@@ -165,15 +202,36 @@ fn key_attributes(key_id: Option<String>, algorithm: Algorithm, bits: i32, tags:
 
 async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create { key_id, algorithm, number_of_bits, tag } => {
+        KeysCommand::Create {
+            key_id,
+            algorithm,
+            number_of_bits,
+            tag,
+        } => {
             let attributes = key_attributes(key_id, algorithm, number_of_bits, &tag);
             let uid = uid_of(
-                client.send(RequestPayload::Create(Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None })).await?,
+                client
+                    .send(RequestPayload::Create(Create {
+                        object_type: ObjectType::SymmetricKey,
+                        attributes,
+                        protection_storage_masks: None,
+                    }))
+                    .await?,
             )?;
-            out.report(&format!("The symmetric key was created with id: {uid}"), json!({ "unique_identifier": uid }));
+            out.report(
+                &format!("The symmetric key was created with id: {uid}"),
+                json!({ "unique_identifier": uid }),
+            );
         }
-        KeysCommand::Import { file, key_id, algorithm, tag, replace } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        KeysCommand::Import {
+            file,
+            key_id,
+            algorithm,
+            tag,
+            replace,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let bits = i32::try_from(bytes.len() * 8).context("key file too large")?;
             let mut attributes = key_attributes(None, algorithm, bits, &tag);
             attributes.set(Attribute::CryptographicUsageMask(0x4 | 0x8 | 0x10 | 0x20));
@@ -181,7 +239,11 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
                 key_block: KeyBlock {
                     key_format_type: KeyFormatType::Raw,
                     key_compression_type: None,
-                    key_value: Some(KeyValue::Plain(PlainKeyValue { key_material: KeyMaterial::Bytes(bytes), attributes: None, attribute: vec![] })),
+                    key_value: Some(KeyValue::Plain(PlainKeyValue {
+                        key_material: KeyMaterial::Bytes(bytes),
+                        attributes: None,
+                        attribute: vec![],
+                    })),
                     cryptographic_algorithm: Some(algorithm.kmip()),
                     cryptographic_length: Some(bits),
                     key_wrapping_data: None,
@@ -200,7 +262,10 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
                     }))
                     .await?,
             )?;
-            out.report(&format!("The symmetric key was imported with id: {uid}"), json!({ "unique_identifier": uid }));
+            out.report(
+                &format!("The symmetric key was imported with id: {uid}"),
+                json!({ "unique_identifier": uid }),
+            );
         }
         KeysCommand::Export { key_id, file } => {
             let response = client
@@ -212,7 +277,9 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
                     key_wrapping_specification: None,
                 }))
                 .await?;
-            let ResponsePayload::Get(get) = response else { bail!("unexpected answer to Get") };
+            let ResponsePayload::Get(get) = response else {
+                bail!("unexpected answer to Get")
+            };
             let bytes = get
                 .object
                 .key_block()
@@ -220,28 +287,63 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
                 .context("the object has no symmetric key bytes")?
                 .to_vec();
             write_private(&file, &bytes)?;
-            out.report(&format!("The key {key_id} was exported to {}", file.display()), json!({ "file": file }));
+            out.report(
+                &format!("The key {key_id} was exported to {}", file.display()),
+                json!({ "file": file }),
+            );
         }
         KeysCommand::Activate { key_id } => {
-            let uid = uid_of(client.send(RequestPayload::Activate(UidRequest { unique_identifier: Some(key_id.into()) })).await?)?;
-            out.report(&format!("The key {uid} is active"), json!({ "unique_identifier": uid }));
+            let uid = uid_of(
+                client
+                    .send(RequestPayload::Activate(UidRequest {
+                        unique_identifier: Some(key_id.into()),
+                    }))
+                    .await?,
+            )?;
+            out.report(
+                &format!("The key {uid} is active"),
+                json!({ "unique_identifier": uid }),
+            );
         }
-        KeysCommand::Revoke { key_id, revocation_reason, compromised } => {
-            let code = if compromised { RevocationReasonCode::KeyCompromise } else { RevocationReasonCode::CessationOfOperation };
+        KeysCommand::Revoke {
+            key_id,
+            revocation_reason,
+            compromised,
+        } => {
+            let code = if compromised {
+                RevocationReasonCode::KeyCompromise
+            } else {
+                RevocationReasonCode::CessationOfOperation
+            };
             let uid = uid_of(
                 client
                     .send(RequestPayload::Revoke(Revoke {
                         unique_identifier: Some(key_id.into()),
-                        revocation_reason: RevocationReason { revocation_reason_code: code, revocation_message: Some(revocation_reason) },
+                        revocation_reason: RevocationReason {
+                            revocation_reason_code: code,
+                            revocation_message: Some(revocation_reason),
+                        },
                         compromise_occurrence_date: None,
                     }))
                     .await?,
             )?;
-            out.report(&format!("The key {uid} was revoked"), json!({ "unique_identifier": uid }));
+            out.report(
+                &format!("The key {uid} was revoked"),
+                json!({ "unique_identifier": uid }),
+            );
         }
         KeysCommand::Destroy { key_id } => {
-            let uid = uid_of(client.send(RequestPayload::Destroy(UidRequest { unique_identifier: Some(key_id.into()) })).await?)?;
-            out.report(&format!("The key {uid} was destroyed"), json!({ "unique_identifier": uid }));
+            let uid = uid_of(
+                client
+                    .send(RequestPayload::Destroy(UidRequest {
+                        unique_identifier: Some(key_id.into()),
+                    }))
+                    .await?,
+            )?;
+            out.report(
+                &format!("The key {uid} was destroyed"),
+                json!({ "unique_identifier": uid }),
+            );
         }
     }
     Ok(())
@@ -254,7 +356,9 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(bytes)?;
     Ok(())
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use kmip::model::{
-    ProtocolVersion, RequestBatchItem, RequestHeader, RequestMessage, RequestPayload, ResponseMessage,
-    ResponsePayload,
+    ProtocolVersion, RequestBatchItem, RequestHeader, RequestMessage, RequestPayload,
+    ResponseMessage, ResponsePayload,
 };
 use kmip::{KmipEnum, ResultStatus, Tag, binary, json};
 
@@ -49,12 +49,20 @@ impl KmsClient {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        Ok(KmsClient { http, base: config.server_url.trim_end_matches('/').to_owned(), token: config.access_token })
+        Ok(KmsClient {
+            http,
+            base: config.server_url.trim_end_matches('/').to_owned(),
+            token: config.access_token,
+        })
     }
 
     /// A client of `url` with default settings.
     pub fn with_url(url: &str) -> Result<KmsClient, ClientError> {
-        Self::new(ClientConfig { server_url: url.to_owned(), access_token: None, accept_invalid_certs: false })
+        Self::new(ClientConfig {
+            server_url: url.to_owned(),
+            access_token: None,
+            accept_invalid_certs: false,
+        })
     }
 
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
@@ -66,7 +74,10 @@ impl KmsClient {
     }
 
     fn transport(&self, source: reqwest::Error) -> ClientError {
-        ClientError::Transport { url: self.base.clone(), source }
+        ClientError::Transport {
+            url: self.base.clone(),
+            source,
+        }
     }
 
     /// Sends one operation as JSON TTLV to `/kmip/2_1` and returns its typed response.
@@ -84,14 +95,20 @@ impl KmsClient {
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
         if status != 200 {
-            return Err(ClientError::Server { status, message: String::from_utf8_lossy(&body).into_owned() });
+            return Err(ClientError::Server {
+                status,
+                message: String::from_utf8_lossy(&body).into_owned(),
+            });
         }
         let tree = json::from_slice(&body)?;
         Ok(ResponsePayload::decode(op, &tree)?)
     }
 
     /// Sends a whole request message as binary TTLV to `/kmip`.
-    pub async fn send_binary(&self, message: &RequestMessage) -> Result<ResponseMessage, ClientError> {
+    pub async fn send_binary(
+        &self,
+        message: &RequestMessage,
+    ) -> Result<ResponseMessage, ClientError> {
         let resp = self
             .post("/kmip")
             .header("content-type", "application/octet-stream")
@@ -102,28 +119,49 @@ impl KmsClient {
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
         if status != 200 {
-            return Err(ClientError::Server { status, message: String::from_utf8_lossy(&body).into_owned() });
+            return Err(ClientError::Server {
+                status,
+                message: String::from_utf8_lossy(&body).into_owned(),
+            });
         }
-        Ok(ResponseMessage::decode(&binary::decode(&body, &binary::Limits::default())?)?)
+        Ok(ResponseMessage::decode(&binary::decode(
+            &body,
+            &binary::Limits::default(),
+        )?)?)
     }
 
     /// Sends one operation in a binary TTLV message and returns its payload or its failure.
-    pub async fn send_binary_one(&self, payload: RequestPayload) -> Result<ResponsePayload, ClientError> {
+    pub async fn send_binary_one(
+        &self,
+        payload: RequestPayload,
+    ) -> Result<ResponsePayload, ClientError> {
         let message = single_message(payload);
         let mut response = self.send_binary(&message).await?;
-        let item = response.batch_item.pop().ok_or_else(|| ClientError::Unexpected("empty batch".into()))?;
+        let item = response
+            .batch_item
+            .pop()
+            .ok_or_else(|| ClientError::Unexpected("empty batch".into()))?;
         if item.result_status != ResultStatus::Success {
             return Err(ClientError::Operation {
-                reason: item.result_reason.map(|r| format!("{r:?}")).unwrap_or_default(),
+                reason: item
+                    .result_reason
+                    .map(|r| format!("{r:?}"))
+                    .unwrap_or_default(),
                 message: item.result_message.unwrap_or_default(),
             });
         }
-        item.response_payload.ok_or_else(|| ClientError::Unexpected("success without payload".into()))
+        item.response_payload
+            .ok_or_else(|| ClientError::Unexpected("success without payload".into()))
     }
 
     /// `GET /version`.
     pub async fn version(&self) -> Result<String, ClientError> {
-        let resp = self.http.get(format!("{}/version", self.base)).send().await.map_err(|e| self.transport(e))?;
+        let resp = self
+            .http
+            .get(format!("{}/version", self.base))
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
         resp.text().await.map_err(|e| self.transport(e))
     }
 }
@@ -132,7 +170,10 @@ impl KmsClient {
 pub fn single_message(payload: RequestPayload) -> RequestMessage {
     RequestMessage {
         request_header: RequestHeader {
-            protocol_version: ProtocolVersion { protocol_version_major: 2, protocol_version_minor: 1 },
+            protocol_version: ProtocolVersion {
+                protocol_version_major: 2,
+                protocol_version_minor: 1,
+            },
             maximum_response_size: None,
             client_correlation_value: None,
             server_correlation_value: None,

@@ -2,8 +2,8 @@
 //! aws-lc-rs does not expose it. It gives confidentiality only; callers wanting integrity must
 //! use ChaCha20-Poly1305.
 
-use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::{ChaCha20, ChaCha20Legacy};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -37,10 +37,27 @@ fn start(iv: &[u8]) -> Result<Start<'_>> {
     }
 }
 
+/// The original ChaCha20's 64-bit nonce (with a 64-bit block counter from 0), which the KMIP test
+/// cases use.
+const LEGACY_NONCE_LEN: usize = 8;
+
+fn apply_legacy(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buffer = Zeroizing::new(data.to_vec());
+    let mut cipher = ChaCha20Legacy::new_from_slices(key, iv).map_err(|_| invalid_iv(iv))?;
+    cipher
+        .try_apply_keystream(&mut buffer)
+        .map_err(|_| Error::DataTooLong {
+            algorithm: NAME,
+            maximum: u64::MAX,
+            actual: data.len() as u64,
+        })?;
+    Ok(buffer)
+}
+
 fn invalid_iv(iv: &[u8]) -> Error {
     Error::InvalidIvLength {
         algorithm: NAME,
-        expected: "12 (nonce) or 16 (little-endian counter then nonce)",
+        expected: "8 (original 64-bit nonce), 12 (nonce) or 16 (little-endian counter then nonce)",
         actual: iv.len(),
     }
 }
@@ -53,6 +70,9 @@ fn apply(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             expected: "32",
             actual: key.len(),
         });
+    }
+    if iv.len() == LEGACY_NONCE_LEN {
+        return apply_legacy(key, iv, data);
     }
     let start = start(iv)?;
     // The 32-bit block counter must not wrap, or the keystream would repeat. The `chacha20`
@@ -150,7 +170,7 @@ mod tests {
             chacha20_encrypt(&[0u8; 16], &[0u8; 12], b"x"),
             Err(Error::InvalidKeyLength { actual: 16, .. })
         ));
-        for len in [0, 8, 13, 24] {
+        for len in [0, 7, 13, 24] {
             assert!(matches!(
                 chacha20_encrypt(&[0u8; 32], &vec![0u8; len], b"x"),
                 Err(Error::InvalidIvLength { .. })

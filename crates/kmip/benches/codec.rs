@@ -1,19 +1,28 @@
 //! Decode + encode of a typical Encrypt request and response (4 KiB of data), binary and JSON.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kmip::model::{
-    CryptographicParameters, Encrypt, EncryptResponse, ProtocolVersion, RequestBatchItem, RequestHeader,
-    RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage, ResponsePayload,
-    UniqueIdentifier,
+    CryptographicParameters, Encrypt, EncryptResponse, ProtocolVersion, RequestBatchItem,
+    RequestHeader, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader,
+    ResponseMessage, ResponsePayload, UniqueIdentifier,
 };
 use kmip::{BlockCipherMode, DateTime, Operation, binary, json};
 
 fn request() -> RequestMessage {
     RequestMessage {
         request_header: RequestHeader {
-            protocol_version: ProtocolVersion { protocol_version_major: 2, protocol_version_minor: 1 },
+            protocol_version: ProtocolVersion {
+                protocol_version_major: 2,
+                protocol_version_minor: 1,
+            },
             maximum_response_size: None,
             client_correlation_value: None,
             server_correlation_value: None,
@@ -31,7 +40,9 @@ fn request() -> RequestMessage {
             ephemeral: None,
             unique_batch_item_id: None,
             request_payload: RequestPayload::Encrypt(Encrypt {
-                unique_identifier: Some(UniqueIdentifier::Text("0b7a3f7e-8c51-4f5e-9a39-5ad2c8b0e2f1".into())),
+                unique_identifier: Some(UniqueIdentifier::Text(
+                    "0b7a3f7e-8c51-4f5e-9a39-5ad2c8b0e2f1".into(),
+                )),
                 cryptographic_parameters: Some(CryptographicParameters {
                     block_cipher_mode: Some(BlockCipherMode::GCM),
                     tag_length: Some(16),
@@ -52,7 +63,10 @@ fn request() -> RequestMessage {
 fn response() -> ResponseMessage {
     ResponseMessage {
         response_header: ResponseHeader {
-            protocol_version: ProtocolVersion { protocol_version_major: 2, protocol_version_minor: 1 },
+            protocol_version: ProtocolVersion {
+                protocol_version_major: 2,
+                protocol_version_minor: 1,
+            },
             time_stamp: DateTime(1_700_000_000),
             nonce: None,
             server_hashed_password: None,
@@ -63,7 +77,9 @@ fn response() -> ResponseMessage {
         },
         batch_item: vec![ResponseBatchItem::success(
             ResponsePayload::Encrypt(EncryptResponse {
-                unique_identifier: UniqueIdentifier::Text("0b7a3f7e-8c51-4f5e-9a39-5ad2c8b0e2f1".into()),
+                unique_identifier: UniqueIdentifier::Text(
+                    "0b7a3f7e-8c51-4f5e-9a39-5ad2c8b0e2f1".into(),
+                ),
                 data: Some(vec![0xa5; 4096]),
                 iv_counter_nonce: Some(vec![7; 12]),
                 correlation_value: None,
@@ -87,13 +103,16 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("request binary decode+encode", |b| {
         b.iter(|| {
-            let m = RequestMessage::decode(&binary::decode(black_box(&req_bin), &limits).unwrap()).unwrap();
+            let m = RequestMessage::decode(&binary::decode(black_box(&req_bin), &limits).unwrap())
+                .unwrap();
             black_box(binary::encode(&m.encode()))
         })
     });
     g.bench_function("response binary decode+encode", |b| {
         b.iter(|| {
-            let m = ResponseMessage::decode(&binary::decode(black_box(&resp_bin), &limits).unwrap()).unwrap();
+            let m =
+                ResponseMessage::decode(&binary::decode(black_box(&resp_bin), &limits).unwrap())
+                    .unwrap();
             black_box(binary::encode(&m.encode()))
         })
     });
@@ -105,7 +124,8 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("response JSON decode+encode", |b| {
         b.iter(|| {
-            let m = ResponseMessage::decode(&json::from_str(black_box(&resp_json)).unwrap()).unwrap();
+            let m =
+                ResponseMessage::decode(&json::from_str(black_box(&resp_json)).unwrap()).unwrap();
             black_box(json::to_string(&m.encode()))
         })
     });

@@ -19,7 +19,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_size: 64 * 1024 * 1024, max_depth: 64 }
+        Limits {
+            max_message_size: 64 * 1024 * 1024,
+            max_depth: 64,
+        }
     }
 }
 
@@ -31,13 +34,21 @@ pub fn message_length(header: &[u8; 8], limits: &Limits) -> Result<usize, Error>
         return Err(Error::WrongType {
             tag,
             expected: "Structure",
-            found: ItemType::from_code(header[3]).map(|t| t.name()).unwrap_or("unknown type"),
+            found: ItemType::from_code(header[3])
+                .map(|t| t.name())
+                .unwrap_or("unknown type"),
         });
     }
     let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    let total = len.checked_add(8).ok_or(Error::TooLarge { size: usize::MAX, limit: limits.max_message_size })?;
+    let total = len.checked_add(8).ok_or(Error::TooLarge {
+        size: usize::MAX,
+        limit: limits.max_message_size,
+    })?;
     if total > limits.max_message_size {
-        return Err(Error::TooLarge { size: total, limit: limits.max_message_size });
+        return Err(Error::TooLarge {
+            size: total,
+            limit: limits.max_message_size,
+        });
     }
     Ok(total)
 }
@@ -45,12 +56,21 @@ pub fn message_length(header: &[u8; 8], limits: &Limits) -> Result<usize, Error>
 /// Decodes exactly one item filling `input`.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Ttlv, Error> {
     if input.len() > limits.max_message_size {
-        return Err(Error::TooLarge { size: input.len(), limit: limits.max_message_size });
+        return Err(Error::TooLarge {
+            size: input.len(),
+            limit: limits.max_message_size,
+        });
     }
-    let mut reader = Reader { input, pos: 0, limits };
+    let mut reader = Reader {
+        input,
+        pos: 0,
+        limits,
+    };
     let item = reader.item(0)?;
     if reader.pos != input.len() {
-        return Err(Error::Trailing { count: input.len() - reader.pos });
+        return Err(Error::Trailing {
+            count: input.len() - reader.pos,
+        });
     }
     Ok(item)
 }
@@ -65,7 +85,10 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         let available = self.input.len() - self.pos;
         if n > available {
-            return Err(Error::Truncated { needed: n, available });
+            return Err(Error::Truncated {
+                needed: n,
+                available,
+            });
         }
         let s = &self.input[self.pos..self.pos + n];
         self.pos += n;
@@ -74,18 +97,31 @@ impl<'a> Reader<'a> {
 
     fn item(&mut self, depth: usize) -> Result<Ttlv, Error> {
         if depth > self.limits.max_depth {
-            return Err(Error::TooDeep { limit: self.limits.max_depth });
+            return Err(Error::TooDeep {
+                limit: self.limits.max_depth,
+            });
         }
         let h = self.take(8)?;
         let tag = Tag(u32::from_be_bytes([0, h[0], h[1], h[2]]));
         let code = h[3];
         let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
-        let item_type = ItemType::from_code(code).ok_or(Error::UnknownItemType { tag, item_type: code })?;
-        let bad = |t: ItemType| Error::BadLength { tag, item_type: t.name(), length: len };
+        let item_type = ItemType::from_code(code).ok_or(Error::UnknownItemType {
+            tag,
+            item_type: code,
+        })?;
+        let bad = |t: ItemType| Error::BadLength {
+            tag,
+            item_type: t.name(),
+            length: len,
+        };
         let value = match item_type {
             ItemType::Structure => {
                 let body = self.take(len)?;
-                let mut inner = Reader { input: body, pos: 0, limits: self.limits };
+                let mut inner = Reader {
+                    input: body,
+                    pos: 0,
+                    limits: self.limits,
+                };
                 let mut children = Vec::new();
                 while inner.pos < body.len() {
                     children.push(inner.item(depth + 1)?);
@@ -104,7 +140,10 @@ impl<'a> Reader<'a> {
                     _ => Value::Interval(u32::from_be_bytes(raw)),
                 }
             }
-            ItemType::LongInteger | ItemType::DateTime | ItemType::DateTimeExtended | ItemType::Boolean => {
+            ItemType::LongInteger
+            | ItemType::DateTime
+            | ItemType::DateTimeExtended
+            | ItemType::Boolean => {
                 if len != 8 {
                     return Err(bad(item_type));
                 }
@@ -118,12 +157,17 @@ impl<'a> Reader<'a> {
                     _ => match v {
                         0 => Value::Boolean(false),
                         1 => Value::Boolean(true),
-                        _ => return Err(Error::BadValue { tag, reason: "a Boolean must be 0 or 1".into() }),
+                        _ => {
+                            return Err(Error::BadValue {
+                                tag,
+                                reason: "a Boolean must be 0 or 1".into(),
+                            });
+                        }
                     },
                 }
             }
             ItemType::BigInteger => {
-                if len % 8 != 0 || len == 0 {
+                if !len.is_multiple_of(8) || len == 0 {
                     return Err(bad(item_type));
                 }
                 Value::BigInteger(self.take(len)?.to_vec())
@@ -133,8 +177,10 @@ impl<'a> Reader<'a> {
                 let b = self.take(padded)?;
                 let bytes = &b[..len];
                 if item_type == ItemType::TextString {
-                    let s = std::str::from_utf8(bytes)
-                        .map_err(|_| Error::BadValue { tag, reason: "text string is not valid UTF-8".into() })?;
+                    let s = std::str::from_utf8(bytes).map_err(|_| Error::BadValue {
+                        tag,
+                        reason: "text string is not valid UTF-8".into(),
+                    })?;
                     Value::TextString(s.to_owned())
                 } else {
                     Value::ByteString(bytes.to_vec())
@@ -194,7 +240,11 @@ pub fn encode_into(item: &Ttlv, out: &mut Vec<u8>) {
         Value::BigInteger(b) => {
             let rem = b.len() % 8;
             if rem != 0 || b.is_empty() {
-                let fill = if b.first().is_some_and(|x| x & 0x80 != 0) { 0xFF } else { 0 };
+                let fill = if b.first().is_some_and(|x| x & 0x80 != 0) {
+                    0xFF
+                } else {
+                    0
+                };
                 let pad = if b.is_empty() { 8 } else { 8 - rem };
                 out.extend(std::iter::repeat_n(fill, pad));
             }
@@ -225,29 +275,56 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != '|').collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '|')
+            .collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// The examples of the KMIP 2.1 specification, section 9.1.2 (TTLV encoding examples).
     #[test]
     fn specification_examples() {
         let cases: Vec<(Value, &str)> = vec![
-            (Value::Integer(8), "42 00 20 | 02 | 00 00 00 04 | 00 00 00 08 00 00 00 00"),
-            (Value::LongInteger(123456789000000000), "42 00 20 | 03 | 00 00 00 08 | 01 B6 9B 4B A5 74 92 00"),
+            (
+                Value::Integer(8),
+                "42 00 20 | 02 | 00 00 00 04 | 00 00 00 08 00 00 00 00",
+            ),
+            (
+                Value::LongInteger(123456789000000000),
+                "42 00 20 | 03 | 00 00 00 08 | 01 B6 9B 4B A5 74 92 00",
+            ),
             (
                 Value::BigInteger(hex("0000000003FD35EB6BC2DF4618080000")),
                 "42 00 20 | 04 | 00 00 00 10 | 00 00 00 00 03 FD 35 EB 6B C2 DF 46 18 08 00 00",
             ),
-            (Value::Enumeration(255), "42 00 20 | 05 | 00 00 00 04 | 00 00 00 FF 00 00 00 00"),
-            (Value::Boolean(true), "42 00 20 | 06 | 00 00 00 08 | 00 00 00 00 00 00 00 01"),
+            (
+                Value::Enumeration(255),
+                "42 00 20 | 05 | 00 00 00 04 | 00 00 00 FF 00 00 00 00",
+            ),
+            (
+                Value::Boolean(true),
+                "42 00 20 | 06 | 00 00 00 08 | 00 00 00 00 00 00 00 01",
+            ),
             (
                 Value::TextString("Hello World".into()),
                 "42 00 20 | 07 | 00 00 00 0B | 48 65 6C 6C 6F 20 57 6F 72 6C 64 00 00 00 00 00",
             ),
-            (Value::ByteString(vec![1, 2, 3]), "42 00 20 | 08 | 00 00 00 03 | 01 02 03 00 00 00 00 00"),
-            (Value::DateTime(DateTime(0x47DA67F8)), "42 00 20 | 09 | 00 00 00 08 | 00 00 00 00 47 DA 67 F8"),
-            (Value::Interval(864000), "42 00 20 | 0A | 00 00 00 04 | 00 0D 2F 00 00 00 00 00"),
+            (
+                Value::ByteString(vec![1, 2, 3]),
+                "42 00 20 | 08 | 00 00 00 03 | 01 02 03 00 00 00 00 00",
+            ),
+            (
+                Value::DateTime(DateTime(0x47DA67F8)),
+                "42 00 20 | 09 | 00 00 00 08 | 00 00 00 00 47 DA 67 F8",
+            ),
+            (
+                Value::Interval(864000),
+                "42 00 20 | 0A | 00 00 00 04 | 00 0D 2F 00 00 00 00 00",
+            ),
             (
                 Value::Structure(vec![
                     Ttlv::new(Tag(0x420004), Value::Enumeration(254)),
@@ -270,17 +347,29 @@ mod tests {
         let ok = encode(&Ttlv::new(Tag(0x420020), Value::Integer(1)));
         let mut trailing = ok.clone();
         trailing.push(0);
-        assert!(matches!(decode(&trailing, &l), Err(Error::Truncated { .. }) | Err(Error::Trailing { .. })));
-        assert!(matches!(decode(&ok[..10], &l), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            decode(&trailing, &l),
+            Err(Error::Truncated { .. }) | Err(Error::Trailing { .. })
+        ));
+        assert!(matches!(
+            decode(&ok[..10], &l),
+            Err(Error::Truncated { .. })
+        ));
         let huge = hex("420078 01 FFFFFFF0");
         assert!(matches!(decode(&huge, &l), Err(Error::Truncated { .. })));
         let header: [u8; 8] = huge.try_into().unwrap();
-        assert!(matches!(message_length(&header, &l), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            message_length(&header, &l),
+            Err(Error::TooLarge { .. })
+        ));
         let mut deep = Ttlv::new(Tag(0x420020), Value::Integer(1));
         for _ in 0..100 {
             deep = Ttlv::structure(Tag(0x420078), vec![deep]);
         }
-        assert!(matches!(decode(&encode(&deep), &l), Err(Error::TooDeep { .. })));
+        assert!(matches!(
+            decode(&encode(&deep), &l),
+            Err(Error::TooDeep { .. })
+        ));
         let bad_bool = hex("420020 06 00000008 0000000000000002");
         assert!(decode(&bad_bool, &l).is_err());
     }

@@ -12,7 +12,9 @@ pub trait KmipEnum: Sized + Copy {
 
     /// The specification's name of this value.
     fn spec_name(self) -> &'static str {
-        lookup_value(Self::KIND, self.to_u32()).map(|e| e.spec).unwrap_or("?")
+        lookup_value(Self::KIND, self.to_u32())
+            .map(|e| e.spec)
+            .unwrap_or("?")
     }
 }
 
@@ -30,18 +32,74 @@ pub enum EnumDomain {
 }
 
 const PKCS11_FUNCTIONS: &[&str] = &[
-    "C_Initialize", "C_Finalize", "C_GetInfo", "C_GetFunctionList", "C_GetSlotList", "C_GetSlotInfo",
-    "C_GetTokenInfo", "C_GetMechanismList", "C_GetMechanismInfo", "C_InitToken", "C_InitPIN", "C_SetPIN",
-    "C_OpenSession", "C_CloseSession", "C_CloseAllSessions", "C_GetSessionInfo", "C_GetOperationState",
-    "C_SetOperationState", "C_Login", "C_Logout", "C_CreateObject", "C_CopyObject", "C_DestroyObject",
-    "C_GetObjectSize", "C_GetAttributeValue", "C_SetAttributeValue", "C_FindObjectsInit", "C_FindObjects",
-    "C_FindObjectsFinal", "C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal", "C_DecryptInit",
-    "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal", "C_DigestInit", "C_Digest", "C_DigestUpdate",
-    "C_DigestKey", "C_DigestFinal", "C_SignInit", "C_Sign", "C_SignUpdate", "C_SignFinal", "C_SignRecoverInit",
-    "C_SignRecover", "C_VerifyInit", "C_Verify", "C_VerifyUpdate", "C_VerifyFinal", "C_VerifyRecoverInit",
-    "C_VerifyRecover", "C_DigestEncryptUpdate", "C_DecryptDigestUpdate", "C_SignEncryptUpdate",
-    "C_DecryptVerifyUpdate", "C_GenerateKey", "C_GenerateKeyPair", "C_WrapKey", "C_UnwrapKey", "C_DeriveKey",
-    "C_SeedRandom", "C_GenerateRandom", "C_GetFunctionStatus", "C_CancelFunction", "C_WaitForSlotEvent",
+    "C_Initialize",
+    "C_Finalize",
+    "C_GetInfo",
+    "C_GetFunctionList",
+    "C_GetSlotList",
+    "C_GetSlotInfo",
+    "C_GetTokenInfo",
+    "C_GetMechanismList",
+    "C_GetMechanismInfo",
+    "C_InitToken",
+    "C_InitPIN",
+    "C_SetPIN",
+    "C_OpenSession",
+    "C_CloseSession",
+    "C_CloseAllSessions",
+    "C_GetSessionInfo",
+    "C_GetOperationState",
+    "C_SetOperationState",
+    "C_Login",
+    "C_Logout",
+    "C_CreateObject",
+    "C_CopyObject",
+    "C_DestroyObject",
+    "C_GetObjectSize",
+    "C_GetAttributeValue",
+    "C_SetAttributeValue",
+    "C_FindObjectsInit",
+    "C_FindObjects",
+    "C_FindObjectsFinal",
+    "C_EncryptInit",
+    "C_Encrypt",
+    "C_EncryptUpdate",
+    "C_EncryptFinal",
+    "C_DecryptInit",
+    "C_Decrypt",
+    "C_DecryptUpdate",
+    "C_DecryptFinal",
+    "C_DigestInit",
+    "C_Digest",
+    "C_DigestUpdate",
+    "C_DigestKey",
+    "C_DigestFinal",
+    "C_SignInit",
+    "C_Sign",
+    "C_SignUpdate",
+    "C_SignFinal",
+    "C_SignRecoverInit",
+    "C_SignRecover",
+    "C_VerifyInit",
+    "C_Verify",
+    "C_VerifyUpdate",
+    "C_VerifyFinal",
+    "C_VerifyRecoverInit",
+    "C_VerifyRecover",
+    "C_DigestEncryptUpdate",
+    "C_DecryptDigestUpdate",
+    "C_SignEncryptUpdate",
+    "C_DecryptVerifyUpdate",
+    "C_GenerateKey",
+    "C_GenerateKeyPair",
+    "C_WrapKey",
+    "C_UnwrapKey",
+    "C_DeriveKey",
+    "C_SeedRandom",
+    "C_GenerateRandom",
+    "C_GetFunctionStatus",
+    "C_CancelFunction",
+    "C_WaitForSlotEvent",
 ];
 
 const PKCS11_RETURN_CODES: &[(&str, u32)] = &[
@@ -80,18 +138,27 @@ pub fn lookup_value(kind: EnumKind, value: u32) -> Option<&'static EnumEntry> {
 
 /// Finds a value by either spelling.
 pub fn lookup_name(kind: EnumKind, name: &str) -> Option<u32> {
-    kind.entries().iter().find(|e| e.spec == name || e.cosmian == name).map(|e| e.value)
+    kind.entries()
+        .iter()
+        .find(|e| e.spec == name || e.cosmian == name)
+        .map(|e| e.value)
 }
 
 /// Name of an Enumeration value for display: `cosmian` chooses Cosmian's JSON spelling.
 pub fn enum_name(domain: EnumDomain, value: u32, cosmian: bool) -> Option<&'static str> {
     match domain {
         EnumDomain::Tag => Tag(value).name(),
-        EnumDomain::Kind(kind) => lookup_value(kind, value).map(|e| if cosmian { e.cosmian } else { e.spec }),
-        EnumDomain::Pkcs11Function => {
-            value.checked_sub(1).and_then(|i| PKCS11_FUNCTIONS.get(i as usize)).copied()
+        EnumDomain::Kind(kind) => {
+            lookup_value(kind, value).map(|e| if cosmian { e.cosmian } else { e.spec })
         }
-        EnumDomain::Pkcs11ReturnCode => PKCS11_RETURN_CODES.iter().find(|(_, v)| *v == value).map(|(n, _)| *n),
+        EnumDomain::Pkcs11Function => value
+            .checked_sub(1)
+            .and_then(|i| PKCS11_FUNCTIONS.get(i as usize))
+            .copied(),
+        EnumDomain::Pkcs11ReturnCode => PKCS11_RETURN_CODES
+            .iter()
+            .find(|(_, v)| *v == value)
+            .map(|(n, _)| *n),
     }
 }
 
@@ -103,10 +170,14 @@ pub fn enum_value(domain: Option<EnumDomain>, text: &str) -> Option<u32> {
     match domain? {
         EnumDomain::Tag => Tag::from_name(text).map(|t| t.0),
         EnumDomain::Kind(kind) => lookup_name(kind, text),
-        EnumDomain::Pkcs11Function => {
-            PKCS11_FUNCTIONS.iter().position(|n| *n == text).and_then(|i| u32::try_from(i + 1).ok())
-        }
-        EnumDomain::Pkcs11ReturnCode => PKCS11_RETURN_CODES.iter().find(|(n, _)| *n == text).map(|(_, v)| *v),
+        EnumDomain::Pkcs11Function => PKCS11_FUNCTIONS
+            .iter()
+            .position(|n| *n == text)
+            .and_then(|i| u32::try_from(i + 1).ok()),
+        EnumDomain::Pkcs11ReturnCode => PKCS11_RETURN_CODES
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|(_, v)| *v),
     }
 }
 
@@ -145,8 +216,11 @@ const USAGE_MASK: &[(&str, u32)] = &[
     ("FPEDecrypt", 0x0080_0000),
 ];
 
-const STORAGE_STATUS_MASK: &[(&str, u32)] =
-    &[("OnLineStorage", 0x1), ("ArchivalStorage", 0x2), ("DestroyedStorage", 0x4)];
+const STORAGE_STATUS_MASK: &[(&str, u32)] = &[
+    ("OnLineStorage", 0x1),
+    ("ArchivalStorage", 0x2),
+    ("DestroyedStorage", 0x4),
+];
 
 const PROTECTION_STORAGE_MASK: &[(&str, u32)] = &[
     ("Software", 0x1),
@@ -202,7 +276,7 @@ impl MaskKind {
     /// Parses names separated by spaces or `|`, or a decimal or `0x` number.
     pub fn parse(self, text: &str) -> Option<i32> {
         let mut v: u32 = 0;
-        for word in text.split(|c: char| c == ' ' || c == '|').filter(|w| !w.is_empty()) {
+        for word in text.split([' ', '|']).filter(|w| !w.is_empty()) {
             if let Some(hex) = word.strip_prefix("0x") {
                 v |= u32::from_str_radix(hex, 16).ok()?;
             } else if let Ok(n) = word.parse::<u32>() {
@@ -219,7 +293,9 @@ impl MaskKind {
 /// `CryptographicAlgorithm`), used to read the `AttributeValue` next to it.
 pub fn tag_of_attribute_name(name: &str) -> Option<Tag> {
     let compact: String = name.split([' ', '-']).collect();
-    let compact = compact.replace("X.509", "X_509").replace("PKCS#12", "PKCS_12");
+    let compact = compact
+        .replace("X.509", "X_509")
+        .replace("PKCS#12", "PKCS_12");
     Tag::from_name(&compact)
 }
 
@@ -266,18 +342,36 @@ mod tests {
 
     #[test]
     fn attribute_names() {
-        assert_eq!(tag_of_attribute_name("Cryptographic Usage Mask"), Some(Tag::CRYPTOGRAPHIC_USAGE_MASK));
+        assert_eq!(
+            tag_of_attribute_name("Cryptographic Usage Mask"),
+            Some(Tag::CRYPTOGRAPHIC_USAGE_MASK)
+        );
         assert_eq!(tag_of_attribute_name("x-custom"), None);
-        assert_eq!(attribute_name_of_tag(Tag::CRYPTOGRAPHIC_ALGORITHM).as_deref(), Some("Cryptographic Algorithm"));
-        assert_eq!(attribute_name_of_tag(Tag::UNIQUE_IDENTIFIER).as_deref(), Some("Unique Identifier"));
-        assert_eq!(attribute_name_of_tag(Tag::INITIAL_DATE).as_deref(), Some("Initial Date"));
-        assert_eq!(attribute_name_of_tag(Tag::OBJECT_TYPE).as_deref(), Some("Object Type"));
+        assert_eq!(
+            attribute_name_of_tag(Tag::CRYPTOGRAPHIC_ALGORITHM).as_deref(),
+            Some("Cryptographic Algorithm")
+        );
+        assert_eq!(
+            attribute_name_of_tag(Tag::UNIQUE_IDENTIFIER).as_deref(),
+            Some("Unique Identifier")
+        );
+        assert_eq!(
+            attribute_name_of_tag(Tag::INITIAL_DATE).as_deref(),
+            Some("Initial Date")
+        );
+        assert_eq!(
+            attribute_name_of_tag(Tag::OBJECT_TYPE).as_deref(),
+            Some("Object Type")
+        );
     }
 
     #[test]
     fn enum_names_both_spellings() {
         let d = enum_domain(Tag::HASHING_ALGORITHM).unwrap();
-        assert_eq!(enum_value(Some(d), "SHA_256"), enum_value(Some(d), "SHA256"));
+        assert_eq!(
+            enum_value(Some(d), "SHA_256"),
+            enum_value(Some(d), "SHA256")
+        );
         assert_eq!(enum_name(d, 6, true), Some("SHA256"));
         assert_eq!(enum_name(d, 6, false), Some("SHA_256"));
     }

@@ -16,11 +16,19 @@ pub enum Error {
     #[error("unknown item type 0x{item_type:02X} for tag {tag}")]
     UnknownItemType { tag: Tag, item_type: u8 },
     #[error("tag {tag}: length {length} is not valid for a {item_type}")]
-    BadLength { tag: Tag, item_type: &'static str, length: usize },
+    BadLength {
+        tag: Tag,
+        item_type: &'static str,
+        length: usize,
+    },
     #[error("tag {tag}: {reason}")]
     BadValue { tag: Tag, reason: String },
     #[error("tag {tag}: expected a {expected}, found a {found}")]
-    WrongType { tag: Tag, expected: &'static str, found: &'static str },
+    WrongType {
+        tag: Tag,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("{structure}: missing required {field}")]
     Missing { structure: Tag, field: Tag },
     #[error("{structure}: {field} appears more than once")]

@@ -39,21 +39,39 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
     if depth > MAX_DEPTH {
         return Err(Error::TooDeep { limit: MAX_DEPTH });
     }
-    let obj = v.as_object().ok_or_else(|| err("every node must be an object with `tag`, `type` and `value`"))?;
-    let tag_name = obj.get("tag").and_then(J::as_str).ok_or_else(|| err("a node has no string `tag`"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| err("every node must be an object with `tag`, `type` and `value`"))?;
+    let tag_name = obj
+        .get("tag")
+        .and_then(J::as_str)
+        .ok_or_else(|| err("a node has no string `tag`"))?;
     let tag = Tag::from_name(tag_name).ok_or_else(|| Error::UnknownTagName(tag_name.to_owned()))?;
     let item_type = match obj.get("type") {
         None => ItemType::Structure,
-        Some(J::String(t)) => ItemType::from_name(t).ok_or_else(|| err(format!("{tag}: unknown type `{t}`")))?,
+        Some(J::String(t)) => {
+            ItemType::from_name(t).ok_or_else(|| err(format!("{tag}: unknown type `{t}`")))?
+        }
         Some(_) => return Err(err(format!("{tag}: `type` must be a string"))),
     };
-    let raw = obj.get("value").ok_or_else(|| err(format!("{tag}: missing `value`")))?;
+    let raw = obj
+        .get("value")
+        .ok_or_else(|| err(format!("{tag}: missing `value`")))?;
     // `AttributeValue` takes its meaning from the sibling `AttributeName` (KMIP 1.x attributes).
-    let meaning = if tag == Tag::ATTRIBUTE_VALUE { hint.unwrap_or(tag) } else { tag };
-    let bad = |what: &str| Error::BadValue { tag, reason: format!("invalid {} value: {what}", item_type.name()) };
+    let meaning = if tag == Tag::ATTRIBUTE_VALUE {
+        hint.unwrap_or(tag)
+    } else {
+        tag
+    };
+    let bad = |what: &str| Error::BadValue {
+        tag,
+        reason: format!("invalid {} value: {what}", item_type.name()),
+    };
     let value = match item_type {
         ItemType::Structure => {
-            let arr = raw.as_array().ok_or_else(|| bad("a structure's value must be an array"))?;
+            let arr = raw
+                .as_array()
+                .ok_or_else(|| bad("a structure's value must be an array"))?;
             let mut children = Vec::with_capacity(arr.len());
             let mut attr_hint = None;
             for c in arr {
@@ -66,7 +84,10 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
             Value::Structure(children)
         }
         ItemType::Integer => Value::Integer(match raw {
-            J::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| bad("out of range"))?,
+            J::Number(n) => n
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| bad("out of range"))?,
             J::String(s) => parse_int(s)
                 .and_then(|n| i32::try_from(n).ok())
                 .or_else(|| MaskKind::for_tag(meaning).and_then(|m| m.parse(s)))
@@ -79,19 +100,33 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
                 J::String(s) => parse_int(s).ok_or_else(|| bad(s))?,
                 _ => return Err(bad("expected a string")),
             };
-            if item_type == ItemType::LongInteger { Value::LongInteger(n) } else { Value::DateTimeExtended(n) }
+            if item_type == ItemType::LongInteger {
+                Value::LongInteger(n)
+            } else {
+                Value::DateTimeExtended(n)
+            }
         }
         ItemType::BigInteger => {
             let s = raw.as_str().ok_or_else(|| bad("expected a hex string"))?;
             let h = s.strip_prefix("0x").unwrap_or(s);
-            let h = if h.len() % 2 == 1 { format!("0{h}") } else { h.to_owned() };
+            let h = if h.len() % 2 == 1 {
+                format!("0{h}")
+            } else {
+                h.to_owned()
+            };
             Value::BigInteger(canonical_big_integer(hex_decode(&h).ok_or_else(|| bad(s))?))
         }
         ItemType::Enumeration => Value::Enumeration(match raw {
             J::String(s) => enums::enum_value(enums::enum_domain(meaning), s).ok_or_else(|| {
-                Error::BadValue { tag, reason: format!("`{s}` is not a known name for this enumeration") }
+                Error::BadValue {
+                    tag,
+                    reason: format!("`{s}` is not a known name for this enumeration"),
+                }
             })?,
-            J::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad("out of range"))?,
+            J::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad("out of range"))?,
             _ => return Err(bad("expected a name")),
         }),
         ItemType::Boolean => Value::Boolean(match raw {
@@ -100,7 +135,11 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
             J::String(s) if s == "false" => false,
             _ => return Err(bad("expected true or false")),
         }),
-        ItemType::TextString => Value::TextString(raw.as_str().ok_or_else(|| bad("expected a string"))?.to_owned()),
+        ItemType::TextString => Value::TextString(
+            raw.as_str()
+                .ok_or_else(|| bad("expected a string"))?
+                .to_owned(),
+        ),
         ItemType::ByteString => {
             let s = raw.as_str().ok_or_else(|| bad("expected a hex string"))?;
             Value::ByteString(hex_decode(s).ok_or_else(|| bad("not hexadecimal"))?)
@@ -113,8 +152,13 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
             _ => return Err(bad("expected an RFC 3339 date")),
         }),
         ItemType::Interval => Value::Interval(match raw {
-            J::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad("out of range"))?,
-            J::String(s) => parse_int(s).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(s))?,
+            J::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad("out of range"))?,
+            J::String(s) => parse_int(s)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad(s))?,
             _ => return Err(bad("expected a number")),
         }),
     };
@@ -132,7 +176,7 @@ fn parse_int(s: &str) -> Option<i64> {
 /// Decodes hex (either case); `None` on odd length or a non-hex digit.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| -> Option<u8> {
@@ -186,15 +230,24 @@ fn write_str(s: &str, out: &mut String) {
 fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
     use std::fmt::Write;
     out.push_str("{\"tag\":");
-    let vendor_shaped = item.tag == Tag::ATTRIBUTE && item.child(Tag::VENDOR_IDENTIFICATION).is_some();
-    match if vendor_shaped { Some("VendorAttribute") } else { item.tag.name() } {
+    let vendor_shaped =
+        item.tag == Tag::ATTRIBUTE && item.child(Tag::VENDOR_IDENTIFICATION).is_some();
+    match if vendor_shaped {
+        Some("VendorAttribute")
+    } else {
+        item.tag.name()
+    } {
         Some(n) => write_str(n, out),
         None => write_str(&format!("0x{:06X}", item.tag.0), out),
     }
     out.push_str(",\"type\":\"");
     out.push_str(item.value.item_type().name());
     out.push_str("\",\"value\":");
-    let meaning = if item.tag == Tag::ATTRIBUTE_VALUE { hint.unwrap_or(item.tag) } else { item.tag };
+    let meaning = if item.tag == Tag::ATTRIBUTE_VALUE {
+        hint.unwrap_or(item.tag)
+    } else {
+        item.tag
+    };
     // `write!` into a String cannot fail.
     match &item.value {
         Value::Structure(children) => {
@@ -268,7 +321,10 @@ mod tests {
             ],
         );
         let s = to_string(&item);
-        assert!(s.contains(r#"{"tag":"ObjectType","type":"Enumeration","value":"SymmetricKey"}"#), "{s}");
+        assert!(
+            s.contains(r#"{"tag":"ObjectType","type":"Enumeration","value":"SymmetricKey"}"#),
+            "{s}"
+        );
         assert!(s.contains(r#""value":"AB01""#));
         assert!(s.contains(r#""value":"1970-01-01T00:00:00Z""#));
         assert!(s.contains(r#""value":"0x0000000000000001""#));

@@ -26,10 +26,20 @@ impl Tag {
         if let Ok(i) = TAGS_BY_VALUE.binary_search_by_key(&self.0, |(v, _)| *v) {
             return Some(TAGS_BY_VALUE[i].1);
         }
-        if let Some(op) = self.0.checked_sub(OPERATION_RESPONSE_BASE).filter(|v| *v < 0x8000) {
-            return OPERATION_RESPONSE_NAMES.iter().find(|(v, _)| *v == op).map(|(_, n)| *n);
+        if let Some(op) = self
+            .0
+            .checked_sub(OPERATION_RESPONSE_BASE)
+            .filter(|v| *v < 0x8000)
+        {
+            return OPERATION_RESPONSE_NAMES
+                .iter()
+                .find(|(v, _)| *v == op)
+                .map(|(_, n)| *n);
         }
-        let op = self.0.checked_sub(OPERATION_REQUEST_BASE).filter(|v| *v < 0x8000)?;
+        let op = self
+            .0
+            .checked_sub(OPERATION_REQUEST_BASE)
+            .filter(|v| *v < 0x8000)?;
         lookup_value(EnumKind::Operation, op).map(|e| e.spec)
     }
 
@@ -45,7 +55,9 @@ impl Tag {
 
     /// The operation whose request pseudo-tag this is.
     pub fn as_operation_request(self) -> Option<u32> {
-        self.0.checked_sub(OPERATION_REQUEST_BASE).filter(|v| *v < 0x8000)
+        self.0
+            .checked_sub(OPERATION_REQUEST_BASE)
+            .filter(|v| *v < 0x8000)
     }
 
     /// The tag of a specification name, or of a `0x42XXXX` hex spelling.
@@ -59,13 +71,18 @@ impl Tag {
             "VendorAttributeReference" => return Some(Tag::ATTRIBUTE_REFERENCE),
             _ => {}
         }
-        if let Some(op) = name.strip_suffix("Response").and_then(|n| lookup_name(EnumKind::Operation, n)) {
+        if let Some(op) = name
+            .strip_suffix("Response")
+            .and_then(|n| lookup_name(EnumKind::Operation, n))
+        {
             return Some(Tag::operation_response(op));
         }
         if let Some(op) = lookup_name(EnumKind::Operation, name) {
             return Some(Tag::operation_request(op));
         }
-        let hex = name.strip_prefix("0x").or_else(|| name.strip_prefix("0X"))?;
+        let hex = name
+            .strip_prefix("0x")
+            .or_else(|| name.strip_prefix("0X"))?;
         let v = u32::from_str_radix(hex, 16).ok()?;
         (v <= 0xFF_FFFF).then_some(Tag(v))
     }
@@ -93,12 +110,18 @@ mod tests {
     #[test]
     fn names_round_trip() {
         assert_eq!(Tag::UNIQUE_IDENTIFIER.name(), Some("UniqueIdentifier"));
-        assert_eq!(Tag::from_name("UniqueIdentifier"), Some(Tag::UNIQUE_IDENTIFIER));
+        assert_eq!(
+            Tag::from_name("UniqueIdentifier"),
+            Some(Tag::UNIQUE_IDENTIFIER)
+        );
         assert_eq!(Tag::from_name("0x540001"), Some(Tag(0x540001)));
         assert_eq!(Tag(0x540001).to_string(), "0x540001");
         let create = Tag::from_name("Create").unwrap();
         assert_eq!(create.name(), Some("Create"));
-        assert_eq!(Tag::from_name("CreateResponse").unwrap().name(), Some("CreateResponse"));
+        assert_eq!(
+            Tag::from_name("CreateResponse").unwrap().name(),
+            Some("CreateResponse")
+        );
         assert_eq!(create.as_operation_request(), Some(1));
         for (v, n) in TAGS_BY_VALUE {
             assert_eq!(Tag::from_name(n), Some(Tag(*v)), "{n}");

@@ -23,12 +23,14 @@ impl DateTime {
     /// RFC 3339 in UTC (`2024-01-02T03:04:05Z`), or `None` outside the years 0..=9999.
     pub fn to_rfc3339(self) -> Option<String> {
         let t = time::OffsetDateTime::from_unix_timestamp(self.0).ok()?;
-        t.format(&time::format_description::well_known::Rfc3339).ok()
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
     }
 
     /// Parses RFC 3339 (any offset; converted to UTC).
     pub fn parse_rfc3339(s: &str) -> Option<DateTime> {
-        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        let t =
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
         Some(DateTime(t.unix_timestamp()))
     }
 }
@@ -144,7 +146,11 @@ pub fn canonical_big_integer(mut bytes: Vec<u8>) -> Vec<u8> {
     let rem = bytes.len() % 8;
     if rem != 0 || bytes.is_empty() {
         let pad = if bytes.is_empty() { 8 } else { 8 - rem };
-        let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xFF } else { 0x00 };
+        let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+            0xFF
+        } else {
+            0x00
+        };
         let mut out = vec![fill; pad];
         out.append(&mut bytes);
         return out;
@@ -158,11 +164,18 @@ impl Ttlv {
     }
 
     pub fn structure(tag: Tag, children: Vec<Ttlv>) -> Ttlv {
-        Ttlv { tag, value: Value::Structure(children) }
+        Ttlv {
+            tag,
+            value: Value::Structure(children),
+        }
     }
 
     fn wrong(&self, expected: ItemType) -> Error {
-        Error::WrongType { tag: self.tag, expected: expected.name(), found: self.value.item_type().name() }
+        Error::WrongType {
+            tag: self.tag,
+            expected: expected.name(),
+            found: self.value.item_type().name(),
+        }
     }
 
     pub fn children(&self) -> Result<&[Ttlv], Error> {
@@ -175,7 +188,11 @@ impl Ttlv {
     pub fn into_children(self) -> Result<Vec<Ttlv>, Error> {
         match self.value {
             Value::Structure(c) => Ok(c),
-            _ => Err(Error::WrongType { tag: self.tag, expected: "Structure", found: self.value.item_type().name() }),
+            _ => Err(Error::WrongType {
+                tag: self.tag,
+                expected: "Structure",
+                found: self.value.item_type().name(),
+            }),
         }
     }
 

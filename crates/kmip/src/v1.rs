@@ -13,7 +13,9 @@ use crate::ttlv::{Ttlv, Value};
 
 /// The `(major, minor)` protocol version in a message's header.
 pub fn message_version(msg: &Ttlv) -> Option<(i32, i32)> {
-    let header = msg.child(Tag::REQUEST_HEADER).or_else(|| msg.child(Tag::RESPONSE_HEADER))?;
+    let header = msg
+        .child(Tag::REQUEST_HEADER)
+        .or_else(|| msg.child(Tag::RESPONSE_HEADER))?;
     let pv = header.child(Tag::PROTOCOL_VERSION)?;
     let major = pv.child(Tag::PROTOCOL_VERSION_MAJOR)?.as_i32().ok()?;
     let minor = pv.child(Tag::PROTOCOL_VERSION_MINOR)?.as_i32().ok()?;
@@ -78,7 +80,7 @@ fn convert(msg: Ttlv, kind: Kind, dir: Direction, minor: i32) -> Result<Ttlv, Er
             .iter()
             .find(|c| c.tag == Tag::OPERATION)
             .and_then(|c| c.as_enum().ok())
-            .and_then(|v| <Operation as crate::KmipEnum>::from_u32(v));
+            .and_then(<Operation as crate::KmipEnum>::from_u32);
         let mut new_item = Vec::with_capacity(item_children.len());
         for c in item_children {
             if c.tag == Tag::REQUEST_PAYLOAD || c.tag == Tag::RESPONSE_PAYLOAD {
@@ -93,8 +95,43 @@ fn convert(msg: Ttlv, kind: Kind, dir: Direction, minor: i32) -> Result<Ttlv, Er
     if dir == Direction::ToV1 {
         let last = last_tag_of(minor);
         strip_unknown(&mut result, last);
+        if kind == Kind::Response {
+            downgrade_result_reasons(&mut result, minor);
+        }
     }
     Ok(result)
+}
+
+/// Highest result reason each 1.x minor version defines (General Failure, 0x100, is in all).
+fn last_reason_of(minor: i32) -> u32 {
+    match minor {
+        0 => 0x0E,
+        1 => 0x11,
+        2 | 3 => 0x15,
+        _ => 0x18,
+    }
+}
+
+/// Replaces result reasons a 1.x client does not know: a wrong lifecycle state was a permission
+/// problem in 1.x (as its test cases expect); anything else becomes General Failure.
+fn downgrade_result_reasons(message: &mut Ttlv, minor: i32) {
+    let last = last_reason_of(minor);
+    let Value::Structure(children) = &mut message.value else {
+        return;
+    };
+    for item in children.iter_mut().filter(|c| c.tag == Tag::BATCH_ITEM) {
+        let Value::Structure(fields) = &mut item.value else {
+            continue;
+        };
+        for f in fields.iter_mut().filter(|f| f.tag == Tag::RESULT_REASON) {
+            if let Value::Enumeration(v) = &mut f.value
+                && *v > last
+                && *v != 0x100
+            {
+                *v = if *v == 0x43 { 0x0C } else { 0x100 };
+            }
+        }
+    }
 }
 
 fn strip_unknown(item: &mut Ttlv, last: u32) {
@@ -106,7 +143,12 @@ fn strip_unknown(item: &mut Ttlv, last: u32) {
     }
 }
 
-fn convert_payload(payload: Ttlv, op: Option<Operation>, kind: Kind, dir: Direction) -> Result<Ttlv, Error> {
+fn convert_payload(
+    payload: Ttlv,
+    op: Option<Operation>,
+    kind: Kind,
+    dir: Direction,
+) -> Result<Ttlv, Error> {
     let tag = payload.tag;
     let children = payload.into_children()?;
     let mut out = Vec::with_capacity(children.len());
@@ -115,7 +157,9 @@ fn convert_payload(payload: Ttlv, op: Option<Operation>, kind: Kind, dir: Direct
     let get_attributes_response = op == Some(Operation::GetAttributes) && kind == Kind::Response;
     for c in children {
         match (dir, c.tag) {
-            (Direction::ToV2, Tag::TEMPLATE_ATTRIBUTE) => out.push(template_to_attributes(c, Tag::ATTRIBUTES)?),
+            (Direction::ToV2, Tag::TEMPLATE_ATTRIBUTE) => {
+                out.push(template_to_attributes(c, Tag::ATTRIBUTES)?)
+            }
             (Direction::ToV2, Tag::COMMON_TEMPLATE_ATTRIBUTE) => {
                 out.push(template_to_attributes(c, Tag::COMMON_ATTRIBUTES)?)
             }
@@ -148,7 +192,10 @@ fn convert_payload(payload: Ttlv, op: Option<Operation>, kind: Kind, dir: Direct
                     None => Ttlv::structure(
                         Tag::ATTRIBUTE_REFERENCE,
                         vec![
-                            Ttlv::new(Tag::VENDOR_IDENTIFICATION, Value::TextString(vendor_of(name).into())),
+                            Ttlv::new(
+                                Tag::VENDOR_IDENTIFICATION,
+                                Value::TextString(vendor_of(name).into()),
+                            ),
                             Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(name.to_owned())),
                         ],
                     ),
@@ -162,16 +209,20 @@ fn convert_payload(payload: Ttlv, op: Option<Operation>, kind: Kind, dir: Direct
                     }
                 }
             }
-            (Direction::ToV1, Tag::ATTRIBUTES) => out.push(attributes_to_template(c, Tag::TEMPLATE_ATTRIBUTE)?),
+            (Direction::ToV1, Tag::ATTRIBUTES) => {
+                out.push(attributes_to_template(c, Tag::TEMPLATE_ATTRIBUTE)?)
+            }
             (Direction::ToV1, Tag::COMMON_ATTRIBUTES) => {
                 out.push(attributes_to_template(c, Tag::COMMON_TEMPLATE_ATTRIBUTE)?)
             }
-            (Direction::ToV1, Tag::PRIVATE_KEY_ATTRIBUTES) => {
-                out.push(attributes_to_template(c, Tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE)?)
-            }
-            (Direction::ToV1, Tag::PUBLIC_KEY_ATTRIBUTES) => {
-                out.push(attributes_to_template(c, Tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE)?)
-            }
+            (Direction::ToV1, Tag::PRIVATE_KEY_ATTRIBUTES) => out.push(attributes_to_template(
+                c,
+                Tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+            )?),
+            (Direction::ToV1, Tag::PUBLIC_KEY_ATTRIBUTES) => out.push(attributes_to_template(
+                c,
+                Tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+            )?),
             (Direction::ToV1, Tag::NEW_ATTRIBUTE | Tag::CURRENT_ATTRIBUTE) => {
                 for a in c.into_children()? {
                     if let Some(v1) = attribute_to_v1(a)? {
@@ -195,7 +246,11 @@ fn convert_payload(payload: Ttlv, op: Option<Operation>, kind: Kind, dir: Direct
                 if kind == Kind::Response
                     && matches!(
                         op,
-                        Some(Operation::AddAttribute | Operation::ModifyAttribute | Operation::DeleteAttribute)
+                        Some(
+                            Operation::AddAttribute
+                                | Operation::ModifyAttribute
+                                | Operation::DeleteAttribute
+                        )
                     )
                     && t != Tag::UNIQUE_IDENTIFIER =>
             {
@@ -250,14 +305,26 @@ fn attribute_to_v2(attr: Ttlv) -> Result<Ttlv, Error> {
             _ => {}
         }
     }
-    let name = name.ok_or(Error::Missing { structure: Tag::ATTRIBUTE, field: Tag::ATTRIBUTE_NAME })?;
-    let value = value.ok_or(Error::Missing { structure: Tag::ATTRIBUTE, field: Tag::ATTRIBUTE_VALUE })?;
+    let name = name.ok_or(Error::Missing {
+        structure: Tag::ATTRIBUTE,
+        field: Tag::ATTRIBUTE_NAME,
+    })?;
+    let value = value.ok_or(Error::Missing {
+        structure: Tag::ATTRIBUTE,
+        field: Tag::ATTRIBUTE_VALUE,
+    })?;
     Ok(match tag_of_attribute_name(&name) {
-        Some(tag) => Ttlv { tag, value: value.value },
+        Some(tag) => Ttlv {
+            tag,
+            value: value.value,
+        },
         None => Ttlv::structure(
             Tag::VENDOR_ATTRIBUTE,
             vec![
-                Ttlv::new(Tag::VENDOR_IDENTIFICATION, Value::TextString(vendor_of(&name).into())),
+                Ttlv::new(
+                    Tag::VENDOR_IDENTIFICATION,
+                    Value::TextString(vendor_of(&name).into()),
+                ),
                 Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(name)),
                 value,
             ],
@@ -269,7 +336,10 @@ fn attribute_to_v2(attr: Ttlv) -> Result<Ttlv, Error> {
 /// cannot express (vendor attributes of other vendors than `x` and `y`).
 fn attribute_to_v1(attr: Ttlv) -> Result<Option<Ttlv>, Error> {
     if attr.tag == Tag::VENDOR_ATTRIBUTE {
-        let vendor = attr.child(Tag::VENDOR_IDENTIFICATION).and_then(|v| v.as_str().ok()).unwrap_or("");
+        let vendor = attr
+            .child(Tag::VENDOR_IDENTIFICATION)
+            .and_then(|v| v.as_str().ok())
+            .unwrap_or("");
         if vendor != "x" && vendor != "y" {
             return Ok(None);
         }
@@ -280,12 +350,17 @@ fn attribute_to_v1(attr: Ttlv) -> Result<Option<Ttlv>, Error> {
             _ => None,
         });
     }
-    let Some(name) = attribute_name_of_tag(attr.tag) else { return Ok(None) };
+    let Some(name) = attribute_name_of_tag(attr.tag) else {
+        return Ok(None);
+    };
     Ok(Some(Ttlv::structure(
         Tag::ATTRIBUTE,
         vec![
             Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(name)),
-            Ttlv { tag: Tag::ATTRIBUTE_VALUE, value: attr.value },
+            Ttlv {
+                tag: Tag::ATTRIBUTE_VALUE,
+                value: attr.value,
+            },
         ],
     )))
 }

@@ -33,7 +33,10 @@ impl Resolver for NoPlaceholders {
 pub fn from_str(text: &str) -> Result<Ttlv, Error> {
     let mut all = parse_document(text, &mut NoPlaceholders)?;
     if all.len() != 1 {
-        return Err(Error::Xml(format!("expected one top-level element, found {}", all.len())));
+        return Err(Error::Xml(format!(
+            "expected one top-level element, found {}",
+            all.len()
+        )));
     }
     Ok(all.remove(0))
 }
@@ -55,7 +58,8 @@ pub fn parse_document(text: &str, resolver: &mut dyn Resolver) -> Result<Vec<Ttl
                     in_wrapper = true;
                     continue;
                 }
-                let tag = Tag::from_name(&name).ok_or_else(|| Error::UnknownTagName(name.clone()))?;
+                let tag =
+                    Tag::from_name(&name).ok_or_else(|| Error::UnknownTagName(name.clone()))?;
                 if let Some(t) = attr(&e, b"type")?
                     && t != "Structure"
                 {
@@ -68,7 +72,8 @@ pub fn parse_document(text: &str, resolver: &mut dyn Resolver) -> Result<Vec<Ttl
             }
             Event::Empty(e) => {
                 let name = element_name(&e)?;
-                let tag = Tag::from_name(&name).ok_or_else(|| Error::UnknownTagName(name.clone()))?;
+                let tag =
+                    Tag::from_name(&name).ok_or_else(|| Error::UnknownTagName(name.clone()))?;
                 let hint = stack.last().and_then(|s| s.2);
                 let item = leaf(&e, tag, hint, resolver)?;
                 match stack.last_mut() {
@@ -95,10 +100,10 @@ pub fn parse_document(text: &str, resolver: &mut dyn Resolver) -> Result<Vec<Ttl
                     None => out.push(item),
                 }
             }
-            Event::Text(t) => {
-                if !t.iter().all(|b| b.is_ascii_whitespace()) {
-                    return Err(Error::Xml("text content is not part of the KMIP XML encoding".into()));
-                }
+            Event::Text(t) if !t.iter().all(|b| b.is_ascii_whitespace()) => {
+                return Err(Error::Xml(
+                    "text content is not part of the KMIP XML encoding".into(),
+                ));
             }
             Event::Eof => break,
             _ => {}
@@ -127,22 +132,37 @@ fn attr(e: &BytesStart<'_>, key: &[u8]) -> Result<Option<String>, Error> {
     Ok(None)
 }
 
-fn leaf(e: &BytesStart<'_>, tag: Tag, hint: Option<Tag>, resolver: &mut dyn Resolver) -> Result<Ttlv, Error> {
+fn leaf(
+    e: &BytesStart<'_>,
+    tag: Tag,
+    hint: Option<Tag>,
+    resolver: &mut dyn Resolver,
+) -> Result<Ttlv, Error> {
     let type_name = attr(e, b"type")?;
     let item_type = match type_name.as_deref() {
         None | Some("Structure") => return Ok(Ttlv::structure(tag, Vec::new())),
-        Some(t) => ItemType::from_name(t).ok_or_else(|| Error::Xml(format!("<{tag}>: unknown type `{t}`")))?,
+        Some(t) => ItemType::from_name(t)
+            .ok_or_else(|| Error::Xml(format!("<{tag}>: unknown type `{t}`")))?,
     };
     let text = attr(e, b"value")?.unwrap_or_default();
-    let meaning = if tag == Tag::ATTRIBUTE_VALUE { hint.unwrap_or(tag) } else { tag };
+    let meaning = if tag == Tag::ATTRIBUTE_VALUE {
+        hint.unwrap_or(tag)
+    } else {
+        tag
+    };
     if text.starts_with('$') && item_type != ItemType::TextString {
-        let v = resolver.resolve(tag, item_type, &text).ok_or_else(|| Error::BadValue {
-            tag,
-            reason: format!("placeholder `{text}` has no value"),
-        })?;
+        let v = resolver
+            .resolve(tag, item_type, &text)
+            .ok_or_else(|| Error::BadValue {
+                tag,
+                reason: format!("placeholder `{text}` has no value"),
+            })?;
         return Ok(Ttlv::new(tag, v));
     }
-    let bad = || Error::BadValue { tag, reason: format!("`{text}` is not a valid {}", item_type.name()) };
+    let bad = || Error::BadValue {
+        tag,
+        reason: format!("`{text}` is not a valid {}", item_type.name()),
+    };
     let value = match item_type {
         ItemType::Structure => Value::Structure(Vec::new()),
         ItemType::Integer => Value::Integer(
@@ -155,12 +175,16 @@ fn leaf(e: &BytesStart<'_>, tag: Tag, hint: Option<Tag>, resolver: &mut dyn Reso
         ItemType::DateTimeExtended => Value::DateTimeExtended(int(&text).ok_or_else(bad)?),
         ItemType::BigInteger => {
             let h = text.strip_prefix("0x").unwrap_or(&text);
-            let h = if h.len() % 2 == 1 { format!("0{h}") } else { h.to_owned() };
+            let h = if h.len() % 2 == 1 {
+                format!("0{h}")
+            } else {
+                h.to_owned()
+            };
             Value::BigInteger(canonical_big_integer(hex_decode(&h).ok_or_else(bad)?))
         }
-        ItemType::Enumeration => {
-            Value::Enumeration(enums::enum_value(enums::enum_domain(meaning), &text).ok_or_else(bad)?)
-        }
+        ItemType::Enumeration => Value::Enumeration(
+            enums::enum_value(enums::enum_domain(meaning), &text).ok_or_else(bad)?,
+        ),
         ItemType::Boolean => Value::Boolean(match text.as_str() {
             "true" | "1" => true,
             "false" | "0" => false,
@@ -169,9 +193,15 @@ fn leaf(e: &BytesStart<'_>, tag: Tag, hint: Option<Tag>, resolver: &mut dyn Reso
         ItemType::TextString => Value::TextString(text.clone()),
         ItemType::ByteString => Value::ByteString(hex_decode(&text).ok_or_else(bad)?),
         ItemType::DateTime => Value::DateTime(
-            DateTime::parse_rfc3339(&text).or_else(|| int(&text).map(DateTime)).ok_or_else(bad)?,
+            DateTime::parse_rfc3339(&text)
+                .or_else(|| int(&text).map(DateTime))
+                .ok_or_else(bad)?,
         ),
-        ItemType::Interval => Value::Interval(int(&text).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?),
+        ItemType::Interval => Value::Interval(
+            int(&text)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        ),
     };
     Ok(Ttlv::new(tag, value))
 }
@@ -207,11 +237,19 @@ fn escape(s: &str, out: &mut String) {
 }
 
 fn write(item: &Ttlv, indent: usize, hint: Option<Tag>, out: &mut String) {
-    let name = item.tag.name().map(str::to_owned).unwrap_or_else(|| format!("0x{:06X}", item.tag.0));
+    let name = item
+        .tag
+        .name()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("0x{:06X}", item.tag.0));
     out.push_str(&"  ".repeat(indent));
     out.push('<');
     out.push_str(&name);
-    let meaning = if item.tag == Tag::ATTRIBUTE_VALUE { hint.unwrap_or(item.tag) } else { item.tag };
+    let meaning = if item.tag == Tag::ATTRIBUTE_VALUE {
+        hint.unwrap_or(item.tag)
+    } else {
+        item.tag
+    };
     let text = match &item.value {
         Value::Structure(children) => {
             if children.is_empty() {

@@ -1,15 +1,21 @@
 //! Property tests: every encoding round-trips any tree; typed values round-trip through the
 //! tree; arbitrary input never panics a decoder.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+use kmip::model::ProtocolVersion;
 use kmip::model::{
-    Attribute, Attributes, CryptographicParameters, Encrypt, Item, Link, Locate, Name, RequestBatchItem,
-    RequestHeader, RequestMessage, RequestPayload, UniqueIdentifier,
+    Attribute, Attributes, CryptographicParameters, Encrypt, Item, Link, Locate, Name,
+    RequestBatchItem, RequestHeader, RequestMessage, RequestPayload, UniqueIdentifier,
 };
 use kmip::{
-    BlockCipherMode, CryptographicAlgorithm, DateTime, LinkType, NameType, Operation, State, Tag, Ttlv, Value,
-    binary, json, xml,
+    BlockCipherMode, CryptographicAlgorithm, DateTime, LinkType, NameType, Operation, State, Tag,
+    Ttlv, Value, binary, json, xml,
 };
-use kmip::model::ProtocolVersion;
 use proptest::prelude::*;
 
 fn tag() -> impl Strategy<Value = Tag> {
@@ -47,10 +53,15 @@ fn tree() -> impl Strategy<Value = Ttlv> {
 
 fn attribute() -> impl Strategy<Value = Attribute> {
     prop_oneof![
-        "[a-z]{1,12}".prop_map(|n| Attribute::Name(Name { name_value: n, name_type: NameType::UninterpretedTextString })),
+        "[a-z]{1,12}".prop_map(|n| Attribute::Name(Name {
+            name_value: n,
+            name_type: NameType::UninterpretedTextString
+        })),
         (1i32..4096).prop_map(Attribute::CryptographicLength),
         any::<i32>().prop_map(Attribute::CryptographicUsageMask),
-        Just(Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES)),
+        Just(Attribute::CryptographicAlgorithm(
+            CryptographicAlgorithm::AES
+        )),
         Just(Attribute::State(State::Active)),
         "[a-z]{1,8}".prop_map(Attribute::ObjectGroup),
         (0i64..4_000_000_000).prop_map(|s| Attribute::ActivationDate(DateTime(s))),
@@ -86,7 +97,10 @@ fn encrypt() -> impl Strategy<Value = Encrypt> {
 
 fn header(count: i32) -> RequestHeader {
     RequestHeader {
-        protocol_version: ProtocolVersion { protocol_version_major: 2, protocol_version_minor: 1 },
+        protocol_version: ProtocolVersion {
+            protocol_version_major: 2,
+            protocol_version_minor: 1,
+        },
         maximum_response_size: None,
         client_correlation_value: None,
         server_correlation_value: None,

@@ -1,6 +1,12 @@
 //! Every OASIS KMIP 2.1 and 1.4 mandatory test case parses, and every message in them converts
 //! XML -> typed -> binary -> typed -> XML (and JSON) without loss.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 use std::path::PathBuf;
 
 use kmip::model::{RequestMessage, ResponseMessage};
@@ -44,7 +50,8 @@ fn round_trip(original: &Ttlv) -> Result<(), String> {
     let back = if is_request {
         let typed = RequestMessage::decode(&shaped).map_err(|e| format!("typed: {e}"))?;
         let bytes = binary::encode(&typed.encode());
-        let tree = binary::decode(&bytes, &binary::Limits::default()).map_err(|e| format!("binary: {e}"))?;
+        let tree = binary::decode(&bytes, &binary::Limits::default())
+            .map_err(|e| format!("binary: {e}"))?;
         let again = RequestMessage::decode(&tree).map_err(|e| format!("typed again: {e}"))?;
         if again != typed {
             return Err("typed value changed through binary".into());
@@ -53,7 +60,8 @@ fn round_trip(original: &Ttlv) -> Result<(), String> {
     } else {
         let typed = ResponseMessage::decode(&shaped).map_err(|e| format!("typed: {e}"))?;
         let bytes = binary::encode(&typed.encode());
-        let tree = binary::decode(&bytes, &binary::Limits::default()).map_err(|e| format!("binary: {e}"))?;
+        let tree = binary::decode(&bytes, &binary::Limits::default())
+            .map_err(|e| format!("binary: {e}"))?;
         let again = ResponseMessage::decode(&tree).map_err(|e| format!("typed again: {e}"))?;
         if again != typed {
             return Err("typed value changed through binary".into());
@@ -72,7 +80,11 @@ fn round_trip(original: &Ttlv) -> Result<(), String> {
     let text = xml::to_string(&back);
     let reparsed = xml::parse_document(&text, &mut Fixed).map_err(|e| format!("xml: {e}"))?;
     if reparsed.len() != 1 || reparsed[0] != *original {
-        return Err(format!("XML differs after the round trip:\n{}\nvs original\n{}", text, xml::to_string(original)));
+        return Err(format!(
+            "XML differs after the round trip:\n{}\nvs original\n{}",
+            text,
+            xml::to_string(original)
+        ));
     }
     Ok(())
 }
@@ -83,7 +95,8 @@ fn oasis_vectors_round_trip() {
     let mut files = Vec::new();
     for sub in ["v2.1/mandatory", "v1.4/mandatory"] {
         let d = dir.join(sub);
-        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display()));
+        let entries =
+            std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display()));
         for e in entries {
             let p = e.expect("directory entry").path();
             if p.extension().is_some_and(|x| x == "xml") {
@@ -92,12 +105,19 @@ fn oasis_vectors_round_trip() {
         }
     }
     files.sort();
-    assert_eq!(files.len(), 154, "expected the 154 mandatory test case files");
+    assert_eq!(
+        files.len(),
+        154,
+        "expected the 154 mandatory test case files"
+    );
     let mut messages = 0;
     let mut failures = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read vector");
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let items = match xml::parse_document(&text, &mut Fixed) {
             Ok(i) => i,
             Err(e) => {
@@ -112,9 +132,18 @@ fn oasis_vectors_round_trip() {
             }
         }
     }
-    println!("checked {} files, {} messages, {} failures", files.len(), messages, failures.len());
+    println!(
+        "checked {} files, {} messages, {} failures",
+        files.len(),
+        messages,
+        failures.len()
+    );
     for f in failures.iter().take(15) {
         println!("FAIL {f}");
     }
-    assert!(failures.is_empty(), "{} of {messages} messages failed", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {messages} messages failed",
+        failures.len()
+    );
 }

@@ -58,7 +58,11 @@ struct DbSection {
     database_url: Option<String>,
     #[serde(alias = "sqlite-path")]
     sqlite_path: Option<PathBuf>,
-    #[serde(alias = "cleanup-on-startup", alias = "clear_database", alias = "clear-database")]
+    #[serde(
+        alias = "cleanup-on-startup",
+        alias = "clear_database",
+        alias = "clear-database"
+    )]
     cleanup_on_startup: Option<bool>,
 }
 
@@ -101,16 +105,26 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("configuration file {path} is not valid: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
-    #[error("`{hostname}:{port}` is not a valid listen address; give an IP address with --hostname")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error(
+        "`{hostname}:{port}` is not a valid listen address; give an IP address with --hostname"
+    )]
     Listen { hostname: String, port: u16 },
     #[error(
         "database type `{0}` is not available in this build; use --database-type sqlite (the default)"
     )]
     UnsupportedDatabase(String),
-    #[error("unknown database type `{0}`; expected sqlite, sqlite-enc, postgresql, mysql or redis-findex")]
+    #[error(
+        "unknown database type `{0}`; expected sqlite, sqlite-enc, postgresql, mysql or redis-findex"
+    )]
     UnknownDatabase(String),
 }
 
@@ -119,15 +133,29 @@ impl Config {
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
             }
             None => FileConfig::default(),
         };
-        let database_type = args.database_type.or(file.db.database_type).unwrap_or_else(|| "sqlite".into());
-        let sqlite_dir = args.sqlite_path.or(file.db.sqlite_path).unwrap_or_else(|| PathBuf::from("./sqlite-data"));
+        let database_type = args
+            .database_type
+            .or(file.db.database_type)
+            .unwrap_or_else(|| "sqlite".into());
+        let sqlite_dir = args
+            .sqlite_path
+            .or(file.db.sqlite_path)
+            .unwrap_or_else(|| PathBuf::from("./sqlite-data"));
         let database = match database_type.as_str() {
-            "sqlite" => Database::Sqlite { path: sqlite_dir.join("kms.db") },
+            "sqlite" => Database::Sqlite {
+                path: sqlite_dir.join("kms.db"),
+            },
             "sqlite-enc" | "postgresql" | "mysql" | "redis-findex" => {
                 return Err(ConfigError::UnsupportedDatabase(database_type));
             }
@@ -135,18 +163,31 @@ impl Config {
         };
         // The URL is read so that a configured one is not silently ignored once its backend exists.
         let _database_url = args.database_url.or(file.db.database_url);
-        let hostname = args.hostname.or(file.http.hostname).unwrap_or_else(|| "0.0.0.0".into());
+        let hostname = args
+            .hostname
+            .or(file.http.hostname)
+            .unwrap_or_else(|| "0.0.0.0".into());
         let port = args.port.or(file.http.port).unwrap_or(9998);
         let listen = format!("{hostname}:{port}")
             .parse::<SocketAddr>()
             .or_else(|_| format!("[{hostname}]:{port}").parse::<SocketAddr>())
-            .map_err(|_| ConfigError::Listen { hostname: hostname.clone(), port })?;
+            .map_err(|_| ConfigError::Listen {
+                hostname: hostname.clone(),
+                port,
+            })?;
         Ok(Config {
             database,
-            cleanup_on_startup: args.cleanup_on_startup || file.db.cleanup_on_startup.unwrap_or(false),
+            cleanup_on_startup: args.cleanup_on_startup
+                || file.db.cleanup_on_startup.unwrap_or(false),
             listen,
-            default_username: args.default_username.or(file.default_username).unwrap_or_else(|| "admin".into()),
-            max_request_size: args.max_request_size.or(file.http.max_request_size).unwrap_or(64 * 1024 * 1024),
+            default_username: args
+                .default_username
+                .or(file.default_username)
+                .unwrap_or_else(|| "admin".into()),
+            max_request_size: args
+                .max_request_size
+                .or(file.http.max_request_size)
+                .unwrap_or(64 * 1024 * 1024),
         })
     }
 }
@@ -159,7 +200,12 @@ mod tests {
     fn defaults() {
         let c = Config::from_args(Args::default()).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9998");
-        assert_eq!(c.database, Database::Sqlite { path: PathBuf::from("./sqlite-data/kms.db") });
+        assert_eq!(
+            c.database,
+            Database::Sqlite {
+                path: PathBuf::from("./sqlite-data/kms.db")
+            }
+        );
         assert_eq!(c.default_username, "admin");
     }
 
@@ -167,17 +213,39 @@ mod tests {
     fn file_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kms.toml");
-        std::fs::write(&path, "[db]\ndatabase-type = \"sqlite\"\nsqlite_path = \"/tmp/x\"\n[http]\nport = 1234\n").unwrap();
-        let c = Config::from_args(Args { config: Some(path.clone()), ..Args::default() }).unwrap();
+        std::fs::write(
+            &path,
+            "[db]\ndatabase-type = \"sqlite\"\nsqlite_path = \"/tmp/x\"\n[http]\nport = 1234\n",
+        )
+        .unwrap();
+        let c = Config::from_args(Args {
+            config: Some(path.clone()),
+            ..Args::default()
+        })
+        .unwrap();
         assert_eq!(c.listen.port(), 1234);
-        assert_eq!(c.database, Database::Sqlite { path: PathBuf::from("/tmp/x/kms.db") });
-        let c = Config::from_args(Args { config: Some(path), port: Some(42), ..Args::default() }).unwrap();
+        assert_eq!(
+            c.database,
+            Database::Sqlite {
+                path: PathBuf::from("/tmp/x/kms.db")
+            }
+        );
+        let c = Config::from_args(Args {
+            config: Some(path),
+            port: Some(42),
+            ..Args::default()
+        })
+        .unwrap();
         assert_eq!(c.listen.port(), 42, "flag beats file");
     }
 
     #[test]
     fn unknown_database() {
-        let e = Config::from_args(Args { database_type: Some("oracle".into()), ..Args::default() }).unwrap_err();
+        let e = Config::from_args(Args {
+            database_type: Some("oracle".into()),
+            ..Args::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("unknown database type"));
     }
 }

@@ -19,9 +19,18 @@ pub enum KmsError {
     #[error("missing data: {0}")]
     MissingData(String),
     #[error("object `{uid}` is {state}; {action}")]
-    WrongState { uid: String, state: &'static str, action: String },
-    #[error("object `{uid}` may not be used to {operation}: its cryptographic usage mask does not allow it")]
-    UsageNotAllowed { uid: String, operation: &'static str },
+    WrongState {
+        uid: String,
+        state: &'static str,
+        action: String,
+    },
+    #[error(
+        "object `{uid}` may not be used to {operation}: its cryptographic usage mask does not allow it"
+    )]
+    UsageNotAllowed {
+        uid: String,
+        operation: &'static str,
+    },
     #[error("operation {0} is not supported by this server")]
     OperationNotSupported(String),
     #[error("not supported: {0}")]
@@ -36,12 +45,20 @@ pub enum KmsError {
     AttributeReadOnly(String),
     #[error("attribute {0} has a single value; use SetAttribute or ModifyAttribute to change it")]
     AttributeSingleValued(String),
-    #[error("an object with identifier `{0}` already exists; choose another identifier or set ReplaceExisting")]
+    #[error(
+        "an object with identifier `{0}` already exists; choose another identifier or set ReplaceExisting"
+    )]
     AlreadyExists(String),
     #[error("object `{0}` is not extractable")]
     NotExtractable(String),
     #[error("key format type {0} is not supported for this object")]
     KeyFormatNotSupported(String),
+    #[error("{0}")]
+    NotQuantumSafe(String),
+    #[error(
+        "the response is {size} bytes, more than the MaximumResponseSize of {max}; raise it or ask for less"
+    )]
+    ResponseTooLarge { size: usize, max: i32 },
     #[error(transparent)]
     Store(StoreError),
     #[error("KMIP decoding failed: {0}")]
@@ -74,7 +91,12 @@ impl KmsError {
             KmsError::FeatureNotSupported(_) => ResultReason::FeatureNotSupported,
             KmsError::BadCryptographicParameters(_) => ResultReason::BadCryptographicParameters,
             KmsError::Cryptographic(e) => match e {
-                kms_crypto::Error::AuthenticationFailed => ResultReason::CryptographicFailure,
+                kms_crypto::Error::AuthenticationFailed | kms_crypto::Error::InvalidPadding => {
+                    ResultReason::CryptographicFailure
+                }
+                // The OASIS test cases expect these two reasons for these errors.
+                kms_crypto::Error::MissingIv { .. } => ResultReason::InvalidMessage,
+                kms_crypto::Error::InvalidTagLength { .. } => ResultReason::GeneralFailure,
                 _ => ResultReason::BadCryptographicParameters,
             },
             KmsError::AttributeNotFound(_) => ResultReason::AttributeNotFound,
@@ -83,7 +105,8 @@ impl KmsError {
             KmsError::AlreadyExists(_) => ResultReason::ObjectAlreadyExists,
             KmsError::NotExtractable(_) => ResultReason::NotExtractable,
             KmsError::KeyFormatNotSupported(_) => ResultReason::KeyFormatTypeNotSupported,
-            KmsError::Store(_) => ResultReason::GeneralFailure,
+            KmsError::Store(_) | KmsError::NotQuantumSafe(_) => ResultReason::GeneralFailure,
+            KmsError::ResponseTooLarge { .. } => ResultReason::ResponseTooLarge,
         }
     }
 
@@ -109,7 +132,9 @@ impl KmsError {
             | KmsError::AttributeReadOnly(_)
             | KmsError::AttributeSingleValued(_)
             | KmsError::NotExtractable(_)
-            | KmsError::KeyFormatNotSupported(_) => 422,
+            | KmsError::KeyFormatNotSupported(_)
+            | KmsError::NotQuantumSafe(_)
+            | KmsError::ResponseTooLarge { .. } => 422,
         }
     }
 }

@@ -9,7 +9,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kmip::model::{RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage, ProtocolVersion};
+use kmip::model::{
+    ProtocolVersion, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader,
+    ResponseMessage,
+};
 use kmip::{DateTime, KmipEnum, Operation, ResultReason, Tag, Ttlv, binary, json, v1, xml};
 
 use crate::error::KmsError;
@@ -38,11 +41,20 @@ fn user(state: &AppState) -> String {
 
 fn error_response(status: u16, message: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
 }
 
 fn json_response(tree: &Ttlv) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], json::to_string(tree)).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json::to_string(tree),
+    )
+        .into_response()
 }
 
 /// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
@@ -55,10 +67,17 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         let response = process_tree(&state, tree).await;
         return json_response(&response);
     }
-    let Some(op) = tree.tag.as_operation_request().and_then(Operation::from_u32) else {
+    let Some(op) = tree
+        .tag
+        .as_operation_request()
+        .and_then(Operation::from_u32)
+    else {
         return error_response(
             400,
-            format!("`{}` is neither an operation nor a RequestMessage; send e.g. {{\"tag\": \"Create\", ...}}", tree.tag),
+            format!(
+                "`{}` is neither an operation nor a RequestMessage; send e.g. {{\"tag\": \"Create\", ...}}",
+                tree.tag
+            ),
         );
     };
     let payload = match RequestPayload::decode(op, &tree) {
@@ -84,7 +103,11 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 async fn process_tree(state: &AppState, tree: Ttlv) -> Ttlv {
     let version = v1::message_version(&tree);
     let (major, minor) = version.unwrap_or((2, 1));
-    let shaped = if major == 1 { v1::request_to_v2(tree) } else { Ok(tree) };
+    let shaped = if major == 1 {
+        v1::request_to_v2(tree)
+    } else {
+        Ok(tree)
+    };
     let request = shaped.and_then(|t| RequestMessage::decode(&t));
     let response = match request {
         Ok(request) => state.kms.process_message(&user(state), request).await,
@@ -103,7 +126,10 @@ async fn process_tree(state: &AppState, tree: Ttlv) -> Ttlv {
 fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage {
     ResponseMessage {
         response_header: ResponseHeader {
-            protocol_version: ProtocolVersion { protocol_version_major: major, protocol_version_minor: minor },
+            protocol_version: ProtocolVersion {
+                protocol_version_major: major,
+                protocol_version_minor: minor,
+            },
             time_stamp: DateTime::now(),
             nonce: None,
             server_hashed_password: None,
@@ -112,7 +138,12 @@ fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage 
             server_correlation_value: None,
             batch_count: 1,
         },
-        batch_item: vec![ResponseBatchItem::failure(None, None, ResultReason::InvalidMessage, error.to_string())],
+        batch_item: vec![ResponseBatchItem::failure(
+            None,
+            None,
+            ResultReason::InvalidMessage,
+            error.to_string(),
+        )],
     }
 }
 
@@ -126,7 +157,10 @@ enum Encoding {
 /// `POST /kmip`: a RequestMessage as binary TTLV, JSON or XML (by content type); always 200
 /// with a ResponseMessage in the same encoding.
 async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let encoding = if content_type.contains("json") {
         Encoding::Json
     } else if content_type.contains("xml") {
@@ -153,9 +187,17 @@ async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         Err(e) => invalid_message(2, 1, &KmsError::Codec(e)).encode(),
     };
     match encoding {
-        Encoding::Binary => ([(header::CONTENT_TYPE, "application/octet-stream")], binary::encode(&response)).into_response(),
+        Encoding::Binary => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            binary::encode(&response),
+        )
+            .into_response(),
         Encoding::Json => json_response(&response),
-        Encoding::Xml => ([(header::CONTENT_TYPE, "text/xml")], xml::to_string(&response)).into_response(),
+        Encoding::Xml => (
+            [(header::CONTENT_TYPE, "text/xml")],
+            xml::to_string(&response),
+        )
+            .into_response(),
     }
 }
 
@@ -165,10 +207,19 @@ async fn version() -> &'static str {
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     match state.kms.store.health().await {
-        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response(),
+        Ok(()) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ok"}"#,
+        )
+            .into_response(),
         Err(e) => {
             let body = serde_json::json!({ "status": "unavailable", "database": state.kms.store.backend(), "error": e.to_string() });
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
         }
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use kmip::model::{
-    Attribute, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage, ResponsePayload,
-    UniqueIdentifier,
+    Attribute, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage,
+    ResponsePayload, UniqueIdentifier,
 };
 use kmip::{BatchErrorContinuationOption, DateTime, Operation, State};
 use kms_store::{ObjectStore, StoredObject};
@@ -25,62 +25,126 @@ pub struct RequestContext {
     /// The unique identifier produced or used by the previous operation of the batch, used when
     /// an operation omits its identifier (KMIP "ID Placeholder").
     pub placeholder: Option<String>,
+    /// The client speaks KMIP 1.x: attribute operations answer the attribute too.
+    pub kmip_1: bool,
 }
 
 impl RequestContext {
     pub fn new(user: impl Into<String>) -> Self {
-        RequestContext { user: user.into(), placeholder: None }
+        RequestContext {
+            user: user.into(),
+            placeholder: None,
+            kmip_1: false,
+        }
+    }
+
+    /// The attribute to echo in an attribute operation's answer: KMIP 1.x only.
+    pub fn echo<T>(&self, attribute: T) -> Option<T> {
+        self.kmip_1.then_some(attribute)
     }
 }
 
 impl Kms {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Kms { store, vendor: "Cosmian".into() }
+        Kms {
+            store,
+            vendor: "Cosmian".into(),
+        }
     }
 
     /// Runs one operation.
-    pub async fn dispatch(&self, ctx: &mut RequestContext, payload: RequestPayload) -> KResult<ResponsePayload> {
+    pub async fn dispatch(
+        &self,
+        ctx: &mut RequestContext,
+        payload: RequestPayload,
+    ) -> KResult<ResponsePayload> {
         use RequestPayload as R;
         let response = match payload {
-            R::Create(p) => ResponsePayload::Create(operations::create::create(self, ctx, p).await?),
-            R::Register(p) => ResponsePayload::Register(operations::register::register(self, ctx, p).await?),
-            R::Import(p) => ResponsePayload::Import(operations::import::import(self, ctx, p).await?),
-            R::Get(p) => ResponsePayload::Get(operations::get::get(self, ctx, p).await?),
-            R::Export(p) => ResponsePayload::Export(operations::export::export(self, ctx, p).await?),
-            R::Locate(p) => ResponsePayload::Locate(operations::locate::locate(self, ctx, p).await?),
-            R::Check(p) => ResponsePayload::Check(operations::check::check(self, ctx, p).await?),
-            R::GetAttributes(p) => {
-                ResponsePayload::GetAttributes(operations::get_attributes::get_attributes(self, ctx, p).await?)
+            R::Create(p) => {
+                ResponsePayload::Create(operations::create::create(self, ctx, p).await?)
             }
+            R::Register(p) => {
+                ResponsePayload::Register(operations::register::register(self, ctx, p).await?)
+            }
+            R::Import(p) => {
+                ResponsePayload::Import(operations::import::import(self, ctx, p).await?)
+            }
+            R::Get(p) => ResponsePayload::Get(operations::get::get(self, ctx, p).await?),
+            R::Export(p) => {
+                ResponsePayload::Export(operations::export::export(self, ctx, p).await?)
+            }
+            R::Locate(p) => {
+                ResponsePayload::Locate(operations::locate::locate(self, ctx, p).await?)
+            }
+            R::Check(p) => ResponsePayload::Check(operations::check::check(self, ctx, p).await?),
+            R::GetAttributes(p) => ResponsePayload::GetAttributes(
+                operations::get_attributes::get_attributes(self, ctx, p).await?,
+            ),
             R::GetAttributeList(p) => ResponsePayload::GetAttributeList(
                 operations::get_attribute_list::get_attribute_list(self, ctx, p).await?,
             ),
-            R::AddAttribute(p) => {
-                ResponsePayload::AddAttribute(operations::add_attribute::add_attribute(self, ctx, p).await?)
-            }
-            R::SetAttribute(p) => {
-                ResponsePayload::SetAttribute(operations::set_attribute::set_attribute(self, ctx, p).await?)
-            }
+            R::AddAttribute(p) => ResponsePayload::AddAttribute(
+                operations::add_attribute::add_attribute(self, ctx, p).await?,
+            ),
+            R::SetAttribute(p) => ResponsePayload::SetAttribute(
+                operations::set_attribute::set_attribute(self, ctx, p).await?,
+            ),
             R::ModifyAttribute(p) => ResponsePayload::ModifyAttribute(
                 operations::modify_attribute::modify_attribute(self, ctx, p).await?,
             ),
             R::DeleteAttribute(p) => ResponsePayload::DeleteAttribute(
                 operations::delete_attribute::delete_attribute(self, ctx, p).await?,
             ),
-            R::Activate(p) => ResponsePayload::Activate(operations::activate::activate(self, ctx, p).await?),
-            R::Revoke(p) => ResponsePayload::Revoke(operations::revoke::revoke(self, ctx, p).await?),
-            R::Destroy(p) => ResponsePayload::Destroy(operations::destroy::destroy(self, ctx, p).await?),
-            R::Encrypt(p) => ResponsePayload::Encrypt(operations::encrypt::encrypt(self, ctx, p).await?),
-            R::Decrypt(p) => ResponsePayload::Decrypt(operations::decrypt::decrypt(self, ctx, p).await?),
-            R::MAC(p) => ResponsePayload::MAC(operations::mac::mac(self, ctx, p).await?),
-            R::MACVerify(p) => ResponsePayload::MACVerify(operations::mac_verify::mac_verify(self, ctx, p).await?),
-            R::Hash(p) => ResponsePayload::Hash(operations::hash::hash(p)?),
-            R::RNGRetrieve(p) => ResponsePayload::RNGRetrieve(operations::rng_retrieve::rng_retrieve(p)?),
-            R::Query(p) => ResponsePayload::Query(operations::query::query(self, p)),
-            R::DiscoverVersions(p) => {
-                ResponsePayload::DiscoverVersions(operations::discover_versions::discover_versions(p))
+            R::Activate(p) => {
+                ResponsePayload::Activate(operations::activate::activate(self, ctx, p).await?)
             }
-            other => return Err(KmsError::OperationNotSupported(format!("{:?}", other.operation()))),
+            R::Revoke(p) => {
+                ResponsePayload::Revoke(operations::revoke::revoke(self, ctx, p).await?)
+            }
+            R::Destroy(p) => {
+                ResponsePayload::Destroy(operations::destroy::destroy(self, ctx, p).await?)
+            }
+            R::Encrypt(p) => {
+                ResponsePayload::Encrypt(operations::encrypt::encrypt(self, ctx, p).await?)
+            }
+            R::Decrypt(p) => {
+                ResponsePayload::Decrypt(operations::decrypt::decrypt(self, ctx, p).await?)
+            }
+            R::MAC(p) => ResponsePayload::MAC(operations::mac::mac(self, ctx, p).await?),
+            R::MACVerify(p) => {
+                ResponsePayload::MACVerify(operations::mac_verify::mac_verify(self, ctx, p).await?)
+            }
+            R::Hash(p) => ResponsePayload::Hash(operations::hash::hash(p)?),
+            R::RNGRetrieve(p) => {
+                ResponsePayload::RNGRetrieve(operations::rng_retrieve::rng_retrieve(p)?)
+            }
+            R::Query(p) => ResponsePayload::Query(operations::query::query(self, p)),
+            R::DiscoverVersions(p) => ResponsePayload::DiscoverVersions(
+                operations::discover_versions::discover_versions(p),
+            ),
+            // The test-harness operation of the OASIS test cases (Begin/End/Reset): nothing to do.
+            R::Other(Operation::Interop, _) => ResponsePayload::Other(
+                Operation::Interop,
+                kmip::Ttlv::structure(kmip::Tag::RESPONSE_PAYLOAD, vec![]),
+            ),
+            // Log: a client's message for the server's log.
+            R::Other(Operation::Log, payload) => {
+                let text = payload
+                    .child(kmip::Tag::LOG_MESSAGE)
+                    .and_then(|m| m.as_str().ok())
+                    .unwrap_or("");
+                tracing::info!(user = %ctx.user, message = %text.chars().take(1024).collect::<String>(), "client log message");
+                ResponsePayload::Other(
+                    Operation::Log,
+                    kmip::Ttlv::structure(kmip::Tag::RESPONSE_PAYLOAD, vec![]),
+                )
+            }
+            other => {
+                return Err(KmsError::OperationNotSupported(format!(
+                    "{:?}",
+                    other.operation()
+                )));
+            }
         };
         Ok(response)
     }
@@ -89,6 +153,11 @@ impl Kms {
     /// unless the client asked to continue.
     pub async fn process_message(&self, user: &str, request: RequestMessage) -> ResponseMessage {
         let mut ctx = RequestContext::new(user);
+        ctx.kmip_1 = request
+            .request_header
+            .protocol_version
+            .protocol_version_major
+            < 2;
         let continue_on_error = matches!(
             request.request_header.batch_error_continuation_option,
             Some(BatchErrorContinuationOption::Continue)
@@ -97,7 +166,15 @@ impl Kms {
         for item in request.batch_item {
             let op = item.operation;
             let id = item.unique_batch_item_id.clone();
-            let result = self.dispatch(&mut ctx, item.request_payload).await;
+            let mut result = self.dispatch(&mut ctx, item.request_payload).await;
+            if let (Ok(payload), Some(max)) =
+                (&result, request.request_header.maximum_response_size)
+            {
+                let size = kmip::binary::encode(&payload.encode()).len();
+                if size > max.max(0) as usize {
+                    result = Err(KmsError::ResponseTooLarge { size, max });
+                }
+            }
             let failed = result.is_err();
             items.push(match result {
                 Ok(payload) => ResponseBatchItem::success(payload, id),
@@ -126,11 +203,22 @@ impl Kms {
     }
 
     /// The object `uid` (or the batch's placeholder), which `ctx.user` must own.
-    pub async fn load(&self, ctx: &mut RequestContext, uid: Option<UniqueIdentifier>) -> KResult<StoredObject> {
+    pub async fn load(
+        &self,
+        ctx: &mut RequestContext,
+        uid: Option<UniqueIdentifier>,
+    ) -> KResult<StoredObject> {
         let uid = resolve_uid(ctx, uid)?;
-        let object = self.store.get(&uid).await?.ok_or_else(|| KmsError::NotFound(uid.clone()))?;
+        let object = self
+            .store
+            .get(&uid)
+            .await?
+            .ok_or_else(|| KmsError::NotFound(uid.clone()))?;
         if object.owner != ctx.user {
-            return Err(KmsError::PermissionDenied(format!("user `{}` has no right on object `{uid}`", ctx.user)));
+            return Err(KmsError::PermissionDenied(format!(
+                "user `{}` has no right on object `{uid}`",
+                ctx.user
+            )));
         }
         ctx.placeholder = Some(uid);
         Ok(object)
@@ -142,11 +230,14 @@ pub fn resolve_uid(ctx: &RequestContext, uid: Option<UniqueIdentifier>) -> KResu
     match uid {
         Some(UniqueIdentifier::Text(s)) => Ok(s),
         Some(UniqueIdentifier::Enumeration(_)) | None => ctx.placeholder.clone().ok_or_else(|| {
-            KmsError::MissingData("no UniqueIdentifier given and no previous operation in the batch to refer to".into())
+            KmsError::MissingData(
+                "no UniqueIdentifier given and no previous operation in the batch to refer to"
+                    .into(),
+            )
         }),
-        Some(UniqueIdentifier::Index(i)) => {
-            Err(KmsError::FeatureNotSupported(format!("unique identifier index {i}; give the identifier as text")))
-        }
+        Some(UniqueIdentifier::Index(i)) => Err(KmsError::FeatureNotSupported(format!(
+            "unique identifier index {i}; give the identifier as text"
+        ))),
     }
 }
 
@@ -159,7 +250,9 @@ pub fn set_state(object: &mut StoredObject, state: State) {
 
 /// Stamps LastChangeDate.
 pub fn touch(object: &mut StoredObject) {
-    object.attributes.set(Attribute::LastChangeDate(DateTime::now()));
+    object
+        .attributes
+        .set(Attribute::LastChangeDate(DateTime::now()));
 }
 
 /// Name of a state for messages.

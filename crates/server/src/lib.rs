@@ -49,7 +49,10 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] kms_store::StoreError),
     #[error("cannot listen on {addr}: {source}; choose another --port or --hostname")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the store of the configuration.
@@ -58,7 +61,9 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, StartEr
         Database::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
     };
     if config.cleanup_on_startup {
-        tracing::warn!("--cleanup-on-startup: deleting every object, tag and grant in the database");
+        tracing::warn!(
+            "--cleanup-on-startup: deleting every object, tag and grant in the database"
+        );
         store.clear().await?;
     }
     Ok(store)
@@ -70,13 +75,22 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let state = Arc::new(AppState {
         kms: Kms::new(store),
         default_username: config.default_username.clone(),
-        limits: kmip::binary::Limits { max_message_size: config.max_request_size, ..Default::default() },
+        limits: kmip::binary::Limits {
+            max_message_size: config.max_request_size,
+            ..Default::default()
+        },
     });
     let app = http::router(state, config.max_request_size);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -86,5 +100,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .await
     });
     tracing::info!(%addr, "KMS listening (HTTP)");
-    Ok(RunningServer { addr, shutdown: Some(tx), task })
+    Ok(RunningServer {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
 }

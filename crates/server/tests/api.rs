@@ -1,13 +1,19 @@
 //! The HTTP API end to end: JSON TTLV single operations, binary and XML batches, the key
 //! lifecycle, errors, and persistence across restarts.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 mod common;
 
 use common::TestServer;
 use kmip::model::*;
 use kmip::{
-    BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, ObjectType, PaddingMethod, ResultReason,
-    ResultStatus, RevocationReasonCode, State, ValidityIndicator,
+    BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, ObjectType,
+    PaddingMethod, ResultReason, ResultStatus, RevocationReasonCode, State, ValidityIndicator,
 };
 use kms_client::{ClientError, KmsClient, single_message};
 
@@ -17,18 +23,32 @@ fn aes_create(tags: &[&str]) -> RequestPayload {
         Attribute::CryptographicLength(256),
     ]);
     attributes.set_user_tags(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-    RequestPayload::Create(Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None })
+    RequestPayload::Create(Create {
+        object_type: ObjectType::SymmetricKey,
+        attributes,
+        protection_storage_masks: None,
+    })
 }
 
 async fn create_active(client: &KmsClient, tags: &[&str]) -> String {
-    let ResponsePayload::Create(c) = client.send(aes_create(tags)).await.expect("create") else { panic!("create") };
+    let ResponsePayload::Create(c) = client.send(aes_create(tags)).await.expect("create") else {
+        panic!("create")
+    };
     let uid = c.unique_identifier.as_text().expect("text uid").to_owned();
-    client.send(RequestPayload::Activate(UidRequest { unique_identifier: Some(uid.clone().into()) })).await.expect("activate");
+    client
+        .send(RequestPayload::Activate(UidRequest {
+            unique_identifier: Some(uid.clone().into()),
+        }))
+        .await
+        .expect("activate");
     uid
 }
 
 fn encrypt(uid: &str, data: &[u8], params: Option<CryptographicParameters>) -> RequestPayload {
-    let aead = params.as_ref().and_then(|p| p.block_cipher_mode).is_none_or(|m| m != BlockCipherMode::CBC);
+    let aead = params
+        .as_ref()
+        .and_then(|p| p.block_cipher_mode)
+        .is_none_or(|m| m != BlockCipherMode::CBC);
     RequestPayload::Encrypt(Encrypt {
         unique_identifier: Some(uid.into()),
         cryptographic_parameters: params,
@@ -41,8 +61,15 @@ fn encrypt(uid: &str, data: &[u8], params: Option<CryptographicParameters>) -> R
     })
 }
 
-fn decrypt(uid: &str, e: &EncryptResponse, params: Option<CryptographicParameters>) -> RequestPayload {
-    let aead = params.as_ref().and_then(|p| p.block_cipher_mode).is_none_or(|m| m != BlockCipherMode::CBC);
+fn decrypt(
+    uid: &str,
+    e: &EncryptResponse,
+    params: Option<CryptographicParameters>,
+) -> RequestPayload {
+    let aead = params
+        .as_ref()
+        .and_then(|p| p.block_cipher_mode)
+        .is_none_or(|m| m != BlockCipherMode::CBC);
     RequestPayload::Decrypt(Decrypt {
         unique_identifier: Some(uid.into()),
         cryptographic_parameters: params,
@@ -58,7 +85,10 @@ fn decrypt(uid: &str, e: &EncryptResponse, params: Option<CryptographicParameter
 
 async fn get_attributes(client: &KmsClient, uid: &str) -> Attributes {
     let ResponsePayload::GetAttributes(r) = client
-        .send(RequestPayload::GetAttributes(GetAttributes { unique_identifier: Some(uid.into()), attribute_reference: vec![] }))
+        .send(RequestPayload::GetAttributes(GetAttributes {
+            unique_identifier: Some(uid.into()),
+            attribute_reference: vec![],
+        }))
         .await
         .expect("get attributes")
     else {
@@ -72,50 +102,104 @@ async fn symmetric_lifecycle_over_json() {
     let t = TestServer::builder().start().await;
     let client = KmsClient::with_url(&t.url).unwrap();
     let uid = create_active(&client, &["lifecycle"]).await;
-    assert_eq!(get_attributes(&client, &uid).await.state(), Some(State::Active));
+    assert_eq!(
+        get_attributes(&client, &uid).await.state(),
+        Some(State::Active)
+    );
 
-    for mode in [None, Some(BlockCipherMode::GCM), Some(BlockCipherMode::CBC), Some(BlockCipherMode::GCMSIV)] {
+    for mode in [
+        None,
+        Some(BlockCipherMode::GCM),
+        Some(BlockCipherMode::CBC),
+        Some(BlockCipherMode::GCMSIV),
+    ] {
         let params = mode.map(|m| CryptographicParameters {
             block_cipher_mode: Some(m),
             padding_method: (m == BlockCipherMode::CBC).then_some(PaddingMethod::PKCS5),
             ..Default::default()
         });
-        let ResponsePayload::Encrypt(e) = client.send(encrypt(&uid, b"hello world", params.clone())).await.expect("encrypt") else {
+        let ResponsePayload::Encrypt(e) = client
+            .send(encrypt(&uid, b"hello world", params.clone()))
+            .await
+            .expect("encrypt")
+        else {
             panic!()
         };
         assert_ne!(e.data.as_deref(), Some(&b"hello world"[..]));
-        let ResponsePayload::Decrypt(d) = client.send(decrypt(&uid, &e, params)).await.expect("decrypt") else { panic!() };
-        assert_eq!(d.data.as_deref(), Some(&b"hello world"[..]), "mode {mode:?}");
+        let ResponsePayload::Decrypt(d) = client
+            .send(decrypt(&uid, &e, params))
+            .await
+            .expect("decrypt")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            d.data.as_deref(),
+            Some(&b"hello world"[..]),
+            "mode {mode:?}"
+        );
     }
 
     // A tampered ciphertext is refused.
-    let ResponsePayload::Encrypt(mut e) = client.send(encrypt(&uid, b"secret", None)).await.unwrap() else { panic!() };
+    let ResponsePayload::Encrypt(mut e) =
+        client.send(encrypt(&uid, b"secret", None)).await.unwrap()
+    else {
+        panic!()
+    };
     if let Some(d) = e.data.as_mut() {
         d[0] ^= 1;
     }
-    let err = client.send(decrypt(&uid, &e, None)).await.expect_err("tampered");
-    assert!(matches!(err, ClientError::Server { status: 422, .. }), "{err}");
+    let err = client
+        .send(decrypt(&uid, &e, None))
+        .await
+        .expect_err("tampered");
+    assert!(
+        matches!(err, ClientError::Server { status: 422, .. }),
+        "{err}"
+    );
 
     // An active key cannot be destroyed.
-    let err = client.send(RequestPayload::Destroy(UidRequest { unique_identifier: Some(uid.clone().into()) })).await.expect_err("destroy active");
+    let err = client
+        .send(RequestPayload::Destroy(UidRequest {
+            unique_identifier: Some(uid.clone().into()),
+        }))
+        .await
+        .expect_err("destroy active");
     assert!(err.to_string().contains("revoke it first"), "{err}");
 
     client
         .send(RequestPayload::Revoke(Revoke {
             unique_identifier: Some(uid.clone().into()),
-            revocation_reason: RevocationReason { revocation_reason_code: RevocationReasonCode::CessationOfOperation, revocation_message: None },
+            revocation_reason: RevocationReason {
+                revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                revocation_message: None,
+            },
             compromise_occurrence_date: None,
         }))
         .await
         .expect("revoke");
-    assert_eq!(get_attributes(&client, &uid).await.state(), Some(State::Deactivated));
+    assert_eq!(
+        get_attributes(&client, &uid).await.state(),
+        Some(State::Deactivated)
+    );
     // A deactivated key no longer encrypts.
     assert!(client.send(encrypt(&uid, b"x", None)).await.is_err());
-    client.send(RequestPayload::Destroy(UidRequest { unique_identifier: Some(uid.clone().into()) })).await.expect("destroy");
+    client
+        .send(RequestPayload::Destroy(UidRequest {
+            unique_identifier: Some(uid.clone().into()),
+        }))
+        .await
+        .expect("destroy");
     let attrs = get_attributes(&client, &uid).await;
     assert_eq!(attrs.state(), Some(State::Destroyed), "metadata kept");
     let err = client
-        .send(RequestPayload::Get(Get { unique_identifier: Some(uid.clone().into()), key_format_type: None, key_wrap_type: None, key_compression_type: None, key_wrapping_specification: None }))
+        .send(RequestPayload::Get(Get {
+            unique_identifier: Some(uid.clone().into()),
+            key_format_type: None,
+            key_wrap_type: None,
+            key_compression_type: None,
+            key_wrapping_specification: None,
+        }))
         .await
         .expect_err("material gone");
     assert!(err.to_string().contains("destroyed"), "{err}");
@@ -132,9 +216,24 @@ async fn usage_mask_is_enforced() {
         Attribute::CryptographicUsageMask(0x8), // Decrypt only
     ]);
     attributes.set(Attribute::UniqueIdentifier("decrypt-only".into()));
-    client.send(RequestPayload::Create(Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None })).await.unwrap();
-    client.send(RequestPayload::Activate(UidRequest { unique_identifier: Some("decrypt-only".into()) })).await.unwrap();
-    let err = client.send(encrypt("decrypt-only", b"x", None)).await.expect_err("mask forbids encrypt");
+    client
+        .send(RequestPayload::Create(Create {
+            object_type: ObjectType::SymmetricKey,
+            attributes,
+            protection_storage_masks: None,
+        }))
+        .await
+        .unwrap();
+    client
+        .send(RequestPayload::Activate(UidRequest {
+            unique_identifier: Some("decrypt-only".into()),
+        }))
+        .await
+        .unwrap();
+    let err = client
+        .send(encrypt("decrypt-only", b"x", None))
+        .await
+        .expect_err("mask forbids encrypt");
     assert!(err.to_string().contains("usage mask"), "{err}");
     t.server.stop().await;
 }
@@ -148,14 +247,31 @@ async fn locate_register_attributes_and_primitives() {
     let locate = |tags: &[&str], max: Option<i32>| {
         let mut attributes = Attributes::new();
         attributes.set_user_tags(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-        RequestPayload::Locate(Locate { maximum_items: max, offset_items: None, storage_status_mask: None, object_group_member: None, attributes: Some(attributes) })
+        RequestPayload::Locate(Locate {
+            maximum_items: max,
+            offset_items: None,
+            storage_status_mask: None,
+            object_group_member: None,
+            attributes: Some(attributes),
+        })
     };
-    let ResponsePayload::Locate(l) = client.send(locate(&["red"], None)).await.unwrap() else { panic!() };
-    let found: Vec<_> = l.unique_identifier.iter().filter_map(|u| u.as_text().map(str::to_owned)).collect();
+    let ResponsePayload::Locate(l) = client.send(locate(&["red"], None)).await.unwrap() else {
+        panic!()
+    };
+    let found: Vec<_> = l
+        .unique_identifier
+        .iter()
+        .filter_map(|u| u.as_text().map(str::to_owned))
+        .collect();
     assert_eq!(found, vec![a.clone(), b.clone()]);
-    let ResponsePayload::Locate(l) = client.send(locate(&["red", "blue"], None)).await.unwrap() else { panic!() };
+    let ResponsePayload::Locate(l) = client.send(locate(&["red", "blue"], None)).await.unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(l.unique_identifier.len(), 1);
-    let ResponsePayload::Locate(l) = client.send(locate(&["red"], Some(1))).await.unwrap() else { panic!() };
+    let ResponsePayload::Locate(l) = client.send(locate(&["red"], Some(1))).await.unwrap() else {
+        panic!()
+    };
     assert_eq!((l.unique_identifier.len(), l.located_items), (1, Some(2)));
 
     // Register a secret data, then add, modify and delete attributes.
@@ -167,7 +283,11 @@ async fn locate_register_attributes_and_primitives() {
             key_block: KeyBlock {
                 key_format_type: KeyFormatType::Opaque,
                 key_compression_type: None,
-                key_value: Some(KeyValue::Plain(PlainKeyValue { key_material: KeyMaterial::Bytes(b"pw".to_vec()), attributes: None, attribute: vec![] })),
+                key_value: Some(KeyValue::Plain(PlainKeyValue {
+                    key_material: KeyMaterial::Bytes(b"pw".to_vec()),
+                    attributes: None,
+                    attribute: vec![],
+                })),
                 cryptographic_algorithm: None,
                 cryptographic_length: None,
                 key_wrapping_data: None,
@@ -175,12 +295,28 @@ async fn locate_register_attributes_and_primitives() {
         }),
         protection_storage_masks: None,
     });
-    let ResponsePayload::Register(r) = client.send(register).await.unwrap() else { panic!() };
+    let ResponsePayload::Register(r) = client.send(register).await.unwrap() else {
+        panic!()
+    };
     let sd = r.unique_identifier.as_text().unwrap().to_owned();
-    let add = |attr: Attribute| RequestPayload::AddAttribute(NewAttributeRequest { unique_identifier: Some(sd.clone().into()), new_attribute: AttributeHolder(attr) });
-    client.send(add(Attribute::ObjectGroup("g1".into()))).await.unwrap();
-    client.send(add(Attribute::ObjectGroup("g2".into()))).await.unwrap();
-    let err = client.send(add(Attribute::State(State::Active))).await.expect_err("read-only");
+    let add = |attr: Attribute| {
+        RequestPayload::AddAttribute(NewAttributeRequest {
+            unique_identifier: Some(sd.clone().into()),
+            new_attribute: AttributeHolder(attr),
+        })
+    };
+    client
+        .send(add(Attribute::ObjectGroup("g1".into())))
+        .await
+        .unwrap();
+    client
+        .send(add(Attribute::ObjectGroup("g2".into())))
+        .await
+        .unwrap();
+    let err = client
+        .send(add(Attribute::State(State::Active)))
+        .await
+        .expect_err("read-only");
     assert!(err.to_string().contains("read-only"), "{err}");
     client
         .send(RequestPayload::ModifyAttribute(ModifyAttribute {
@@ -190,7 +326,11 @@ async fn locate_register_attributes_and_primitives() {
         }))
         .await
         .unwrap();
-    let groups: Vec<String> = get_attributes(&client, &sd).await.object_groups().map(str::to_owned).collect();
+    let groups: Vec<String> = get_attributes(&client, &sd)
+        .await
+        .object_groups()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(groups, ["g3", "g2"]);
     client
         .send(RequestPayload::DeleteAttribute(DeleteAttribute {
@@ -200,13 +340,20 @@ async fn locate_register_attributes_and_primitives() {
         }))
         .await
         .unwrap();
-    let groups: Vec<String> = get_attributes(&client, &sd).await.object_groups().map(str::to_owned).collect();
+    let groups: Vec<String> = get_attributes(&client, &sd)
+        .await
+        .object_groups()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(groups, ["g3"]);
 
     // Hash, RNG, MAC.
     let ResponsePayload::Hash(h) = client
         .send(RequestPayload::Hash(Hash {
-            cryptographic_parameters: CryptographicParameters { hashing_algorithm: Some(HashingAlgorithm::SHA_256), ..Default::default() },
+            cryptographic_parameters: CryptographicParameters {
+                hashing_algorithm: Some(HashingAlgorithm::SHA_256),
+                ..Default::default()
+            },
             data: Some(b"abc".to_vec()),
             correlation_value: None,
             init_indicator: None,
@@ -218,37 +365,68 @@ async fn locate_register_attributes_and_primitives() {
         panic!()
     };
     assert_eq!(h.data.unwrap()[..4], [0xba, 0x78, 0x16, 0xbf]);
-    let ResponsePayload::RNGRetrieve(r) = client.send(RequestPayload::RNGRetrieve(RngRetrieve { data_length: 48 })).await.unwrap() else { panic!() };
+    let ResponsePayload::RNGRetrieve(r) = client
+        .send(RequestPayload::RNGRetrieve(RngRetrieve { data_length: 48 }))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(r.data.len(), 48);
     let mut hmac_attrs = Attributes(vec![
         Attribute::CryptographicAlgorithm(CryptographicAlgorithm::HMAC_SHA256),
         Attribute::CryptographicLength(256),
     ]);
     hmac_attrs.set(Attribute::UniqueIdentifier("hmac-key".into()));
-    client.send(RequestPayload::Create(Create { object_type: ObjectType::SymmetricKey, attributes: hmac_attrs, protection_storage_masks: None })).await.unwrap();
-    client.send(RequestPayload::Activate(UidRequest { unique_identifier: Some("hmac-key".into()) })).await.unwrap();
+    client
+        .send(RequestPayload::Create(Create {
+            object_type: ObjectType::SymmetricKey,
+            attributes: hmac_attrs,
+            protection_storage_masks: None,
+        }))
+        .await
+        .unwrap();
+    client
+        .send(RequestPayload::Activate(UidRequest {
+            unique_identifier: Some("hmac-key".into()),
+        }))
+        .await
+        .unwrap();
     let ResponsePayload::MAC(m) = client
-        .send(RequestPayload::MAC(Mac { unique_identifier: Some("hmac-key".into()), cryptographic_parameters: None, data: Some(b"msg".to_vec()), correlation_value: None, init_indicator: None, final_indicator: None }))
+        .send(RequestPayload::MAC(Mac {
+            unique_identifier: Some("hmac-key".into()),
+            cryptographic_parameters: None,
+            data: Some(b"msg".to_vec()),
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        }))
         .await
         .unwrap()
     else {
         panic!()
     };
-    let verify = |mac: Vec<u8>| RequestPayload::MACVerify(MacVerify {
-        unique_identifier: Some("hmac-key".into()),
-        cryptographic_parameters: None,
-        data: Some(b"msg".to_vec()),
-        mac_data: Some(mac),
-        correlation_value: None,
-        init_indicator: None,
-        final_indicator: None,
-    });
+    let verify = |mac: Vec<u8>| {
+        RequestPayload::MACVerify(MacVerify {
+            unique_identifier: Some("hmac-key".into()),
+            cryptographic_parameters: None,
+            data: Some(b"msg".to_vec()),
+            mac_data: Some(mac),
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        })
+    };
     let mac = m.mac_data.unwrap();
-    let ResponsePayload::MACVerify(v) = client.send(verify(mac.clone())).await.unwrap() else { panic!() };
+    let ResponsePayload::MACVerify(v) = client.send(verify(mac.clone())).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(v.validity_indicator, ValidityIndicator::Valid);
     let mut bad = mac;
     bad[0] ^= 1;
-    let ResponsePayload::MACVerify(v) = client.send(verify(bad)).await.unwrap() else { panic!() };
+    let ResponsePayload::MACVerify(v) = client.send(verify(bad)).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(v.validity_indicator, ValidityIndicator::Invalid);
     t.server.stop().await;
 }
@@ -260,7 +438,9 @@ async fn binary_batch_with_id_placeholder_and_errors() {
     // Create then Activate then Encrypt in one batch, the later items using the placeholder.
     let mut message = single_message(aes_create(&[]));
     for payload in [
-        RequestPayload::Activate(UidRequest { unique_identifier: None }),
+        RequestPayload::Activate(UidRequest {
+            unique_identifier: None,
+        }),
         RequestPayload::Encrypt(Encrypt {
             unique_identifier: None,
             cryptographic_parameters: None,
@@ -272,32 +452,65 @@ async fn binary_batch_with_id_placeholder_and_errors() {
             authenticated_encryption_additional_data: None,
         }),
     ] {
-        message.batch_item.push(RequestBatchItem { operation: payload.operation(), ephemeral: None, unique_batch_item_id: None, request_payload: payload, message_extension: None });
+        message.batch_item.push(RequestBatchItem {
+            operation: payload.operation(),
+            ephemeral: None,
+            unique_batch_item_id: None,
+            request_payload: payload,
+            message_extension: None,
+        });
     }
     message.request_header.batch_count = 3;
     let response = client.send_binary(&message).await.expect("binary batch");
     assert_eq!(response.batch_item.len(), 3);
-    assert!(response.batch_item.iter().all(|i| i.result_status == ResultStatus::Success), "{response:?}");
+    assert!(
+        response
+            .batch_item
+            .iter()
+            .all(|i| i.result_status == ResultStatus::Success),
+        "{response:?}"
+    );
 
     // A failing item is a result status inside a 200, and stops the batch.
-    let mut failing = single_message(RequestPayload::Get(Get { unique_identifier: Some("missing".into()), key_format_type: None, key_wrap_type: None, key_compression_type: None, key_wrapping_specification: None }));
+    let mut failing = single_message(RequestPayload::Get(Get {
+        unique_identifier: Some("missing".into()),
+        key_format_type: None,
+        key_wrap_type: None,
+        key_compression_type: None,
+        key_wrapping_specification: None,
+    }));
     failing.batch_item.push(failing.batch_item[0].clone());
-    let response = client.send_binary(&failing).await.expect("200 with failure");
+    let response = client
+        .send_binary(&failing)
+        .await
+        .expect("200 with failure");
     assert_eq!(response.batch_item.len(), 1);
-    assert_eq!(response.batch_item[0].result_reason, Some(ResultReason::ItemNotFound));
+    assert_eq!(
+        response.batch_item[0].result_reason,
+        Some(ResultReason::ItemNotFound)
+    );
 
     // Garbage is an InvalidMessage answer, not a crash or a 500.
     let raw = reqwest::Client::new()
         .post(format!("{}/kmip", t.url))
         .header("content-type", "application/octet-stream")
-        .body(vec![0x42, 0x00, 0x78, 0x01, 0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+        .body(vec![
+            0x42, 0x00, 0x78, 0x01, 0xff, 0xff, 0xff, 0xff, 1, 2, 3,
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(raw.status(), 200);
-    let tree = kmip::binary::decode(&raw.bytes().await.unwrap(), &kmip::binary::Limits::default()).unwrap();
+    let tree = kmip::binary::decode(
+        &raw.bytes().await.unwrap(),
+        &kmip::binary::Limits::default(),
+    )
+    .unwrap();
     let r = ResponseMessage::decode(&tree).unwrap();
-    assert_eq!(r.batch_item[0].result_reason, Some(ResultReason::InvalidMessage));
+    assert_eq!(
+        r.batch_item[0].result_reason,
+        Some(ResultReason::InvalidMessage)
+    );
     t.server.stop().await;
 }
 
@@ -323,13 +536,23 @@ async fn kmip_1_4_binary_client_gets_a_1_4_answer() {
         .send()
         .await
         .unwrap();
-    let tree = kmip::binary::decode(&raw.bytes().await.unwrap(), &kmip::binary::Limits::default()).unwrap();
+    let tree = kmip::binary::decode(
+        &raw.bytes().await.unwrap(),
+        &kmip::binary::Limits::default(),
+    )
+    .unwrap();
     assert_eq!(kmip::v1::message_version(&tree), Some((1, 4)));
     let text = kmip::xml::to_string(&tree);
-    assert!(text.contains(r#"<ResultStatus type="Enumeration" value="Success"/>"#), "{text}");
+    assert!(
+        text.contains(r#"<ResultStatus type="Enumeration" value="Success"/>"#),
+        "{text}"
+    );
     // Nothing later than KMIP 1.4 in the answer.
     fn max_tag(t: &kmip::Ttlv) -> u32 {
-        t.children().map(|c| c.iter().map(max_tag).max().unwrap_or(0)).unwrap_or(0).max(t.tag.0)
+        t.children()
+            .map(|c| c.iter().map(max_tag).max().unwrap_or(0))
+            .unwrap_or(0)
+            .max(t.tag.0)
     }
     assert!(max_tag(&tree) <= 0x420124);
     t.server.stop().await;
@@ -338,15 +561,30 @@ async fn kmip_1_4_binary_client_gets_a_1_4_answer() {
 #[tokio::test]
 async fn survives_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestServer::builder().sqlite_dir(dir.path().to_owned()).start().await;
+    let t = TestServer::builder()
+        .sqlite_dir(dir.path().to_owned())
+        .start()
+        .await;
     let client = KmsClient::with_url(&t.url).unwrap();
     let uid = create_active(&client, &["persist"]).await;
-    let ResponsePayload::Encrypt(e) = client.send(encrypt(&uid, b"kept", None)).await.unwrap() else { panic!() };
+    let ResponsePayload::Encrypt(e) = client.send(encrypt(&uid, b"kept", None)).await.unwrap()
+    else {
+        panic!()
+    };
     t.server.stop().await;
 
-    let t = TestServer::builder().sqlite_dir(dir.path().to_owned()).start().await;
+    let t = TestServer::builder()
+        .sqlite_dir(dir.path().to_owned())
+        .start()
+        .await;
     let client = KmsClient::with_url(&t.url).unwrap();
-    let ResponsePayload::Decrypt(d) = client.send(decrypt(&uid, &e, None)).await.expect("key is still there") else { panic!() };
+    let ResponsePayload::Decrypt(d) = client
+        .send(decrypt(&uid, &e, None))
+        .await
+        .expect("key is still there")
+    else {
+        panic!()
+    };
     assert_eq!(d.data.as_deref(), Some(&b"kept"[..]));
     t.server.stop().await;
 }
@@ -355,7 +593,12 @@ async fn survives_restart() {
 async fn json_errors_are_clear() {
     let t = TestServer::builder().start().await;
     let http = reqwest::Client::new();
-    let r = http.post(format!("{}/kmip/2_1", t.url)).body("{not json").send().await.unwrap();
+    let r = http
+        .post(format!("{}/kmip/2_1", t.url))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("JSON"));
     let r = http

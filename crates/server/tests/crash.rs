@@ -1,5 +1,11 @@
 //! A key whose Create was answered survives `kill -9` of the server process.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -8,12 +14,21 @@ use kmip::{CryptographicAlgorithm, ObjectType};
 use kms_client::KmsClient;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn spawn(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kms-server"))
-        .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--sqlite-path"])
+        .args([
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--sqlite-path",
+        ])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -23,7 +38,10 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
 
 async fn wait_ready(url: &str) {
     for _ in 0..200 {
-        if reqwest::get(format!("{url}/health")).await.is_ok_and(|r| r.status().is_success()) {
+        if reqwest::get(format!("{url}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -47,7 +65,11 @@ async fn create_survives_kill_9() {
             Attribute::UniqueIdentifier(format!("crash-{i}").into()),
         ]);
         client
-            .send(RequestPayload::Create(Create { object_type: ObjectType::SymmetricKey, attributes, protection_storage_masks: None }))
+            .send(RequestPayload::Create(Create {
+                object_type: ObjectType::SymmetricKey,
+                attributes,
+                protection_storage_masks: None,
+            }))
             .await
             .expect("create");
         uids.push(format!("crash-{i}"));
@@ -60,7 +82,10 @@ async fn create_survives_kill_9() {
     wait_ready(&url).await;
     for uid in &uids {
         let r = client
-            .send(RequestPayload::GetAttributes(GetAttributes { unique_identifier: Some(uid.clone().into()), attribute_reference: vec![] }))
+            .send(RequestPayload::GetAttributes(GetAttributes {
+                unique_identifier: Some(uid.clone().into()),
+                attribute_reference: vec![],
+            }))
             .await;
         assert!(r.is_ok(), "{uid} lost after kill -9: {r:?}");
     }

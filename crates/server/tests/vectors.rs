@@ -7,6 +7,12 @@
 //! key material). Per profile the test prints passed / total, and fails if a test case listed in
 //! `vectors-passing.txt` stops passing.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,13 +25,29 @@ use kmip::{DateTime, ItemType, Tag, Ttlv, Value, binary};
 /// Marks placeholders in expected messages so that the comparison skips them.
 struct Wildcards;
 
-const WILDCARD: &[u8] = b"\x00$placeholder";
+/// A ByteString placeholder becomes this prefix followed by its name.
+const WILDCARD: &[u8] = b"\x00$placeholder:";
+
+fn placeholder_name(bytes: &[u8]) -> Option<String> {
+    bytes
+        .strip_prefix(WILDCARD)
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+}
 
 impl Resolver for Wildcards {
-    fn resolve(&mut self, _: Tag, item_type: ItemType, _: &str) -> Option<Value> {
+    fn resolve(&mut self, _: Tag, item_type: ItemType, placeholder: &str) -> Option<Value> {
         Some(match item_type {
-            ItemType::DateTime => Value::DateTime(DateTime(i64::MIN)),
-            ItemType::ByteString => Value::ByteString(WILDCARD.to_vec()),
+            // `$NOW`, `$NOW-3600`, `$NOW+3600`: real times, since the server checks them.
+            // Responses' dates are not compared.
+            ItemType::DateTime => {
+                let offset: i64 = placeholder
+                    .strip_prefix("$NOW")
+                    .filter(|r| !r.is_empty())
+                    .and_then(|r| r.trim_start_matches('+').parse().ok())
+                    .unwrap_or(0);
+                Value::DateTime(DateTime(DateTime::now().0 + offset))
+            }
+            ItemType::ByteString => Value::ByteString([WILDCARD, placeholder.as_bytes()].concat()),
             ItemType::Integer => Value::Integer(i32::MIN),
             ItemType::LongInteger => Value::LongInteger(i64::MIN),
             ItemType::Interval => Value::Interval(u32::MAX),
@@ -42,21 +64,36 @@ fn vectors_dir() -> PathBuf {
 }
 
 /// Profiles of the walking skeleton.
-const PROFILES: &[&str] = &["BL", "SKLC", "SKFF", "CS-BC", "CS-RNG", "QS", "MSGENC"];
+const PROFILES: &[&str] = &[
+    "BL",
+    "SKLC",
+    "SKFF",
+    "CS-BC",
+    "CS-RNG",
+    "QS",
+    "MSGENC-HTTPS",
+    "MSGENC-JSON",
+    "MSGENC-XML",
+];
 
 fn profile_of(name: &str) -> Option<&'static str> {
     let stem = name.split("-M-").next()?;
     PROFILES.iter().copied().find(|p| *p == stem)
 }
 
-fn substitute(item: &mut Ttlv, ids: &HashMap<String, String>) {
+fn substitute(item: &mut Ttlv, ids: &HashMap<String, String>, bytes: &HashMap<String, Vec<u8>>) {
     match &mut item.value {
         Value::TextString(s) if s.starts_with('$') => {
             if let Some(v) = ids.get(s.as_str()) {
                 *s = v.clone();
             }
         }
-        Value::Structure(children) => children.iter_mut().for_each(|c| substitute(c, ids)),
+        Value::ByteString(b) => {
+            if let Some(v) = placeholder_name(b).and_then(|n| bytes.get(&n)) {
+                *b = v.clone();
+            }
+        }
+        Value::Structure(children) => children.iter_mut().for_each(|c| substitute(c, ids, bytes)),
         _ => {}
     }
 }
@@ -65,9 +102,14 @@ fn substitute(item: &mut Ttlv, ids: &HashMap<String, String>) {
 /// them, and the test cases differ on it.
 fn strip_correlation(message: &mut Ttlv) {
     if let Value::Structure(children) = &mut message.value {
-        for c in children.iter_mut().filter(|c| c.tag == Tag::RESPONSE_HEADER) {
+        for c in children
+            .iter_mut()
+            .filter(|c| c.tag == Tag::RESPONSE_HEADER)
+        {
             if let Value::Structure(h) = &mut c.value {
-                h.retain(|x| x.tag != Tag::CLIENT_CORRELATION_VALUE && x.tag != Tag::SERVER_CORRELATION_VALUE);
+                h.retain(|x| {
+                    x.tag != Tag::CLIENT_CORRELATION_VALUE && x.tag != Tag::SERVER_CORRELATION_VALUE
+                });
             }
         }
     }
@@ -88,6 +130,7 @@ fn compare(
     expected: &Ttlv,
     actual: &Ttlv,
     ids: &mut HashMap<String, String>,
+    bytes: &mut HashMap<String, Vec<u8>>,
     random: bool,
     path: &str,
 ) -> Result<(), String> {
@@ -96,16 +139,28 @@ fn compare(
         return Ok(());
     }
     if expected.tag != actual.tag {
-        return Err(format!("{here}: expected tag {}, got {}", expected.tag, actual.tag));
+        return Err(format!(
+            "{here}: expected tag {}, got {}",
+            expected.tag, actual.tag
+        ));
     }
     match (&expected.value, &actual.value) {
         (Value::Structure(e), Value::Structure(a)) => {
             if e.len() != a.len() {
-                let names = |v: &Vec<Ttlv>| v.iter().map(|t| t.tag.to_string()).collect::<Vec<_>>().join(",");
-                return Err(format!("{here}: expected [{}], got [{}]", names(e), names(a)));
+                let names = |v: &Vec<Ttlv>| {
+                    v.iter()
+                        .map(|t| t.tag.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                return Err(format!(
+                    "{here}: expected [{}], got [{}]",
+                    names(e),
+                    names(a)
+                ));
             }
             for (x, y) in e.iter().zip(a) {
-                compare(x, y, ids, random, &here)?;
+                compare(x, y, ids, bytes, random, &here)?;
             }
             Ok(())
         }
@@ -121,8 +176,16 @@ fn compare(
         }
         _ if expected.tag == Tag::RESULT_MESSAGE => Ok(()),
         (Value::DateTime(_), Value::DateTime(_)) => Ok(()),
-        (Value::ByteString(e), Value::ByteString(_)) if e == WILDCARD => Ok(()),
-        (Value::Integer(i32::MIN), Value::Integer(_)) | (Value::LongInteger(i64::MIN), Value::LongInteger(_)) => Ok(()),
+        (Value::ByteString(e), Value::ByteString(a)) if e.starts_with(WILDCARD) => {
+            // A value the server chose (IV, ciphertext of a random IV...): remembered for the
+            // requests that send it back.
+            if let Some(name) = placeholder_name(e) {
+                bytes.entry(name).or_insert_with(|| a.clone());
+            }
+            Ok(())
+        }
+        (Value::Integer(i32::MIN), Value::Integer(_))
+        | (Value::LongInteger(i64::MIN), Value::LongInteger(_)) => Ok(()),
         (Value::TextString(e), Value::TextString(_)) if e.starts_with('$') => Ok(()),
         (e, a) if e == a => Ok(()),
         (e, a) => Err(format!("{here}: expected {e:?}, got {a:?}")),
@@ -148,10 +211,17 @@ fn remember_created(response: &Ttlv, random_keys: &mut Vec<String>) {
         let op = item.child(Tag::OPERATION).and_then(|o| o.as_enum().ok());
         if matches!(op, Some(1) | Some(2)) {
             let mut uids = Vec::new();
-            for tag in [Tag::UNIQUE_IDENTIFIER, Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER] {
+            for tag in [
+                Tag::UNIQUE_IDENTIFIER,
+                Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+            ] {
                 find_all(item, tag, &mut uids);
             }
-            random_keys.extend(uids.iter().filter_map(|u| u.as_str().ok().map(str::to_owned)));
+            random_keys.extend(
+                uids.iter()
+                    .filter_map(|u| u.as_str().ok().map(str::to_owned)),
+            );
         }
     }
 }
@@ -160,8 +230,13 @@ fn uses_random_key(request: &Ttlv, random_keys: &[String]) -> bool {
     let mut items = Vec::new();
     find_all(request, Tag::BATCH_ITEM, &mut items);
     items.iter().any(|item| {
-        // RNGRetrieve (0x25) answers random bytes.
+        // RNGRetrieve (0x25) answers random bytes; RandomIV makes the server choose the IV.
         if item.child(Tag::OPERATION).and_then(|o| o.as_enum().ok()) == Some(0x25) {
+            return true;
+        }
+        let mut random_iv = Vec::new();
+        find_all(item, Tag::RANDOM_IV, &mut random_iv);
+        if random_iv.iter().any(|r| r.as_bool().is_ok_and(|b| b)) {
             return true;
         }
         let mut uids = Vec::new();
@@ -169,37 +244,72 @@ fn uses_random_key(request: &Ttlv, random_keys: &[String]) -> bool {
         // An operation without identifier works on the batch's previous object: a created key
         // when the batch created one.
         uids.is_empty() && !random_keys.is_empty()
-            || uids.iter().any(|u| u.as_str().is_ok_and(|s| random_keys.iter().any(|k| k == s)))
+            || uids
+                .iter()
+                .any(|u| u.as_str().is_ok_and(|s| random_keys.iter().any(|k| k == s)))
     })
 }
 
+#[derive(Clone, Copy)]
+enum Encoding {
+    Binary,
+    Json,
+    Xml,
+}
+
 async fn run_file(path: &std::path::Path) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let encoding = if name.starts_with("MSGENC-JSON") {
+        Encoding::Json
+    } else if name.starts_with("MSGENC-XML") {
+        Encoding::Xml
+    } else {
+        Encoding::Binary
+    };
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let messages = kmip::xml::parse_document(&text, &mut Wildcards).map_err(|e| format!("parse: {e}"))?;
+    let messages =
+        kmip::xml::parse_document(&text, &mut Wildcards).map_err(|e| format!("parse: {e}"))?;
     let server = TestServer::builder().start().await;
     let http = reqwest::Client::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut random_keys: Vec<String> = Vec::new();
+    let mut captured: HashMap<String, Vec<u8>> = HashMap::new();
     let mut result = Ok(());
     for (step, pair) in messages.chunks(2).enumerate() {
         let [request, expected] = pair else { break };
         let mut request = request.clone();
-        substitute(&mut request, &ids);
+        substitute(&mut request, &ids, &captured);
         let random = uses_random_key(&request, &random_keys);
-        let body = binary::encode(&request);
+        // The message-encoding test cases go in their encoding; the others in binary TTLV.
+        let (content_type, body) = match encoding {
+            Encoding::Json => (
+                "application/json",
+                kmip::json::to_string(&request).into_bytes(),
+            ),
+            Encoding::Xml => ("text/xml", kmip::xml::to_string(&request).into_bytes()),
+            Encoding::Binary => ("application/octet-stream", binary::encode(&request)),
+        };
         let response = http
             .post(format!("{}/kmip", server.url))
-            .header("content-type", "application/octet-stream")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        let mut actual = binary::decode(&bytes, &binary::Limits::default()).map_err(|e| format!("step {step}: {e}"))?;
+        let decoded = match encoding {
+            Encoding::Json => kmip::json::from_slice(&bytes),
+            Encoding::Xml => kmip::xml::from_str(&String::from_utf8_lossy(&bytes)),
+            Encoding::Binary => binary::decode(&bytes, &binary::Limits::default()),
+        };
+        let mut actual = decoded.map_err(|e| format!("step {step}: {e}"))?;
         let mut expected = expected.clone();
         strip_correlation(&mut expected);
         strip_correlation(&mut actual);
-        let compared = compare(&expected, &actual, &mut ids, random, "");
+        let compared = compare(&expected, &actual, &mut ids, &mut captured, random, "");
         remember_created(&actual, &mut random_keys);
         if let Err(e) = compared {
             let mut messages = Vec::new();
@@ -219,9 +329,14 @@ async fn oasis_vectors_against_the_server() {
     let mut files = Vec::new();
     for sub in ["v2.1/mandatory", "v1.4/mandatory"] {
         let d = dir.join(sub);
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display())) {
+        for e in
+            std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display()))
+        {
             let p = e.expect("entry").path();
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name.ends_with(".xml") && profile_of(&name).is_some() {
                 files.push((name, p));
             }
@@ -256,7 +371,12 @@ async fn oasis_vectors_against_the_server() {
         std::fs::write(&expected_file, passing.join("\n") + "\n").expect("write list");
     }
     let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
-    let regressions: Vec<&str> =
-        expected.lines().filter(|l| !l.is_empty() && !passing.iter().any(|p| p == l)).collect();
-    assert!(regressions.is_empty(), "test cases that passed before now fail: {regressions:?}");
+    let regressions: Vec<&str> = expected
+        .lines()
+        .filter(|l| !l.is_empty() && !passing.iter().any(|p| p == l))
+        .collect();
+    assert!(
+        regressions.is_empty(),
+        "test cases that passed before now fail: {regressions:?}"
+    );
 }

@@ -2,7 +2,8 @@
 //! [`ObjectStore`]. Backends call [`run_all`] from their own tests with a fresh, empty store.
 
 use kmip::model::{
-    Attribute, Attributes, KeyBlock, KeyMaterial, KeyValue, Name, Object, PlainKeyValue, SymmetricKey,
+    Attribute, Attributes, KeyBlock, KeyMaterial, KeyValue, Name, Object, PlainKeyValue,
+    SymmetricKey,
 };
 use kmip::{CryptographicAlgorithm, KeyFormatType, NameType, ObjectType, State};
 
@@ -13,7 +14,10 @@ pub fn sample(uid: &str, owner: &str, tags: &[&str]) -> StoredObject {
     let mut attributes = Attributes(vec![
         Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
         Attribute::CryptographicLength(256),
-        Attribute::Name(Name { name_value: uid.to_owned(), name_type: NameType::UninterpretedTextString }),
+        Attribute::Name(Name {
+            name_value: uid.to_owned(),
+            name_type: NameType::UninterpretedTextString,
+        }),
         Attribute::ObjectGroup("group-a".into()),
     ]);
     let mut tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
@@ -62,7 +66,11 @@ pub async fn run_all(store: &dyn ObjectStore) {
 async fn create_and_get(store: &dyn ObjectStore) {
     let o = sample("c1", "alice", &["blue", "red"]);
     store.create(o.clone()).await.expect("create");
-    assert_eq!(store.get("c1").await.expect("get"), Some(o), "get returns what create stored");
+    assert_eq!(
+        store.get("c1").await.expect("get"),
+        Some(o),
+        "get returns what create stored"
+    );
     assert_eq!(store.get("absent").await.expect("get absent"), None);
 }
 
@@ -70,7 +78,10 @@ async fn duplicate_create(store: &dyn ObjectStore) {
     let o = sample("dup", "alice", &[]);
     store.create(o.clone()).await.expect("first create");
     let err = store.create(o).await.expect_err("second create must fail");
-    assert!(matches!(err, StoreError::AlreadyExists { .. }), "duplicate create: {err:?}");
+    assert!(
+        matches!(err, StoreError::AlreadyExists { .. }),
+        "duplicate create: {err:?}"
+    );
 }
 
 async fn update_replaces_everything(store: &dyn ObjectStore) {
@@ -81,12 +92,25 @@ async fn update_replaces_everything(store: &dyn ObjectStore) {
     o.attributes.set(Attribute::State(State::Active));
     store.update(o.clone()).await.expect("update");
     assert_eq!(store.get("u1").await.expect("get"), Some(o));
-    let q = LocateQuery { tags: vec!["old".into()], ..LocateQuery::default() };
-    assert!(!store.locate(&q).await.expect("locate").contains(&"u1".to_owned()), "old tag gone");
+    let q = LocateQuery {
+        tags: vec!["old".into()],
+        ..LocateQuery::default()
+    };
+    assert!(
+        !store
+            .locate(&q)
+            .await
+            .expect("locate")
+            .contains(&"u1".to_owned()),
+        "old tag gone"
+    );
 }
 
 async fn update_missing(store: &dyn ObjectStore) {
-    let err = store.update(sample("never", "alice", &[])).await.expect_err("update of a missing object");
+    let err = store
+        .update(sample("never", "alice", &[]))
+        .await
+        .expect_err("update of a missing object");
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
@@ -99,6 +123,24 @@ async fn destroyed_keeps_metadata(store: &dyn ObjectStore) {
     let back = store.get("d1").await.expect("get").expect("present");
     assert!(back.object.is_none(), "material gone");
     assert_eq!(back.attributes, o.attributes, "metadata kept");
+    let q = LocateQuery {
+        uid: Some("d1".into()),
+        ..LocateQuery::default()
+    };
+    assert!(
+        store.locate(&q).await.expect("locate").is_empty(),
+        "destroyed objects are not located by default"
+    );
+    let q = LocateQuery {
+        uid: Some("d1".into()),
+        include_destroyed: true,
+        ..LocateQuery::default()
+    };
+    assert_eq!(
+        store.locate(&q).await.expect("locate"),
+        ["d1"],
+        "unless asked for"
+    );
 }
 
 async fn locate_filters(store: &dyn ObjectStore) {
@@ -106,47 +148,143 @@ async fn locate_filters(store: &dyn ObjectStore) {
     let mut a = sample("la", "alice", &["x", "y"]);
     a.state = State::Active;
     store.create(a).await.expect("create");
-    store.create(sample("lb", "alice", &["x"])).await.expect("create");
-    store.create(sample("lc", "bob", &["x", "y"])).await.expect("create");
+    store
+        .create(sample("lb", "alice", &["x"]))
+        .await
+        .expect("create");
+    store
+        .create(sample("lc", "bob", &["x", "y"]))
+        .await
+        .expect("create");
     let run = |q: LocateQuery| async move {
         let mut v = store.locate(&q).await.expect("locate");
         v.sort();
         v
     };
     assert_eq!(run(LocateQuery::default()).await, ["la", "lb", "lc"]);
-    assert_eq!(run(LocateQuery { owner: Some("alice".into()), ..Default::default() }).await, ["la", "lb"]);
-    assert_eq!(run(LocateQuery { tags: vec!["x".into(), "y".into()], ..Default::default() }).await, ["la", "lc"]);
-    assert_eq!(run(LocateQuery { state: Some(State::Active), ..Default::default() }).await, ["la"]);
-    assert_eq!(run(LocateQuery { names: vec!["lb".into()], ..Default::default() }).await, ["lb"]);
-    assert_eq!(run(LocateQuery { object_groups: vec!["group-a".into()], ..Default::default() }).await.len(), 3);
-    assert!(run(LocateQuery { object_groups: vec!["nope".into()], ..Default::default() }).await.is_empty());
-    assert_eq!(run(LocateQuery { length: Some(256), ..Default::default() }).await.len(), 3);
-    assert!(run(LocateQuery { length: Some(128), ..Default::default() }).await.is_empty());
     assert_eq!(
-        run(LocateQuery { object_type: Some(ObjectType::SymmetricKey), algorithm: Some(CryptographicAlgorithm::AES), ..Default::default() })
-            .await
-            .len(),
+        run(LocateQuery {
+            owner: Some("alice".into()),
+            ..Default::default()
+        })
+        .await,
+        ["la", "lb"]
+    );
+    assert_eq!(
+        run(LocateQuery {
+            tags: vec!["x".into(), "y".into()],
+            ..Default::default()
+        })
+        .await,
+        ["la", "lc"]
+    );
+    assert_eq!(
+        run(LocateQuery {
+            state: Some(State::Active),
+            ..Default::default()
+        })
+        .await,
+        ["la"]
+    );
+    assert_eq!(
+        run(LocateQuery {
+            names: vec!["lb".into()],
+            ..Default::default()
+        })
+        .await,
+        ["lb"]
+    );
+    assert_eq!(
+        run(LocateQuery {
+            object_groups: vec!["group-a".into()],
+            ..Default::default()
+        })
+        .await
+        .len(),
         3
     );
-    assert!(run(LocateQuery { object_type: Some(ObjectType::SecretData), ..Default::default() }).await.is_empty());
+    assert!(
+        run(LocateQuery {
+            object_groups: vec!["nope".into()],
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        run(LocateQuery {
+            length: Some(256),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert!(
+        run(LocateQuery {
+            length: Some(128),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        run(LocateQuery {
+            object_type: Some(ObjectType::SymmetricKey),
+            algorithm: Some(CryptographicAlgorithm::AES),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert!(
+        run(LocateQuery {
+            object_type: Some(ObjectType::SecretData),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
 }
 
 async fn locate_paging(store: &dyn ObjectStore) {
     store.clear().await.expect("clear");
     for i in 0..5 {
-        store.create(sample(&format!("p{i}"), "alice", &["page"])).await.expect("create");
+        store
+            .create(sample(&format!("p{i}"), "alice", &["page"]))
+            .await
+            .expect("create");
     }
-    let q = LocateQuery { tags: vec!["page".into()], offset: 1, limit: Some(2), ..Default::default() };
-    assert_eq!(store.locate(&q).await.expect("locate"), ["p1", "p2"], "creation order, offset, limit");
+    let q = LocateQuery {
+        tags: vec!["page".into()],
+        offset: 1,
+        limit: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.locate(&q).await.expect("locate"),
+        ["p1", "p2"],
+        "creation order, offset, limit"
+    );
 }
 
 async fn delete_removes(store: &dyn ObjectStore) {
-    store.create(sample("del", "alice", &["gone"])).await.expect("create");
+    store
+        .create(sample("del", "alice", &["gone"]))
+        .await
+        .expect("create");
     store.delete("del").await.expect("delete");
     assert_eq!(store.get("del").await.expect("get"), None);
-    let q = LocateQuery { tags: vec!["gone".into()], ..Default::default() };
+    let q = LocateQuery {
+        tags: vec!["gone".into()],
+        ..Default::default()
+    };
     assert!(store.locate(&q).await.expect("locate").is_empty());
-    assert!(matches!(store.delete("del").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.delete("del").await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 async fn concurrent_writes(store: &dyn ObjectStore) {
@@ -154,17 +292,32 @@ async fn concurrent_writes(store: &dyn ObjectStore) {
     for r in futures_join_all(writes).await {
         r.expect("concurrent create");
     }
-    let q = LocateQuery { owner: Some("carol".into()), ..Default::default() };
-    assert_eq!(store.locate(&q).await.expect("locate").len(), 64, "every concurrent create is stored");
+    let q = LocateQuery {
+        owner: Some("carol".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.locate(&q).await.expect("locate").len(),
+        64,
+        "every concurrent create is stored"
+    );
 }
 
 async fn clear_empties(store: &dyn ObjectStore) {
     store.clear().await.expect("clear");
-    assert!(store.locate(&LocateQuery::default()).await.expect("locate").is_empty());
+    assert!(
+        store
+            .locate(&LocateQuery::default())
+            .await
+            .expect("locate")
+            .is_empty()
+    );
 }
 
 /// Polls futures concurrently, without a dependency on the `futures` crate.
-async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futures {
         set.push(Box::pin(f));
@@ -180,7 +333,11 @@ async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Ite
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()

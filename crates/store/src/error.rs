@@ -19,5 +19,9 @@ pub enum StoreError {
     #[error("the database is being upgraded to a new schema; retry in a few seconds")]
     Upgrading,
     #[error("cannot open the {backend} database at {location}: {reason}")]
-    Open { backend: &'static str, location: String, reason: String },
+    Open {
+        backend: &'static str,
+        location: String,
+        reason: String,
+    },
 }

@@ -22,6 +22,10 @@ pub struct StoredObject {
 pub struct LocateQuery {
     /// Only objects of this owner.
     pub owner: Option<String>,
+    /// Only the object with this identifier.
+    pub uid: Option<String>,
+    /// Whether destroyed objects (Destroyed, DestroyedCompromised) are included.
+    pub include_destroyed: bool,
     pub object_type: Option<ObjectType>,
     pub state: Option<State>,
     pub algorithm: Option<CryptographicAlgorithm>,
@@ -42,10 +46,20 @@ impl LocateQuery {
     /// Whether an object matches the criteria the SQL did not check (names, groups, tags,
     /// algorithm, length). Shared by every backend so that they agree.
     pub fn matches(&self, o: &StoredObject) -> bool {
+        if !self.include_destroyed
+            && matches!(o.state, State::Destroyed | State::DestroyedCompromised)
+        {
+            return false;
+        }
+        if self.uid.as_ref().is_some_and(|u| *u != o.uid) {
+            return false;
+        }
         if self.owner.as_ref().is_some_and(|w| *w != o.owner) {
             return false;
         }
-        if self.object_type.is_some_and(|t| t != o.object_type) || self.state.is_some_and(|s| s != o.state) {
+        if self.object_type.is_some_and(|t| t != o.object_type)
+            || self.state.is_some_and(|s| s != o.state)
+        {
             return false;
         }
         if self.algorithm.is_some() && self.algorithm != o.attributes.cryptographic_algorithm() {
@@ -54,10 +68,18 @@ impl LocateQuery {
         if self.length.is_some() && self.length != o.attributes.cryptographic_length() {
             return false;
         }
-        if !self.names.iter().all(|n| o.attributes.names().any(|x| &x.name_value == n)) {
+        if !self
+            .names
+            .iter()
+            .all(|n| o.attributes.names().any(|x| &x.name_value == n))
+        {
             return false;
         }
-        if !self.object_groups.iter().all(|g| o.attributes.object_groups().any(|x| x == g)) {
+        if !self
+            .object_groups
+            .iter()
+            .all(|g| o.attributes.object_groups().any(|x| x == g))
+        {
             return false;
         }
         self.tags.iter().all(|t| o.tags.contains(t))

@@ -66,7 +66,11 @@ pub struct SqliteStore {
 }
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Unavailable { backend: BACKEND, reason: e.to_string(), source: Some(Box::new(e)) }
+    StoreError::Unavailable {
+        backend: BACKEND,
+        reason: e.to_string(),
+        source: Some(Box::new(e)),
+    }
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -81,9 +85,14 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file `path`, running schema upgrades.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        let open_err = |reason: String| StoreError::Open { backend: BACKEND, location: path.display().to_string(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            backend: BACKEND,
+            location: path.display().to_string(),
+            reason,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(format!("cannot create its directory: {e}")))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_err(format!("cannot create its directory: {e}")))?;
         }
         let mut conn = open_connection(path).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(format!("schema upgrade failed: {e}")))?;
@@ -92,7 +101,11 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| open_err(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(Some(tx)), readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(Some(tx)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     async fn write(&self, op: WriteOp) -> Result<()> {
@@ -100,16 +113,35 @@ impl SqliteStore {
         let sender = self
             .writer
             .lock()
-            .map_err(|_| StoreError::Unavailable { backend: BACKEND, reason: "writer lock poisoned".into(), source: None })?
+            .map_err(|_| StoreError::Unavailable {
+                backend: BACKEND,
+                reason: "writer lock poisoned".into(),
+                source: None,
+            })?
             .clone()
-            .ok_or(StoreError::Unavailable { backend: BACKEND, reason: "the store is closed".into(), source: None })?;
+            .ok_or(StoreError::Unavailable {
+                backend: BACKEND,
+                reason: "the store is closed".into(),
+                source: None,
+            })?;
         sender
             .send(Job { op, reply })
-            .map_err(|_| StoreError::Unavailable { backend: BACKEND, reason: "the writer thread stopped".into(), source: None })?;
-        rx.await.map_err(|_| StoreError::Unavailable { backend: BACKEND, reason: "the writer thread stopped".into(), source: None })?
+            .map_err(|_| StoreError::Unavailable {
+                backend: BACKEND,
+                reason: "the writer thread stopped".into(),
+                source: None,
+            })?;
+        rx.await.map_err(|_| StoreError::Unavailable {
+            backend: BACKEND,
+            reason: "the writer thread stopped".into(),
+            source: None,
+        })?
     }
 
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -127,7 +159,11 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| StoreError::Unavailable { backend: BACKEND, reason: format!("reader task failed: {e}"), source: None })?
+        .map_err(|e| StoreError::Unavailable {
+            backend: BACKEND,
+            reason: format!("reader task failed: {e}"),
+            source: None,
+        })?
     }
 }
 
@@ -140,7 +176,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         );",
     )?;
     let current: Option<(String, String)> = conn
-        .query_row("SELECT version, state FROM context WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT version, state FROM context WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let version = env!("CARGO_PKG_VERSION");
     if let Some((v, s)) = &current
@@ -160,7 +198,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(sql)?;
         tx.commit()?;
     }
-    conn.execute("UPDATE context SET version = ?1, state = 'ready' WHERE id = 1", params![version])?;
+    conn.execute(
+        "UPDATE context SET version = ?1, state = 'ready' WHERE id = 1",
+        params![version],
+    )?;
     Ok(())
 }
 
@@ -176,7 +217,9 @@ fn apply(tx: &Connection, op: &WriteOp) -> Result<()> {
     match op {
         WriteOp::Create(o) => {
             let exists: bool = tx
-                .query_row("SELECT 1 FROM objects WHERE uid = ?1", [&o.uid], |_| Ok(true))
+                .query_row("SELECT 1 FROM objects WHERE uid = ?1", [&o.uid], |_| {
+                    Ok(true)
+                })
                 .optional()
                 .map_err(unavailable)?
                 .unwrap_or(false);
@@ -214,26 +257,33 @@ fn apply(tx: &Connection, op: &WriteOp) -> Result<()> {
             if n == 0 {
                 return Err(StoreError::NotFound { uid: o.uid.clone() });
             }
-            tx.execute("DELETE FROM tags WHERE uid = ?1", [&o.uid]).map_err(unavailable)?;
+            tx.execute("DELETE FROM tags WHERE uid = ?1", [&o.uid])
+                .map_err(unavailable)?;
             insert_tags(tx, o)
         }
         WriteOp::Delete(uid) => {
-            tx.execute("DELETE FROM tags WHERE uid = ?1", [uid]).map_err(unavailable)?;
-            let n = tx.execute("DELETE FROM objects WHERE uid = ?1", [uid]).map_err(unavailable)?;
+            tx.execute("DELETE FROM tags WHERE uid = ?1", [uid])
+                .map_err(unavailable)?;
+            let n = tx
+                .execute("DELETE FROM objects WHERE uid = ?1", [uid])
+                .map_err(unavailable)?;
             if n == 0 {
                 return Err(StoreError::NotFound { uid: uid.clone() });
             }
             Ok(())
         }
         WriteOp::Clear => {
-            tx.execute_batch("DELETE FROM tags; DELETE FROM objects;").map_err(unavailable)?;
+            tx.execute_batch("DELETE FROM tags; DELETE FROM objects;")
+                .map_err(unavailable)?;
             Ok(())
         }
     }
 }
 
 fn insert_tags(tx: &Connection, o: &StoredObject) -> Result<()> {
-    let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO tags (uid, tag) VALUES (?1, ?2)").map_err(unavailable)?;
+    let mut stmt = tx
+        .prepare_cached("INSERT OR IGNORE INTO tags (uid, tag) VALUES (?1, ?2)")
+        .map_err(unavailable)?;
     for t in &o.tags {
         stmt.execute(params![o.uid, t]).map_err(unavailable)?;
     }
@@ -293,9 +343,13 @@ fn decode_row(
     attributes: Vec<u8>,
     tags: Vec<String>,
 ) -> Result<StoredObject> {
-    let corrupt = |reason: String| StoreError::Corrupt { uid: uid.clone(), reason };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        uid: uid.clone(),
+        reason,
+    };
     let limits = binary::Limits::default();
-    let object_type = ObjectType::from_u32(object_type).ok_or_else(|| corrupt(format!("object type {object_type}")))?;
+    let object_type = ObjectType::from_u32(object_type)
+        .ok_or_else(|| corrupt(format!("object type {object_type}")))?;
     let state = State::from_u32(state).ok_or_else(|| corrupt(format!("state {state}")))?;
     let object = match object {
         Some(b) => Some(
@@ -308,13 +362,26 @@ fn decode_row(
     let attributes = binary::decode(&attributes, &limits)
         .and_then(|t| Attributes::from_ttlv(&t))
         .map_err(|e| corrupt(format!("attributes: {e}")))?;
-    Ok(StoredObject { uid, object_type, object, attributes, state, owner, tags })
+    Ok(StoredObject {
+        uid,
+        object_type,
+        object,
+        attributes,
+        state,
+        owner,
+        tags,
+    })
 }
 
 fn tags_of(conn: &Connection, uid: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT tag FROM tags WHERE uid = ?1 ORDER BY tag").map_err(unavailable)?;
-    let rows = stmt.query_map([uid], |r| r.get::<_, String>(0)).map_err(unavailable)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(unavailable)
+    let mut stmt = conn
+        .prepare_cached("SELECT tag FROM tags WHERE uid = ?1 ORDER BY tag")
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map([uid], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(unavailable)
 }
 
 #[async_trait]
@@ -358,11 +425,12 @@ impl ObjectStore for SqliteStore {
         self.read(move |conn| {
             let mut sql = String::from(
                 "SELECT uid, object_type, state, owner, attributes FROM objects
-                 WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR object_type = ?2) AND (?3 IS NULL OR state = ?3)",
+                 WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR object_type = ?2) AND (?3 IS NULL OR state = ?3)
+                   AND (?4 IS NULL OR uid = ?4) AND (?5 OR state NOT IN (5, 6))",
             );
             let mut tag_params: Vec<String> = Vec::new();
             if !query.tags.is_empty() {
-                let placeholders: Vec<String> = (0..query.tags.len()).map(|i| format!("?{}", i + 4)).collect();
+                let placeholders: Vec<String> = (0..query.tags.len()).map(|i| format!("?{}", i + 6)).collect();
                 sql.push_str(&format!(
                     " AND uid IN (SELECT uid FROM tags WHERE tag IN ({}) GROUP BY uid HAVING COUNT(DISTINCT tag) = {})",
                     placeholders.join(","),
@@ -376,6 +444,8 @@ impl ObjectStore for SqliteStore {
                 Box::new(query.owner.clone()),
                 Box::new(query.object_type.map(|t| t.to_u32())),
                 Box::new(query.state.map(|s| s.to_u32())),
+                Box::new(query.uid.clone()),
+                Box::new(query.include_destroyed),
             ];
             for t in tag_params {
                 params.push(Box::new(t));
@@ -409,7 +479,11 @@ impl ObjectStore for SqliteStore {
     }
 
     async fn health(&self) -> Result<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable)).await
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
     }
 
     async fn clear(&self) -> Result<()> {

@@ -51,6 +51,7 @@ kmip_struct! {
 
 kmip_struct! {
     /// `CryptographicParameters`: how to use a key in a cryptographic operation.
+    #[derive(Default)]
     pub struct CryptographicParameters {
         pub block_cipher_mode: Option<BlockCipherMode> = Tag::BLOCK_CIPHER_MODE,
         pub padding_method: Option<PaddingMethod> = Tag::PADDING_METHOD,
@@ -70,31 +71,6 @@ kmip_struct! {
         pub mask_generator_hashing_algorithm: Option<HashingAlgorithm> = Tag::MASK_GENERATOR_HASHING_ALGORITHM,
         pub p_source: Option<Vec<u8>> = Tag::P_SOURCE,
         pub trailer_field: Option<i32> = Tag::TRAILER_FIELD,
-    }
-}
-
-impl Default for CryptographicParameters {
-    fn default() -> Self {
-        CryptographicParameters {
-            block_cipher_mode: None,
-            padding_method: None,
-            hashing_algorithm: None,
-            key_role_type: None,
-            digital_signature_algorithm: None,
-            cryptographic_algorithm: None,
-            random_iv: None,
-            iv_length: None,
-            tag_length: None,
-            fixed_field_length: None,
-            invocation_field_length: None,
-            counter_length: None,
-            initial_counter_value: None,
-            salt_length: None,
-            mask_generator: None,
-            mask_generator_hashing_algorithm: None,
-            p_source: None,
-            trailer_field: None,
-        }
     }
 }
 
@@ -206,7 +182,11 @@ pub struct Attributes(pub Vec<Attribute>);
 
 impl Item for Attributes {
     fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
-        item.children()?.iter().map(Attribute::from_ttlv).collect::<Result<_, _>>().map(Attributes)
+        item.children()?
+            .iter()
+            .map(Attribute::from_ttlv)
+            .collect::<Result<_, _>>()
+            .map(Attributes)
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
         Ttlv::structure(tag, self.0.iter().map(|a| a.to_ttlv(a.tag())).collect())
@@ -332,10 +312,11 @@ impl Attributes {
                         });
                     }
                 };
-                let list: Vec<String> = serde_json::from_str(&text).map_err(|_| Error::BadValue {
-                    tag: Tag::ATTRIBUTE_VALUE,
-                    reason: format!("user tags must be a JSON array of strings, got `{text}`"),
-                })?;
+                let list: Vec<String> =
+                    serde_json::from_str(&text).map_err(|_| Error::BadValue {
+                        tag: Tag::ATTRIBUTE_VALUE,
+                        reason: format!("user tags must be a JSON array of strings, got `{text}`"),
+                    })?;
                 tags.extend(list);
             }
         }

@@ -2,7 +2,9 @@
 //! operation, chosen by the item's `Operation`.
 
 use super::*;
-use crate::generated::{AttestationType, BatchErrorContinuationOption, Operation, ResultReason, ResultStatus};
+use crate::generated::{
+    AttestationType, BatchErrorContinuationOption, Operation, ResultReason, ResultStatus,
+};
 
 macro_rules! payloads {
     ($( $op:ident => $req:ident / $resp:ident ),* $(,)?) => {
@@ -162,12 +164,21 @@ impl Item for RequestBatchItem {
                 Tag::REQUEST_PAYLOAD => payload = Some(c),
                 Tag::MESSAGE_EXTENSION => ext = Some(c.clone()),
                 other => {
-                    return Err(Error::BadValue { tag: item.tag, reason: format!("unexpected {other} in a batch item") });
+                    return Err(Error::BadValue {
+                        tag: item.tag,
+                        reason: format!("unexpected {other} in a batch item"),
+                    });
                 }
             }
         }
-        let operation = operation.ok_or(Error::Missing { structure: item.tag, field: Tag::OPERATION })?;
-        let payload = payload.ok_or(Error::Missing { structure: item.tag, field: Tag::REQUEST_PAYLOAD })?;
+        let operation = operation.ok_or(Error::Missing {
+            structure: item.tag,
+            field: Tag::OPERATION,
+        })?;
+        let payload = payload.ok_or(Error::Missing {
+            structure: item.tag,
+            field: Tag::REQUEST_PAYLOAD,
+        })?;
         Ok(RequestBatchItem {
             operation,
             ephemeral,
@@ -180,7 +191,8 @@ impl Item for RequestBatchItem {
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
         let mut c = vec![self.operation.to_ttlv(Tag::OPERATION)];
         self.ephemeral.emit(Tag::EPHEMERAL, &mut c);
-        self.unique_batch_item_id.emit(Tag::UNIQUE_BATCH_ITEM_ID, &mut c);
+        self.unique_batch_item_id
+            .emit(Tag::UNIQUE_BATCH_ITEM_ID, &mut c);
         c.push(self.request_payload.encode());
         self.message_extension.emit(Tag::MESSAGE_EXTENSION, &mut c);
         Ttlv::structure(tag, c)
@@ -256,14 +268,25 @@ impl Item for ResponseBatchItem {
                 Tag::RESPONSE_PAYLOAD => payload = Some(c),
                 Tag::MESSAGE_EXTENSION => ext = Some(c.clone()),
                 other => {
-                    return Err(Error::BadValue { tag: item.tag, reason: format!("unexpected {other} in a batch item") });
+                    return Err(Error::BadValue {
+                        tag: item.tag,
+                        reason: format!("unexpected {other} in a batch item"),
+                    });
                 }
             }
         }
-        let result_status = status.ok_or(Error::Missing { structure: item.tag, field: Tag::RESULT_STATUS })?;
+        let result_status = status.ok_or(Error::Missing {
+            structure: item.tag,
+            field: Tag::RESULT_STATUS,
+        })?;
         let response_payload = match (payload, operation) {
             (Some(p), Some(op)) => Some(ResponsePayload::decode(op, p)?),
-            (Some(_), None) => return Err(Error::Missing { structure: item.tag, field: Tag::OPERATION }),
+            (Some(_), None) => {
+                return Err(Error::Missing {
+                    structure: item.tag,
+                    field: Tag::OPERATION,
+                });
+            }
             (None, _) => None,
         };
         Ok(ResponseBatchItem {
@@ -281,11 +304,13 @@ impl Item for ResponseBatchItem {
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
         let mut c = Vec::new();
         self.operation.emit(Tag::OPERATION, &mut c);
-        self.unique_batch_item_id.emit(Tag::UNIQUE_BATCH_ITEM_ID, &mut c);
+        self.unique_batch_item_id
+            .emit(Tag::UNIQUE_BATCH_ITEM_ID, &mut c);
         self.result_status.emit(Tag::RESULT_STATUS, &mut c);
         self.result_reason.emit(Tag::RESULT_REASON, &mut c);
         self.result_message.emit(Tag::RESULT_MESSAGE, &mut c);
-        self.asynchronous_correlation_value.emit(Tag::ASYNCHRONOUS_CORRELATION_VALUE, &mut c);
+        self.asynchronous_correlation_value
+            .emit(Tag::ASYNCHRONOUS_CORRELATION_VALUE, &mut c);
         if let Some(p) = &self.response_payload {
             c.push(p.encode());
         }
@@ -311,7 +336,10 @@ kmip_struct! {
 impl RequestMessage {
     pub fn decode(item: &Ttlv) -> Result<Self, Error> {
         if item.tag != Tag::REQUEST_MESSAGE {
-            return Err(Error::UnexpectedTag { expected: Tag::REQUEST_MESSAGE, found: item.tag });
+            return Err(Error::UnexpectedTag {
+                expected: Tag::REQUEST_MESSAGE,
+                found: item.tag,
+            });
         }
         Self::from_ttlv(item)
     }
@@ -324,7 +352,10 @@ impl RequestMessage {
 impl ResponseMessage {
     pub fn decode(item: &Ttlv) -> Result<Self, Error> {
         if item.tag != Tag::RESPONSE_MESSAGE {
-            return Err(Error::UnexpectedTag { expected: Tag::RESPONSE_MESSAGE, found: item.tag });
+            return Err(Error::UnexpectedTag {
+                expected: Tag::RESPONSE_MESSAGE,
+                found: item.tag,
+            });
         }
         Self::from_ttlv(item)
     }

@@ -46,7 +46,10 @@ impl<T: Item> Field for T {
     }
     fn absorb(slot: &mut Option<T>, item: &Ttlv, structure: Tag) -> Result<(), Error> {
         if slot.is_some() {
-            return Err(Error::Duplicate { structure, field: item.tag });
+            return Err(Error::Duplicate {
+                structure,
+                field: item.tag,
+            });
         }
         *slot = Some(T::from_ttlv(item)?);
         Ok(())
@@ -194,7 +197,11 @@ impl Item for Interval {
     fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
         match item.value {
             Value::Interval(v) => Ok(Interval(v)),
-            _ => Err(Error::WrongType { tag: item.tag, expected: "Interval", found: item.value.item_type().name() }),
+            _ => Err(Error::WrongType {
+                tag: item.tag,
+                expected: "Interval",
+                found: item.value.item_type().name(),
+            }),
         }
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
@@ -210,7 +217,11 @@ impl Item for BigInt {
     fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
         match &item.value {
             Value::BigInteger(v) => Ok(BigInt(v.clone())),
-            _ => Err(Error::WrongType { tag: item.tag, expected: "BigInteger", found: item.value.item_type().name() }),
+            _ => Err(Error::WrongType {
+                tag: item.tag,
+                expected: "BigInteger",
+                found: item.value.item_type().name(),
+            }),
         }
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
@@ -224,14 +235,20 @@ impl Item for Ttlv {
         Ok(item.clone())
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
-        Ttlv { tag, value: self.value.clone() }
+        Ttlv {
+            tag,
+            value: self.value.clone(),
+        }
     }
 }
 
 impl<E: KmipEnum> Item for E {
     fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
         let v = item.as_enum()?;
-        E::from_u32(v).ok_or(Error::UnknownEnumValue { tag: item.tag, value: v })
+        E::from_u32(v).ok_or(Error::UnknownEnumValue {
+            tag: item.tag,
+            value: v,
+        })
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
         Ttlv::new(tag, Value::Enumeration(self.to_u32()))
@@ -274,7 +291,11 @@ impl Item for UniqueIdentifier {
             Value::TextString(s) => Ok(UniqueIdentifier::Text(s.clone())),
             Value::Enumeration(e) => Ok(UniqueIdentifier::Enumeration(*e)),
             Value::Integer(i) => Ok(UniqueIdentifier::Index(*i)),
-            _ => Err(Error::WrongType { tag: item.tag, expected: "TextString", found: item.value.item_type().name() }),
+            _ => Err(Error::WrongType {
+                tag: item.tag,
+                expected: "TextString",
+                found: item.value.item_type().name(),
+            }),
         }
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {

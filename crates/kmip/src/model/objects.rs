@@ -29,7 +29,11 @@ impl Item for KeyMaterial {
         match &item.value {
             Value::ByteString(b) => Ok(KeyMaterial::Bytes(b.clone())),
             Value::Structure(c) => Ok(KeyMaterial::Structure(c.clone())),
-            _ => Err(Error::WrongType { tag: item.tag, expected: "ByteString", found: item.value.item_type().name() }),
+            _ => Err(Error::WrongType {
+                tag: item.tag,
+                expected: "ByteString",
+                found: item.value.item_type().name(),
+            }),
         }
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
@@ -87,10 +91,15 @@ kmip_struct! {
 impl KeyBlock {
     /// The key bytes of a Raw, Opaque or TransparentSymmetricKey block.
     pub fn symmetric_key_bytes(&self) -> Option<&[u8]> {
-        let Some(KeyValue::Plain(p)) = &self.key_value else { return None };
+        let Some(KeyValue::Plain(p)) = &self.key_value else {
+            return None;
+        };
         match &p.key_material {
             KeyMaterial::Bytes(b) => Some(b),
-            KeyMaterial::Structure(items) => items.iter().find(|t| t.tag == Tag::KEY).and_then(|t| t.as_bytes().ok()),
+            KeyMaterial::Structure(items) => items
+                .iter()
+                .find(|t| t.tag == Tag::KEY)
+                .and_then(|t| t.as_bytes().ok()),
         }
     }
 }
@@ -256,8 +265,15 @@ impl Item for Object {
             Tag::CERTIFICATE => Object::Certificate(Certificate::from_ttlv(item)?),
             Tag::SPLIT_KEY => Object::SplitKey(SplitKey::from_ttlv(item)?),
             Tag::PGP_KEY => Object::PgpKey(PgpKey::from_ttlv(item)?),
-            Tag::CERTIFICATE_REQUEST => Object::CertificateRequest(CertificateRequestObject::from_ttlv(item)?),
-            other => return Err(Error::BadValue { tag: other, reason: "not a managed object".into() }),
+            Tag::CERTIFICATE_REQUEST => {
+                Object::CertificateRequest(CertificateRequestObject::from_ttlv(item)?)
+            }
+            other => {
+                return Err(Error::BadValue {
+                    tag: other,
+                    reason: "not a managed object".into(),
+                });
+            }
         })
     }
     fn to_ttlv(&self, _: Tag) -> Ttlv {
@@ -274,6 +290,10 @@ impl Item for Object {
         }
     }
     fn accepts(field: Tag, found: Tag) -> bool {
-        if field == ANY_OBJECT { Object::is_object_tag(found) } else { field == found }
+        if field == ANY_OBJECT {
+            Object::is_object_tag(found)
+        } else {
+            field == found
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Request and response payloads of the KMIP 2.1 operations, one structure each.
 
 use super::{
-    ANY_ATTRIBUTE, ANY_OBJECT, Attribute, Attributes, CryptographicParameters, Interval, Item, Object, RevocationReason,
-    UniqueIdentifier, kmip_struct,
+    ANY_ATTRIBUTE, ANY_OBJECT, Attribute, Attributes, CryptographicParameters, Interval, Item,
+    Object, RevocationReason, UniqueIdentifier, kmip_struct,
 };
 use crate::error::Error;
 use crate::generated::*;
@@ -17,7 +17,10 @@ impl Item for AttributeHolder {
     fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
         match item.children()? {
             [one] => Attribute::from_ttlv(one).map(AttributeHolder),
-            _ => Err(Error::BadValue { tag: item.tag, reason: "must hold exactly one attribute".into() }),
+            _ => Err(Error::BadValue {
+                tag: item.tag,
+                reason: "must hold exactly one attribute".into(),
+            }),
         }
     }
     fn to_ttlv(&self, tag: Tag) -> Ttlv {

@@ -7,12 +7,24 @@ use super::require_state;
 use crate::error::KResult;
 use crate::kms::{Kms, RequestContext, set_state};
 
-pub async fn activate(kms: &Kms, ctx: &mut RequestContext, request: UidRequest) -> KResult<UidResponse> {
+pub async fn activate(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: UidRequest,
+) -> KResult<UidResponse> {
     let mut stored = kms.load(ctx, request.unique_identifier).await?;
-    require_state(&stored, &[State::PreActive], "only a pre-active object can be activated")?;
-    stored.attributes.set(Attribute::ActivationDate(DateTime::now()));
+    require_state(
+        &stored,
+        &[State::PreActive],
+        "only a pre-active object can be activated",
+    )?;
+    stored
+        .attributes
+        .set(Attribute::ActivationDate(DateTime::now()));
     set_state(&mut stored, State::Active);
     let uid = stored.uid.clone();
     kms.store.update(stored).await?;
-    Ok(UidResponse { unique_identifier: uid.into() })
+    Ok(UidResponse {
+        unique_identifier: uid.into(),
+    })
 }

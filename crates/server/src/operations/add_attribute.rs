@@ -2,7 +2,7 @@
 
 use kmip::model::{AttributeResponse, NewAttributeRequest};
 
-use super::{attribute_name, is_multi_valued, is_read_only, refresh_tags};
+use super::{attribute_name, check_change_allowed, is_multi_valued, is_read_only, refresh_tags};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext, touch};
 
@@ -13,6 +13,7 @@ pub async fn add_attribute(
 ) -> KResult<AttributeResponse> {
     let mut stored = kms.load(ctx, request.unique_identifier).await?;
     let attr = request.new_attribute.0;
+    check_change_allowed(&stored, &attr)?;
     if is_read_only(attr.tag()) {
         return Err(KmsError::AttributeReadOnly(attribute_name(&attr)));
     }
@@ -24,5 +25,8 @@ pub async fn add_attribute(
     touch(&mut stored);
     let uid = stored.uid.clone();
     kms.store.update(stored).await?;
-    Ok(AttributeResponse { unique_identifier: uid.into(), attribute: Some(attr) })
+    Ok(AttributeResponse {
+        unique_identifier: uid.into(),
+        attribute: ctx.echo(attr),
+    })
 }

@@ -10,13 +10,17 @@ pub async fn check(kms: &Kms, ctx: &mut RequestContext, request: Check) -> KResu
     if let Some(wanted) = request.cryptographic_usage_mask {
         let mask = stored.attributes.cryptographic_usage_mask().unwrap_or(0);
         if mask & wanted != wanted {
-            return Err(KmsError::UsageNotAllowed { uid: stored.uid, operation: "be used as checked" });
+            return Err(KmsError::UsageNotAllowed {
+                uid: stored.uid,
+                operation: "be used as checked",
+            });
         }
     }
+    // A passed check answers the identifier only; the checked values are not echoed.
     Ok(CheckResponse {
         unique_identifier: stored.uid.into(),
-        usage_limits_count: request.usage_limits_count,
-        cryptographic_usage_mask: request.cryptographic_usage_mask,
-        lease_time: request.lease_time,
+        usage_limits_count: None,
+        cryptographic_usage_mask: None,
+        lease_time: None,
     })
 }

@@ -3,11 +3,15 @@
 use kmip::State;
 use kmip::model::{Decrypt, DecryptResponse};
 
-use super::{key_bytes, require_state, require_usage, symmetric, usage};
+use super::{key_bytes, require_state, require_usage, require_usage_period, symmetric, usage};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
-pub async fn decrypt(kms: &Kms, ctx: &mut RequestContext, request: Decrypt) -> KResult<DecryptResponse> {
+pub async fn decrypt(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: Decrypt,
+) -> KResult<DecryptResponse> {
     let key = kms.load(ctx, request.unique_identifier).await?;
     // Decryption stays possible after deactivation or compromise, to recover protected data.
     require_state(
@@ -16,16 +20,26 @@ pub async fn decrypt(kms: &Kms, ctx: &mut RequestContext, request: Decrypt) -> K
         "a pre-active key cannot decrypt; activate it first",
     )?;
     require_usage(&key, usage::DECRYPT, "decrypt")?;
+    require_usage_period(&key, false)?;
     let choice = symmetric::choose(&key, request.cryptographic_parameters.as_ref())?;
-    let data = request.data.ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
+    let data = request
+        .data
+        .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
     let plaintext = kms_crypto::decrypt(&kms_crypto::DecryptRequest {
         cipher: choice.cipher,
         key: key_bytes(&key)?,
         iv: request.iv_counter_nonce.as_deref(),
-        aad: request.authenticated_encryption_additional_data.as_deref().unwrap_or(&[]),
+        aad: request
+            .authenticated_encryption_additional_data
+            .as_deref()
+            .unwrap_or(&[]),
         ciphertext: &data,
         tag: request.authenticated_encryption_tag.as_deref(),
         padding: choice.padding,
     })?;
-    Ok(DecryptResponse { unique_identifier: key.uid.into(), data: Some(plaintext.to_vec()), correlation_value: None })
+    Ok(DecryptResponse {
+        unique_identifier: key.uid.into(),
+        data: Some(plaintext.to_vec()),
+        correlation_value: None,
+    })
 }

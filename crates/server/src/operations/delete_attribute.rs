@@ -53,8 +53,14 @@ pub async fn delete_attribute(
                 }
             }
             _ => {
-                let vendor = reference.child(Tag::VENDOR_IDENTIFICATION).and_then(|t| t.as_str().ok()).unwrap_or("");
-                let name = reference.child(Tag::ATTRIBUTE_NAME).and_then(|t| t.as_str().ok()).unwrap_or("");
+                let vendor = reference
+                    .child(Tag::VENDOR_IDENTIFICATION)
+                    .and_then(|t| t.as_str().ok())
+                    .unwrap_or("");
+                let name = reference
+                    .child(Tag::ATTRIBUTE_NAME)
+                    .and_then(|t| t.as_str().ok())
+                    .unwrap_or("");
                 stored.attributes.0.retain(|a| {
                     let hit = matches!(a, Attribute::VendorAttribute(x)
                         if x.vendor_identification == vendor && x.attribute_name == name);
@@ -69,11 +75,16 @@ pub async fn delete_attribute(
             }
         }
     } else {
-        return Err(KmsError::MissingData("DeleteAttribute needs a CurrentAttribute or an AttributeReference".into()));
+        return Err(KmsError::MissingData(
+            "DeleteAttribute needs a CurrentAttribute or an AttributeReference".into(),
+        ));
     }
     refresh_tags(&mut stored)?;
     touch(&mut stored);
     let uid = stored.uid.clone();
     kms.store.update(stored).await?;
-    Ok(AttributeResponse { unique_identifier: uid.into(), attribute: deleted })
+    Ok(AttributeResponse {
+        unique_identifier: uid.into(),
+        attribute: deleted.and_then(|d| ctx.echo(d)),
+    })
 }

@@ -7,18 +7,30 @@ use super::require_state;
 use crate::error::KResult;
 use crate::kms::{Kms, RequestContext, set_state};
 
-pub async fn destroy(kms: &Kms, ctx: &mut RequestContext, request: UidRequest) -> KResult<UidResponse> {
+pub async fn destroy(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: UidRequest,
+) -> KResult<UidResponse> {
     let mut stored = kms.load(ctx, request.unique_identifier).await?;
     require_state(
         &stored,
         &[State::PreActive, State::Deactivated, State::Compromised],
         "an active key cannot be destroyed: revoke it first",
     )?;
-    let new_state = if stored.state == State::Compromised { State::DestroyedCompromised } else { State::Destroyed };
+    let new_state = if stored.state == State::Compromised {
+        State::DestroyedCompromised
+    } else {
+        State::Destroyed
+    };
     stored.object = None;
-    stored.attributes.set(Attribute::DestroyDate(DateTime::now()));
+    stored
+        .attributes
+        .set(Attribute::DestroyDate(DateTime::now()));
     set_state(&mut stored, new_state);
     let uid = stored.uid.clone();
     kms.store.update(stored).await?;
-    Ok(UidResponse { unique_identifier: uid.into() })
+    Ok(UidResponse {
+        unique_identifier: uid.into(),
+    })
 }

@@ -6,7 +6,10 @@ use kmip::model::{DiscoverVersions, ProtocolVersion};
 pub const SUPPORTED: &[(i32, i32)] = &[(2, 1), (2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)];
 
 pub fn discover_versions(request: DiscoverVersions) -> DiscoverVersions {
-    let pv = |(major, minor): (i32, i32)| ProtocolVersion { protocol_version_major: major, protocol_version_minor: minor };
+    let pv = |(major, minor): (i32, i32)| ProtocolVersion {
+        protocol_version_major: major,
+        protocol_version_minor: minor,
+    };
     let versions = if request.protocol_version.is_empty() {
         SUPPORTED.iter().copied().map(pv).collect()
     } else {
@@ -16,5 +19,7 @@ pub fn discover_versions(request: DiscoverVersions) -> DiscoverVersions {
             .filter(|v| SUPPORTED.contains(&(v.protocol_version_major, v.protocol_version_minor)))
             .collect()
     };
-    DiscoverVersions { protocol_version: versions }
+    DiscoverVersions {
+        protocol_version: versions,
+    }
 }

@@ -3,30 +3,50 @@
 use kmip::State;
 use kmip::model::{Encrypt, EncryptResponse};
 
-use super::{key_bytes, require_state, require_usage, symmetric, usage};
+use super::{key_bytes, require_state, require_usage, require_usage_period, symmetric, usage};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
-pub async fn encrypt(kms: &Kms, ctx: &mut RequestContext, request: Encrypt) -> KResult<EncryptResponse> {
+pub async fn encrypt(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: Encrypt,
+) -> KResult<EncryptResponse> {
     let key = kms.load(ctx, request.unique_identifier).await?;
-    require_state(&key, &[State::Active], "only an active key can encrypt; activate it first")?;
+    require_state(
+        &key,
+        &[State::Active],
+        "only an active key can encrypt; activate it first",
+    )?;
     require_usage(&key, usage::ENCRYPT, "encrypt")?;
+    require_usage_period(&key, true)?;
     let choice = symmetric::choose(&key, request.cryptographic_parameters.as_ref())?;
-    let data = request.data.ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
+    let data = request
+        .data
+        .ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
     if request.iv_counter_nonce.is_none() && !choice.random_iv {
-        return Err(KmsError::MissingData("RandomIV is false: give the IVCounterNonce".into()));
+        return Err(KmsError::MissingData(
+            "RandomIV is false: give the IVCounterNonce".into(),
+        ));
     }
     let out = kms_crypto::encrypt(&kms_crypto::EncryptRequest {
         cipher: choice.cipher,
         key: key_bytes(&key)?,
         iv: request.iv_counter_nonce.as_deref(),
-        aad: request.authenticated_encryption_additional_data.as_deref().unwrap_or(&[]),
+        aad: request
+            .authenticated_encryption_additional_data
+            .as_deref()
+            .unwrap_or(&[]),
         plaintext: &data,
         tag_length: choice.tag_length,
         padding: choice.padding,
     })?;
     // The IV is returned only when the server chose it, as KMIP specifies.
-    let iv = if request.iv_counter_nonce.is_none() { out.iv } else { None };
+    let iv = if request.iv_counter_nonce.is_none() {
+        out.iv
+    } else {
+        None
+    };
     Ok(EncryptResponse {
         unique_identifier: key.uid.into(),
         data: Some(out.ciphertext),

@@ -10,18 +10,30 @@ use crate::kms::{Kms, RequestContext};
 pub async fn get(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<GetResponse> {
     let stored = kms.load(ctx, request.unique_identifier).await?;
     let object = exportable(&stored, request.key_format_type)?;
-    Ok(GetResponse { object_type: stored.object_type, unique_identifier: stored.uid.into(), object })
+    Ok(GetResponse {
+        object_type: stored.object_type,
+        unique_identifier: stored.uid.into(),
+        object,
+    })
 }
 
 /// The object as it may leave the server, converted to `format` if given.
 pub fn exportable(stored: &StoredObject, format: Option<KeyFormatType>) -> KResult<Object> {
-    let mut object = stored.object.clone().ok_or_else(|| KmsError::Destroyed(stored.uid.clone()))?;
+    let mut object = stored
+        .object
+        .clone()
+        .ok_or_else(|| KmsError::Destroyed(stored.uid.clone()))?;
     if stored.attributes.extractable() == Some(false) {
         return Err(KmsError::NotExtractable(stored.uid.clone()));
     }
-    let Some(format) = format else { return Ok(object) };
+    let Some(format) = format else {
+        return Ok(object);
+    };
     let Some(kb) = object.key_block_mut() else {
-        return Err(KmsError::KeyFormatNotSupported(format!("{format:?} for a {:?}", stored.object_type)));
+        return Err(KmsError::KeyFormatNotSupported(format!(
+            "{format:?} for a {:?}",
+            stored.object_type
+        )));
     };
     if kb.key_format_type == format {
         return Ok(object);

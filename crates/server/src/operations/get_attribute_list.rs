@@ -18,8 +18,14 @@ pub async fn get_attribute_list(
             Attribute::VendorAttribute(v) => Ttlv::structure(
                 Tag::ATTRIBUTE_REFERENCE,
                 vec![
-                    Ttlv::new(Tag::VENDOR_IDENTIFICATION, Value::TextString(v.vendor_identification.clone())),
-                    Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(v.attribute_name.clone())),
+                    Ttlv::new(
+                        Tag::VENDOR_IDENTIFICATION,
+                        Value::TextString(v.vendor_identification.clone()),
+                    ),
+                    Ttlv::new(
+                        Tag::ATTRIBUTE_NAME,
+                        Value::TextString(v.attribute_name.clone()),
+                    ),
                 ],
             ),
             other => Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(other.tag().0)),
@@ -28,5 +34,8 @@ pub async fn get_attribute_list(
             references.push(r);
         }
     }
-    Ok(GetAttributeListResponse { unique_identifier: stored.uid.into(), attribute_reference: references })
+    Ok(GetAttributeListResponse {
+        unique_identifier: stored.uid.into(),
+        attribute_reference: references,
+    })
 }

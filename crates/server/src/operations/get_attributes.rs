@@ -19,11 +19,22 @@ pub async fn get_attributes(
         for reference in &request.attribute_reference {
             match &reference.value {
                 Value::Enumeration(tag) => {
-                    out.extend(stored.attributes.0.iter().filter(|a| a.tag() == Tag(*tag)).cloned());
+                    out.extend(
+                        stored
+                            .attributes
+                            .0
+                            .iter()
+                            .filter(|a| a.tag() == Tag(*tag))
+                            .cloned(),
+                    );
                 }
                 Value::Structure(_) => {
-                    let vendor = reference.child(Tag::VENDOR_IDENTIFICATION).and_then(|t| t.as_str().ok());
-                    let name = reference.child(Tag::ATTRIBUTE_NAME).and_then(|t| t.as_str().ok());
+                    let vendor = reference
+                        .child(Tag::VENDOR_IDENTIFICATION)
+                        .and_then(|t| t.as_str().ok());
+                    let name = reference
+                        .child(Tag::ATTRIBUTE_NAME)
+                        .and_then(|t| t.as_str().ok());
                     out.extend(
                         stored
                             .attributes
@@ -42,5 +53,8 @@ pub async fn get_attributes(
         }
         Attributes(out)
     };
-    Ok(GetAttributesResponse { unique_identifier: stored.uid.into(), attributes })
+    Ok(GetAttributesResponse {
+        unique_identifier: stored.uid.into(),
+        attributes,
+    })
 }

@@ -9,8 +9,17 @@ pub fn hash(request: Hash) -> KResult<HashResponse> {
     let alg = request
         .cryptographic_parameters
         .hashing_algorithm
-        .ok_or_else(|| KmsError::MissingData("Hash needs CryptographicParameters with a HashingAlgorithm".into()))?;
-    let data = request.data.ok_or_else(|| KmsError::MissingData("Hash needs Data".into()))?;
+        .ok_or_else(|| {
+            KmsError::MissingData(
+                "Hash needs CryptographicParameters with a HashingAlgorithm".into(),
+            )
+        })?;
+    let data = request
+        .data
+        .ok_or_else(|| KmsError::MissingData("Hash needs Data".into()))?;
     let digest = kms_crypto::hash(hash_algorithm(alg)?, &data)?;
-    Ok(HashResponse { data: Some(digest), correlation_value: None })
+    Ok(HashResponse {
+        data: Some(digest),
+        correlation_value: None,
+    })
 }

@@ -1,8 +1,8 @@
 //! Import: an object with its attributes under the identifier the client chooses, replacing an
 //! existing one when asked. Imported keys are active unless their attributes say otherwise.
 
-use kmip::model::{Import, UidResponse};
 use kmip::State;
+use kmip::model::{Import, UidResponse};
 
 use super::{check_registrable, new_stored_object};
 use crate::error::{KResult, KmsError};
@@ -12,14 +12,18 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
     check_registrable(request.object_type, &request.object)?;
     let uid = resolve_uid(ctx, Some(request.unique_identifier))?;
     if uid.is_empty() {
-        return Err(KmsError::InvalidRequest("Import needs a non-empty UniqueIdentifier".into()));
+        return Err(KmsError::InvalidRequest(
+            "Import needs a non-empty UniqueIdentifier".into(),
+        ));
     }
     let state = request.attributes.state().unwrap_or(State::Active);
     let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {
         Some(existing) if request.replace_existing == Some(true) => {
             if existing.owner != ctx.user {
-                return Err(KmsError::PermissionDenied(format!("object `{uid}` belongs to another user")));
+                return Err(KmsError::PermissionDenied(format!(
+                    "object `{uid}` belongs to another user"
+                )));
             }
             kms.store.update(stored).await?;
         }
@@ -27,5 +31,7 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
         None => kms.store.create(stored).await?,
     }
     ctx.placeholder = Some(uid.clone());
-    Ok(UidResponse { unique_identifier: uid.into() })
+    Ok(UidResponse {
+        unique_identifier: uid.into(),
+    })
 }

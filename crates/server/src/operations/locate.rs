@@ -6,8 +6,15 @@ use kms_store::LocateQuery;
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
-pub async fn locate(kms: &Kms, ctx: &mut RequestContext, request: Locate) -> KResult<LocateResponse> {
-    let mut query = LocateQuery { owner: Some(ctx.user.clone()), ..LocateQuery::default() };
+pub async fn locate(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: Locate,
+) -> KResult<LocateResponse> {
+    let mut query = LocateQuery {
+        owner: Some(ctx.user.clone()),
+        ..LocateQuery::default()
+    };
     if let Some(attributes) = &request.attributes {
         query.tags = attributes.user_tags()?;
         for a in &attributes.0 {
@@ -18,6 +25,7 @@ pub async fn locate(kms: &Kms, ctx: &mut RequestContext, request: Locate) -> KRe
                 Attribute::CryptographicLength(l) => query.length = Some(*l),
                 Attribute::Name(n) => query.names.push(n.name_value.clone()),
                 Attribute::ObjectGroup(g) => query.object_groups.push(g.clone()),
+                Attribute::UniqueIdentifier(u) => query.uid = u.as_text().map(str::to_owned),
                 Attribute::VendorAttribute(_) => {}
                 // Locate by other attributes is not indexed: refusing is better than answering
                 // "nothing" or "everything" wrongly.
@@ -30,12 +38,31 @@ pub async fn locate(kms: &Kms, ctx: &mut RequestContext, request: Locate) -> KRe
             }
         }
     }
+    // Destroyed objects are in "destroyed storage": found only when the storage status mask
+    // includes it or the state is asked for explicitly.
+    const DESTROYED_STORAGE: i32 = 0x4;
+    query.include_destroyed = request
+        .storage_status_mask
+        .is_some_and(|m| m & DESTROYED_STORAGE != 0)
+        || query.state.is_some();
     let all = kms.store.locate(&query).await?;
     let total = all.len();
     let offset = request.offset_items.unwrap_or(0).max(0) as usize;
-    let max = request.maximum_items.filter(|m| *m > 0).map(|m| m as usize).unwrap_or(usize::MAX);
-    let page: Vec<_> = all.into_iter().skip(offset).take(max).map(Into::into).collect();
+    let max = request
+        .maximum_items
+        .filter(|m| *m > 0)
+        .map(|m| m as usize)
+        .unwrap_or(usize::MAX);
+    let page: Vec<_> = all
+        .into_iter()
+        .skip(offset)
+        .take(max)
+        .map(Into::into)
+        .collect();
     // LocatedItems tells a paging client how many there are in all; without paging it is left out.
     let paging = request.maximum_items.is_some() || request.offset_items.is_some();
-    Ok(LocateResponse { located_items: paging.then_some(total as i32), unique_identifier: page })
+    Ok(LocateResponse {
+        located_items: paging.then_some(total as i32),
+        unique_identifier: page,
+    })
 }

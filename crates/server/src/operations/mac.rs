@@ -4,18 +4,29 @@ use kmip::State;
 use kmip::model::{Mac, MacResponse};
 use kms_store::StoredObject;
 
-use super::{key_bytes, require_state, require_usage, symmetric, usage};
+use super::{key_bytes, require_state, require_usage, require_usage_period, symmetric, usage};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
 pub async fn mac(kms: &Kms, ctx: &mut RequestContext, request: Mac) -> KResult<MacResponse> {
     let key = kms.load(ctx, request.unique_identifier).await?;
-    require_state(&key, &[State::Active], "only an active key can compute a MAC")?;
+    require_state(
+        &key,
+        &[State::Active],
+        "only an active key can compute a MAC",
+    )?;
     require_usage(&key, usage::MAC_GENERATE, "generate a MAC")?;
+    require_usage_period(&key, true)?;
     let hash = mac_hash(&key, request.cryptographic_parameters.as_ref())?;
-    let data = request.data.ok_or_else(|| KmsError::MissingData("MAC needs Data".into()))?;
+    let data = request
+        .data
+        .ok_or_else(|| KmsError::MissingData("MAC needs Data".into()))?;
     let mac = kms_crypto::hmac(hash, key_bytes(&key)?, &data)?;
-    Ok(MacResponse { unique_identifier: key.uid.into(), mac_data: Some(mac), correlation_value: None })
+    Ok(MacResponse {
+        unique_identifier: key.uid.into(),
+        mac_data: Some(mac),
+        correlation_value: None,
+    })
 }
 
 /// The HMAC hash: from the parameters' algorithm or hashing algorithm, else the key's algorithm.
@@ -23,7 +34,10 @@ pub fn mac_hash(
     key: &StoredObject,
     params: Option<&kmip::model::CryptographicParameters>,
 ) -> KResult<kms_crypto::HashAlgorithm> {
-    if let Some(h) = params.and_then(|p| p.cryptographic_algorithm).and_then(symmetric::hmac_hash) {
+    if let Some(h) = params
+        .and_then(|p| p.cryptographic_algorithm)
+        .and_then(symmetric::hmac_hash)
+    {
         return Ok(h);
     }
     if let Some(h) = params.and_then(|p| p.hashing_algorithm) {

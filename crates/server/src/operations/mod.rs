@@ -70,11 +70,30 @@ pub fn is_read_only(tag: Tag) -> bool {
     )
 }
 
+/// Checks an attribute change is allowed in the object's state: the activation date can only be
+/// set or changed while the object is pre-active.
+pub fn check_change_allowed(object: &StoredObject, attr: &Attribute) -> KResult<()> {
+    if attr.tag() == Tag::ACTIVATION_DATE && object.state != State::PreActive {
+        return Err(KmsError::WrongState {
+            uid: object.uid.clone(),
+            state: state_name(object.state),
+            action: "the activation date can only change while the object is pre-active".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Attributes that may have several instances.
 pub fn is_multi_valued(attr: &Attribute) -> bool {
     match attr {
-        Attribute::Name(_) | Attribute::ObjectGroup(_) | Attribute::Link(_) | Attribute::VendorAttribute(_) => true,
-        Attribute::Other(t) => matches!(t.tag, Tag::ALTERNATIVE_NAME | Tag::APPLICATION_SPECIFIC_INFORMATION),
+        Attribute::Name(_)
+        | Attribute::ObjectGroup(_)
+        | Attribute::Link(_)
+        | Attribute::VendorAttribute(_) => true,
+        Attribute::Other(t) => matches!(
+            t.tag,
+            Tag::ALTERNATIVE_NAME | Tag::APPLICATION_SPECIFIC_INFORMATION
+        ),
         _ => false,
     }
 }
@@ -82,7 +101,9 @@ pub fn is_multi_valued(attr: &Attribute) -> bool {
 /// Display name of an attribute for messages.
 pub fn attribute_name(attr: &Attribute) -> String {
     match attr {
-        Attribute::VendorAttribute(v) => format!("{}:{}", v.vendor_identification, v.attribute_name),
+        Attribute::VendorAttribute(v) => {
+            format!("{}:{}", v.vendor_identification, v.attribute_name)
+        }
         other => other.tag().to_string(),
     }
 }
@@ -91,7 +112,9 @@ pub fn attribute_name(attr: &Attribute) -> String {
 pub fn new_uid(attributes: &Attributes) -> KResult<String> {
     match attributes.unique_identifier() {
         Some(kmip::model::UniqueIdentifier::Text(s)) if !s.is_empty() => Ok(s),
-        Some(_) => Err(KmsError::InvalidRequest("the UniqueIdentifier attribute must be a non-empty text".into())),
+        Some(_) => Err(KmsError::InvalidRequest(
+            "the UniqueIdentifier attribute must be a non-empty text".into(),
+        )),
         None => Ok(uuid::Uuid::new_v4().to_string()),
     }
 }
@@ -101,7 +124,11 @@ pub fn require_state(object: &StoredObject, allowed: &[State], action: &str) -> 
     if allowed.contains(&object.state) {
         return Ok(());
     }
-    Err(KmsError::WrongState { uid: object.uid.clone(), state: state_name(object.state), action: action.to_owned() })
+    Err(KmsError::WrongState {
+        uid: object.uid.clone(),
+        state: state_name(object.state),
+        action: action.to_owned(),
+    })
 }
 
 /// Checks the usage mask allows `bit` (an object without a mask allows nothing).
@@ -110,15 +137,50 @@ pub fn require_usage(object: &StoredObject, bit: i32, operation: &'static str) -
     if mask & bit == bit {
         return Ok(());
     }
-    Err(KmsError::UsageNotAllowed { uid: object.uid.clone(), operation })
+    Err(KmsError::UsageNotAllowed {
+        uid: object.uid.clone(),
+        operation,
+    })
+}
+
+/// Checks the key's protect-stop date (for protecting: encrypt, MAC) or process-start date (for
+/// processing: decrypt, verify) allows use now.
+pub fn require_usage_period(object: &StoredObject, protecting: bool) -> KResult<()> {
+    let now = DateTime::now();
+    let (date, what) = if protecting {
+        (
+            object.attributes.protect_stop_date().filter(|d| *d <= now),
+            "its protect stop date has passed",
+        )
+    } else {
+        (
+            object.attributes.process_start_date().filter(|d| *d > now),
+            "its process start date is not reached",
+        )
+    };
+    match date {
+        Some(_) => Err(KmsError::WrongState {
+            uid: object.uid.clone(),
+            state: state_name(object.state),
+            action: format!("it cannot be used: {what}"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The raw bytes of a symmetric key (or secret data) object.
 pub fn key_bytes(object: &StoredObject) -> KResult<&[u8]> {
-    let Some(obj) = &object.object else { return Err(KmsError::Destroyed(object.uid.clone())) };
+    let Some(obj) = &object.object else {
+        return Err(KmsError::Destroyed(object.uid.clone()));
+    };
     obj.key_block()
         .and_then(|kb| kb.symmetric_key_bytes())
-        .ok_or_else(|| KmsError::InvalidRequest(format!("object `{}` has no usable symmetric key material", object.uid)))
+        .ok_or_else(|| {
+            KmsError::InvalidRequest(format!(
+                "object `{}` has no usable symmetric key material",
+                object.uid
+            ))
+        })
 }
 
 /// Builds the stored form of a new object: server-managed attributes, state, tags.
@@ -167,7 +229,15 @@ pub fn new_stored_object(
     }
     attributes.set(Attribute::LastChangeDate(now));
     let tags = attributes.user_tags()?;
-    Ok(StoredObject { uid, object_type, object: Some(object), attributes, state, owner: ctx.user.clone(), tags })
+    Ok(StoredObject {
+        uid,
+        object_type,
+        object: Some(object),
+        attributes,
+        state,
+        owner: ctx.user.clone(),
+        tags,
+    })
 }
 
 /// Saves a new object, answering AlreadyExists if the identifier is taken.
@@ -189,7 +259,9 @@ pub fn check_registrable(object_type: ObjectType, object: &Object) -> KResult<()
     }
     match object_type {
         ObjectType::SymmetricKey | ObjectType::SecretData | ObjectType::OpaqueObject => Ok(()),
-        other => Err(KmsError::FeatureNotSupported(format!("registering objects of type {other:?}"))),
+        other => Err(KmsError::FeatureNotSupported(format!(
+            "registering objects of type {other:?}"
+        ))),
     }
 }
 

@@ -3,14 +3,15 @@
 
 use kmip::model::{Attribute, AttributeResponse, ModifyAttribute};
 
-use super::{attribute_name, is_read_only, refresh_tags};
+use super::{attribute_name, check_change_allowed, is_read_only, refresh_tags};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext, touch};
 
 fn same_instance_key(a: &Attribute, b: &Attribute) -> bool {
     match (a, b) {
         (Attribute::VendorAttribute(x), Attribute::VendorAttribute(y)) => {
-            x.vendor_identification == y.vendor_identification && x.attribute_name == y.attribute_name
+            x.vendor_identification == y.vendor_identification
+                && x.attribute_name == y.attribute_name
         }
         _ => a.tag() == b.tag(),
     }
@@ -23,18 +24,28 @@ pub async fn modify_attribute(
 ) -> KResult<AttributeResponse> {
     let mut stored = kms.load(ctx, request.unique_identifier).await?;
     let new = request.new_attribute.0;
+    check_change_allowed(&stored, &new)?;
     if is_read_only(new.tag()) {
         return Err(KmsError::AttributeReadOnly(attribute_name(&new)));
     }
     let position = match &request.current_attribute {
         Some(current) => stored.attributes.0.iter().position(|a| *a == current.0),
-        None => stored.attributes.0.iter().position(|a| same_instance_key(a, &new)),
+        None => stored
+            .attributes
+            .0
+            .iter()
+            .position(|a| same_instance_key(a, &new)),
     };
-    let Some(i) = position else { return Err(KmsError::AttributeNotFound(attribute_name(&new))) };
+    let Some(i) = position else {
+        return Err(KmsError::AttributeNotFound(attribute_name(&new)));
+    };
     stored.attributes.0[i] = new.clone();
     refresh_tags(&mut stored)?;
     touch(&mut stored);
     let uid = stored.uid.clone();
     kms.store.update(stored).await?;
-    Ok(AttributeResponse { unique_identifier: uid.into(), attribute: Some(new) })
+    Ok(AttributeResponse {
+        unique_identifier: uid.into(),
+        attribute: ctx.echo(new),
+    })
 }

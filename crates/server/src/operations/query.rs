@@ -8,19 +8,31 @@ use crate::kms::{Kms, SUPPORTED_OPERATIONS};
 pub fn query(kms: &Kms, request: Query) -> QueryResponse {
     let wants = |f: QueryFunction| request.query_function.contains(&f);
     QueryResponse {
-        operation: if wants(QueryFunction::QueryOperations) { SUPPORTED_OPERATIONS.to_vec() } else { vec![] },
-        object_type: if wants(QueryFunction::QueryObjects) {
-            vec![ObjectType::SymmetricKey, ObjectType::SecretData, ObjectType::OpaqueObject]
+        operation: if wants(QueryFunction::QueryOperations) {
+            SUPPORTED_OPERATIONS.to_vec()
         } else {
             vec![]
         },
-        vendor_identification: wants(QueryFunction::QueryServerInformation).then(|| kms.vendor.clone()),
+        object_type: if wants(QueryFunction::QueryObjects) {
+            vec![
+                ObjectType::SymmetricKey,
+                ObjectType::SecretData,
+                ObjectType::OpaqueObject,
+            ]
+        } else {
+            vec![]
+        },
+        vendor_identification: wants(QueryFunction::QueryServerInformation)
+            .then(|| kms.vendor.clone()),
         server_information: wants(QueryFunction::QueryServerInformation).then(|| {
             Ttlv::structure(
                 Tag::SERVER_INFORMATION,
                 vec![
                     Ttlv::new(Tag::SERVER_NAME, Value::TextString("kms-server".into())),
-                    Ttlv::new(Tag::SERVER_VERSION, Value::TextString(env!("CARGO_PKG_VERSION").into())),
+                    Ttlv::new(
+                        Tag::SERVER_VERSION,
+                        Value::TextString(env!("CARGO_PKG_VERSION").into()),
+                    ),
                 ],
             )
         }),

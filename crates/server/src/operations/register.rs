@@ -8,10 +8,22 @@ use super::{check_registrable, insert, new_stored_object, new_uid};
 use crate::error::KResult;
 use crate::kms::{Kms, RequestContext};
 
-pub async fn register(kms: &Kms, ctx: &mut RequestContext, request: Register) -> KResult<UidResponse> {
+pub async fn register(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: Register,
+) -> KResult<UidResponse> {
     check_registrable(request.object_type, &request.object)?;
     let uid = new_uid(&request.attributes)?;
-    let stored = new_stored_object(ctx, uid, request.object, request.attributes, State::PreActive)?;
+    let stored = new_stored_object(
+        ctx,
+        uid,
+        request.object,
+        request.attributes,
+        State::PreActive,
+    )?;
     let uid = insert(kms, ctx, stored).await?;
-    Ok(UidResponse { unique_identifier: uid.into() })
+    Ok(UidResponse {
+        unique_identifier: uid.into(),
+    })
 }

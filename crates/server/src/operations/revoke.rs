@@ -15,9 +15,9 @@ pub async fn revoke(kms: &Kms, ctx: &mut RequestContext, request: Revoke) -> KRe
     );
     let new_state = if compromised {
         stored.attributes.set(Attribute::CompromiseDate(now));
-        stored
-            .attributes
-            .set(Attribute::CompromiseOccurrenceDate(request.compromise_occurrence_date.unwrap_or(now)));
+        stored.attributes.set(Attribute::CompromiseOccurrenceDate(
+            request.compromise_occurrence_date.unwrap_or(now),
+        ));
         match stored.state {
             State::Destroyed | State::DestroyedCompromised => State::DestroyedCompromised,
             _ => State::Compromised,
@@ -32,9 +32,13 @@ pub async fn revoke(kms: &Kms, ctx: &mut RequestContext, request: Revoke) -> KRe
             other => other,
         }
     };
-    stored.attributes.set(Attribute::RevocationReason(request.revocation_reason));
+    stored
+        .attributes
+        .set(Attribute::RevocationReason(request.revocation_reason));
     set_state(&mut stored, new_state);
     let uid = stored.uid.clone();
     kms.store.update(stored).await?;
-    Ok(UidResponse { unique_identifier: uid.into() })
+    Ok(UidResponse {
+        unique_identifier: uid.into(),
+    })
 }

@@ -14,5 +14,7 @@ pub fn rng_retrieve(request: RngRetrieve) -> KResult<DataResponse> {
             request.data_length
         )));
     }
-    Ok(DataResponse { data: kms_crypto::random_bytes(request.data_length as usize)? })
+    Ok(DataResponse {
+        data: kms_crypto::random_bytes(request.data_length as usize)?,
+    })
 }

@@ -18,13 +18,21 @@ pub struct CipherChoice {
 
 /// Chooses the cipher from the request's parameters, else the key's `CryptographicParameters`
 /// attribute, else the algorithm's default (AES-GCM, ChaCha20-Poly1305).
-pub fn choose(key: &StoredObject, request: Option<&CryptographicParameters>) -> KResult<CipherChoice> {
+pub fn choose(
+    key: &StoredObject,
+    request: Option<&CryptographicParameters>,
+) -> KResult<CipherChoice> {
     let stored = key.attributes.cryptographic_parameters();
     let params = request.or(stored.as_ref());
     let algorithm = params
         .and_then(|p| p.cryptographic_algorithm)
         .or_else(|| key.attributes.cryptographic_algorithm())
-        .ok_or_else(|| KmsError::BadCryptographicParameters(format!("object `{}` has no CryptographicAlgorithm", key.uid)))?;
+        .ok_or_else(|| {
+            KmsError::BadCryptographicParameters(format!(
+                "object `{}` has no CryptographicAlgorithm",
+                key.uid
+            ))
+        })?;
     let mode = params.and_then(|p| p.block_cipher_mode);
     let padding = match params.and_then(|p| p.padding_method) {
         None | Some(PaddingMethod::None_) => None,
@@ -38,7 +46,11 @@ pub fn choose(key: &StoredObject, request: Option<&CryptographicParameters>) -> 
     let tag_length = match params.and_then(|p| p.tag_length) {
         None => 16,
         Some(t) if (1..=64).contains(&t) => t as usize,
-        Some(t) => return Err(KmsError::BadCryptographicParameters(format!("TagLength {t} is not a valid length in bytes"))),
+        Some(t) => {
+            return Err(KmsError::BadCryptographicParameters(format!(
+                "TagLength {t} is not a valid length in bytes"
+            )));
+        }
     };
     let cipher = match (algorithm, mode) {
         (CryptographicAlgorithm::AES, None | Some(BlockCipherMode::GCM)) => SymmetricCipher::AesGcm,
@@ -47,7 +59,8 @@ pub fn choose(key: &StoredObject, request: Option<&CryptographicParameters>) -> 
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::XTS)) => SymmetricCipher::AesXts,
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::CTR)) => SymmetricCipher::AesCtr,
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::GCMSIV)) => SymmetricCipher::AesGcmSiv,
-        (CryptographicAlgorithm::ChaCha20Poly1305, _) | (CryptographicAlgorithm::ChaCha20, Some(BlockCipherMode::AEAD)) => {
+        (CryptographicAlgorithm::ChaCha20Poly1305, _)
+        | (CryptographicAlgorithm::ChaCha20, Some(BlockCipherMode::AEAD)) => {
             SymmetricCipher::ChaCha20Poly1305
         }
         (CryptographicAlgorithm::ChaCha20, None) => {
@@ -63,11 +76,18 @@ pub fn choose(key: &StoredObject, request: Option<&CryptographicParameters>) -> 
     };
     let padding = padding.unwrap_or(match cipher {
         // CBC without an explicit padding method pads, as clients of Cosmian expect.
-        SymmetricCipher::AesCbc if params.and_then(|p| p.padding_method).is_none() => Padding::Pkcs5,
+        SymmetricCipher::AesCbc if params.and_then(|p| p.padding_method).is_none() => {
+            Padding::Pkcs5
+        }
         _ => Padding::None,
     });
     let random_iv = params.and_then(|p| p.random_iv).unwrap_or(true);
-    Ok(CipherChoice { cipher, padding, tag_length, random_iv })
+    Ok(CipherChoice {
+        cipher,
+        padding,
+        tag_length,
+        random_iv,
+    })
 }
 
 /// The hash function a KMIP hashing algorithm names.

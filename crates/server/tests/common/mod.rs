@@ -22,7 +22,10 @@ pub struct Builder {
 
 impl TestServer {
     pub fn builder() -> Builder {
-        Builder { sqlite_dir: None, user: "admin".into() }
+        Builder {
+            sqlite_dir: None,
+            user: "admin".into(),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -52,7 +55,9 @@ impl Builder {
             }
         };
         let config = Config {
-            database: Database::Sqlite { path: path.join("kms.db") },
+            database: Database::Sqlite {
+                path: path.join("kms.db"),
+            },
             cleanup_on_startup: false,
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,
