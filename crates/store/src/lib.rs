@@ -2,6 +2,7 @@
 //! migrations. The trait module pulls in no database driver; each backend lives in its own
 //! module. [`conformance`] holds the one test suite every backend must pass.
 
+mod cache;
 pub mod conformance;
 mod error;
 mod model;

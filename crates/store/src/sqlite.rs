@@ -12,6 +12,7 @@ use kmip::{KmipEnum, ObjectType, State, Tag, binary};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use crate::cache::{Committed, ObjectCache};
 use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
 
 const BACKEND: &str = "sqlite";
@@ -63,6 +64,10 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    cache: Arc<ObjectCache>,
+    /// Exclusive lock on `<database>.lock`: one server process per SQLite database, which is
+    /// what makes the cache safe. Released when the store is dropped or the process dies.
+    _lock: std::fs::File,
 }
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -94,17 +99,32 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| open_err(format!("cannot create its directory: {e}")))?;
         }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| open_err(format!("cannot open its lock file: {e}")))?;
+        lock.try_lock().map_err(|_| {
+            open_err("another kms-server process is using this database; stop it or choose another --sqlite-path".into())
+        })?;
         let mut conn = open_connection(path).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(format!("schema upgrade failed: {e}")))?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let cache = Arc::new(ObjectCache::default());
+        let writer_cache = cache.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &writer_cache))
             .map_err(|e| open_err(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(Some(tx)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            cache,
+            _lock: lock,
         })
     }
 
@@ -290,7 +310,7 @@ fn insert_tags(tx: &Connection, o: &StoredObject) -> Result<()> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCache) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -316,6 +336,16 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
         })();
         match commit {
             Ok(()) => {
+                // The cache follows the database in commit order, before anyone is answered.
+                for (job, r) in batch.iter().zip(&results) {
+                    if r.is_ok() {
+                        cache.committed(match &job.op {
+                            WriteOp::Create(o) | WriteOp::Update(o) => Committed::Upsert(o),
+                            WriteOp::Delete(uid) => Committed::Remove(uid),
+                            WriteOp::Clear => Committed::Clear,
+                        });
+                    }
+                }
                 for (job, r) in batch.into_iter().zip(results) {
                     let _ = job.reply.send(r);
                 }
@@ -395,8 +425,12 @@ impl ObjectStore for SqliteStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
+        if let Some(o) = self.cache.get(uid) {
+            return Ok(Some(o));
+        }
+        let generation = self.cache.generation();
         let uid = uid.to_owned();
-        self.read(move |conn| {
+        let found = self.read(move |conn| {
             let row = conn
                 .prepare_cached("SELECT object_type, state, owner, object, attributes FROM objects WHERE uid = ?1")
                 .map_err(unavailable)?
@@ -409,7 +443,11 @@ impl ObjectStore for SqliteStore {
             let tags = tags_of(conn, &uid)?;
             decode_row(uid, t, s, owner, object, attributes, tags).map(Some)
         })
-        .await
+        .await?;
+        if let Some(o) = &found {
+            self.cache.insert_read(generation, o);
+        }
+        Ok(found)
     }
 
     async fn update(&self, object: StoredObject) -> Result<()> {
@@ -500,6 +538,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("kms.db")).expect("open");
         crate::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_process_per_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kms.db");
+        let first = SqliteStore::open(&path).expect("open");
+        let err = SqliteStore::open(&path)
+            .err()
+            .expect("second open must fail");
+        assert!(err.to_string().contains("another kms-server"), "{err}");
+        drop(first);
+        SqliteStore::open(&path).expect("open after the first is dropped");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
