@@ -59,6 +59,8 @@ pub enum KmsError {
         "the response is {size} bytes, more than the MaximumResponseSize of {max}; raise it or ask for less"
     )]
     ResponseTooLarge { size: usize, max: i32 },
+    #[error("object `{0}` kept changing concurrently; retry the operation")]
+    Conflict(String),
     #[error(transparent)]
     Store(StoreError),
     #[error("KMIP decoding failed: {0}")]
@@ -70,6 +72,7 @@ impl From<StoreError> for KmsError {
         match e {
             StoreError::NotFound { uid } => KmsError::NotFound(uid),
             StoreError::AlreadyExists { uid } => KmsError::AlreadyExists(uid),
+            StoreError::Conflict { uid } => KmsError::Conflict(uid),
             other => KmsError::Store(other),
         }
     }
@@ -105,7 +108,9 @@ impl KmsError {
             KmsError::AlreadyExists(_) => ResultReason::ObjectAlreadyExists,
             KmsError::NotExtractable(_) => ResultReason::NotExtractable,
             KmsError::KeyFormatNotSupported(_) => ResultReason::KeyFormatTypeNotSupported,
-            KmsError::Store(_) | KmsError::NotQuantumSafe(_) => ResultReason::GeneralFailure,
+            KmsError::Store(_) | KmsError::NotQuantumSafe(_) | KmsError::Conflict(_) => {
+                ResultReason::GeneralFailure
+            }
             KmsError::ResponseTooLarge { .. } => ResultReason::ResponseTooLarge,
         }
     }
@@ -115,7 +120,7 @@ impl KmsError {
         match self {
             KmsError::NotFound(_) => 404,
             KmsError::PermissionDenied(_) => 403,
-            KmsError::AlreadyExists(_) => 409,
+            KmsError::AlreadyExists(_) | KmsError::Conflict(_) => 409,
             KmsError::Store(StoreError::Unavailable { .. } | StoreError::Upgrading) => 503,
             KmsError::Store(_) => 500,
             KmsError::OperationNotSupported(_) => 501,

@@ -27,7 +27,8 @@ pub(crate) struct ObjectCache {
 
 /// A change committed to the database, as the cache sees it.
 pub(crate) enum Committed<'a> {
-    Upsert(&'a StoredObject),
+    /// The object as written, and its revision in the database after the write.
+    Upsert(&'a StoredObject, u64),
     Remove(&'a str),
     Clear,
 }
@@ -58,7 +59,11 @@ impl ObjectCache {
         };
         inner.generation = inner.generation.wrapping_add(1);
         match change {
-            Committed::Upsert(o) => insert(&mut inner, o.clone()),
+            Committed::Upsert(o, revision) => {
+                let mut o = o.clone();
+                o.revision = revision;
+                insert(&mut inner, o)
+            }
             Committed::Remove(uid) => {
                 inner.objects.remove(uid);
             }

@@ -44,7 +44,19 @@ pub fn sample(uid: &str, owner: &str, tags: &[&str]) -> StoredObject {
         state: State::PreActive,
         owner: owner.to_owned(),
         tags,
+        revision: 0,
     }
+}
+
+/// Creates `object` and returns it as stored (with its revision).
+async fn created(store: &dyn ObjectStore, object: StoredObject) -> StoredObject {
+    let uid = object.uid.clone();
+    store.create(object).await.expect("create");
+    store
+        .get(&uid)
+        .await
+        .expect("get")
+        .expect("created object is there")
 }
 
 /// Runs every check; panics with a message naming the failed one.
@@ -54,6 +66,7 @@ pub async fn run_all(store: &dyn ObjectStore) {
     duplicate_create(store).await;
     update_replaces_everything(store).await;
     update_missing(store).await;
+    concurrent_update_conflicts(store).await;
     destroyed_keeps_metadata(store).await;
     locate_filters(store).await;
     locate_paging(store).await;
@@ -64,12 +77,13 @@ pub async fn run_all(store: &dyn ObjectStore) {
 }
 
 async fn create_and_get(store: &dyn ObjectStore) {
-    let o = sample("c1", "alice", &["blue", "red"]);
+    let mut o = sample("c1", "alice", &["blue", "red"]);
     store.create(o.clone()).await.expect("create");
+    o.revision = 1;
     assert_eq!(
         store.get("c1").await.expect("get"),
         Some(o),
-        "get returns what create stored"
+        "get returns what create stored, at revision 1"
     );
     assert_eq!(store.get("absent").await.expect("get absent"), None);
 }
@@ -85,13 +99,17 @@ async fn duplicate_create(store: &dyn ObjectStore) {
 }
 
 async fn update_replaces_everything(store: &dyn ObjectStore) {
-    let mut o = sample("u1", "alice", &["old"]);
-    store.create(o.clone()).await.expect("create");
+    let mut o = created(store, sample("u1", "alice", &["old"])).await;
     o.state = State::Active;
     o.tags = vec!["new".into()];
     o.attributes.set(Attribute::State(State::Active));
     store.update(o.clone()).await.expect("update");
-    assert_eq!(store.get("u1").await.expect("get"), Some(o));
+    o.revision += 1;
+    assert_eq!(
+        store.get("u1").await.expect("get"),
+        Some(o),
+        "update replaces and bumps the revision"
+    );
     let q = LocateQuery {
         tags: vec!["old".into()],
         ..LocateQuery::default()
@@ -114,9 +132,31 @@ async fn update_missing(store: &dyn ObjectStore) {
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
+async fn concurrent_update_conflicts(store: &dyn ObjectStore) {
+    let first = created(store, sample("cf", "alice", &[])).await;
+    let mut second = first.clone();
+    let mut winner = first;
+    winner
+        .attributes
+        .set(Attribute::ObjectGroup("winner".into()));
+    store.update(winner).await.expect("first update");
+    second
+        .attributes
+        .set(Attribute::ObjectGroup("loser".into()));
+    let err = store
+        .update(second)
+        .await
+        .expect_err("an update from a stale read must be refused");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let now = store.get("cf").await.expect("get").expect("present");
+    assert!(
+        now.attributes.object_groups().any(|g| g == "winner"),
+        "the first update is kept"
+    );
+}
+
 async fn destroyed_keeps_metadata(store: &dyn ObjectStore) {
-    let mut o = sample("d1", "alice", &[]);
-    store.create(o.clone()).await.expect("create");
+    let mut o = created(store, sample("d1", "alice", &[])).await;
     o.object = None;
     o.state = State::Destroyed;
     store.update(o.clone()).await.expect("update");

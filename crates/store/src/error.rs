@@ -16,8 +16,15 @@ pub enum StoreError {
     },
     #[error("stored object `{uid}` is corrupt: {reason}")]
     Corrupt { uid: String, reason: String },
+    #[error("object `{uid}` was changed concurrently; retry the operation")]
+    Conflict { uid: String },
     #[error("the database is being upgraded to a new schema; retry in a few seconds")]
     Upgrading,
+    #[error("the {backend} database refused a statement: {reason}")]
+    Query {
+        backend: &'static str,
+        reason: String,
+    },
     #[error("cannot open the {backend} database at {location}: {reason}")]
     Open {
         backend: &'static str,

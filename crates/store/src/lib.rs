@@ -6,6 +6,7 @@ mod cache;
 pub mod conformance;
 mod error;
 mod model;
+pub mod sql;
 pub mod sqlite;
 
 pub use error::StoreError;
@@ -24,14 +25,16 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// A short name of the backend for messages (`sqlite`, `postgresql`, ...).
     fn backend(&self) -> &'static str;
 
-    /// Inserts a new object; fails with [`StoreError::AlreadyExists`] if the uid is taken.
+    /// Inserts a new object (its revision becomes 1); fails with [`StoreError::AlreadyExists`] if
+    /// the uid is taken.
     async fn create(&self, object: StoredObject) -> Result<()>;
 
     /// The object with this uid, if any.
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>>;
 
-    /// Replaces an existing object (material, attributes, state, tags); fails with
-    /// [`StoreError::NotFound`] if it does not exist.
+    /// Replaces an existing object (material, attributes, state, tags) if its revision is still
+    /// `object.revision`; fails with [`StoreError::NotFound`] if it does not exist and
+    /// [`StoreError::Conflict`] if another write changed it since it was read.
     async fn update(&self, object: StoredObject) -> Result<()>;
 
     /// Removes an object and its tags for good.

@@ -15,6 +15,9 @@ pub struct StoredObject {
     pub owner: String,
     /// User tags, sorted and deduplicated.
     pub tags: Vec<String>,
+    /// Incremented by every update; an update based on an older revision is refused with
+    /// [`crate::StoreError::Conflict`] (optimistic concurrency between servers).
+    pub revision: u64,
 }
 
 /// Criteria of a Locate; every criterion given must match.

@@ -32,7 +32,8 @@ const SCHEMA_STEPS: &[(&str, &str)] = &[
             state INTEGER NOT NULL,
             owner TEXT NOT NULL,
             object BLOB,
-            attributes BLOB NOT NULL
+            attributes BLOB NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 1
         );
         CREATE TABLE IF NOT EXISTS tags (
             uid TEXT NOT NULL,
@@ -263,19 +264,30 @@ fn apply(tx: &Connection, op: &WriteOp) -> Result<()> {
         WriteOp::Update(o) => {
             let n = tx
                 .execute(
-                    "UPDATE objects SET object_type = ?2, state = ?3, owner = ?4, object = ?5, attributes = ?6 WHERE uid = ?1",
+                    "UPDATE objects SET object_type = ?2, state = ?3, owner = ?4, object = ?5, attributes = ?6,
+                     revision = revision + 1 WHERE uid = ?1 AND revision = ?7",
                     params![
                         o.uid,
                         o.object_type.to_u32(),
                         o.state.to_u32(),
                         o.owner,
                         o.object.as_ref().map(encode_object),
-                        encode_attributes(&o.attributes)
+                        encode_attributes(&o.attributes),
+                        o.revision as i64
                     ],
                 )
                 .map_err(unavailable)?;
             if n == 0 {
-                return Err(StoreError::NotFound { uid: o.uid.clone() });
+                let exists = tx
+                    .query_row("SELECT 1 FROM objects WHERE uid = ?1", [&o.uid], |_| Ok(()))
+                    .optional()
+                    .map_err(unavailable)?
+                    .is_some();
+                return Err(if exists {
+                    StoreError::Conflict { uid: o.uid.clone() }
+                } else {
+                    StoreError::NotFound { uid: o.uid.clone() }
+                });
             }
             tx.execute("DELETE FROM tags WHERE uid = ?1", [&o.uid])
                 .map_err(unavailable)?;
@@ -340,7 +352,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
                 for (job, r) in batch.iter().zip(&results) {
                     if r.is_ok() {
                         cache.committed(match &job.op {
-                            WriteOp::Create(o) | WriteOp::Update(o) => Committed::Upsert(o),
+                            WriteOp::Create(o) => Committed::Upsert(o, 1),
+                            WriteOp::Update(o) => Committed::Upsert(o, o.revision + 1),
                             WriteOp::Delete(uid) => Committed::Remove(uid),
                             WriteOp::Clear => Committed::Clear,
                         });
@@ -400,6 +413,7 @@ fn decode_row(
         state,
         owner,
         tags,
+        revision: 0,
     })
 }
 
@@ -432,16 +446,27 @@ impl ObjectStore for SqliteStore {
         let uid = uid.to_owned();
         let found = self.read(move |conn| {
             let row = conn
-                .prepare_cached("SELECT object_type, state, owner, object, attributes FROM objects WHERE uid = ?1")
+                .prepare_cached(
+                    "SELECT object_type, state, owner, object, attributes, revision FROM objects WHERE uid = ?1",
+                )
                 .map_err(unavailable)?
                 .query_row([&uid], |r| {
-                    Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
                 })
                 .optional()
                 .map_err(unavailable)?;
-            let Some((t, s, owner, object, attributes)) = row else { return Ok(None) };
+            let Some((t, s, owner, object, attributes, revision)) = row else { return Ok(None) };
             let tags = tags_of(conn, &uid)?;
-            decode_row(uid, t, s, owner, object, attributes, tags).map(Some)
+            let mut o = decode_row(uid, t, s, owner, object, attributes, tags)?;
+            o.revision = revision as u64;
+            Ok(Some(o))
         })
         .await?;
         if let Some(o) = &found {
@@ -557,12 +582,13 @@ mod tests {
     async fn survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("kms.db");
-        let o = crate::conformance::sample("persist", "alice", &["t1"]);
+        let mut o = crate::conformance::sample("persist", "alice", &["t1"]);
         {
             let store = SqliteStore::open(&path).expect("open");
             store.create(o.clone()).await.expect("create");
         }
         let store = SqliteStore::open(&path).expect("reopen");
+        o.revision = 1;
         assert_eq!(store.get("persist").await.expect("get"), Some(o));
     }
 }

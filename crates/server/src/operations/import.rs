@@ -17,7 +17,8 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
         ));
     }
     let state = request.attributes.state().unwrap_or(State::Active);
-    let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
+    let mut stored =
+        new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {
         Some(existing) if request.replace_existing == Some(true) => {
             if existing.owner != ctx.user {
@@ -25,6 +26,7 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
                     "object `{uid}` belongs to another user"
                 )));
             }
+            stored.revision = existing.revision;
             kms.store.update(stored).await?;
         }
         Some(_) => return Err(KmsError::AlreadyExists(uid)),

@@ -1,0 +1,224 @@
+//! MySQL and MariaDB driver: mysql_async's pool, TLS through the URL's parameters
+//! (`require_ssl=true`), `CLIENT_FOUND_ROWS` so that an update that changes nothing still
+//! counts its row.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, TxOpts, Value};
+
+use super::{Dialect, Driver, Kind, OnZeroRows, Row, SqlValue, Stmt, TxError};
+use crate::{Result, StoreError};
+
+const BACKEND: &str = "mysql";
+const ATTEMPTS: u32 = 6;
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadlock found, lock wait timeout: the transaction may simply be retried.
+const RETRYABLE: &[u16] = &[1213, 1205];
+/// Duplicate key name: the index of a schema step exists already.
+const DUPLICATE_KEY_NAME: u16 = 1061;
+
+pub struct MysqlDriver {
+    pool: Pool,
+    location: String,
+}
+
+impl MysqlDriver {
+    /// A pool of at most `pool_size` connections to `url` (`mysql://user:password@host:3306/db`).
+    pub fn connect(url: &str, pool_size: usize) -> Result<MysqlDriver> {
+        let opts = Opts::from_url(url).map_err(|e| StoreError::Open {
+            backend: BACKEND,
+            location: "(the URL given)".into(),
+            reason: format!(
+                "the URL does not parse ({e}); expected mysql://user:password@host:3306/database"
+            ),
+        })?;
+        let location = format!(
+            "{}:{}/{}",
+            opts.ip_or_hostname(),
+            opts.tcp_port(),
+            opts.db_name().unwrap_or("")
+        );
+        let constraints =
+            PoolConstraints::new(0, pool_size.max(1)).ok_or_else(|| StoreError::Open {
+                backend: BACKEND,
+                location: location.clone(),
+                reason: "invalid pool size".into(),
+            })?;
+        let builder = OptsBuilder::from_opts(opts)
+            .client_found_rows(true)
+            .pool_opts(PoolOpts::default().with_constraints(constraints));
+        Ok(MysqlDriver {
+            pool: Pool::new(builder),
+            location,
+        })
+    }
+
+    fn unavailable(&self, what: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable {
+            backend: BACKEND,
+            reason: format!(
+                "{} is unreachable: {what}; check --database-url and that the server runs",
+                self.location
+            ),
+            source: None,
+        }
+    }
+
+    fn classify(&self, e: mysql_async::Error) -> (bool, StoreError) {
+        match e {
+            mysql_async::Error::Server(s) => (
+                RETRYABLE.contains(&s.code),
+                StoreError::Query {
+                    backend: BACKEND,
+                    reason: s.to_string(),
+                },
+            ),
+            other => (false, self.unavailable(other)),
+        }
+    }
+
+    async fn conn(&self) -> Result<mysql_async::Conn> {
+        self.pool.get_conn().await.map_err(|e| self.classify(e).1)
+    }
+
+    async fn attempt(&self, stmts: &[Stmt]) -> Result<Option<StoreError>, TxError> {
+        let mut conn = self.conn().await?;
+        let mut tx = match conn.start_transaction(TxOpts::default()).await {
+            Ok(t) => t,
+            Err(e) => return Err(TxError::Store(self.classify(e).1)),
+        };
+        for s in stmts {
+            if let Err(e) = tx.exec_drop(s.sql.as_str(), params(&s.params)).await {
+                let (retry, err) = self.classify(e);
+                return if retry {
+                    Ok(Some(err))
+                } else {
+                    Err(TxError::Store(err))
+                };
+            }
+            if tx.affected_rows() == 0 && !matches!(s.on_zero_rows, OnZeroRows::Ignore) {
+                // Dropping the transaction rolls it back.
+                return Err(TxError::ZeroRows(s.on_zero_rows.clone()));
+            }
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(None),
+            Err(e) => {
+                let (retry, err) = self.classify(e);
+                if retry {
+                    Ok(Some(err))
+                } else {
+                    Err(TxError::Store(err))
+                }
+            }
+        }
+    }
+}
+
+fn params(values: &[SqlValue]) -> Params {
+    if values.is_empty() {
+        return Params::Empty;
+    }
+    Params::Positional(
+        values
+            .iter()
+            .map(|v| match v {
+                SqlValue::Int(Some(i)) => Value::Int(*i),
+                SqlValue::Text(Some(t)) => Value::Bytes(t.clone().into_bytes()),
+                SqlValue::Bytes(Some(b)) => Value::Bytes(b.clone()),
+                SqlValue::Bool(b) => Value::Int(i64::from(*b)),
+                SqlValue::Int(None) | SqlValue::Text(None) | SqlValue::Bytes(None) => Value::NULL,
+            })
+            .collect(),
+    )
+}
+
+fn decode(value: Value, kind: Kind) -> Result<SqlValue> {
+    let bad = |what: &str| StoreError::Query {
+        backend: BACKEND,
+        reason: format!("unexpected column value: {what}"),
+    };
+    Ok(match (kind, value) {
+        (Kind::Int, Value::NULL) => SqlValue::Int(None),
+        (Kind::Text, Value::NULL) => SqlValue::Text(None),
+        (Kind::Bytes, Value::NULL) => SqlValue::Bytes(None),
+        (Kind::Int, Value::Int(i)) => SqlValue::Int(Some(i)),
+        (Kind::Int, Value::UInt(u)) => {
+            SqlValue::Int(Some(i64::try_from(u).map_err(|_| bad("integer"))?))
+        }
+        (Kind::Int, Value::Bytes(b)) => SqlValue::Int(Some(
+            std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("integer"))?,
+        )),
+        (Kind::Text, Value::Bytes(b)) => {
+            SqlValue::Text(Some(String::from_utf8(b).map_err(|_| bad("text"))?))
+        }
+        (Kind::Bytes, Value::Bytes(b)) => SqlValue::Bytes(Some(b)),
+        _ => return Err(bad("type")),
+    })
+}
+
+#[async_trait]
+impl Driver for MysqlDriver {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    async fn transaction(&self, stmts: &[Stmt]) -> Result<(), TxError> {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            match tokio::time::timeout(CALL_TIMEOUT, self.attempt(stmts)).await {
+                Err(_) => return Err(TxError::Store(self.unavailable("the call timed out"))),
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(retryable))) => {
+                    last = Some(retryable);
+                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+                }
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        Err(TxError::Store(
+            last.unwrap_or_else(|| self.unavailable("too many deadlocks")),
+        ))
+    }
+
+    async fn query(&self, sql: &str, values: &[SqlValue], kinds: &[Kind]) -> Result<Vec<Row>> {
+        let run = async {
+            let mut conn = self.conn().await?;
+            let rows: Vec<mysql_async::Row> = conn
+                .exec(sql, params(values))
+                .await
+                .map_err(|e| self.classify(e).1)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let values = row.unwrap();
+                let mut r = Vec::with_capacity(kinds.len());
+                for (value, kind) in values.into_iter().zip(kinds) {
+                    r.push(decode(value, *kind)?);
+                }
+                out.push(r);
+            }
+            Ok(out)
+        };
+        tokio::time::timeout(CALL_TIMEOUT, run)
+            .await
+            .map_err(|_| self.unavailable("the call timed out"))?
+    }
+
+    async fn schema(&self, sql: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        match conn.query_drop(sql).await {
+            Ok(()) => Ok(()),
+            Err(mysql_async::Error::Server(s)) if s.code == DUPLICATE_KEY_NAME => Ok(()),
+            Err(e) => Err(self.classify(e).1),
+        }
+    }
+}

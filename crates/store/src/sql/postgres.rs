@@ -1,0 +1,324 @@
+//! PostgreSQL driver: tokio-postgres through a deadpool pool, TLS by rustls as the URL's
+//! `sslmode` says (libpq's meanings), multi-host URLs with `target_session_attrs=read-write` for
+//! failover.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::{Dialect, Driver, Kind, OnZeroRows, Row, SqlValue, Stmt, TxError};
+use crate::{Result, StoreError};
+
+const BACKEND: &str = "postgresql";
+const ATTEMPTS: u32 = 6;
+/// Longest wait for any database call before the request fails.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct PostgresDriver {
+    pool: Pool,
+    /// Hosts, ports and database name, never the password.
+    location: String,
+}
+
+fn location_of(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(h, p)| match h {
+            tokio_postgres::config::Host::Tcp(h) => format!("{h}:{p}"),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!("{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
+}
+
+impl PostgresDriver {
+    /// A pool of at most `pool_size` connections to `url` (`postgres://user:password@host/db?...`).
+    pub fn connect(url: &str, pool_size: usize) -> Result<PostgresDriver> {
+        let (url, verify) = tls_mode(url);
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Open {
+            backend: BACKEND,
+            location: "(the URL given)".into(),
+            reason: format!(
+                "the URL does not parse ({e}); expected postgres://user:password@host:5432/database"
+            ),
+        })?;
+        config.connect_timeout(Duration::from_secs(3));
+        let location = location_of(&config);
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Open {
+                backend: BACKEND,
+                location: location.clone(),
+                reason: e.to_string(),
+            })?;
+        let tls_config = if verify {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+                .with_no_client_auth()
+        };
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(3)))
+            .recycle_timeout(Some(Duration::from_secs(3)))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Open {
+                backend: BACKEND,
+                location: location.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(PostgresDriver { pool, location })
+    }
+
+    fn unavailable(&self, what: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable {
+            backend: BACKEND,
+            reason: format!(
+                "{} is unreachable: {what}; check --database-url and that the server runs",
+                self.location
+            ),
+            source: None,
+        }
+    }
+
+    fn classify(&self, e: tokio_postgres::Error) -> (bool, StoreError) {
+        let retry = matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED);
+        if e.code().is_none() || e.is_closed() {
+            return (false, self.unavailable(e));
+        }
+        let reason = match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        };
+        (
+            retry,
+            StoreError::Query {
+                backend: BACKEND,
+                reason,
+            },
+        )
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| self.unavailable(e))
+    }
+}
+
+/// Reads libpq's `sslmode`: `verify-ca` and `verify-full` verify the server certificate (and are
+/// passed to tokio-postgres as `require`); `prefer` (the default) and `require` encrypt without
+/// verifying, as libpq does.
+fn tls_mode(url: &str) -> (String, bool) {
+    for mode in ["verify-full", "verify-ca"] {
+        let needle = format!("sslmode={mode}");
+        if url.contains(&needle) {
+            return (url.replace(&needle, "sslmode=require"), true);
+        }
+    }
+    (url.to_owned(), false)
+}
+
+/// libpq's `sslmode=require`: the connection is encrypted, the certificate is not verified
+/// (handshake signatures still are).
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn params(values: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    values
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync + Send> {
+            match v {
+                SqlValue::Int(i) => Box::new(*i),
+                SqlValue::Text(t) => Box::new(t.clone()),
+                SqlValue::Bytes(b) => Box::new(b.clone()),
+                SqlValue::Bool(b) => Box::new(*b),
+            }
+        })
+        .collect()
+}
+
+fn refs(boxed: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    boxed
+        .iter()
+        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+impl PostgresDriver {
+    /// One attempt: `Ok(Err(retry))` asks for another attempt.
+    async fn attempt(&self, stmts: &[Stmt]) -> Result<Option<StoreError>, TxError> {
+        let mut client = self.client().await?;
+        let tx = match client.transaction().await {
+            Ok(t) => t,
+            Err(e) => return Err(TxError::Store(self.classify(e).1)),
+        };
+        for s in stmts {
+            let boxed = params(&s.params);
+            match tx.execute(s.sql.as_str(), &refs(&boxed)).await {
+                Ok(0) if !matches!(s.on_zero_rows, OnZeroRows::Ignore) => {
+                    return Err(TxError::ZeroRows(s.on_zero_rows.clone()));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let (retry, err) = self.classify(e);
+                    return if retry {
+                        Ok(Some(err))
+                    } else {
+                        Err(TxError::Store(err))
+                    };
+                }
+            }
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(None),
+            Err(e) => {
+                let (retry, err) = self.classify(e);
+                if retry {
+                    Ok(Some(err))
+                } else {
+                    Err(TxError::Store(err))
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Driver for PostgresDriver {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn transaction(&self, stmts: &[Stmt]) -> Result<(), TxError> {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            let run = tokio::time::timeout(CALL_TIMEOUT, self.attempt(stmts)).await;
+            match run {
+                Err(_) => return Err(TxError::Store(self.unavailable("the call timed out"))),
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(retryable))) => {
+                    last = Some(retryable);
+                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+                }
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        Err(TxError::Store(last.unwrap_or_else(|| {
+            self.unavailable("too many serialization failures")
+        })))
+    }
+
+    async fn query(&self, sql: &str, values: &[SqlValue], kinds: &[Kind]) -> Result<Vec<Row>> {
+        let run = async {
+            let client = self.client().await?;
+            let boxed = params(values);
+            let rows = client
+                .query(sql, &refs(&boxed))
+                .await
+                .map_err(|e| self.classify(e).1)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let mut r = Vec::with_capacity(kinds.len());
+                for (i, kind) in kinds.iter().enumerate() {
+                    let bad = |e: tokio_postgres::Error| StoreError::Query {
+                        backend: BACKEND,
+                        reason: e.to_string(),
+                    };
+                    r.push(match kind {
+                        Kind::Int => match row.try_get::<_, Option<i64>>(i) {
+                            Ok(v) => SqlValue::Int(v),
+                            Err(_) => SqlValue::Int(
+                                row.try_get::<_, Option<i32>>(i)
+                                    .map_err(bad)?
+                                    .map(i64::from),
+                            ),
+                        },
+                        Kind::Text => SqlValue::Text(row.try_get(i).map_err(bad)?),
+                        Kind::Bytes => SqlValue::Bytes(row.try_get(i).map_err(bad)?),
+                    });
+                }
+                out.push(r);
+            }
+            Ok(out)
+        };
+        tokio::time::timeout(CALL_TIMEOUT, run)
+            .await
+            .map_err(|_| self.unavailable("the call timed out"))?
+    }
+
+    async fn schema(&self, sql: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.classify(e).1)
+    }
+}
