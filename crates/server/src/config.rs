@@ -27,6 +27,10 @@ pub struct Args {
     #[arg(long, env = "KMS_SQLITE_PATH")]
     pub sqlite_path: Option<PathBuf>,
 
+    /// Most connections to the database (PostgreSQL, MySQL).
+    #[arg(long, env = "KMS_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
+
     /// Delete every object, tag and grant at start-up.
     #[arg(long, alias = "clear-database", env = "KMS_CLEANUP_ON_STARTUP")]
     pub cleanup_on_startup: bool,
@@ -85,10 +89,37 @@ struct FileConfig {
     default_username: Option<String>,
 }
 
+/// A secret from the configuration: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Which database holds the objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Database {
-    Sqlite { path: PathBuf },
+    Sqlite {
+        path: PathBuf,
+    },
+    /// The URL may hold a password: it is a secret.
+    Postgresql {
+        url: Secret,
+        pool_size: usize,
+    },
+    Mysql {
+        url: Secret,
+        pool_size: usize,
+    },
 }
 
 /// The validated configuration.
@@ -237,6 +268,23 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.listen.port(), 42, "flag beats file");
+    }
+
+    #[test]
+    fn database_url_is_secret() {
+        let c = Config::from_args(Args {
+            database_type: Some("postgresql".into()),
+            database_url: Some("postgres://kms:hunter2@db/kms".into()),
+            ..Args::default()
+        })
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = Config::from_args(Args {
+            database_type: Some("mysql".into()),
+            ..Args::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("--database-url"), "{e}");
     }
 
     #[test]

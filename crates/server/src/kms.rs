@@ -52,8 +52,42 @@ impl Kms {
         }
     }
 
-    /// Runs one operation.
+    /// Runs one operation. An operation that read an object and lost a race to update it (another
+    /// request or server changed it meanwhile) runs again on the new state.
     pub async fn dispatch(
+        &self,
+        ctx: &mut RequestContext,
+        payload: RequestPayload,
+    ) -> KResult<ResponsePayload> {
+        const ATTEMPTS: u32 = 40;
+        let mutates = matches!(
+            payload,
+            RequestPayload::AddAttribute(_)
+                | RequestPayload::SetAttribute(_)
+                | RequestPayload::ModifyAttribute(_)
+                | RequestPayload::DeleteAttribute(_)
+                | RequestPayload::Activate(_)
+                | RequestPayload::Revoke(_)
+                | RequestPayload::Destroy(_)
+                | RequestPayload::Import(_)
+        );
+        if !mutates {
+            return self.dispatch_once(ctx, payload).await;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.dispatch_once(ctx, payload.clone()).await {
+                Err(KmsError::Conflict(uid)) if attempt < ATTEMPTS => {
+                    tracing::debug!(%uid, attempt, "concurrent update; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn dispatch_once(
         &self,
         ctx: &mut RequestContext,
         payload: RequestPayload,
@@ -223,6 +257,16 @@ impl Kms {
         ctx.placeholder = Some(uid);
         Ok(object)
     }
+}
+
+/// Randomized exponential backoff (up to 64 ms) so that racing writers spread out.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let ceiling_us = 1_000u64 << attempt.min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    std::time::Duration::from_micros(ceiling_us / 2 + jitter % (ceiling_us / 2 + 1))
 }
 
 /// The identifier an operation names, or the batch's placeholder when it names none.

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kms_store::ObjectStore;
+use kms_store::sql::{MysqlDriver, PostgresDriver, SqlStore};
 use kms_store::sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
@@ -59,6 +60,12 @@ pub enum StartError {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, StartError> {
     let store: Arc<dyn ObjectStore> = match &config.database {
         Database::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+        Database::Postgresql { url, pool_size } => Arc::new(
+            SqlStore::open(Box::new(PostgresDriver::connect(url.expose(), *pool_size)?)).await?,
+        ),
+        Database::Mysql { url, pool_size } => Arc::new(
+            SqlStore::open(Box::new(MysqlDriver::connect(url.expose(), *pool_size)?)).await?,
+        ),
     };
     if config.cleanup_on_startup {
         tracing::warn!(

@@ -237,6 +237,7 @@ pub fn new_stored_object(
         state,
         owner: ctx.user.clone(),
         tags,
+        revision: 0,
     })
 }
 

@@ -17,6 +17,7 @@ pub struct TestServer {
 
 pub struct Builder {
     sqlite_dir: Option<PathBuf>,
+    database: Option<Database>,
     user: String,
 }
 
@@ -24,6 +25,7 @@ impl TestServer {
     pub fn builder() -> Builder {
         Builder {
             sqlite_dir: None,
+            database: None,
             user: "admin".into(),
         }
     }
@@ -37,6 +39,12 @@ impl Builder {
     /// Keep the database in this directory (default: a fresh temporary one).
     pub fn sqlite_dir(mut self, dir: PathBuf) -> Self {
         self.sqlite_dir = Some(dir);
+        self
+    }
+
+    /// Use this database instead of a fresh SQLite one.
+    pub fn database(mut self, database: Database) -> Self {
+        self.database = Some(database);
         self
     }
 
@@ -55,9 +63,9 @@ impl Builder {
             }
         };
         let config = Config {
-            database: Database::Sqlite {
+            database: self.database.unwrap_or(Database::Sqlite {
                 path: path.join("kms.db"),
-            },
+            }),
             cleanup_on_startup: false,
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,

@@ -8,6 +8,7 @@
 
 mod mysql;
 mod postgres;
+pub mod testing;
 
 use async_trait::async_trait;
 use kmip::model::{Attributes, Item, Object};
