@@ -68,6 +68,8 @@ struct DbSection {
         alias = "clear-database"
     )]
     cleanup_on_startup: Option<bool>,
+    #[serde(alias = "database-pool-size")]
+    database_pool_size: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -157,6 +159,8 @@ pub enum ConfigError {
         "unknown database type `{0}`; expected sqlite, sqlite-enc, postgresql, mysql or redis-findex"
     )]
     UnknownDatabase(String),
+    #[error("--database-type {0} needs --database-url (for example {1})")]
+    MissingUrl(&'static str, &'static str),
 }
 
 impl Config {
@@ -183,17 +187,35 @@ impl Config {
             .sqlite_path
             .or(file.db.sqlite_path)
             .unwrap_or_else(|| PathBuf::from("./sqlite-data"));
+        let database_url = args.database_url.or(file.db.database_url);
+        let pool_size = args
+            .database_pool_size
+            .or(file.db.database_pool_size)
+            .unwrap_or(16)
+            .max(1);
         let database = match database_type.as_str() {
             "sqlite" => Database::Sqlite {
                 path: sqlite_dir.join("kms.db"),
             },
-            "sqlite-enc" | "postgresql" | "mysql" | "redis-findex" => {
+            "postgresql" => Database::Postgresql {
+                url: Secret(database_url.ok_or(ConfigError::MissingUrl(
+                    "postgresql",
+                    "postgres://kms:password@127.0.0.1:5432/kms",
+                ))?),
+                pool_size,
+            },
+            "mysql" => Database::Mysql {
+                url: Secret(database_url.ok_or(ConfigError::MissingUrl(
+                    "mysql",
+                    "mysql://kms:password@127.0.0.1:3306/kms",
+                ))?),
+                pool_size,
+            },
+            "sqlite-enc" | "redis-findex" => {
                 return Err(ConfigError::UnsupportedDatabase(database_type));
             }
             other => return Err(ConfigError::UnknownDatabase(other.to_owned())),
         };
-        // The URL is read so that a configured one is not silently ignored once its backend exists.
-        let _database_url = args.database_url.or(file.db.database_url);
         let hostname = args
             .hostname
             .or(file.http.hostname)
