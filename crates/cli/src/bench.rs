@@ -10,7 +10,7 @@ use axum::routing::post;
 use clap::Args;
 use hdrhistogram::Histogram;
 use kmip::model::{
-    Attribute, Attributes, Create, CryptographicParameters, Encrypt, RequestPayload,
+    Attribute, Attributes, Create, CryptographicParameters, Encrypt, Get, RequestPayload,
     ResponsePayload, UidRequest,
 };
 use kmip::{BlockCipherMode, CryptographicAlgorithm, KmipEnum, ObjectType, Tag, binary, json};
@@ -147,6 +147,13 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
         }))
         .await?;
 
+    let get = RequestPayload::Get(Get {
+        unique_identifier: Some(uid.clone()),
+        key_format_type: None,
+        key_wrap_type: None,
+        key_compression_type: None,
+        key_wrapping_specification: None,
+    });
     let encrypt = RequestPayload::Encrypt(Encrypt {
         unique_identifier: Some(uid),
         cryptographic_parameters: Some(CryptographicParameters {
@@ -168,6 +175,7 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
     let encrypt_json = json_body(&encrypt);
     let encrypt_binary = Arc::new(binary::encode(&single_message(encrypt).encode()));
     let create_json = json_body(&RequestPayload::Create(create));
+    let get_json = json_body(&get);
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
@@ -202,6 +210,16 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
             format!("{base}/kmip"),
             "application/octet-stream",
             encrypt_binary,
+            c,
+            d,
+        )
+        .await?,
+        load(
+            "get JSON TTLV",
+            http.clone(),
+            format!("{base}/kmip/2_1"),
+            "application/json",
+            get_json,
             c,
             d,
         )

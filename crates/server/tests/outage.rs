@@ -215,7 +215,7 @@ async fn outage(db: TestDatabase) {
     let health = http.get(format!("{}/health", t.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
 
-    let tallies = tallies.lock().unwrap();
+    let tallies = std::mem::take(&mut *tallies.lock().unwrap());
     println!(
         "{backend}: before {:?}, during {:?}, after {:?}",
         tallies[0], tallies[1], tallies[2]
@@ -242,7 +242,6 @@ async fn outage(db: TestDatabase) {
             t.other
         );
     }
-    drop(tallies);
     t.server.stop().await;
     db.drop_now().await.unwrap();
 }

@@ -428,23 +428,6 @@ impl SqlStore {
             revision,
         })
     }
-
-    async fn tags_of(&self, uid: &str) -> Result<Vec<String>> {
-        let rows = self
-            .query(
-                "SELECT tag FROM tags WHERE uid = :1 ORDER BY tag",
-                &[text(uid)],
-                &[Kind::Text],
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| match r.into_iter().next() {
-                Some(SqlValue::Text(Some(t))) => Some(t),
-                _ => None,
-            })
-            .collect())
-    }
 }
 
 fn tx_store_error(e: TxError) -> StoreError {
@@ -508,19 +491,40 @@ impl ObjectStore for SqlStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
-        self.ready().await?;
-        let rows = self
-            .query(
-                &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE uid = :1"),
-                &[text(uid)],
-                OBJECT_KINDS,
-            )
-            .await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
+        // One round trip: the schema state, the object (if any) and its tags as a JSON array.
+        let tags_json = match self.driver.dialect() {
+            Dialect::Postgres => "(SELECT json_agg(t.tag)::text FROM tags t WHERE t.uid = o.uid)",
+            Dialect::Mysql => "(SELECT JSON_ARRAYAGG(t.tag) FROM tags t WHERE t.uid = o.uid)",
         };
-        let tags = self.tags_of(uid).await?;
-        self.decode(row, tags).map(Some)
+        let sql = format!(
+            "SELECT c.state, o.uid, o.object_type, o.state, o.owner, o.object, o.attributes, o.revision, {tags_json}
+             FROM context c LEFT JOIN objects o ON o.uid = :1 WHERE c.id = 1"
+        );
+        let mut kinds = vec![Kind::Text];
+        kinds.extend_from_slice(OBJECT_KINDS);
+        kinds.push(Kind::Text);
+        let rows = self.query(&sql, &[text(uid)], &kinds).await?;
+        let Some(row) = rows.first() else {
+            // No context row: the schema was never set up by this server's migration.
+            return Err(StoreError::Upgrading);
+        };
+        if matches!(row.first(), Some(SqlValue::Text(Some(s))) if s == UPGRADING) {
+            return Err(StoreError::Upgrading);
+        }
+        if matches!(row.get(1), Some(SqlValue::Text(None)) | None) {
+            return Ok(None);
+        }
+        let mut tags: Vec<String> = match row.get(8) {
+            Some(SqlValue::Text(Some(j))) => {
+                serde_json::from_str(j).map_err(|e| StoreError::Corrupt {
+                    uid: uid.to_owned(),
+                    reason: format!("tags: {e}"),
+                })?
+            }
+            _ => Vec::new(),
+        };
+        tags.sort();
+        self.decode(&row[1..8].to_vec(), tags).map(Some)
     }
 
     async fn update(&self, o: StoredObject) -> Result<()> {

@@ -40,15 +40,20 @@ impl MysqlDriver {
             opts.tcp_port(),
             opts.db_name().unwrap_or("")
         );
-        let constraints =
-            PoolConstraints::new(0, pool_size.max(1)).ok_or_else(|| StoreError::Open {
+        let constraints = PoolConstraints::new(pool_size.max(1).div_ceil(2), pool_size.max(1))
+            .ok_or_else(|| StoreError::Open {
                 backend: BACKEND,
                 location: location.clone(),
                 reason: "invalid pool size".into(),
             })?;
         let builder = OptsBuilder::from_opts(opts)
             .client_found_rows(true)
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
+            // Connections stay open between requests: opening one costs more than the query.
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_inactive_connection_ttl(Duration::from_secs(300)),
+            );
         Ok(MysqlDriver {
             pool: Pool::new(builder),
             location,

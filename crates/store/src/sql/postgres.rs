@@ -218,7 +218,18 @@ impl PostgresDriver {
         };
         for s in stmts {
             let boxed = params(&s.params);
-            match tx.execute(s.sql.as_str(), &refs(&boxed)).await {
+            let statement = match tx.prepare_cached(s.sql.as_str()).await {
+                Ok(st) => st,
+                Err(e) => {
+                    let (retry, err) = self.classify(e);
+                    return if retry {
+                        Ok(Some(err))
+                    } else {
+                        Err(TxError::Store(err))
+                    };
+                }
+            };
+            match tx.execute(&statement, &refs(&boxed)).await {
                 Ok(0) if !matches!(s.on_zero_rows, OnZeroRows::Ignore) => {
                     return Err(TxError::ZeroRows(s.on_zero_rows.clone()));
                 }
@@ -280,8 +291,13 @@ impl Driver for PostgresDriver {
         let run = async {
             let client = self.client().await?;
             let boxed = params(values);
+            // Prepared once per connection: one round trip per query afterwards.
+            let statement = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| self.classify(e).1)?;
             let rows = client
-                .query(sql, &refs(&boxed))
+                .query(&statement, &refs(&boxed))
                 .await
                 .map_err(|e| self.classify(e).1)?;
             let mut out = Vec::with_capacity(rows.len());
