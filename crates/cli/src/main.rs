@@ -2,6 +2,7 @@
 
 mod attributes;
 mod bench;
+mod bootstrap;
 mod config;
 mod envelope;
 mod locate;
@@ -63,6 +64,8 @@ enum Command {
     },
     /// Load benchmark: req/s and latency of encrypt (JSON and binary TTLV) and create.
     Bench(bench::BenchArgs),
+    /// Configure a server waiting in bootstrap mode and start it, in one command.
+    BootstrapStart(bootstrap::BootstrapStartArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +93,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         server_url: conf.kms_server_url.clone(),
         access_token: conf.access_token.clone(),
         accept_invalid_certs: cli.accept_invalid_certs || conf.accept_invalid_certs,
+        pinned_sha256: None,
     })?;
     match cli.command {
         Command::Sym { command } => sym::run(&client, command, out).await,
@@ -106,5 +110,14 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&conf.kms_server_url, args, out).await,
+        Command::BootstrapStart(args) => {
+            bootstrap::run(
+                &conf,
+                cli.accept_invalid_certs || conf.accept_invalid_certs,
+                args,
+                out,
+            )
+            .await
+        }
     }
 }

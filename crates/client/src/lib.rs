@@ -26,12 +26,28 @@ pub enum ClientError {
     Config(String),
 }
 
+pub mod pinning;
+
 /// Connection settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Default)]
 pub struct ClientConfig {
     pub server_url: String,
     pub access_token: Option<String>,
     pub accept_invalid_certs: bool,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (hex, colons optional).
+    pub pinned_sha256: Option<String>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    // The access token never appears in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server_url", &self.server_url)
+            .field("access_token", &self.access_token.as_ref().map(|_| "***"))
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("pinned_sha256", &self.pinned_sha256)
+            .finish()
+    }
 }
 
 /// A KMS client.
@@ -44,11 +60,7 @@ pub struct KmsClient {
 
 impl KmsClient {
     pub fn new(config: ClientConfig) -> Result<KmsClient, ClientError> {
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(config.accept_invalid_certs)
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let http = http_client(&config)?;
         Ok(KmsClient {
             http,
             base: config.server_url.trim_end_matches('/').to_owned(),
@@ -60,8 +72,7 @@ impl KmsClient {
     pub fn with_url(url: &str) -> Result<KmsClient, ClientError> {
         Self::new(ClientConfig {
             server_url: url.to_owned(),
-            access_token: None,
-            accept_invalid_certs: false,
+            ..ClientConfig::default()
         })
     }
 
@@ -164,6 +175,20 @@ impl KmsClient {
             .map_err(|e| self.transport(e))?;
         resp.text().await.map_err(|e| self.transport(e))
     }
+}
+
+/// An HTTP client honoring the TLS settings: a pinned certificate, invalid certificates
+/// accepted on request, or the public roots.
+pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(300));
+    if let Some(pin) = &config.pinned_sha256 {
+        builder = builder.tls_backend_preconfigured(pinning::client_config(pin)?);
+    } else {
+        builder = builder.danger_accept_invalid_certs(config.accept_invalid_certs);
+    }
+    builder
+        .build()
+        .map_err(|e| ClientError::Config(e.to_string()))
 }
 
 /// A KMIP 2.1 request message holding one operation.

@@ -47,6 +47,34 @@ pub struct Args {
     #[arg(long, env = "KMS_DEFAULT_USERNAME")]
     pub default_username: Option<String>,
 
+    /// PKCS#12 file with the certificate and key of the HTTPS port (plain HTTP without it).
+    #[arg(long, env = "KMS_HTTPS_P12_FILE")]
+    pub https_p12_file: Option<PathBuf>,
+
+    /// Password of the PKCS#12 file.
+    #[arg(long, env = "KMS_HTTPS_P12_PASSWORD", hide_env_values = true)]
+    pub https_p12_password: Option<String>,
+
+    /// Start a TLS bootstrap server that receives the configuration before the KMS starts.
+    #[arg(long, env = "KMS_USE_BOOTSTRAP_SERVER")]
+    pub use_bootstrap_server: bool,
+
+    /// Port of the bootstrap server (default 9998).
+    #[arg(long, env = "KMS_BOOTSTRAP_SERVER_PORT")]
+    pub bootstrap_server_port: Option<u16>,
+
+    /// Common name of the bootstrap server's self-signed certificate (default cosmian.kms).
+    #[arg(
+        long,
+        alias = "bootstrap-server-subject",
+        env = "KMS_BOOTSTRAP_SERVER_COMMON_NAME"
+    )]
+    pub bootstrap_server_common_name: Option<String>,
+
+    /// Put a remote-attestation quote in the bootstrap certificate (confidential VMs only).
+    #[arg(long, env = "KMS_ENSURE_RA_TLS")]
+    pub ensure_ra_tls: bool,
+
     /// Largest accepted request body in bytes (default 64 MiB).
     #[arg(long, env = "KMS_MAX_REQUEST_SIZE")]
     pub max_request_size: Option<usize>,
@@ -74,7 +102,28 @@ struct DbSection {
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
+struct BootstrapSection {
+    #[serde(alias = "use-bootstrap-server")]
+    use_bootstrap_server: Option<bool>,
+    #[serde(alias = "bootstrap-server-port")]
+    bootstrap_server_port: Option<u16>,
+    #[serde(
+        alias = "bootstrap-server-common-name",
+        alias = "bootstrap_server_subject",
+        alias = "bootstrap-server-subject"
+    )]
+    bootstrap_server_common_name: Option<String>,
+    #[serde(alias = "ensure-ra-tls")]
+    ensure_ra_tls: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
 struct HttpSection {
+    #[serde(alias = "https-p12-file")]
+    https_p12_file: Option<PathBuf>,
+    #[serde(alias = "https-p12-password")]
+    https_p12_password: Option<String>,
     hostname: Option<String>,
     port: Option<u16>,
     #[serde(alias = "max-request-size")]
@@ -87,6 +136,8 @@ struct FileConfig {
     db: DbSection,
     #[serde(default)]
     http: HttpSection,
+    #[serde(default, alias = "bootstrap-server")]
+    bootstrap_server: BootstrapSection,
     #[serde(alias = "default-username")]
     default_username: Option<String>,
 }
@@ -124,9 +175,31 @@ pub enum Database {
     },
 }
 
+/// The HTTPS identity of the KMS port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Https {
+    pub p12_file: PathBuf,
+    pub p12_password: Secret,
+}
+
+/// The bootstrap server's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bootstrap {
+    pub port: u16,
+    pub common_name: String,
+    pub ensure_ra_tls: bool,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// HTTPS from a PKCS#12 file; plain HTTP when `None`.
+    pub https: Option<Https>,
+    /// Receive the configuration through the bootstrap server first.
+    pub bootstrap: Option<Bootstrap>,
+    /// Whether the database was chosen explicitly (flag, environment or file), rather than the
+    /// default SQLite: in bootstrap mode the default does not count as configured.
+    pub database_given: bool,
     pub database: Database,
     pub cleanup_on_startup: bool,
     pub listen: SocketAddr,
@@ -179,6 +252,10 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let database_given = args.database_type.is_some()
+            || args.sqlite_path.is_some()
+            || file.db.database_type.is_some()
+            || file.db.sqlite_path.is_some();
         let database_type = args
             .database_type
             .or(file.db.database_type)
@@ -228,7 +305,34 @@ impl Config {
                 hostname: hostname.clone(),
                 port,
             })?;
+        let https = match args.https_p12_file.or(file.http.https_p12_file) {
+            Some(p12_file) => Some(Https {
+                p12_file,
+                p12_password: Secret(
+                    args.https_p12_password
+                        .or(file.http.https_p12_password)
+                        .unwrap_or_default(),
+                ),
+            }),
+            None => None,
+        };
+        let b = file.bootstrap_server;
+        let bootstrap = (args.use_bootstrap_server || b.use_bootstrap_server.unwrap_or(false))
+            .then(|| Bootstrap {
+                port: args
+                    .bootstrap_server_port
+                    .or(b.bootstrap_server_port)
+                    .unwrap_or(9998),
+                common_name: args
+                    .bootstrap_server_common_name
+                    .or(b.bootstrap_server_common_name)
+                    .unwrap_or_else(|| "cosmian.kms".into()),
+                ensure_ra_tls: args.ensure_ra_tls || b.ensure_ra_tls.unwrap_or(false),
+            });
         Ok(Config {
+            https,
+            bootstrap,
+            database_given,
             database,
             cleanup_on_startup: args.cleanup_on_startup
                 || file.db.cleanup_on_startup.unwrap_or(false),

@@ -1,19 +1,22 @@
-//! The KMS server: configuration, the KMS core with one file per KMIP operation, and the HTTP
-//! routes. `main.rs` only parses the command line and calls [`start`].
+//! The KMS server: configuration, the KMS core with one file per KMIP operation, the HTTP
+//! routes, TLS, and the bootstrap server. `main.rs` only parses the command line and calls
+//! [`start`] (or [`bootstrap::run`] then [`serve`]).
 
+pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod kms;
 pub mod operations;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kms_store::ObjectStore;
 use kms_store::sql::{MysqlDriver, PostgresDriver, SqlStore};
 use kms_store::sqlite::SqliteStore;
-use tokio::sync::oneshot;
 
 use crate::config::{Config, Database};
 use crate::http::AppState;
@@ -22,20 +25,20 @@ use crate::kms::Kms;
 /// A server accepting connections.
 pub struct RunningServer {
     pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// Whether it serves HTTPS.
+    pub https: bool,
+    handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting connections and waits for the server task.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
+    /// Stops accepting connections, lets requests in flight finish, and waits for the task.
+    pub async fn stop(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        let _ = self.task.await;
     }
 
-    /// Waits until the server stops (on its own, or after a signal handled by the caller).
+    /// Waits until the server stops.
     pub async fn wait(self) -> std::io::Result<()> {
         match self.task.await {
             Ok(r) => r,
@@ -49,16 +52,19 @@ impl RunningServer {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] kms_store::StoreError),
-    #[error("cannot listen on {addr}: {source}; choose another --port or --hostname")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("cannot listen on {addr}: {reason}; choose another --port or --hostname")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
 }
 
-/// Opens the store of the configuration.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, StartError> {
-    let store: Arc<dyn ObjectStore> = match &config.database {
+/// Opens (and upgrades) the store of a database configuration.
+pub async fn open_store(
+    database: &Database,
+) -> Result<Arc<dyn ObjectStore>, kms_store::StoreError> {
+    Ok(match database {
         Database::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
         Database::Postgresql { url, pool_size } => Arc::new(
             SqlStore::open(Box::new(PostgresDriver::connect(url.expose(), *pool_size)?)).await?,
@@ -66,19 +72,46 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, StartEr
         Database::Mysql { url, pool_size } => Arc::new(
             SqlStore::open(Box::new(MysqlDriver::connect(url.expose(), *pool_size)?)).await?,
         ),
-    };
-    if config.cleanup_on_startup {
-        tracing::warn!(
-            "--cleanup-on-startup: deleting every object, tag and grant in the database"
-        );
-        store.clear().await?;
-    }
-    Ok(store)
+    })
 }
 
-/// Opens the store, binds the listener and serves until stopped.
+/// Deletes everything in the store, loudly.
+pub async fn clear_store(store: &dyn ObjectStore) -> Result<(), kms_store::StoreError> {
+    tracing::warn!(
+        backend = store.backend(),
+        "clearing the database: deleting every object, tag and grant"
+    );
+    store.clear().await
+}
+
+/// Opens the store of the configuration, loads its HTTPS identity, and serves.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = open_store(&config).await?;
+    let tls = match &config.https {
+        Some(h) => {
+            let data = std::fs::read(&h.p12_file).map_err(|source| tls::TlsError::Read {
+                path: h.p12_file.display().to_string(),
+                source,
+            })?;
+            Some(tls::server_config(tls::load_pkcs12(
+                &data,
+                h.p12_password.expose(),
+            )?)?)
+        }
+        None => None,
+    };
+    let store = open_store(&config.database).await?;
+    if config.cleanup_on_startup {
+        clear_store(store.as_ref()).await?;
+    }
+    serve(&config, store, tls).await
+}
+
+/// Serves the KMS on `config.listen`, over HTTPS when a TLS configuration is given.
+pub async fn serve(
+    config: &Config,
+    store: Arc<dyn ObjectStore>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<RunningServer, StartError> {
     let state = Arc::new(AppState {
         kms: Kms::new(store),
         default_username: config.default_username.clone(),
@@ -88,28 +121,46 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         },
     });
     let app = http::router(state, config.max_request_size);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
+    let handle = axum_server::Handle::new();
+    let https = tls.is_some();
+    let listener = std::net::TcpListener::bind(config.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| StartError::Bind {
             addr: config.listen,
-            source,
+            reason: e.to_string(),
         })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+    let task = match tls {
+        Some(tls) => {
+            let server = axum_server::from_tcp_rustls(
+                listener,
+                axum_server::tls_rustls::RustlsConfig::from_config(tls),
+            )
+            .map_err(|e| StartError::Bind {
+                addr: config.listen,
+                reason: e.to_string(),
+            })?
+            .handle(handle.clone());
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)
+                .map_err(|e| StartError::Bind {
+                    addr: config.listen,
+                    reason: e.to_string(),
+                })?
+                .handle(handle.clone());
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+    };
+    let addr = handle.listening().await.ok_or_else(|| StartError::Bind {
         addr: config.listen,
-        source,
+        reason: "the listener stopped".into(),
     })?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "KMS listening (HTTP)");
+    tracing::info!(%addr, https, "KMS listening");
     Ok(RunningServer {
         addr,
-        shutdown: Some(tx),
+        https,
+        handle,
         task,
     })
 }

@@ -1,6 +1,8 @@
-//! `kms-server`: parses the configuration and runs the server until Ctrl-C or SIGTERM.
+//! `kms-server`: parses the configuration, runs the bootstrap server first when asked, then the
+//! KMS until Ctrl-C or SIGTERM.
 
 use clap::Parser;
+use kms_server::bootstrap::ra_tls::ConfigfsTsm;
 use kms_server::config::{Args, Config};
 
 #[tokio::main]
@@ -11,7 +13,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::from_args(Args::parse())?;
-    let server = kms_server::start(config).await?;
+    let server = if config.bootstrap.is_some() {
+        let started =
+            kms_server::bootstrap::run(config, &ConfigfsTsm::default(), |_, _| {}).await?;
+        kms_server::serve(&started.config, started.store, started.tls).await?
+    } else {
+        kms_server::start(config).await?
+    };
     let stop = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

@@ -63,6 +63,9 @@ impl Builder {
             }
         };
         let config = Config {
+            https: None,
+            bootstrap: None,
+            database_given: true,
             database: self.database.unwrap_or(Database::Sqlite {
                 path: path.join("kms.db"),
             }),

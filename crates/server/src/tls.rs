@@ -1,0 +1,121 @@
+//! TLS for the HTTPS port and the bootstrap listener: identities from PKCS#12 files, the rustls
+//! server configuration (TLS 1.2 and 1.3 only, aws-lc-rs suites), certificate fingerprints.
+
+use std::sync::Arc;
+
+use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A certificate chain (leaf first) and its private key.
+pub struct TlsIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    // The private key never appears in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("certificates", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a PKCS#12 file or a TLS configuration is unusable. Never contains the password.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(
+        "the PKCS#12 file could not be opened: it is not a PKCS#12 file or the password is wrong; send the right file and its password"
+    )]
+    Pkcs12Unreadable,
+    #[error(
+        "the PKCS#12 file holds no private key with its certificate; export the certificate together with its key"
+    )]
+    NoPrivateKey,
+    #[error("cannot read the PKCS#12 file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the certificate or key is not usable for TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Opens a PKCS#12 archive: it must hold a certificate and its private key.
+pub fn load_pkcs12(data: &[u8], password: &str) -> Result<TlsIdentity, TlsError> {
+    let store = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed)
+        .map_err(|_| TlsError::Pkcs12Unreadable)?;
+    let (_, chain) = store.private_key_chain().ok_or(TlsError::NoPrivateKey)?;
+    if chain.certs().is_empty() {
+        return Err(TlsError::NoPrivateKey);
+    }
+    Ok(TlsIdentity {
+        chain: chain
+            .certs()
+            .iter()
+            .map(|c| CertificateDer::from(c.as_der().to_vec()))
+            .collect(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec())),
+    })
+}
+
+/// A rustls server configuration: TLS 1.2 and 1.3 with aws-lc-rs's default (modern) suites.
+pub fn server_config(identity: TlsIdentity) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain, identity.key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// SHA-256 of a DER certificate, as colon-separated upper-case hex (what `openssl x509
+/// -fingerprint -sha256` prints after `sha256 Fingerprint=`).
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = kms_crypto::hash(kms_crypto::HashAlgorithm::Sha256, der).unwrap_or_default();
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A fresh self-signed certificate for `names` in a PKCS#12 archive protected by `password`;
+/// with `with_key` false, the archive holds the certificate alone. For tests and demos.
+pub fn self_signed_pkcs12(
+    names: &[&str],
+    password: &str,
+    with_key: bool,
+) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    use p12_keystore::{Certificate, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let invalid =
+        |e: &dyn std::fmt::Display| TlsError::Rustls(rustls::Error::General(e.to_string()));
+    let key = rcgen::KeyPair::generate().map_err(|e| invalid(&e))?;
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .map_err(|e| invalid(&e))?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().copied().unwrap_or("kms"),
+    );
+    let cert = params.self_signed(&key).map_err(|e| invalid(&e))?;
+    let cert_der = cert.der().to_vec();
+    let certificate = Certificate::from_der(&cert_der).map_err(|e| invalid(&e))?;
+    let mut store = KeyStore::new();
+    if with_key {
+        let private = PrivateKey::from_der(&key.serialize_der()).map_err(|e| invalid(&e))?;
+        store.add_entry(
+            "kms",
+            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+                vec![1u8],
+                private,
+                vec![certificate],
+            )),
+        );
+    } else {
+        store.add_entry("kms", KeyStoreEntry::Certificate(certificate));
+    }
+    let p12 = store.writer(password).write().map_err(|e| invalid(&e))?;
+    Ok((p12, cert_der))
+}
