@@ -43,7 +43,10 @@ fn curl(args: &[&str]) -> (u16, String) {
 
 /// Runs `kms-server` in bootstrap mode at trace level; returns the child, the bootstrap
 /// fingerprint and a receiver of every output line.
-#[allow(clippy::zombie_processes, reason = "the caller kills and waits for the child")]
+#[allow(
+    clippy::zombie_processes,
+    reason = "the caller kills and waits for the child"
+)]
 fn spawn_bootstrap(port: u16) -> (std::process::Child, String, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kms-server"))
         .args(["--use-bootstrap-server", "--hostname", "127.0.0.1"])
