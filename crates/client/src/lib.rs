@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use kmip::model::{
-    ProtocolVersion, RequestBatchItem, RequestHeader, RequestMessage, RequestPayload,
-    ResponseMessage, ResponsePayload,
+    RequestBatchItem, RequestHeader, RequestMessage, RequestPayload, ResponseMessage,
+    ResponsePayload,
 };
 use kmip::{KmipEnum, ResultStatus, Tag, binary, json};
 
@@ -194,23 +194,7 @@ pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ClientError
 /// A KMIP 2.1 request message holding one operation.
 pub fn single_message(payload: RequestPayload) -> RequestMessage {
     RequestMessage {
-        request_header: RequestHeader {
-            protocol_version: ProtocolVersion {
-                protocol_version_major: 2,
-                protocol_version_minor: 1,
-            },
-            maximum_response_size: None,
-            client_correlation_value: None,
-            server_correlation_value: None,
-            asynchronous_indicator: None,
-            attestation_capable_indicator: None,
-            attestation_type: vec![],
-            authentication: None,
-            batch_error_continuation_option: None,
-            batch_order_option: None,
-            time_stamp: None,
-            batch_count: 1,
-        },
+        request_header: RequestHeader::new(2, 1, 1),
         batch_item: vec![RequestBatchItem {
             operation: payload.operation(),
             ephemeral: None,

@@ -10,31 +10,15 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kmip::model::{
-    CryptographicParameters, Encrypt, EncryptResponse, ProtocolVersion, RequestBatchItem,
-    RequestHeader, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader,
-    ResponseMessage, ResponsePayload, UniqueIdentifier,
+    CryptographicParameters, Encrypt, EncryptResponse, RequestBatchItem, RequestHeader,
+    RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage,
+    ResponsePayload, UniqueIdentifier,
 };
 use kmip::{BlockCipherMode, DateTime, Operation, binary, json};
 
 fn request() -> RequestMessage {
     RequestMessage {
-        request_header: RequestHeader {
-            protocol_version: ProtocolVersion {
-                protocol_version_major: 2,
-                protocol_version_minor: 1,
-            },
-            maximum_response_size: None,
-            client_correlation_value: None,
-            server_correlation_value: None,
-            asynchronous_indicator: None,
-            attestation_capable_indicator: None,
-            attestation_type: vec![],
-            authentication: None,
-            batch_error_continuation_option: None,
-            batch_order_option: None,
-            time_stamp: None,
-            batch_count: 1,
-        },
+        request_header: RequestHeader::new(2, 1, 1),
         batch_item: vec![RequestBatchItem {
             operation: Operation::Encrypt,
             ephemeral: None,
@@ -62,19 +46,7 @@ fn request() -> RequestMessage {
 
 fn response() -> ResponseMessage {
     ResponseMessage {
-        response_header: ResponseHeader {
-            protocol_version: ProtocolVersion {
-                protocol_version_major: 2,
-                protocol_version_minor: 1,
-            },
-            time_stamp: DateTime(1_700_000_000),
-            nonce: None,
-            server_hashed_password: None,
-            attestation_type: vec![],
-            client_correlation_value: None,
-            server_correlation_value: None,
-            batch_count: 1,
-        },
+        response_header: ResponseHeader::new(2, 1, DateTime(1_700_000_000), 1),
         batch_item: vec![ResponseBatchItem::success(
             ResponsePayload::Encrypt(EncryptResponse {
                 unique_identifier: UniqueIdentifier::Text(

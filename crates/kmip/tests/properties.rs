@@ -7,7 +7,6 @@
     reason = "tests fail loudly on purpose"
 )]
 
-use kmip::model::ProtocolVersion;
 use kmip::model::{
     Attribute, Attributes, CryptographicParameters, Encrypt, Item, Link, Locate, Name,
     RequestBatchItem, RequestHeader, RequestMessage, RequestPayload, UniqueIdentifier,
@@ -96,23 +95,7 @@ fn encrypt() -> impl Strategy<Value = Encrypt> {
 }
 
 fn header(count: i32) -> RequestHeader {
-    RequestHeader {
-        protocol_version: ProtocolVersion {
-            protocol_version_major: 2,
-            protocol_version_minor: 1,
-        },
-        maximum_response_size: None,
-        client_correlation_value: None,
-        server_correlation_value: None,
-        asynchronous_indicator: None,
-        attestation_capable_indicator: None,
-        attestation_type: vec![],
-        authentication: None,
-        batch_error_continuation_option: None,
-        batch_order_option: None,
-        time_stamp: None,
-        batch_count: count,
-    }
+    RequestHeader::new(2, 1, count)
 }
 
 proptest! {

@@ -10,8 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kmip::model::{
-    ProtocolVersion, RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader,
-    ResponseMessage,
+    RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage,
 };
 use kmip::{DateTime, KmipEnum, Operation, ResultReason, Tag, Ttlv, binary, json, v1, xml};
 
@@ -125,19 +124,7 @@ async fn process_tree(state: &AppState, tree: Ttlv) -> Ttlv {
 
 fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage {
     ResponseMessage {
-        response_header: ResponseHeader {
-            protocol_version: ProtocolVersion {
-                protocol_version_major: major,
-                protocol_version_minor: minor,
-            },
-            time_stamp: DateTime::now(),
-            nonce: None,
-            server_hashed_password: None,
-            attestation_type: vec![],
-            client_correlation_value: None,
-            server_correlation_value: None,
-            batch_count: 1,
-        },
+        response_header: ResponseHeader::new(major, minor, DateTime::now(), 1),
         batch_item: vec![ResponseBatchItem::failure(
             None,
             None,

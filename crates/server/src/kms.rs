@@ -223,14 +223,19 @@ impl Kms {
         }
         ResponseMessage {
             response_header: ResponseHeader {
-                protocol_version: request.request_header.protocol_version,
-                time_stamp: DateTime::now(),
-                nonce: None,
-                server_hashed_password: None,
-                attestation_type: vec![],
                 client_correlation_value: request.request_header.client_correlation_value,
-                server_correlation_value: None,
-                batch_count: items.len() as i32,
+                ..ResponseHeader::new(
+                    request
+                        .request_header
+                        .protocol_version
+                        .protocol_version_major,
+                    request
+                        .request_header
+                        .protocol_version
+                        .protocol_version_minor,
+                    DateTime::now(),
+                    items.len() as i32,
+                )
             },
             batch_item: items,
         }

@@ -139,6 +139,48 @@ kmip_struct! {
     }
 }
 
+impl RequestHeader {
+    /// A header for protocol `major.minor` and `batch_count` items, every optional field absent.
+    pub fn new(major: i32, minor: i32, batch_count: i32) -> RequestHeader {
+        RequestHeader {
+            protocol_version: ProtocolVersion {
+                protocol_version_major: major,
+                protocol_version_minor: minor,
+            },
+            maximum_response_size: None,
+            client_correlation_value: None,
+            server_correlation_value: None,
+            asynchronous_indicator: None,
+            attestation_capable_indicator: None,
+            attestation_type: vec![],
+            authentication: None,
+            batch_error_continuation_option: None,
+            batch_order_option: None,
+            time_stamp: None,
+            batch_count,
+        }
+    }
+}
+
+impl ResponseHeader {
+    /// A header for protocol `major.minor`, stamped `time_stamp`, every optional field absent.
+    pub fn new(major: i32, minor: i32, time_stamp: DateTime, batch_count: i32) -> ResponseHeader {
+        ResponseHeader {
+            protocol_version: ProtocolVersion {
+                protocol_version_major: major,
+                protocol_version_minor: minor,
+            },
+            time_stamp,
+            nonce: None,
+            server_hashed_password: None,
+            attestation_type: vec![],
+            client_correlation_value: None,
+            server_correlation_value: None,
+            batch_count,
+        }
+    }
+}
+
 /// One operation of a request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestBatchItem {

@@ -19,6 +19,37 @@ use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
 pub use mysql::MysqlDriver;
 pub use postgres::PostgresDriver;
 
+/// Longest wait for any database call before the request fails.
+pub(crate) const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Attempts of a transaction that meets serialization failures or deadlocks.
+const ATTEMPTS: u32 = 6;
+
+/// Runs `attempt` until it commits. An attempt answering `Ok(Some(error))` met a serialization
+/// failure or a deadlock and is retried with exponential backoff; one that takes longer than
+/// [`CALL_TIMEOUT`] fails with `timed_out()`.
+pub(crate) async fn retry_transaction<F, Fut>(
+    mut attempt: F,
+    timed_out: impl Fn() -> StoreError,
+) -> Result<(), TxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<StoreError>, TxError>>,
+{
+    let mut last = None;
+    for n in 0..ATTEMPTS {
+        match tokio::time::timeout(CALL_TIMEOUT, attempt()).await {
+            Err(_) => return Err(TxError::Store(timed_out())),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(retryable))) => {
+                last = Some(retryable);
+                tokio::time::sleep(std::time::Duration::from_millis(5 << n)).await;
+            }
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+    Err(TxError::Store(last.unwrap_or_else(timed_out)))
+}
+
 /// A statement parameter or a column value. Typed even when null, as PostgreSQL requires.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlValue {

@@ -12,8 +12,7 @@ use super::{Dialect, Driver, Kind, OnZeroRows, Row, SqlValue, Stmt, TxError};
 use crate::{Result, StoreError};
 
 const BACKEND: &str = "mysql";
-const ATTEMPTS: u32 = 6;
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+use super::CALL_TIMEOUT;
 /// Deadlock found, lock wait timeout: the transaction may simply be retried.
 const RETRYABLE: &[u16] = &[1213, 1205];
 /// Duplicate key name: the index of a schema step exists already.
@@ -178,21 +177,11 @@ impl Driver for MysqlDriver {
     }
 
     async fn transaction(&self, stmts: &[Stmt]) -> Result<(), TxError> {
-        let mut last = None;
-        for attempt in 0..ATTEMPTS {
-            match tokio::time::timeout(CALL_TIMEOUT, self.attempt(stmts)).await {
-                Err(_) => return Err(TxError::Store(self.unavailable("the call timed out"))),
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Ok(Some(retryable))) => {
-                    last = Some(retryable);
-                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
-                }
-                Ok(Err(e)) => return Err(e),
-            }
-        }
-        Err(TxError::Store(
-            last.unwrap_or_else(|| self.unavailable("too many deadlocks")),
-        ))
+        super::retry_transaction(
+            || self.attempt(stmts),
+            || self.unavailable("the call timed out"),
+        )
+        .await
     }
 
     async fn query(&self, sql: &str, values: &[SqlValue], kinds: &[Kind]) -> Result<Vec<Row>> {

@@ -13,9 +13,7 @@ use super::{Dialect, Driver, Kind, OnZeroRows, Row, SqlValue, Stmt, TxError};
 use crate::{Result, StoreError};
 
 const BACKEND: &str = "postgresql";
-const ATTEMPTS: u32 = 6;
-/// Longest wait for any database call before the request fails.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+use super::CALL_TIMEOUT;
 
 pub struct PostgresDriver {
     pool: Pool,
@@ -269,22 +267,11 @@ impl Driver for PostgresDriver {
     }
 
     async fn transaction(&self, stmts: &[Stmt]) -> Result<(), TxError> {
-        let mut last = None;
-        for attempt in 0..ATTEMPTS {
-            let run = tokio::time::timeout(CALL_TIMEOUT, self.attempt(stmts)).await;
-            match run {
-                Err(_) => return Err(TxError::Store(self.unavailable("the call timed out"))),
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Ok(Some(retryable))) => {
-                    last = Some(retryable);
-                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
-                }
-                Ok(Err(e)) => return Err(e),
-            }
-        }
-        Err(TxError::Store(last.unwrap_or_else(|| {
-            self.unavailable("too many serialization failures")
-        })))
+        super::retry_transaction(
+            || self.attempt(stmts),
+            || self.unavailable("the call timed out"),
+        )
+        .await
     }
 
     async fn query(&self, sql: &str, values: &[SqlValue], kinds: &[Kind]) -> Result<Vec<Row>> {
