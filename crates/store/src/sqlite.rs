@@ -112,7 +112,7 @@ impl SqliteStore {
             open_err("another kms-server process is using this database; stop it or choose another --sqlite-path".into())
         })?;
         let mut conn = open_connection(path).map_err(|e| open_err(e.to_string()))?;
-        migrate(&mut conn).map_err(|e| open_err(format!("schema upgrade failed: {e}")))?;
+        migrate(&mut conn, None).map_err(|e| open_err(format!("schema upgrade failed: {e}")))?;
         let (tx, rx) = mpsc::channel::<Job>();
         let cache = Arc::new(ObjectCache::default());
         let writer_cache = cache.clone();
@@ -188,7 +188,10 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+/// The seed's migration, as for the SQL servers (`crate::sql::SqlStore::migrate`): flag
+/// `upgrading`, run every idempotent step in order, flag `ready` with this version. An upgrade
+/// stopped part-way (`fail_after`, for tests) leaves `upgrading`; the next open runs it again.
+fn migrate(conn: &mut Connection, fail_after: Option<usize>) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS context (
             id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -213,7 +216,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
          ON CONFLICT (id) DO UPDATE SET state = 'upgrading'",
         params![version],
     )?;
-    for (name, sql) in SCHEMA_STEPS {
+    for (i, (name, sql)) in SCHEMA_STEPS.iter().enumerate() {
+        if fail_after == Some(i) {
+            return Err(rusqlite::Error::InvalidQuery);
+        }
         tracing::info!(step = name, "sqlite schema step");
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -563,6 +569,54 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("kms.db")).expect("open");
         crate::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn interrupted_upgrade_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kms.db");
+        {
+            let store = SqliteStore::open(&path).expect("open");
+            for i in 0..3 {
+                store
+                    .create(crate::conformance::sample(
+                        &format!("k{i}"),
+                        "alice",
+                        &["t"],
+                    ))
+                    .await
+                    .expect("create");
+            }
+        }
+        let mut conn = open_connection(&path).expect("connection");
+        conn.execute("UPDATE context SET version = '0.0.1'", [])
+            .expect("older version");
+        assert!(
+            migrate(&mut conn, Some(1)).is_err(),
+            "fault injected between steps"
+        );
+        let state: String = conn
+            .query_row("SELECT state FROM context", [], |r| r.get(0))
+            .expect("state");
+        assert_eq!(state, "upgrading");
+        drop(conn);
+        let store = SqliteStore::open(&path).expect("the next open resumes the upgrade");
+        let conn = open_connection(&path).expect("connection");
+        let (version, state): (String, String) = conn
+            .query_row("SELECT version, state FROM context", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("context");
+        assert_eq!(
+            (version.as_str(), state.as_str()),
+            (env!("CARGO_PKG_VERSION"), "ready")
+        );
+        for i in 0..3 {
+            assert!(
+                store.get(&format!("k{i}")).await.expect("get").is_some(),
+                "object intact"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
