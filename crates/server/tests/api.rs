@@ -615,3 +615,49 @@ async fn json_errors_are_clear() {
     assert_eq!(r.text().await.unwrap(), env!("CARGO_PKG_VERSION"));
     t.server.stop().await;
 }
+
+#[tokio::test]
+async fn usage_limits_are_counted() {
+    let t = TestServer::builder().start().await;
+    let client = KmsClient::with_url(&t.url).unwrap();
+    let mut attributes = Attributes(vec![
+        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+        Attribute::CryptographicLength(128),
+        Attribute::UniqueIdentifier("limited".into()),
+        Attribute::UsageLimits(UsageLimits {
+            usage_limits_total: 16,
+            usage_limits_count: None,
+            usage_limits_unit: kmip::UsageLimitsUnit::Byte,
+        }),
+    ]);
+    attributes.set(Attribute::CryptographicUsageMask(0x4 | 0x8));
+    client
+        .send(RequestPayload::Create(Create {
+            object_type: ObjectType::SymmetricKey,
+            attributes,
+            protection_storage_masks: None,
+        }))
+        .await
+        .unwrap();
+    client
+        .send(RequestPayload::Activate(UidRequest {
+            unique_identifier: Some("limited".into()),
+        }))
+        .await
+        .unwrap();
+    client
+        .send(encrypt("limited", &[1; 16], None))
+        .await
+        .expect("16 bytes are allowed");
+    let left = get_attributes(&client, "limited")
+        .await
+        .usage_limits()
+        .and_then(|l| l.usage_limits_count);
+    assert_eq!(left, Some(0));
+    let err = client
+        .send(encrypt("limited", &[1; 1], None))
+        .await
+        .expect_err("the limit is reached");
+    assert!(err.to_string().contains("usage limits"), "{err}");
+    t.server.stop().await;
+}

@@ -75,6 +75,15 @@ kmip_struct! {
 }
 
 kmip_struct! {
+    /// `UsageLimits`: how much an object may still protect.
+    pub struct UsageLimits {
+        pub usage_limits_total: i64 = Tag::USAGE_LIMITS_TOTAL,
+        pub usage_limits_count: Option<i64> = Tag::USAGE_LIMITS_COUNT,
+        pub usage_limits_unit: UsageLimitsUnit = Tag::USAGE_LIMITS_UNIT,
+    }
+}
+
+kmip_struct! {
     /// `CryptographicDomainParameters`.
     pub struct CryptographicDomainParameters {
         pub qlength: Option<i32> = Tag::QLENGTH,
@@ -144,6 +153,7 @@ attributes! {
     OperationPolicyName(String) = OPERATION_POLICY_NAME,
     CryptographicUsageMask(i32) = CRYPTOGRAPHIC_USAGE_MASK,
     LeaseTime(Interval) = LEASE_TIME,
+    UsageLimits(UsageLimits) = USAGE_LIMITS,
     State(State) = STATE,
     InitialDate(DateTime) = INITIAL_DATE,
     ActivationDate(DateTime) = ACTIVATION_DATE,
@@ -226,6 +236,7 @@ single_getters! {
     protect_stop_date -> ProtectStopDate: DateTime,
     revocation_reason -> RevocationReason: RevocationReason,
     key_format_type -> KeyFormatType: KeyFormatType,
+    usage_limits -> UsageLimits: UsageLimits,
     extractable -> Extractable: bool,
     sensitive -> Sensitive: bool,
 }

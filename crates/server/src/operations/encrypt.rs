@@ -3,7 +3,9 @@
 use kmip::State;
 use kmip::model::{Encrypt, EncryptResponse};
 
-use super::{key_bytes, require_state, require_usage, require_usage_period, symmetric, usage};
+use super::{
+    consume_usage, key_bytes, require_state, require_usage, require_usage_period, symmetric, usage,
+};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
@@ -24,6 +26,9 @@ pub async fn encrypt(
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
+    if key.attributes.usage_limits().is_some() {
+        consume_usage(kms, &key.uid, data.len()).await?;
+    }
     if request.iv_counter_nonce.is_none() && !choice.random_iv {
         return Err(KmsError::MissingData(
             "RandomIV is false: give the IVCounterNonce".into(),

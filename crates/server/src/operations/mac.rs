@@ -4,7 +4,9 @@ use kmip::State;
 use kmip::model::{Mac, MacResponse};
 use kms_store::StoredObject;
 
-use super::{key_bytes, require_state, require_usage, require_usage_period, symmetric, usage};
+use super::{
+    consume_usage, key_bytes, require_state, require_usage, require_usage_period, symmetric, usage,
+};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
@@ -21,6 +23,9 @@ pub async fn mac(kms: &Kms, ctx: &mut RequestContext, request: Mac) -> KResult<M
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("MAC needs Data".into()))?;
+    if key.attributes.usage_limits().is_some() {
+        consume_usage(kms, &key.uid, data.len()).await?;
+    }
     let mac = kms_crypto::hmac(hash, key_bytes(&key)?, &data)?;
     Ok(MacResponse {
         unique_identifier: key.uid.into(),

@@ -168,6 +168,45 @@ pub fn require_usage_period(object: &StoredObject, protecting: bool) -> KResult<
     }
 }
 
+/// Consumes `bytes` (or one operation, for limits counted in objects) of the object's usage
+/// limits, refusing when not enough is left. Runs its own read-modify-write so that concurrent
+/// uses through any server are all counted.
+pub async fn consume_usage(kms: &Kms, uid: &str, bytes: usize) -> KResult<()> {
+    for attempt in 1..=40u32 {
+        let mut object = kms
+            .store
+            .get(uid)
+            .await?
+            .ok_or_else(|| KmsError::NotFound(uid.to_owned()))?;
+        let Some(mut limits) = object.attributes.usage_limits() else {
+            return Ok(());
+        };
+        let needed = match limits.usage_limits_unit {
+            kmip::UsageLimitsUnit::Byte => i64::try_from(bytes).unwrap_or(i64::MAX),
+            _ => 1,
+        };
+        let left = limits
+            .usage_limits_count
+            .unwrap_or(limits.usage_limits_total);
+        if needed > left {
+            return Err(KmsError::PermissionDenied(format!(
+                "object `{uid}` has reached its usage limits ({left} left, {needed} needed)"
+            )));
+        }
+        limits.usage_limits_count = Some(left - needed);
+        object.attributes.set(Attribute::UsageLimits(limits));
+        match kms.store.update(object).await {
+            Ok(()) => return Ok(()),
+            Err(kms_store::StoreError::Conflict { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt.min(20))))
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KmsError::Conflict(uid.to_owned()))
+}
+
 /// The raw bytes of a symmetric key (or secret data) object.
 pub fn key_bytes(object: &StoredObject) -> KResult<&[u8]> {
     let Some(obj) = &object.object else {
@@ -221,6 +260,12 @@ pub fn new_stored_object(
         }
         _ => default_state,
     };
+    if let Some(mut limits) = attributes.usage_limits()
+        && limits.usage_limits_count.is_none()
+    {
+        limits.usage_limits_count = Some(limits.usage_limits_total);
+        attributes.set(Attribute::UsageLimits(limits));
+    }
     attributes.set(Attribute::UniqueIdentifier(uid.clone().into()));
     attributes.set(Attribute::ObjectType(object_type));
     attributes.set(Attribute::State(state));
