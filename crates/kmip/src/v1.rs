@@ -128,7 +128,13 @@ fn downgrade_result_reasons(message: &mut Ttlv, minor: i32) {
                 && *v > last
                 && *v != 0x100
             {
-                *v = if *v == 0x43 { 0x0C } else { 0x100 };
+                *v = match *v {
+                    // Wrong Key Lifecycle State was a permission problem in 1.x.
+                    0x43 => 0x0C,
+                    // Object Not Found was Item Not Found.
+                    0x37 => 0x01,
+                    _ => 0x100,
+                };
             }
         }
     }

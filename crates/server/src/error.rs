@@ -82,7 +82,9 @@ impl KmsError {
     /// The KMIP result reason of this error.
     pub fn reason(&self) -> ResultReason {
         match self {
-            KmsError::NotFound(_) => ResultReason::ItemNotFound,
+            // KMIP 2.x names a missing object "Object Not Found"; 1.x clients get "Item Not
+            // Found" (see kmip::v1).
+            KmsError::NotFound(_) => ResultReason::ObjectNotFound,
             KmsError::Destroyed(_) => ResultReason::ObjectDestroyed,
             KmsError::PermissionDenied(_) => ResultReason::PermissionDenied,
             KmsError::InvalidRequest(_) => ResultReason::InvalidField,

@@ -487,7 +487,7 @@ async fn binary_batch_with_id_placeholder_and_errors() {
     assert_eq!(response.batch_item.len(), 1);
     assert_eq!(
         response.batch_item[0].result_reason,
-        Some(ResultReason::ItemNotFound)
+        Some(ResultReason::ObjectNotFound)
     );
 
     // Garbage is an InvalidMessage answer, not a crash or a 500.

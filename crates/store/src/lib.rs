@@ -10,7 +10,7 @@ pub mod sql;
 pub mod sqlite;
 
 pub use error::StoreError;
-pub use model::{LocateQuery, StoredObject};
+pub use model::{DateRange, LocateQuery, StoredObject};
 
 use async_trait::async_trait;
 

@@ -1,7 +1,7 @@
 //! What the store keeps: a managed object with its attributes, state, owner and tags.
 
 use kmip::model::{Attributes, Object};
-use kmip::{CryptographicAlgorithm, ObjectType, State};
+use kmip::{CryptographicAlgorithm, DateTime, ObjectType, State, Tag};
 
 /// One managed object as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +20,14 @@ pub struct StoredObject {
     pub revision: u64,
 }
 
+/// A date attribute (by tag) that must lie in `[from, to]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DateRange {
+    pub tag: Tag,
+    pub from: DateTime,
+    pub to: DateTime,
+}
+
 /// Criteria of a Locate; every criterion given must match.
 #[derive(Clone, Debug, Default)]
 pub struct LocateQuery {
@@ -29,6 +37,8 @@ pub struct LocateQuery {
     pub uid: Option<String>,
     /// Whether destroyed objects (Destroyed, DestroyedCompromised) are included.
     pub include_destroyed: bool,
+    /// Date attributes that must lie in an inclusive range.
+    pub dates: Vec<DateRange>,
     pub object_type: Option<ObjectType>,
     pub state: Option<State>,
     pub algorithm: Option<CryptographicAlgorithm>,
@@ -83,6 +93,14 @@ impl LocateQuery {
             .iter()
             .all(|g| o.attributes.object_groups().any(|x| x == g))
         {
+            return false;
+        }
+        let in_range = |r: &DateRange| {
+            o.attributes
+                .date(r.tag)
+                .is_some_and(|d| r.from <= d && d <= r.to)
+        };
+        if !self.dates.iter().all(in_range) {
             return false;
         }
         self.tags.iter().all(|t| o.tags.contains(t))

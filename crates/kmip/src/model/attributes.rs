@@ -275,6 +275,14 @@ impl Attributes {
         })
     }
 
+    /// The value of the first date attribute with this tag.
+    pub fn date(&self, tag: Tag) -> Option<DateTime> {
+        self.0
+            .iter()
+            .filter(|a| a.tag() == tag)
+            .find_map(|a| a.to_ttlv(tag).as_datetime().ok())
+    }
+
     /// Whether an attribute with this tag is present.
     pub fn has(&self, tag: Tag) -> bool {
         self.0.iter().any(|a| a.tag() == tag)

@@ -6,6 +6,24 @@ use kms_store::LocateQuery;
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
+/// The value of a date attribute a Locate may range over.
+fn date_value(a: &Attribute) -> Option<kmip::DateTime> {
+    match a {
+        Attribute::InitialDate(d)
+        | Attribute::ActivationDate(d)
+        | Attribute::ProcessStartDate(d)
+        | Attribute::ProtectStopDate(d)
+        | Attribute::DeactivationDate(d)
+        | Attribute::DestroyDate(d)
+        | Attribute::CompromiseOccurrenceDate(d)
+        | Attribute::CompromiseDate(d)
+        | Attribute::ArchiveDate(d)
+        | Attribute::LastChangeDate(d)
+        | Attribute::OriginalCreationDate(d) => Some(*d),
+        _ => None,
+    }
+}
+
 pub async fn locate(
     kms: &Kms,
     ctx: &mut RequestContext,
@@ -17,7 +35,36 @@ pub async fn locate(
     };
     if let Some(attributes) = &request.attributes {
         query.tags = attributes.user_tags()?;
+        // Two instances of a date attribute give an inclusive range; one, an exact date.
+        let mut seen: Vec<kmip::Tag> = Vec::new();
+        for a in attributes.0.iter().filter(|a| date_value(a).is_some()) {
+            let tag = a.tag();
+            if seen.contains(&tag) {
+                continue;
+            }
+            seen.push(tag);
+            let all: Vec<kmip::DateTime> = attributes
+                .0
+                .iter()
+                .filter(|x| x.tag() == tag)
+                .filter_map(date_value)
+                .collect();
+            let (from, to) = match all.as_slice() {
+                [one] => (*one, *one),
+                [first, second] => ((*first).min(*second), (*first).max(*second)),
+                _ => {
+                    return Err(KmsError::InvalidRequest(format!(
+                        "Locate takes one date or two (a range) for {tag}, not {}",
+                        all.len()
+                    )));
+                }
+            };
+            query.dates.push(kms_store::DateRange { tag, from, to });
+        }
         for a in &attributes.0 {
+            if date_value(a).is_some() {
+                continue;
+            }
             match a {
                 Attribute::ObjectType(t) => query.object_type = Some(*t),
                 Attribute::State(s) => query.state = Some(*s),
