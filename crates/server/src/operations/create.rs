@@ -34,10 +34,12 @@ pub async fn create(
         CryptographicAlgorithm::ChaCha20 | CryptographicAlgorithm::ChaCha20Poly1305 => {
             length == 256
         }
+        // Kept for legacy systems that store 3DES keys here; the server does not compute with them.
+        CryptographicAlgorithm::DES3 => matches!(length, 112 | 168),
         a if hmac_hash(a).is_some() => length >= 128 && length % 8 == 0 && length <= 4096,
         other => {
             return Err(KmsError::FeatureNotSupported(format!(
-                "symmetric keys of algorithm {other:?}; use AES, ChaCha20 or an HMAC algorithm"
+                "symmetric keys of algorithm {other:?}; use AES, ChaCha20, DES3 or an HMAC algorithm"
             )));
         }
     };
@@ -63,7 +65,16 @@ pub async fn create(
         };
         attributes.set(Attribute::CryptographicUsageMask(default));
     }
-    let material = kms_crypto::random_key((length / 8) as usize)?;
+    let material = if algorithm == CryptographicAlgorithm::DES3 {
+        // 56 key bits per 8-byte DES key, each byte with an odd-parity low bit.
+        let mut k = kms_crypto::random_key((length / 7) as usize)?;
+        for b in k.iter_mut() {
+            *b = (*b & 0xFE) | u8::from((*b >> 1).count_ones() % 2 == 0);
+        }
+        k
+    } else {
+        kms_crypto::random_key((length / 8) as usize)?
+    };
     let object = Object::SymmetricKey(SymmetricKey {
         key_block: KeyBlock {
             key_format_type: KeyFormatType::Raw,
@@ -78,6 +89,7 @@ pub async fn create(
             key_wrapping_data: None,
         },
     });
+    attributes.set(Attribute::Other(random_number_generator()));
     let uid = new_uid(&attributes)?;
     let stored = new_stored_object(ctx, uid, object, attributes, State::PreActive)?;
     let uid = insert(kms, ctx, stored).await?;
@@ -85,4 +97,28 @@ pub async fn create(
         object_type: ObjectType::SymmetricKey,
         unique_identifier: uid.into(),
     })
+}
+
+/// The `RandomNumberGenerator` attribute of the keys this server makes: aws-lc's CTR-DRBG
+/// (NIST SP 800-90A) over AES-256.
+fn random_number_generator() -> kmip::Ttlv {
+    use kmip::{Tag, Ttlv, Value};
+    Ttlv::structure(
+        Tag::RANDOM_NUMBER_GENERATOR,
+        vec![
+            Ttlv::new(
+                Tag::RNG_ALGORITHM,
+                Value::Enumeration(kmip::RNGAlgorithm::DRBG as u32),
+            ),
+            Ttlv::new(
+                Tag::CRYPTOGRAPHIC_ALGORITHM,
+                Value::Enumeration(CryptographicAlgorithm::AES as u32),
+            ),
+            Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+            Ttlv::new(
+                Tag::DRBG_ALGORITHM,
+                Value::Enumeration(kmip::DRBGAlgorithm::CTR as u32),
+            ),
+        ],
+    )
 }
