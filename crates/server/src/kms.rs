@@ -196,11 +196,22 @@ impl Kms {
             request.request_header.batch_error_continuation_option,
             Some(BatchErrorContinuationOption::Continue)
         );
+        let undo = matches!(
+            request.request_header.batch_error_continuation_option,
+            Some(BatchErrorContinuationOption::Undo)
+        );
+        let mut journal = UndoJournal::default();
         let mut items = Vec::with_capacity(request.batch_item.len());
         for item in request.batch_item {
             let op = item.operation;
             let id = item.unique_batch_item_id.clone();
+            if undo && let Some(uid) = undo::target(&item.request_payload, &ctx) {
+                journal.remember(self, &uid).await;
+            }
             let mut result = self.dispatch(&mut ctx, item.request_payload).await;
+            if undo && let Ok(payload) = &result {
+                journal.created(payload);
+            }
             if let (Ok(payload), Some(max)) =
                 (&result, request.request_header.maximum_response_size)
             {
@@ -217,6 +228,16 @@ impl Kms {
                     ResponseBatchItem::failure(Some(op), id, e.reason(), e.to_string())
                 }
             });
+            if failed && undo {
+                // Undo: the items before the failure are rolled back and say so.
+                std::mem::take(&mut journal).roll_back(self).await;
+                let last = items.len().saturating_sub(1);
+                for done in items.iter_mut().take(last) {
+                    if done.result_status == kmip::ResultStatus::Success {
+                        done.result_status = kmip::ResultStatus::OperationUndone;
+                    }
+                }
+            }
             if failed && !continue_on_error {
                 break;
             }
@@ -261,6 +282,96 @@ impl Kms {
         }
         ctx.placeholder = Some(uid);
         Ok(object)
+    }
+}
+
+mod undo {
+    //! What an Undo batch must restore: the state of every object its items touch, taken before
+    //! the item runs, and the objects they create.
+
+    use kmip::model::{RequestPayload, ResponsePayload, UniqueIdentifier};
+
+    use super::RequestContext;
+
+    /// The object an operation works on: the one it names, or the batch's placeholder.
+    pub fn target(payload: &RequestPayload, ctx: &RequestContext) -> Option<String> {
+        use RequestPayload as R;
+        let named: Option<&Option<UniqueIdentifier>> = match payload {
+            R::Activate(p)
+            | R::Destroy(p)
+            | R::Archive(p)
+            | R::Recover(p)
+            | R::GetAttributeList(p) => Some(&p.unique_identifier),
+            R::Revoke(p) => Some(&p.unique_identifier),
+            R::AddAttribute(p) | R::SetAttribute(p) => Some(&p.unique_identifier),
+            R::ModifyAttribute(p) => Some(&p.unique_identifier),
+            R::DeleteAttribute(p) => Some(&p.unique_identifier),
+            R::Encrypt(p) => Some(&p.unique_identifier),
+            R::MAC(p) => Some(&p.unique_identifier),
+            R::Import(p) => return p.unique_identifier.as_text().map(str::to_owned),
+            _ => None,
+        };
+        match named? {
+            Some(UniqueIdentifier::Text(s)) => Some(s.clone()),
+            _ => ctx.placeholder.clone(),
+        }
+    }
+
+    /// The object an operation created.
+    pub fn created(payload: &ResponsePayload) -> Option<String> {
+        let uid = match payload {
+            ResponsePayload::Create(r) => &r.unique_identifier,
+            ResponsePayload::Register(r) => &r.unique_identifier,
+            _ => return None,
+        };
+        uid.as_text().map(str::to_owned)
+    }
+}
+
+/// Objects as they were before an Undo batch touched them (`None`: created by the batch).
+#[derive(Default)]
+struct UndoJournal {
+    before: Vec<(String, Option<StoredObject>)>,
+}
+
+impl UndoJournal {
+    async fn remember(&mut self, kms: &Kms, uid: &str) {
+        if self.before.iter().any(|(u, _)| u == uid) {
+            return;
+        }
+        if let Ok(state) = kms.store.get(uid).await {
+            self.before.push((uid.to_owned(), state));
+        }
+    }
+
+    fn created(&mut self, payload: &ResponsePayload) {
+        if let Some(uid) = undo::created(payload)
+            && !self.before.iter().any(|(u, _)| *u == uid)
+        {
+            self.before.push((uid, None));
+        }
+    }
+
+    /// Puts every object back as it was, newest change first. This compensates rather than
+    /// rolls back a transaction: a change another client made meanwhile to the same object is
+    /// overwritten, which the Undo option asks for.
+    async fn roll_back(self, kms: &Kms) {
+        for (uid, before) in self.before.into_iter().rev() {
+            let result = match before {
+                None => kms.store.delete(&uid).await,
+                Some(mut old) => match kms.store.get(&uid).await {
+                    Ok(Some(now)) => {
+                        old.revision = now.revision;
+                        kms.store.update(old).await
+                    }
+                    Ok(None) => kms.store.create(old).await,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = result {
+                tracing::error!(%uid, error = %e, "undo could not restore an object");
+            }
+        }
     }
 }
 

@@ -661,3 +661,68 @@ async fn usage_limits_are_counted() {
     assert!(err.to_string().contains("usage limits"), "{err}");
     t.server.stop().await;
 }
+
+#[tokio::test]
+async fn undo_batch_restores_what_it_changed() {
+    let t = TestServer::builder().start().await;
+    let client = KmsClient::with_url(&t.url).unwrap();
+    let ResponsePayload::Create(c) = client.send(aes_create(&[])).await.unwrap() else {
+        panic!()
+    };
+    let existing = c.unique_identifier.as_text().unwrap().to_owned();
+    // Activate the existing key, create another one, then fail: everything is undone.
+    let mut message = single_message(RequestPayload::Activate(UidRequest {
+        unique_identifier: Some(existing.clone().into()),
+    }));
+    message.request_header.batch_error_continuation_option =
+        Some(kmip::BatchErrorContinuationOption::Undo);
+    let mut create = aes_create(&[]);
+    if let RequestPayload::Create(c) = &mut create {
+        c.attributes
+            .set(Attribute::UniqueIdentifier("undone-key".into()));
+    }
+    for payload in [
+        create,
+        RequestPayload::Get(Get {
+            unique_identifier: Some("missing".into()),
+            key_format_type: None,
+            key_wrap_type: None,
+            key_compression_type: None,
+            key_wrapping_specification: None,
+        }),
+    ] {
+        message.batch_item.push(RequestBatchItem {
+            operation: payload.operation(),
+            ephemeral: None,
+            unique_batch_item_id: None,
+            request_payload: payload,
+            message_extension: None,
+        });
+    }
+    let response = client.send_binary(&message).await.unwrap();
+    let statuses: Vec<ResultStatus> = response
+        .batch_item
+        .iter()
+        .map(|i| i.result_status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ResultStatus::OperationUndone,
+            ResultStatus::OperationUndone,
+            ResultStatus::OperationFailed
+        ]
+    );
+    assert_eq!(
+        get_attributes(&client, &existing).await.state(),
+        Some(State::PreActive)
+    );
+    let gone = client
+        .send(RequestPayload::GetAttributes(GetAttributes {
+            unique_identifier: Some("undone-key".into()),
+            attribute_reference: vec![],
+        }))
+        .await;
+    assert!(gone.is_err(), "the created key is removed");
+    t.server.stop().await;
+}
