@@ -31,6 +31,12 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/version", get(version))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(max_body))
+        // A request that takes this long is stuck (a database that stopped answering): the
+        // client gets a 408 instead of waiting forever.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(120),
+        ))
         .with_state(state)
 }
 
