@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Bytes of plaintext per encrypt request.
     #[arg(long, default_value_t = 64)]
     payload: usize,
+    /// Rounds the scenarios alternate in (each runs duration / rounds per round).
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
     /// Skip the Create scenario (it writes a key per request).
     #[arg(long)]
     no_create: bool,
@@ -183,61 +186,66 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
     let d = Duration::from_secs(args.duration);
     let c = args.concurrency;
     let floor_url = floor_server().await?;
-    let mut results = vec![
-        load(
+    // (name, url, content type, body) of each scenario.
+    let mut scenarios: Vec<(&'static str, String, &'static str, Arc<Vec<u8>>)> = vec![
+        (
             "floor (minimal handler)",
-            http.clone(),
             floor_url,
             "application/json",
             encrypt_json.clone(),
-            c,
-            d,
-        )
-        .await?,
-        load(
+        ),
+        (
             "encrypt JSON TTLV",
-            http.clone(),
             format!("{base}/kmip/2_1"),
             "application/json",
             encrypt_json,
-            c,
-            d,
-        )
-        .await?,
-        load(
+        ),
+        (
             "encrypt binary TTLV",
-            http.clone(),
             format!("{base}/kmip"),
             "application/octet-stream",
             encrypt_binary,
-            c,
-            d,
-        )
-        .await?,
-        load(
+        ),
+        (
             "get JSON TTLV",
-            http.clone(),
             format!("{base}/kmip/2_1"),
             "application/json",
             get_json,
-            c,
-            d,
-        )
-        .await?,
+        ),
     ];
     if !args.no_create {
-        results.push(
-            load(
-                "create (durable)",
+        scenarios.push((
+            "create (durable)",
+            format!("{base}/kmip/2_1"),
+            "application/json",
+            create_json,
+        ));
+    }
+    // The scenarios take turns in short rounds, so that a change in the machine's load during
+    // the run weighs on all of them alike and the ratios to the floor stay meaningful.
+    let rounds = args.rounds.max(1);
+    let slice = d / rounds;
+    let mut results: Vec<Scenario> = Vec::new();
+    for round in 0..rounds {
+        for (i, (name, url, content_type, body)) in scenarios.iter().enumerate() {
+            let s = load(
+                name,
                 http.clone(),
-                format!("{base}/kmip/2_1"),
-                "application/json",
-                create_json,
+                url.clone(),
+                content_type,
+                body.clone(),
                 c,
-                d,
+                slice,
             )
-            .await?,
-        );
+            .await?;
+            if round == 0 {
+                results.push(s);
+            } else if let Some(total) = results.get_mut(i) {
+                total.requests += s.requests;
+                total.elapsed += s.elapsed;
+                total.histogram.add(&s.histogram)?;
+            }
+        }
     }
     let floor = results[0].rate();
     if out.json {
