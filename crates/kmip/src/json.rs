@@ -16,14 +16,170 @@ const MAX_DEPTH: usize = 64;
 
 /// Parses JSON TTLV text.
 pub fn from_str(text: &str) -> Result<Ttlv, Error> {
-    let v: J = serde_json::from_str(text).map_err(Error::JsonSyntax)?;
-    from_value(&v)
+    from_slice(text.as_bytes())
 }
 
-/// Parses JSON TTLV bytes.
+/// Parses JSON TTLV bytes, straight into the tree (no intermediate JSON document).
 pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
-    let v: J = serde_json::from_slice(bytes).map_err(Error::JsonSyntax)?;
-    from_value(&v)
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let tree = NodeSeed {
+        depth: 0,
+        hint: None,
+    }
+    .deserialize(&mut de)
+    .map_err(Error::JsonSyntax)?;
+    de.end().map_err(Error::JsonSyntax)?;
+    Ok(tree)
+}
+
+/// Streaming decoding of one node. Nodes whose `tag` and `type` come before their `value` (the
+/// order Cosmian and this crate write) are decoded in one pass; others are buffered and decoded
+/// by [`node`].
+struct NodeSeed {
+    depth: usize,
+    hint: Option<Tag>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Key {
+    Tag,
+    Type,
+    Value,
+    #[serde(other)]
+    Other,
+}
+
+/// A `tag` or `type` string, read without allocating when possible.
+struct Name<T>(fn(&str) -> Option<T>, &'static str);
+
+impl<'de, T> serde::de::DeserializeSeed<'de> for Name<T> {
+    type Value = (Option<T>, String);
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<T> serde::de::Visitor<'_> for Name<T> {
+    type Value = (Option<T>, String);
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.1)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match (self.0)(v) {
+            Some(t) => Ok((Some(t), String::new())),
+            None => Ok((None, v.to_owned())),
+        }
+    }
+}
+
+/// The children of a structure, with the `AttributeName` hint for `AttributeValue`s.
+struct ChildrenSeed {
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ChildrenSeed {
+    type Value = Vec<Ttlv>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ChildrenSeed {
+    type Value = Vec<Ttlv>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of TTLV nodes")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut children = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(64));
+        let mut hint = None;
+        while let Some(child) = seq.next_element_seed(NodeSeed {
+            depth: self.depth,
+            hint,
+        })? {
+            if child.tag == Tag::ATTRIBUTE_NAME {
+                hint = child.as_str().ok().and_then(enums::tag_of_attribute_name);
+            }
+            children.push(child);
+        }
+        Ok(children)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NodeSeed {
+    type Value = Ttlv;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Ttlv, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NodeSeed {
+    type Value = Ttlv;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a TTLV node: an object with `tag`, `type` and `value`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ttlv, A::Error> {
+        use serde::de::Error as _;
+        if self.depth > MAX_DEPTH {
+            return Err(A::Error::custom(Error::TooDeep { limit: MAX_DEPTH }));
+        }
+        let mut tag: Option<Tag> = None;
+        let mut item_type: Option<ItemType> = None;
+        let mut value: Option<Value> = None;
+        let mut buffered: Option<J> = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Tag => {
+                    let (t, name) = map.next_value_seed(Name(Tag::from_name, "a tag name"))?;
+                    tag = Some(t.ok_or_else(|| A::Error::custom(Error::UnknownTagName(name)))?);
+                }
+                Key::Type => {
+                    let (t, name) =
+                        map.next_value_seed(Name(ItemType::from_name, "an item type"))?;
+                    item_type =
+                        Some(t.ok_or_else(|| {
+                            A::Error::custom(err(format!("unknown type `{name}`")))
+                        })?);
+                }
+                Key::Value => match (tag, item_type) {
+                    (Some(_), Some(ItemType::Structure)) => {
+                        value = Some(Value::Structure(map.next_value_seed(ChildrenSeed {
+                            depth: self.depth + 1,
+                        })?));
+                    }
+                    (Some(tag), Some(t)) => {
+                        let raw: J = map.next_value()?;
+                        let meaning = if tag == Tag::ATTRIBUTE_VALUE {
+                            self.hint.unwrap_or(tag)
+                        } else {
+                            tag
+                        };
+                        value = Some(leaf(tag, t, meaning, &raw).map_err(A::Error::custom)?);
+                    }
+                    _ => buffered = Some(map.next_value()?),
+                },
+                Key::Other => {
+                    let _: serde::de::IgnoredAny = map.next_value()?;
+                }
+            }
+        }
+        if let Some(value) = value {
+            let tag = tag.ok_or_else(|| A::Error::custom(err("a node has no string `tag`")))?;
+            return Ok(Ttlv { tag, value });
+        }
+        // The value came before the tag or type, or the type is absent (a structure): decode
+        // the buffered value the slow way.
+        let raw = buffered.ok_or_else(|| A::Error::custom(err("a node has no `value`")))?;
+        let tag = tag.ok_or_else(|| A::Error::custom(err("a node has no string `tag`")))?;
+        let item_type = item_type.unwrap_or(ItemType::Structure);
+        let mut object = serde_json::Map::new();
+        object.insert("tag".into(), J::String(tag.to_string()));
+        object.insert("type".into(), J::String(item_type.name().into()));
+        object.insert("value".into(), raw);
+        node(&J::Object(object), self.depth, self.hint).map_err(A::Error::custom)
+    }
 }
 
 /// Converts an already parsed JSON value.
@@ -63,15 +219,12 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
     } else {
         tag
     };
-    let bad = |what: &str| Error::BadValue {
-        tag,
-        reason: format!("invalid {} value: {what}", item_type.name()),
-    };
     let value = match item_type {
         ItemType::Structure => {
-            let arr = raw
-                .as_array()
-                .ok_or_else(|| bad("a structure's value must be an array"))?;
+            let arr = raw.as_array().ok_or_else(|| Error::BadValue {
+                tag,
+                reason: "invalid Structure value: a structure's value must be an array".into(),
+            })?;
             let mut children = Vec::with_capacity(arr.len());
             let mut attr_hint = None;
             for c in arr {
@@ -83,6 +236,19 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
             }
             Value::Structure(children)
         }
+        _ => leaf(tag, item_type, meaning, raw)?,
+    };
+    Ok(Ttlv { tag, value })
+}
+
+/// The value of a non-structure item from its JSON value.
+fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, Error> {
+    let bad = |what: &str| Error::BadValue {
+        tag,
+        reason: format!("invalid {} value: {what}", item_type.name()),
+    };
+    Ok(match item_type {
+        ItemType::Structure => return Err(bad("a structure's value must be an array")),
         ItemType::Integer => Value::Integer(match raw {
             J::Number(n) => n
                 .as_i64()
@@ -161,8 +327,7 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
                 .ok_or_else(|| bad(s))?,
             _ => return Err(bad("expected a number")),
         }),
-    };
-    Ok(Ttlv { tag, value })
+    })
 }
 
 fn parse_int(s: &str) -> Option<i64> {
@@ -330,6 +495,32 @@ mod tests {
         assert!(s.contains(r#""value":"0x0000000000000001""#));
         assert!(s.contains(r#""value":"SHA256""#));
         assert_eq!(from_str(&s).unwrap(), item);
+    }
+
+    #[test]
+    fn key_order_and_missing_type_do_not_matter() {
+        let shuffled = r#"{"value":[{"value":"AES","type":"Enumeration","tag":"CryptographicAlgorithm"},
+            {"tag":"AttributeName","value":"Cryptographic Usage Mask","type":"TextString"}],"tag":"Attributes"}"#;
+        let ordered = r#"{"tag":"Attributes","type":"Structure","value":[
+            {"tag":"CryptographicAlgorithm","type":"Enumeration","value":"AES"},
+            {"tag":"AttributeName","type":"TextString","value":"Cryptographic Usage Mask"}]}"#;
+        let streamed = from_str(ordered).unwrap();
+        assert_eq!(from_str(shuffled).unwrap(), streamed);
+        assert_eq!(
+            from_value(&serde_json::from_str(ordered).unwrap()).unwrap(),
+            streamed
+        );
+        assert!(
+            from_str(r#"{"tag":"Attributes"}"#).is_err(),
+            "a node without value"
+        );
+        assert!(
+            from_str(r#"{"type":"Integer","value":1}"#).is_err(),
+            "a node without tag"
+        );
+        assert!(
+            from_str(r#"{"tag":"Attributes","type":"Structure","value":[]} trailing"#).is_err()
+        );
     }
 
     #[test]
