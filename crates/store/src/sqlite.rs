@@ -526,11 +526,12 @@ impl ObjectStore for SqliteStore {
                 .map_err(unavailable)?;
             let mut out = Vec::new();
             let mut skipped = 0;
+            // The tags were matched by the SQL; the rest of the criteria by the shared definition.
+            let rest = LocateQuery { tags: Vec::new(), ..query.clone() };
             for row in rows {
                 let (uid, t, s, owner, attributes) = row.map_err(unavailable)?;
-                let tags = tags_of(conn, &uid)?;
-                let o = decode_row(uid, t, s, owner, None, attributes, tags)?;
-                if !query.matches(&o) {
+                let o = decode_row(uid, t, s, owner, None, attributes, Vec::new())?;
+                if !rest.matches(&o) {
                     continue;
                 }
                 if skipped < query.offset {
