@@ -56,6 +56,35 @@ pub struct LocateQuery {
 }
 
 impl LocateQuery {
+    /// The uids of the `candidates` (objects whose user tags the backend already matched in
+    /// SQL, in creation order) that match every other criterion, after `offset`, at most `limit`.
+    pub fn select(
+        &self,
+        candidates: impl Iterator<Item = crate::Result<StoredObject>>,
+    ) -> crate::Result<Vec<String>> {
+        let rest = LocateQuery {
+            tags: Vec::new(),
+            ..self.clone()
+        };
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for candidate in candidates {
+            let o = candidate?;
+            if !rest.matches(&o) {
+                continue;
+            }
+            if skipped < self.offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(o.uid);
+            if self.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether an object matches the criteria the SQL did not check (names, groups, tags,
     /// algorithm, length). Shared by every backend so that they agree.
     pub fn matches(&self, o: &StoredObject) -> bool {

@@ -524,26 +524,10 @@ impl ObjectStore for SqliteStore {
                     Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?, r.get::<_, String>(3)?, r.get::<_, Vec<u8>>(4)?))
                 })
                 .map_err(unavailable)?;
-            let mut out = Vec::new();
-            let mut skipped = 0;
-            // The tags were matched by the SQL; the rest of the criteria by the shared definition.
-            let rest = LocateQuery { tags: Vec::new(), ..query.clone() };
-            for row in rows {
+            query.select(rows.map(|row| {
                 let (uid, t, s, owner, attributes) = row.map_err(unavailable)?;
-                let o = decode_row(uid, t, s, owner, None, attributes, Vec::new())?;
-                if !rest.matches(&o) {
-                    continue;
-                }
-                if skipped < query.offset {
-                    skipped += 1;
-                    continue;
-                }
-                out.push(o.uid);
-                if query.limit.is_some_and(|l| out.len() >= l) {
-                    break;
-                }
-            }
-            Ok(out)
+                decode_row(uid, t, s, owner, None, attributes, Vec::new())
+            }))
         })
         .await
     }

@@ -609,6 +609,7 @@ impl ObjectStore for SqlStore {
 
     async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>> {
         self.ready().await?;
+        // PostgreSQL types each parameter from its first use: the column comparison comes first.
         let mut sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects
              WHERE (owner = :1 OR :1 IS NULL) AND (object_type = :2 OR :2 IS NULL) AND (state = :3 OR :3 IS NULL)
@@ -634,29 +635,7 @@ impl ObjectStore for SqlStore {
         }
         sql.push_str(" ORDER BY seq");
         let rows = self.query(&sql, &params, OBJECT_KINDS).await?;
-        // PostgreSQL types each parameter from its first use: the column comparison comes first.
-        // The tags were matched by the SQL; the rest of the criteria by the shared definition.
-        let rest = LocateQuery {
-            tags: Vec::new(),
-            ..query.clone()
-        };
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        for row in &rows {
-            let o = self.decode(row, Vec::new())?;
-            if !rest.matches(&o) {
-                continue;
-            }
-            if skipped < query.offset {
-                skipped += 1;
-                continue;
-            }
-            out.push(o.uid);
-            if query.limit.is_some_and(|l| out.len() >= l) {
-                break;
-            }
-        }
-        Ok(out)
+        query.select(rows.iter().map(|row| self.decode(row, Vec::new())))
     }
 
     async fn health(&self) -> Result<()> {
