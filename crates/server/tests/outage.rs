@@ -152,6 +152,8 @@ async fn outage(db: TestDatabase) {
             (client.clone(), phase.clone(), tallies.clone(), stop.clone());
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
+                // A request counts in the phase it started in.
+                let p = *phase.lock().unwrap();
                 let started = Instant::now();
                 let r = client
                     .send(RequestPayload::Encrypt(Encrypt {
@@ -166,7 +168,6 @@ async fn outage(db: TestDatabase) {
                     }))
                     .await;
                 {
-                    let p = *phase.lock().unwrap();
                     let mut all = tallies.lock().unwrap();
                     let tally = &mut all[p];
                     match r {
