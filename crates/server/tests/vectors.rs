@@ -66,6 +66,7 @@ fn vectors_dir() -> PathBuf {
 
 /// Profiles of the walking skeleton.
 const PROFILES: &[&str] = &[
+    "AX",
     "BL",
     "SKLC",
     "SKFF",

@@ -286,6 +286,29 @@ async fn locate_filters(store: &dyn ObjectStore) {
         .await
         .is_empty()
     );
+    let equal = |a: Attribute| LocateQuery {
+        equal: vec![a],
+        ..Default::default()
+    };
+    assert_eq!(
+        run(equal(Attribute::CryptographicLength(256))).await.len(),
+        3,
+        "equal attribute"
+    );
+    assert!(
+        run(equal(Attribute::Description("absent".into())))
+            .await
+            .is_empty()
+    );
+    assert!(
+        run(LocateQuery {
+            usage_mask: Some(0x4),
+            ..Default::default()
+        })
+        .await
+        .is_empty(),
+        "no object has a usage mask with Encrypt"
+    );
 }
 
 async fn locate_paging(store: &dyn ObjectStore) {

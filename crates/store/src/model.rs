@@ -1,6 +1,6 @@
 //! What the store keeps: a managed object with its attributes, state, owner and tags.
 
-use kmip::model::{Attributes, Object};
+use kmip::model::{Attribute, Attributes, Object};
 use kmip::{CryptographicAlgorithm, DateTime, ObjectType, State, Tag};
 
 /// One managed object as stored.
@@ -39,6 +39,10 @@ pub struct LocateQuery {
     pub include_destroyed: bool,
     /// Date attributes that must lie in an inclusive range.
     pub dates: Vec<DateRange>,
+    /// Every bit of this usage mask must be set in the object's.
+    pub usage_mask: Option<i32>,
+    /// Attributes the object must have, equal.
+    pub equal: Vec<Attribute>,
     pub object_type: Option<ObjectType>,
     pub state: Option<State>,
     pub algorithm: Option<CryptographicAlgorithm>,
@@ -122,6 +126,14 @@ impl LocateQuery {
             .iter()
             .all(|g| o.attributes.object_groups().any(|x| x == g))
         {
+            return false;
+        }
+        if let Some(wanted) = self.usage_mask
+            && o.attributes.cryptographic_usage_mask().unwrap_or(0) & wanted != wanted
+        {
+            return false;
+        }
+        if !self.equal.iter().all(|a| o.attributes.0.contains(a)) {
             return false;
         }
         let in_range = |r: &DateRange| {

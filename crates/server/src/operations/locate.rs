@@ -73,15 +73,13 @@ pub async fn locate(
                 Attribute::Name(n) => query.names.push(n.name_value.clone()),
                 Attribute::ObjectGroup(g) => query.object_groups.push(g.clone()),
                 Attribute::UniqueIdentifier(u) => query.uid = u.as_text().map(str::to_owned),
-                Attribute::VendorAttribute(_) => {}
-                // Locate by other attributes is not indexed: refusing is better than answering
-                // "nothing" or "everything" wrongly.
-                other => {
-                    return Err(KmsError::FeatureNotSupported(format!(
-                        "Locate by {}; locate by ObjectType, State, CryptographicAlgorithm, CryptographicLength, Name, ObjectGroup or tags",
-                        other.tag()
-                    )));
-                }
+                // User tags are matched above, through the tags index.
+                Attribute::VendorAttribute(v)
+                    if v.vendor_identification == kmip::model::COSMIAN_VENDOR
+                        && v.attribute_name == kmip::model::TAG_ATTRIBUTE_NAME => {}
+                Attribute::CryptographicUsageMask(m) => query.usage_mask = Some(*m),
+                // Any other attribute: the object must have an equal one.
+                other => query.equal.push(other.clone()),
             }
         }
     }
