@@ -387,13 +387,27 @@ async fn bad_inputs_are_400_json_errors_and_a_valid_configuration_still_starts()
     assert_eq!(r.status(), 200);
     expect_400(start().send().await.unwrap(), "not available").await;
 
-    // A valid configuration still starts.
+    // A valid configuration still starts. It goes on fresh connections: the oversized upload
+    // above left the client's pool with a connection the server closed mid-body.
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let upload = |bytes: Vec<u8>| {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .mime_str("application/octet-stream")
+            .unwrap();
+        http.post(format!("{base}/pkcs12"))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+    };
     http.post(format!("{base}/sqlite"))
         .json(&serde_json::json!({"path": dir.path()}))
         .send()
         .await
         .unwrap();
-    assert_eq!(upload(p12).send().await.unwrap().status(), 200);
+    let r = upload(p12).send().await.unwrap();
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     let r = http
         .post(format!("{base}/start"))
         .json(&serde_json::json!({"clear_database": true}))
