@@ -50,14 +50,9 @@ fn encrypt(uid: &str, data: &[u8], params: Option<CryptographicParameters>) -> R
         .and_then(|p| p.block_cipher_mode)
         .is_none_or(|m| m != BlockCipherMode::CBC);
     RequestPayload::Encrypt(Encrypt {
-        unique_identifier: Some(uid.into()),
         cryptographic_parameters: params,
-        data: Some(data.to_vec()),
-        iv_counter_nonce: None,
-        correlation_value: None,
-        init_indicator: None,
-        final_indicator: None,
         authenticated_encryption_additional_data: aead.then(|| b"aad".to_vec()),
+        ..Encrypt::new(Some(uid.into()), data.to_vec())
     })
 }
 
@@ -71,15 +66,9 @@ fn decrypt(
         .and_then(|p| p.block_cipher_mode)
         .is_none_or(|m| m != BlockCipherMode::CBC);
     RequestPayload::Decrypt(Decrypt {
-        unique_identifier: Some(uid.into()),
         cryptographic_parameters: params,
-        data: e.data.clone(),
-        iv_counter_nonce: e.iv_counter_nonce.clone(),
-        correlation_value: None,
-        init_indicator: None,
-        final_indicator: None,
         authenticated_encryption_additional_data: aead.then(|| b"aad".to_vec()),
-        authenticated_encryption_tag: e.authenticated_encryption_tag.clone(),
+        ..Decrypt::of(Some(uid.into()), e)
     })
 }
 

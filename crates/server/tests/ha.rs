@@ -76,33 +76,17 @@ async fn worker(
             .await
             .unwrap();
         let ResponsePayload::Encrypt(e) = c
-            .send(RequestPayload::Encrypt(Encrypt {
-                unique_identifier: uid(&id),
-                cryptographic_parameters: None,
-                data: Some(id.as_bytes().to_vec()),
-                iv_counter_nonce: None,
-                correlation_value: None,
-                init_indicator: None,
-                final_indicator: None,
-                authenticated_encryption_additional_data: None,
-            }))
+            .send(RequestPayload::Encrypt(Encrypt::new(
+                uid(&id),
+                id.as_bytes().to_vec(),
+            )))
             .await
             .unwrap()
         else {
             panic!()
         };
         let ResponsePayload::Decrypt(d) = other
-            .send(RequestPayload::Decrypt(Decrypt {
-                unique_identifier: uid(&id),
-                cryptographic_parameters: None,
-                data: e.data,
-                iv_counter_nonce: e.iv_counter_nonce,
-                correlation_value: None,
-                init_indicator: None,
-                final_indicator: None,
-                authenticated_encryption_additional_data: None,
-                authenticated_encryption_tag: e.authenticated_encryption_tag,
-            }))
+            .send(RequestPayload::Decrypt(Decrypt::of(uid(&id), &e)))
             .await
             .unwrap()
         else {

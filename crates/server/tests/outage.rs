@@ -156,16 +156,10 @@ async fn outage(db: TestDatabase) {
                 let p = *phase.lock().unwrap();
                 let started = Instant::now();
                 let r = client
-                    .send(RequestPayload::Encrypt(Encrypt {
-                        unique_identifier: Some("outage-key".into()),
-                        cryptographic_parameters: None,
-                        data: Some(b"load".to_vec()),
-                        iv_counter_nonce: None,
-                        correlation_value: None,
-                        init_indicator: None,
-                        final_indicator: None,
-                        authenticated_encryption_additional_data: None,
-                    }))
+                    .send(RequestPayload::Encrypt(Encrypt::new(
+                        Some("outage-key".into()),
+                        b"load".to_vec(),
+                    )))
                     .await;
                 {
                     let mut all = tallies.lock().unwrap();

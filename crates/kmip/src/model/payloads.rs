@@ -481,3 +481,36 @@ kmip_struct! {
         pub validity_indicator: ValidityIndicator = Tag::VALIDITY_INDICATOR,
     }
 }
+
+impl Encrypt {
+    /// An Encrypt of `data` with the key's default parameters and a server-chosen IV.
+    pub fn new(unique_identifier: Option<UniqueIdentifier>, data: Vec<u8>) -> Encrypt {
+        Encrypt {
+            unique_identifier,
+            cryptographic_parameters: None,
+            data: Some(data),
+            iv_counter_nonce: None,
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+            authenticated_encryption_additional_data: None,
+        }
+    }
+}
+
+impl Decrypt {
+    /// The Decrypt of what an Encrypt answered: its ciphertext, IV and tag.
+    pub fn of(unique_identifier: Option<UniqueIdentifier>, encrypted: &EncryptResponse) -> Decrypt {
+        Decrypt {
+            unique_identifier,
+            cryptographic_parameters: None,
+            data: encrypted.data.clone(),
+            iv_counter_nonce: encrypted.iv_counter_nonce.clone(),
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+            authenticated_encryption_additional_data: None,
+            authenticated_encryption_tag: encrypted.authenticated_encryption_tag.clone(),
+        }
+    }
+}
