@@ -60,7 +60,7 @@ impl Resolver for Wildcards {
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("KMIP_VECTORS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kmip-vectors"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kmip-vectors"),
     }
 }
 
