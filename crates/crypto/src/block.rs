@@ -70,7 +70,7 @@ impl BlockMode {
     }
 
     fn check_alignment(self, len: usize) -> Result<()> {
-        if len % BLOCK_LEN == 0 {
+        if len.is_multiple_of(BLOCK_LEN) {
             return Ok(());
         }
         Err(Error::DataNotBlockAligned {

@@ -175,7 +175,7 @@ fn check_wrapped(algorithm: &'static str, data: &[u8], minimum: usize) -> Result
             actual: data.len(),
         });
     }
-    if data.len() % SEMIBLOCK != 0 {
+    if !data.len().is_multiple_of(SEMIBLOCK) {
         return Err(Error::DataNotBlockAligned {
             algorithm,
             block_size: SEMIBLOCK,

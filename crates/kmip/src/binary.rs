@@ -198,6 +198,24 @@ pub fn encode(item: &Ttlv) -> Vec<u8> {
     out
 }
 
+/// The length of an item's binary encoding, computed without encoding it.
+pub fn encoded_len(item: &Ttlv) -> usize {
+    let padded = |n: usize| n.div_ceil(8) * 8;
+    8 + match &item.value {
+        Value::Structure(children) => children.iter().map(encoded_len).sum(),
+        Value::Integer(_)
+        | Value::Enumeration(_)
+        | Value::Interval(_)
+        | Value::LongInteger(_)
+        | Value::DateTimeExtended(_)
+        | Value::DateTime(_)
+        | Value::Boolean(_) => 8,
+        Value::BigInteger(b) => padded(b.len()).max(8),
+        Value::TextString(s) => padded(s.len()),
+        Value::ByteString(b) => padded(b.len()),
+    }
+}
+
 /// Encodes an item at the end of `out`.
 pub fn encode_into(item: &Ttlv, out: &mut Vec<u8>) {
     let t = item.tag.0.to_be_bytes();

@@ -105,6 +105,7 @@ proptest! {
     fn binary_round_trip(t in tree()) {
         let bytes = binary::encode(&t);
         prop_assert_eq!(bytes.len() % 8, 0);
+        prop_assert_eq!(binary::encoded_len(&t), bytes.len());
         prop_assert_eq!(binary::decode(&bytes, &binary::Limits::default()).unwrap(), t);
     }
 

@@ -15,11 +15,11 @@ pub struct Args {
     #[arg(long = "config", short = 'c', env = "KMS_CONF")]
     pub config: Option<PathBuf>,
 
-    /// Database type: sqlite (default), sqlite-enc, postgresql, mysql, redis-findex.
+    /// Database type: sqlite (default), postgresql or mysql.
     #[arg(long, env = "KMS_DATABASE_TYPE")]
     pub database_type: Option<String>,
 
-    /// Database URL (postgresql, mysql, redis-findex).
+    /// Database URL (postgresql, mysql); it may hold a password.
     #[arg(long, env = "KMS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
@@ -71,6 +71,18 @@ pub struct Args {
     )]
     pub bootstrap_server_common_name: Option<String>,
 
+    /// Token every bootstrap request must carry (`Authorization: Bearer TOKEN`). Given without
+    /// a value, the server generates one and logs it once. Use it whenever others can reach the
+    /// bootstrap port before you do.
+    #[arg(
+        long,
+        env = "KMS_BOOTSTRAP_TOKEN",
+        hide_env_values = true,
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub bootstrap_token: Option<String>,
+
     /// Put a remote-attestation quote in the bootstrap certificate (confidential VMs only).
     #[arg(long, env = "KMS_ENSURE_RA_TLS")]
     pub ensure_ra_tls: bool,
@@ -115,6 +127,8 @@ struct BootstrapSection {
     bootstrap_server_common_name: Option<String>,
     #[serde(alias = "ensure-ra-tls")]
     ensure_ra_tls: Option<bool>,
+    #[serde(alias = "bootstrap-token")]
+    bootstrap_token: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -131,6 +145,7 @@ struct HttpSection {
 }
 
 #[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default)]
     db: DbSection,
@@ -142,38 +157,94 @@ struct FileConfig {
     default_username: Option<String>,
 }
 
-/// A secret from the configuration: `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
+/// Where each flag lives in `kms.toml` (section and key; kebab-case spellings are accepted too).
+/// The configuration reference (`docs/configuration.md`) is generated from the flags and this
+/// table; a test checks that every flag is listed and every key is one the parser knows.
+pub const TOML_KEYS: &[(&str, &str)] = &[
+    ("database_type", "[db] database_type"),
+    ("database_url", "[db] database_url"),
+    ("sqlite_path", "[db] sqlite_path"),
+    ("database_pool_size", "[db] database_pool_size"),
+    ("cleanup_on_startup", "[db] cleanup_on_startup"),
+    ("hostname", "[http] hostname"),
+    ("port", "[http] port"),
+    ("default_username", "default_username"),
+    ("https_p12_file", "[http] https_p12_file"),
+    ("https_p12_password", "[http] https_p12_password"),
+    (
+        "use_bootstrap_server",
+        "[bootstrap_server] use_bootstrap_server",
+    ),
+    (
+        "bootstrap_server_port",
+        "[bootstrap_server] bootstrap_server_port",
+    ),
+    (
+        "bootstrap_server_common_name",
+        "[bootstrap_server] bootstrap_server_common_name",
+    ),
+    ("ensure_ra_tls", "[bootstrap_server] ensure_ra_tls"),
+    ("bootstrap_token", "[bootstrap_server] bootstrap_token"),
+    ("max_request_size", "[http] max_request_size"),
+];
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
+/// The configuration reference in Markdown, generated from the flags: `docs/configuration.md`.
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    use std::fmt::Write;
+    // Values from this machine's environment never show in the reference.
+    let mut command = Args::command().mut_args(|a| a.hide_env_values(true));
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from the server's flags by `KMS_UPDATE_DOCS=1 cargo test -p kms-server \
+         --test config_reference`; do not edit by hand. -->\n\n\
+         Every setting is a flag, an environment variable, or a key of the TOML file given with \
+         `--config` (or `KMS_CONF`). Precedence: flag > environment > file > default. In the \
+         file, keys are snake_case in the section shown; the kebab-case spelling of a key is \
+         accepted too.\n\n\
+         | flag | environment | `kms.toml` | meaning |\n|---|---|---|---|\n",
+    );
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        if matches!(id, "help" | "version") {
+            continue;
+        }
+        let mut flag = arg
+            .get_long()
+            .map(|l| format!("`--{l}`"))
+            .unwrap_or_default();
+        if let Some(short) = arg.get_short() {
+            let _ = write!(flag, ", `-{short}`");
+        }
+        for alias in arg.get_visible_aliases().into_iter().flatten() {
+            let _ = write!(flag, ", `--{alias}`");
+        }
+        for alias in arg.get_all_aliases().into_iter().flatten() {
+            if !flag.contains(&format!("`--{alias}`")) {
+                let _ = write!(flag, ", `--{alias}` (alias)");
+            }
+        }
+        let env = arg
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        let toml = TOML_KEYS
+            .iter()
+            .find(|(k, _)| *k == id)
+            .map(|(_, v)| format!("`{v}`"))
+            .unwrap_or_else(|| "—".into());
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let _ = writeln!(out, "| {flag} | {env} | {toml} | {help} |");
     }
+    let _ = write!(
+        out,
+        "\n## `kms-server --help`\n\n```text\n{}```\n",
+        command.render_long_help()
+    );
+    out
 }
 
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Which database holds the objects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Database {
-    Sqlite {
-        path: PathBuf,
-    },
-    /// The URL may hold a password: it is a secret.
-    Postgresql {
-        url: Secret,
-        pool_size: usize,
-    },
-    Mysql {
-        url: Secret,
-        pool_size: usize,
-    },
-}
+pub use kms_store::{Backend, Secret};
 
 /// The HTTPS identity of the KMS port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +259,8 @@ pub struct Bootstrap {
     pub port: u16,
     pub common_name: String,
     pub ensure_ra_tls: bool,
+    /// The token bootstrap requests must carry; empty: generate one at start.
+    pub token: Option<Secret>,
 }
 
 /// The validated configuration.
@@ -200,7 +273,7 @@ pub struct Config {
     /// Whether the database was chosen explicitly (flag, environment or file), rather than the
     /// default SQLite: in bootstrap mode the default does not count as configured.
     pub database_given: bool,
-    pub database: Database,
+    pub database: Backend,
     pub cleanup_on_startup: bool,
     pub listen: SocketAddr,
     pub default_username: String,
@@ -224,16 +297,8 @@ pub enum ConfigError {
         "`{hostname}:{port}` is not a valid listen address; give an IP address with --hostname"
     )]
     Listen { hostname: String, port: u16 },
-    #[error(
-        "database type `{0}` is not available in this build; use --database-type sqlite (the default)"
-    )]
-    UnsupportedDatabase(String),
-    #[error(
-        "unknown database type `{0}`; expected sqlite, sqlite-enc, postgresql, mysql or redis-findex"
-    )]
-    UnknownDatabase(String),
-    #[error("--database-type {0} needs --database-url (for example {1})")]
-    MissingUrl(&'static str, &'static str),
+    #[error(transparent)]
+    Database(#[from] kms_store::BackendError),
 }
 
 impl Config {
@@ -256,43 +321,12 @@ impl Config {
             || args.sqlite_path.is_some()
             || file.db.database_type.is_some()
             || file.db.sqlite_path.is_some();
-        let database_type = args
-            .database_type
-            .or(file.db.database_type)
-            .unwrap_or_else(|| "sqlite".into());
-        let sqlite_dir = args
-            .sqlite_path
-            .or(file.db.sqlite_path)
-            .unwrap_or_else(|| PathBuf::from("./sqlite-data"));
-        let database_url = args.database_url.or(file.db.database_url);
-        let pool_size = args
-            .database_pool_size
-            .or(file.db.database_pool_size)
-            .unwrap_or(16)
-            .max(1);
-        let database = match database_type.as_str() {
-            "sqlite" => Database::Sqlite {
-                path: sqlite_dir.join("kms.db"),
-            },
-            "postgresql" => Database::Postgresql {
-                url: Secret(database_url.ok_or(ConfigError::MissingUrl(
-                    "postgresql",
-                    "postgres://kms:password@127.0.0.1:5432/kms",
-                ))?),
-                pool_size,
-            },
-            "mysql" => Database::Mysql {
-                url: Secret(database_url.ok_or(ConfigError::MissingUrl(
-                    "mysql",
-                    "mysql://kms:password@127.0.0.1:3306/kms",
-                ))?),
-                pool_size,
-            },
-            "sqlite-enc" | "redis-findex" => {
-                return Err(ConfigError::UnsupportedDatabase(database_type));
-            }
-            other => return Err(ConfigError::UnknownDatabase(other.to_owned())),
-        };
+        let database = Backend::from_settings(kms_store::Settings {
+            kind: args.database_type.or(file.db.database_type),
+            url: args.database_url.or(file.db.database_url).map(Secret::new),
+            sqlite_dir: args.sqlite_path.or(file.db.sqlite_path),
+            pool_size: args.database_pool_size.or(file.db.database_pool_size),
+        })?;
         let hostname = args
             .hostname
             .or(file.http.hostname)
@@ -308,7 +342,7 @@ impl Config {
         let https = match args.https_p12_file.or(file.http.https_p12_file) {
             Some(p12_file) => Some(Https {
                 p12_file,
-                p12_password: Secret(
+                p12_password: Secret::new(
                     args.https_p12_password
                         .or(file.http.https_p12_password)
                         .unwrap_or_default(),
@@ -328,6 +362,7 @@ impl Config {
                     .or(b.bootstrap_server_common_name)
                     .unwrap_or_else(|| "cosmian.kms".into()),
                 ensure_ra_tls: args.ensure_ra_tls || b.ensure_ra_tls.unwrap_or(false),
+                token: args.bootstrap_token.or(b.bootstrap_token).map(Secret::new),
             });
         Ok(Config {
             https,
@@ -359,7 +394,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:9998");
         assert_eq!(
             c.database,
-            Database::Sqlite {
+            Backend::Sqlite {
                 path: PathBuf::from("./sqlite-data/kms.db")
             }
         );
@@ -383,7 +418,7 @@ mod tests {
         assert_eq!(c.listen.port(), 1234);
         assert_eq!(
             c.database,
-            Database::Sqlite {
+            Backend::Sqlite {
                 path: PathBuf::from("/tmp/x/kms.db")
             }
         );
@@ -413,6 +448,34 @@ mod tests {
         assert!(e.to_string().contains("--database-url"), "{e}");
     }
 
+    /// Every flag has its place in `kms.toml`, and every key of [`TOML_KEYS`] is one the file
+    /// parser knows (a wrong-typed value is a type error, not an unknown field).
+    #[test]
+    fn toml_keys_cover_every_flag_and_exist() {
+        use clap::CommandFactory;
+        for arg in Args::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version" | "config") {
+                continue;
+            }
+            assert!(
+                TOML_KEYS.iter().any(|(k, _)| *k == id),
+                "flag `{id}` has no entry in TOML_KEYS"
+            );
+        }
+        for (_, path) in TOML_KEYS {
+            let text = match path.split_once(' ') {
+                Some((section, key)) => format!("{section}\n{key} = [[]]\n"),
+                None => format!("{path} = [[]]\n"),
+            };
+            let error = toml::from_str::<FileConfig>(&text).unwrap_err().to_string();
+            assert!(
+                !error.contains("unknown field"),
+                "`{path}` is not a key of kms.toml: {error}"
+            );
+        }
+    }
+
     #[test]
     fn unknown_database() {
         let e = Config::from_args(Args {
@@ -420,6 +483,6 @@ mod tests {
             ..Args::default()
         })
         .unwrap_err();
-        assert!(e.to_string().contains("unknown database type"));
+        assert!(e.to_string().contains("unknown database type"), "{e}");
     }
 }

@@ -12,10 +12,10 @@ use axum::routing::{get, post};
 use kmip::model::{
     RequestMessage, RequestPayload, ResponseBatchItem, ResponseHeader, ResponseMessage,
 };
-use kmip::{DateTime, KmipEnum, Operation, ResultReason, Tag, Ttlv, binary, json, v1, xml};
+use kmip::{DateTime, KmipEnum, Operation, Tag, Ttlv, binary, json, v1, xml};
 
 use crate::error::KmsError;
-use crate::kms::{Kms, RequestContext};
+use crate::kms::Kms;
 
 /// Shared state of the routes.
 pub struct AppState {
@@ -44,12 +44,14 @@ fn user(state: &AppState) -> String {
     state.default_username.clone()
 }
 
-fn error_response(status: u16, message: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+/// The answer to a failed single operation: the status and message [`KmsError`] gives.
+fn error_response(error: &KmsError, request_id: &str) -> Response {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
+        error.client_message(request_id),
     )
         .into_response()
 }
@@ -64,9 +66,10 @@ fn json_response(tree: &Ttlv) -> Response {
 
 /// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
 async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let mut ctx = state.kms.context(user(&state));
     let tree = match json::from_slice(&body) {
         Ok(t) => t,
-        Err(e) => return error_response(400, format!("the body is not valid JSON TTLV: {e}")),
+        Err(e) => return error_response(&KmsError::BadJson(e), &ctx.request_id),
     };
     if tree.tag == Tag::REQUEST_MESSAGE {
         let response = process_tree(&state, tree).await;
@@ -77,19 +80,16 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         .as_operation_request()
         .and_then(Operation::from_u32)
     else {
-        return error_response(
-            400,
-            format!(
-                "`{}` is neither an operation nor a RequestMessage; send e.g. {{\"tag\": \"Create\", ...}}",
-                tree.tag
-            ),
-        );
+        let error = KmsError::NotAnOperation(tree.tag.to_string());
+        return error_response(&error, &ctx.request_id);
     };
     let payload = match RequestPayload::decode(op, &tree) {
         Ok(p) => p,
-        Err(e) => return error_response(400, format!("invalid {op:?} request: {e}")),
+        Err(e) => {
+            let error = KmsError::InvalidMessage(format!("invalid {op:?} request: {e}"));
+            return error_response(&error, &ctx.request_id);
+        }
     };
-    let mut ctx = RequestContext::new(user(&state));
     match state.kms.dispatch(&mut ctx, payload).await {
         Ok(response) => {
             let mut out = response.encode();
@@ -97,8 +97,8 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
             json_response(&out)
         }
         Err(e) => {
-            tracing::info!(operation = ?op, error = %e, "operation failed");
-            error_response(e.http_status(), e.to_string())
+            crate::batch::log_failure(&ctx, op, &e);
+            error_response(&e, &ctx.request_id)
         }
     }
 }
@@ -134,7 +134,7 @@ fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage 
         batch_item: vec![ResponseBatchItem::failure(
             None,
             None,
-            ResultReason::InvalidMessage,
+            error.reason(),
             error.to_string(),
         )],
     }
@@ -206,9 +206,19 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
         Err(e) => {
-            let body = serde_json::json!({ "status": "unavailable", "database": state.kms.store.backend(), "error": e.to_string() });
+            // Anyone may ask: the answer names the kind of database, never its address.
+            let error = KmsError::from(e);
+            let request_id = crate::error::request_id();
+            tracing::warn!(%request_id, error = %error, "health check failed");
+            let body = serde_json::json!({
+                "status": "unavailable",
+                "database": state.kms.store.backend(),
+                "error": error.client_message(&request_id),
+            });
+            let status = StatusCode::from_u16(error.http_status())
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             (
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 [(header::CONTENT_TYPE, "application/json")],
                 body.to_string(),
             )

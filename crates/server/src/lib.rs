@@ -2,6 +2,7 @@
 //! routes, TLS, and the bootstrap server. `main.rs` only parses the command line and calls
 //! [`start`] (or [`bootstrap::run`] then [`serve`]).
 
+pub mod batch;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
@@ -15,10 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_store::ObjectStore;
-use kms_store::sql::{MysqlDriver, PostgresDriver, SqlStore};
-use kms_store::sqlite::SqliteStore;
 
-use crate::config::{Config, Database};
+use crate::config::Config;
 use crate::http::AppState;
 use crate::kms::Kms;
 
@@ -60,21 +59,6 @@ pub enum StartError {
     Bootstrap(#[from] bootstrap::BootstrapError),
 }
 
-/// Opens (and upgrades) the store of a database configuration.
-pub async fn open_store(
-    database: &Database,
-) -> Result<Arc<dyn ObjectStore>, kms_store::StoreError> {
-    Ok(match database {
-        Database::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
-        Database::Postgresql { url, pool_size } => Arc::new(
-            SqlStore::open(Box::new(PostgresDriver::connect(url.expose(), *pool_size)?)).await?,
-        ),
-        Database::Mysql { url, pool_size } => Arc::new(
-            SqlStore::open(Box::new(MysqlDriver::connect(url.expose(), *pool_size)?)).await?,
-        ),
-    })
-}
-
 /// Deletes everything in the store, loudly.
 pub async fn clear_store(store: &dyn ObjectStore) -> Result<(), kms_store::StoreError> {
     tracing::warn!(
@@ -99,7 +83,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
         None => None,
     };
-    let store = open_store(&config.database).await?;
+    let store = config.database.open().await?;
     if config.cleanup_on_startup {
         clear_store(store.as_ref()).await?;
     }

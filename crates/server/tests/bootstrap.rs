@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use kms_client::{ClientConfig, KmsClient};
 use kms_server::bootstrap::ra_tls::ConfigfsTsm;
-use kms_server::config::{Bootstrap, Config, Database};
+use kms_server::config::{Backend, Bootstrap, Config};
 use kms_server::tls;
 use kms_store::sql::testing::TestDatabase;
 use serde_json::Value;
@@ -267,6 +267,7 @@ fn bootstrap_config() -> Config {
         port: 0,
         common_name: "cosmian.kms".into(),
         ensure_ra_tls: false,
+        token: None,
     });
     config
 }
@@ -420,7 +421,7 @@ async fn bad_inputs_are_400_json_errors_and_a_valid_configuration_still_starts()
     assert!(started.tls.is_some(), "HTTPS with the uploaded PKCS#12");
     assert_eq!(
         started.config.database,
-        Database::Sqlite {
+        Backend::Sqlite {
             path: dir.path().join("kms.db")
         }
     );
@@ -444,4 +445,136 @@ fn ensure_ra_tls_refuses_to_start_on_this_machine() {
         text.contains("confidential VM") && text.contains("/sys/kernel/config/tsm/report"),
         "{text}"
     );
+}
+
+/// A request still in flight when `/start` hands over gets 409 and changes nothing: the KMS
+/// starts with the configuration `/start` validated, and every later request is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_during_start_gets_409_and_changes_nothing() {
+    let (addr, task) = start_in_process(bootstrap_config()).await;
+    let base = format!("https://{addr}");
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let chosen = tempfile::tempdir().unwrap();
+    let r = http
+        .post(format!("{base}/sqlite"))
+        .json(&serde_json::json!({"path": chosen.path()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A slow client: its headers are in, the second half of its body comes after /start.
+    let other = tempfile::tempdir().unwrap();
+    let body = serde_json::json!({"path": other.path()}).to_string();
+    let (first, second) = body.split_at(5);
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let halves = futures_util::stream::unfold(
+        (0, Some(released), first.to_owned(), second.to_owned()),
+        |(step, gate, first, second)| async move {
+            match step {
+                0 => Some((
+                    Ok::<_, std::io::Error>(first.clone()),
+                    (1, gate, first, second),
+                )),
+                1 => {
+                    if let Some(gate) = gate {
+                        let _ = gate.await;
+                    }
+                    Some((Ok(second.clone()), (2, None, first, second)))
+                }
+                _ => None,
+            }
+        },
+    );
+    let slow = tokio::spawn({
+        let request = http
+            .post(format!("{base}/sqlite"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(halves));
+        async move { request.send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = http
+        .post(format!("{base}/start"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    release.send(()).unwrap();
+    let late = slow.await.unwrap().unwrap();
+    assert_eq!(
+        late.status(),
+        409,
+        "{}",
+        late.text().await.unwrap_or_default()
+    );
+    let started = task.await.unwrap().expect("bootstrap hands over");
+    assert_eq!(
+        started.config.database,
+        Backend::Sqlite {
+            path: chosen.path().join("kms.db")
+        },
+        "the configuration that started is the one /start validated"
+    );
+}
+
+/// With `--bootstrap-token`, a request without it (or with another) is refused before it
+/// touches anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_token_is_required_when_configured() {
+    let mut config = bootstrap_config();
+    if let Some(b) = &mut config.bootstrap {
+        b.token = Some(kms_server::config::Secret::new("tok-4711-secret"));
+    }
+    let (addr, task) = start_in_process(config).await;
+    let base = format!("https://{addr}");
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let post = |path: &str, token: Option<&str>| {
+        let mut request = http
+            .post(format!("{base}{path}"))
+            .json(&serde_json::json!({"path": dir.path(), "clear_database": true}));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request
+    };
+    for token in [None, Some("wrong"), Some("tok-4711-secre")] {
+        let r = post("/sqlite", token).send().await.unwrap();
+        assert_eq!(r.status(), 401, "token {token:?}");
+        let r = post("/start", token).send().await.unwrap();
+        assert_eq!(r.status(), 401, "token {token:?}");
+    }
+    let r = post("/sqlite", Some("tok-4711-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "the token passes; the body is then checked"
+    );
+    let r = http
+        .post(format!("{base}/sqlite"))
+        .bearer_auth("tok-4711-secret")
+        .json(&serde_json::json!({"path": dir.path()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{base}/start"))
+        .bearer_auth("tok-4711-secret")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    task.await.unwrap().expect("bootstrap hands over");
 }

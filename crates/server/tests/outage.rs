@@ -19,7 +19,6 @@ use common::TestServer;
 use kmip::model::*;
 use kmip::{CryptographicAlgorithm, ObjectType};
 use kms_client::{ClientError, KmsClient};
-use kms_server::config::{Database, Secret};
 use kms_store::sql::testing::TestDatabase;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
@@ -107,16 +106,7 @@ async fn outage(db: TestDatabase) {
             "?prefer_socket=false"
         });
     }
-    let database = match backend {
-        "postgresql" => Database::Postgresql {
-            url: Secret(url),
-            pool_size: 4,
-        },
-        _ => Database::Mysql {
-            url: Secret(url),
-            pool_size: 4,
-        },
-    };
+    let database = db.backend_at(url, 4);
     let t = TestServer::builder().database(database).start().await;
     let client = KmsClient::with_url(&t.url).unwrap();
     let attributes = Attributes(vec![

@@ -2,13 +2,16 @@
 //! migrations. The trait module pulls in no database driver; each backend lives in its own
 //! module. [`conformance`] holds the one test suite every backend must pass.
 
+mod backend;
 mod cache;
+#[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod error;
 mod model;
 pub mod sql;
 pub mod sqlite;
 
+pub use backend::{Backend, BackendError, DEFAULT_POOL_SIZE, Secret, Settings};
 pub use error::StoreError;
 pub use model::{DateRange, LocateQuery, StoredObject};
 

@@ -2,17 +2,22 @@
 //! the call returns. Writes go through one writer thread that commits every write waiting in its
 //! queue in a single transaction (group commit): concurrent writers share one fsync instead of
 //! weakening durability. Reads use a small pool of connections on the blocking thread pool.
+//!
+//! The statements, schema steps and row decoding are the shared SQL layer's
+//! ([`Dialect::Sqlite`]); this module only runs them on its writer thread and readers.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
-use kmip::model::{Attributes, Item, Object};
-use kmip::{KmipEnum, ObjectType, State, Tag, binary};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::cache::{Committed, ObjectCache};
+use crate::sql::{
+    Dialect, Kind, OnZeroRows, READY, Row, SqlValue, Stmt, UPGRADING, VERSION, context_of,
+    schema_action,
+};
 use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
 
 const BACKEND: &str = "sqlite";
@@ -20,33 +25,7 @@ const BACKEND: &str = "sqlite";
 const MAX_BATCH: usize = 512;
 const READERS: usize = 8;
 
-/// The schema steps, in order. Each is idempotent, so an interrupted upgrade can run them all
-/// again from the start.
-const SCHEMA_STEPS: &[(&str, &str)] = &[
-    (
-        "objects and tags",
-        "CREATE TABLE IF NOT EXISTS objects (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            uid TEXT NOT NULL UNIQUE,
-            object_type INTEGER NOT NULL,
-            state INTEGER NOT NULL,
-            owner TEXT NOT NULL,
-            object BLOB,
-            attributes BLOB NOT NULL,
-            revision INTEGER NOT NULL DEFAULT 1
-        );
-        CREATE TABLE IF NOT EXISTS tags (
-            uid TEXT NOT NULL,
-            tag TEXT NOT NULL,
-            PRIMARY KEY (uid, tag)
-        );",
-    ),
-    (
-        "locate indexes",
-        "CREATE INDEX IF NOT EXISTS objects_owner_type_state ON objects (owner, object_type, state);
-         CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, uid);",
-    ),
-];
+const DIALECT: Dialect = Dialect::Sqlite;
 
 enum WriteOp {
     Create(StoredObject),
@@ -56,7 +35,9 @@ enum WriteOp {
 }
 
 struct Job {
+    /// What the cache must learn when the write commits.
     op: WriteOp,
+    stmts: Vec<Stmt>,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -85,7 +66,76 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Freed content (a destroyed key's material) is overwritten with zeros, not left in
+    // free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
+}
+
+/// Owner-only permissions for what holds key material: the directory 0700, the database, its
+/// journal files and lock file 0600, whatever the umask. SQLite gives `-wal` and `-shm` the
+/// database file's mode. An existing database readable by others is left as it is, with a
+/// warning (the operator may have a reason, e.g. a backup group).
+#[cfg(unix)]
+fn private_files(dir: Option<&Path>, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = dir
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Some(warning) = readable_by_others(path)? {
+                tracing::warn!("{warning}");
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_files(dir: Option<&Path>, _path: &Path) -> std::io::Result<()> {
+    match dir {
+        Some(dir) => std::fs::create_dir_all(dir),
+        None => Ok(()),
+    }
+}
+
+/// The start-up warning for a database file (or its directory) that others may read.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    for p in [
+        Some(path),
+        path.parent().filter(|d| !d.as_os_str().is_empty()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mode = std::fs::metadata(p)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            open.push(format!("{} (mode {:o})", p.display(), mode & 0o777));
+        }
+    }
+    Ok((!open.is_empty()).then(|| {
+        format!(
+            "the key database is readable by other users: {}; restrict it with chmod 700 on the directory and chmod 600 on kms.db*",
+            open.join(", ")
+        )
+    }))
 }
 
 impl SqliteStore {
@@ -96,23 +146,26 @@ impl SqliteStore {
             location: path.display().to_string(),
             reason,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| open_err(format!("cannot create its directory: {e}")))?;
-        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        private_files(dir, path)
+            .map_err(|e| open_err(format!("cannot create it or its directory: {e}")))?;
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut lock_options = std::fs::OpenOptions::new();
+        lock_options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut lock_options, 0o600);
+        let lock = lock_options
             .open(&lock_path)
             .map_err(|e| open_err(format!("cannot open its lock file: {e}")))?;
         lock.try_lock().map_err(|_| {
             open_err("another kms-server process is using this database; stop it or choose another --sqlite-path".into())
         })?;
         let mut conn = open_connection(path).map_err(|e| open_err(e.to_string()))?;
-        migrate(&mut conn, None).map_err(|e| open_err(format!("schema upgrade failed: {e}")))?;
+        migrate(&mut conn, None).map_err(|e| match e {
+            e @ StoreError::Open { .. } => e,
+            e => open_err(format!("schema upgrade failed: {e}")),
+        })?;
         let (tx, rx) = mpsc::channel::<Job>();
         let cache = Arc::new(ObjectCache::default());
         let writer_cache = cache.clone();
@@ -130,6 +183,12 @@ impl SqliteStore {
     }
 
     async fn write(&self, op: WriteOp) -> Result<()> {
+        let stmts = match &op {
+            WriteOp::Create(o) => DIALECT.create(o),
+            WriteOp::Update(o) => DIALECT.update(o),
+            WriteOp::Delete(uid) => DIALECT.delete(uid),
+            WriteOp::Clear => DIALECT.clear(),
+        };
         let (reply, rx) = oneshot::channel();
         let sender = self
             .writer
@@ -146,7 +205,7 @@ impl SqliteStore {
                 source: None,
             })?;
         sender
-            .send(Job { op, reply })
+            .send(Job { op, stmts, reply })
             .map_err(|_| StoreError::Unavailable {
                 backend: BACKEND,
                 reason: "the writer thread stopped".into(),
@@ -188,142 +247,95 @@ impl SqliteStore {
     }
 }
 
-/// The seed's migration, as for the SQL servers (`crate::sql::SqlStore::migrate`): flag
-/// `upgrading`, run every idempotent step in order, flag `ready` with this version. An upgrade
-/// stopped part-way (`fail_after`, for tests) leaves `upgrading`; the next open runs it again.
-fn migrate(conn: &mut Connection, fail_after: Option<usize>) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS context (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            version TEXT NOT NULL,
-            state TEXT NOT NULL
-        );",
-    )?;
-    let current: Option<(String, String)> = conn
-        .query_row("SELECT version, state FROM context WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let version = env!("CARGO_PKG_VERSION");
-    if let Some((v, s)) = &current
-        && v == version
-        && s == "ready"
-    {
+/// The seed's migration, as for the SQL servers (`crate::sql::SqlStore::migrate`), with the
+/// same statements and decision: flag `upgrading`, run every idempotent step in order, flag
+/// `ready` with this version. An upgrade stopped part-way (`fail_after`, for tests) leaves
+/// `upgrading`; the next open runs it again.
+fn migrate(conn: &mut Connection, fail_after: Option<usize>) -> Result<()> {
+    conn.execute_batch(DIALECT.context_table())
+        .map_err(unavailable)?;
+    let context = query(conn, Dialect::CONTEXT, &[], &[Kind::Text, Kind::Text])?
+        .first()
+        .and_then(context_of);
+    let Some(from) = schema_action(context, BACKEND)? else {
         return Ok(());
-    }
-    conn.execute(
-        "INSERT INTO context (id, version, state) VALUES (1, ?1, 'upgrading')
-         ON CONFLICT (id) DO UPDATE SET state = 'upgrading'",
-        params![version],
-    )?;
-    for (i, (name, sql)) in SCHEMA_STEPS.iter().enumerate() {
+    };
+    run(conn, &[DIALECT.set_context(&from, UPGRADING)])?;
+    for (i, (name, statements)) in DIALECT.schema_steps().into_iter().enumerate() {
         if fail_after == Some(i) {
-            return Err(rusqlite::Error::InvalidQuery);
+            return Err(crate::sql::interrupted(BACKEND, i, name));
         }
         tracing::info!(step = name, "sqlite schema step");
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.commit()?;
-    }
-    conn.execute(
-        "UPDATE context SET version = ?1, state = 'ready' WHERE id = 1",
-        params![version],
-    )?;
-    Ok(())
-}
-
-fn encode_object(o: &Object) -> Vec<u8> {
-    binary::encode(&o.to_ttlv(o.tag()))
-}
-
-fn encode_attributes(a: &Attributes) -> Vec<u8> {
-    binary::encode(&a.to_ttlv(Tag::ATTRIBUTES))
-}
-
-fn apply(tx: &Connection, op: &WriteOp) -> Result<()> {
-    match op {
-        WriteOp::Create(o) => {
-            let exists: bool = tx
-                .query_row("SELECT 1 FROM objects WHERE uid = ?1", [&o.uid], |_| {
-                    Ok(true)
-                })
-                .optional()
-                .map_err(unavailable)?
-                .unwrap_or(false);
-            if exists {
-                return Err(StoreError::AlreadyExists { uid: o.uid.clone() });
-            }
-            tx.execute(
-                "INSERT INTO objects (uid, object_type, state, owner, object, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    o.uid,
-                    o.object_type.to_u32(),
-                    o.state.to_u32(),
-                    o.owner,
-                    o.object.as_ref().map(encode_object),
-                    encode_attributes(&o.attributes)
-                ],
-            )
-            .map_err(unavailable)?;
-            insert_tags(tx, o)
+        let tx = conn.transaction().map_err(unavailable)?;
+        for sql in statements {
+            tx.execute_batch(sql).map_err(unavailable)?;
         }
-        WriteOp::Update(o) => {
-            let n = tx
-                .execute(
-                    "UPDATE objects SET object_type = ?2, state = ?3, owner = ?4, object = ?5, attributes = ?6,
-                     revision = revision + 1 WHERE uid = ?1 AND revision = ?7",
-                    params![
-                        o.uid,
-                        o.object_type.to_u32(),
-                        o.state.to_u32(),
-                        o.owner,
-                        o.object.as_ref().map(encode_object),
-                        encode_attributes(&o.attributes),
-                        o.revision as i64
-                    ],
-                )
-                .map_err(unavailable)?;
-            if n == 0 {
-                let exists = tx
-                    .query_row("SELECT 1 FROM objects WHERE uid = ?1", [&o.uid], |_| Ok(()))
-                    .optional()
-                    .map_err(unavailable)?
-                    .is_some();
-                return Err(if exists {
-                    StoreError::Conflict { uid: o.uid.clone() }
+        tx.commit().map_err(unavailable)?;
+    }
+    run(conn, &[DIALECT.set_context(VERSION, READY)])
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            SqlValue::Int(v) => v.to_sql()?,
+            SqlValue::Text(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            SqlValue::Bytes(Some(b)) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            SqlValue::Text(None) | SqlValue::Bytes(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            SqlValue::Bool(b) => b.to_sql()?,
+        })
+    }
+}
+
+/// Runs a query (already rendered for SQLite) and reads its rows as `kinds`.
+fn query(conn: &Connection, sql: &str, params: &[SqlValue], kinds: &[Kind]) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| {
+                    Ok(match kind {
+                        Kind::Int => SqlValue::Int(r.get(i)?),
+                        Kind::Text => SqlValue::Text(r.get(i)?),
+                        Kind::Bytes => SqlValue::Bytes(r.get(i)?),
+                    })
+                })
+                .collect::<rusqlite::Result<Row>>()
+        })
+        .map_err(unavailable)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(unavailable)
+}
+
+/// Runs the statements of one write; a statement's zero-row guard becomes the store's error.
+fn run(conn: &Connection, stmts: &[Stmt]) -> Result<()> {
+    for stmt in stmts {
+        let n = conn
+            .prepare_cached(&stmt.sql)
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(stmt.params.iter())))
+            .map_err(unavailable)?;
+        if n > 0 {
+            continue;
+        }
+        match &stmt.on_zero_rows {
+            OnZeroRows::Ignore => {}
+            OnZeroRows::AlreadyExists(uid) => {
+                return Err(StoreError::AlreadyExists { uid: uid.clone() });
+            }
+            OnZeroRows::Missing(uid) => {
+                let (exists, params) =
+                    DIALECT.render(Dialect::EXISTS, &[SqlValue::Text(Some(uid.clone()))]);
+                let found = !query(conn, &exists, &params, &[Kind::Int])?.is_empty();
+                return Err(if found {
+                    StoreError::Conflict { uid: uid.clone() }
                 } else {
-                    StoreError::NotFound { uid: o.uid.clone() }
+                    StoreError::NotFound { uid: uid.clone() }
                 });
             }
-            tx.execute("DELETE FROM tags WHERE uid = ?1", [&o.uid])
-                .map_err(unavailable)?;
-            insert_tags(tx, o)
         }
-        WriteOp::Delete(uid) => {
-            tx.execute("DELETE FROM tags WHERE uid = ?1", [uid])
-                .map_err(unavailable)?;
-            let n = tx
-                .execute("DELETE FROM objects WHERE uid = ?1", [uid])
-                .map_err(unavailable)?;
-            if n == 0 {
-                return Err(StoreError::NotFound { uid: uid.clone() });
-            }
-            Ok(())
-        }
-        WriteOp::Clear => {
-            tx.execute_batch("DELETE FROM tags; DELETE FROM objects;")
-                .map_err(unavailable)?;
-            Ok(())
-        }
-    }
-}
-
-fn insert_tags(tx: &Connection, o: &StoredObject) -> Result<()> {
-    let mut stmt = tx
-        .prepare_cached("INSERT OR IGNORE INTO tags (uid, tag) VALUES (?1, ?2)")
-        .map_err(unavailable)?;
-    for t in &o.tags {
-        stmt.execute(params![o.uid, t]).map_err(unavailable)?;
     }
     Ok(())
 }
@@ -343,7 +355,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
             for job in &batch {
                 // Each write in its own savepoint: one failing write does not undo the others.
                 let sp = tx.savepoint()?;
-                let r = apply(&sp, &job.op);
+                let r = run(&sp, &job.stmts);
                 if r.is_ok() {
                     sp.commit()?;
                 }
@@ -365,6 +377,21 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
                         });
                     }
                 }
+                // Key material removed (Destroy, delete): the old pages still sit in the WAL
+                // until a checkpoint copies the zeroed ones back; do it now and truncate the WAL,
+                // so that a destroyed key is gone from disk when Destroy answers.
+                let removed_material = batch.iter().zip(&results).any(|(job, r)| {
+                    r.is_ok()
+                        && matches!(&job.op,
+                            WriteOp::Update(o) if o.object.is_none())
+                        || matches!(&job.op, WriteOp::Delete(_) | WriteOp::Clear)
+                });
+                if removed_material
+                    && let Err(e) =
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(error = %e, "checkpoint after removing key material failed; it happens at the next one");
+                }
                 for (job, r) in batch.into_iter().zip(results) {
                     let _ = job.reply.send(r);
                 }
@@ -383,57 +410,6 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
     }
 }
 
-fn decode_row(
-    uid: String,
-    object_type: u32,
-    state: u32,
-    owner: String,
-    object: Option<Vec<u8>>,
-    attributes: Vec<u8>,
-    tags: Vec<String>,
-) -> Result<StoredObject> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        uid: uid.clone(),
-        reason,
-    };
-    let limits = binary::Limits::default();
-    let object_type = ObjectType::from_u32(object_type)
-        .ok_or_else(|| corrupt(format!("object type {object_type}")))?;
-    let state = State::from_u32(state).ok_or_else(|| corrupt(format!("state {state}")))?;
-    let object = match object {
-        Some(b) => Some(
-            binary::decode(&b, &limits)
-                .and_then(|t| Object::from_ttlv(&t))
-                .map_err(|e| corrupt(format!("object: {e}")))?,
-        ),
-        None => None,
-    };
-    let attributes = binary::decode(&attributes, &limits)
-        .and_then(|t| Attributes::from_ttlv(&t))
-        .map_err(|e| corrupt(format!("attributes: {e}")))?;
-    Ok(StoredObject {
-        uid,
-        object_type,
-        object,
-        attributes,
-        state,
-        owner,
-        tags,
-        revision: 0,
-    })
-}
-
-fn tags_of(conn: &Connection, uid: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT tag FROM tags WHERE uid = ?1 ORDER BY tag")
-        .map_err(unavailable)?;
-    let rows = stmt
-        .query_map([uid], |r| r.get::<_, String>(0))
-        .map_err(unavailable)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(unavailable)
-}
-
 #[async_trait]
 impl ObjectStore for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -450,31 +426,14 @@ impl ObjectStore for SqliteStore {
         }
         let generation = self.cache.generation();
         let uid = uid.to_owned();
-        let found = self.read(move |conn| {
-            let row = conn
-                .prepare_cached(
-                    "SELECT object_type, state, owner, object, attributes, revision FROM objects WHERE uid = ?1",
-                )
-                .map_err(unavailable)?
-                .query_row([&uid], |r| {
-                    Ok((
-                        r.get::<_, u32>(0)?,
-                        r.get::<_, u32>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                })
-                .optional()
-                .map_err(unavailable)?;
-            let Some((t, s, owner, object, attributes, revision)) = row else { return Ok(None) };
-            let tags = tags_of(conn, &uid)?;
-            let mut o = decode_row(uid, t, s, owner, object, attributes, tags)?;
-            o.revision = revision as u64;
-            Ok(Some(o))
-        })
-        .await?;
+        let found = self
+            .read(move |conn| {
+                let (sql, params) =
+                    DIALECT.render(&DIALECT.get(), &[SqlValue::Text(Some(uid.clone()))]);
+                let rows = query(conn, &sql, &params, Dialect::GET_KINDS)?;
+                Dialect::decode_get(&uid, &rows)
+            })
+            .await?;
         if let Some(o) = &found {
             self.cache.insert_read(generation, o);
         }
@@ -489,45 +448,12 @@ impl ObjectStore for SqliteStore {
         self.write(WriteOp::Delete(uid.to_owned())).await
     }
 
-    async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>> {
-        let query = query.clone();
+    async fn locate(&self, locate: &LocateQuery) -> Result<Vec<String>> {
+        let locate = locate.clone();
         self.read(move |conn| {
-            let mut sql = String::from(
-                "SELECT uid, object_type, state, owner, attributes FROM objects
-                 WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR object_type = ?2) AND (?3 IS NULL OR state = ?3)
-                   AND (?4 IS NULL OR uid = ?4) AND (?5 OR state NOT IN (5, 6))",
-            );
-            let mut tag_params: Vec<String> = Vec::new();
-            if !query.tags.is_empty() {
-                let placeholders: Vec<String> = (0..query.tags.len()).map(|i| format!("?{}", i + 6)).collect();
-                sql.push_str(&format!(
-                    " AND uid IN (SELECT uid FROM tags WHERE tag IN ({}) GROUP BY uid HAVING COUNT(DISTINCT tag) = {})",
-                    placeholders.join(","),
-                    query.tags.len()
-                ));
-                tag_params = query.tags.clone();
-            }
-            sql.push_str(" ORDER BY seq");
-            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-            let mut params: Vec<Box<dyn rusqlite::ToSql>> = vec![
-                Box::new(query.owner.clone()),
-                Box::new(query.object_type.map(|t| t.to_u32())),
-                Box::new(query.state.map(|s| s.to_u32())),
-                Box::new(query.uid.clone()),
-                Box::new(query.include_destroyed),
-            ];
-            for t in tag_params {
-                params.push(Box::new(t));
-            }
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?, r.get::<_, String>(3)?, r.get::<_, Vec<u8>>(4)?))
-                })
-                .map_err(unavailable)?;
-            query.select(rows.map(|row| {
-                let (uid, t, s, owner, attributes) = row.map_err(unavailable)?;
-                decode_row(uid, t, s, owner, None, attributes, Vec::new())
-            }))
+            let (sql, params) = DIALECT.locate(&locate);
+            let rows = query(conn, &sql, &params, crate::sql::OBJECT_KINDS)?;
+            locate.select(rows.iter().map(|row| Dialect::decode(row, Vec::new())))
         })
         .await
     }
@@ -615,6 +541,65 @@ mod tests {
         assert!(err.to_string().contains("another kms-server"), "{err}");
         drop(first);
         SqliteStore::open(&path).expect("open after the first is dropped");
+    }
+
+    /// Whether `needle` occurs in any file of the database.
+    fn on_disk(path: &Path, needle: &[u8]) -> bool {
+        ["", "-wal", "-shm"].iter().any(|suffix| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::read(&p)
+                .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn destroyed_key_material_is_gone_from_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kms.db");
+        let store = SqliteStore::open(&path).expect("open");
+        let material: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
+        let mut o = crate::conformance::sample("doomed", "alice", &[]);
+        if let Some(kmip::model::Object::SymmetricKey(k)) = &mut o.object
+            && let Some(kmip::model::KeyValue::Plain(p)) = &mut k.key_block.key_value
+        {
+            p.key_material = kmip::model::KeyMaterial::Bytes(material.clone());
+        }
+        store.create(o.clone()).await.expect("create");
+        assert!(on_disk(&path, &material), "the key is written");
+        let mut destroyed = store.get("doomed").await.expect("get").expect("there");
+        destroyed.object = None;
+        store.update(destroyed).await.expect("destroy");
+        assert!(
+            !on_disk(&path, &material),
+            "the destroyed key is gone from every file"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_are_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("sqlite-data");
+        let path = data.join("kms.db");
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .create(crate::conformance::sample("k", "alice", &[]))
+            .await
+            .expect("create");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            assert_eq!(mode(Path::new(&p)), 0o600, "kms.db{suffix}");
+        }
+        assert_eq!(readable_by_others(&path).expect("stat"), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let warning = readable_by_others(&path).expect("stat").expect("a warning");
+        assert!(warning.contains("chmod 600"), "{warning}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

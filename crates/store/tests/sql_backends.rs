@@ -41,7 +41,7 @@ async fn interrupted_upgrade(db: TestDatabase) {
     store.set_context("0.0.1", READY).await.unwrap();
     let upgrading = SqlStore::without_migration(db.driver(2).unwrap());
     let err = upgrading
-        .migrate(Some(1))
+        .migrate_interrupted_before(1)
         .await
         .expect_err("fault injected between steps");
     assert!(err.to_string().contains("interrupted"), "{err}");
@@ -75,7 +75,7 @@ async fn interrupted_upgrade(db: TestDatabase) {
     }
     // Running the upgrade again changes nothing (steps are idempotent).
     restarted.set_context("0.0.1", READY).await.unwrap();
-    restarted.migrate(None).await.unwrap();
+    restarted.migrate().await.unwrap();
     assert_eq!(
         restarted
             .get("keep4")
@@ -122,4 +122,47 @@ async fn unreachable_database_is_a_clear_error() {
         .expect_err("nothing listens")
         .to_string();
     assert!(text.contains("mysql") && !text.contains("s3cret"), "{text}");
+}
+
+/// A test that fails before `drop_now` leaves no schema or database behind: the guard drops it.
+async fn abandoned_database_is_dropped(db: TestDatabase) {
+    let name = db.name.clone();
+    let probe = match db.backend {
+        "postgresql" => TestDatabase::postgres().await.unwrap(),
+        _ => TestDatabase::mysql().await.unwrap(),
+    };
+    // PostgreSQL schemas and MySQL databases are both listed there.
+    let exists_sql =
+        format!("SELECT 1 FROM information_schema.schemata WHERE schema_name = '{name}'");
+    let driver = probe.driver(1).unwrap();
+    let exists = |rows: Vec<kms_store::sql::Row>| !rows.is_empty();
+    assert!(exists(
+        driver
+            .query(&exists_sql, &[], &[kms_store::sql::Kind::Int])
+            .await
+            .unwrap()
+    ));
+    // Dropped without drop_now, as when a test panics.
+    drop(db);
+    assert!(
+        !exists(
+            driver
+                .query(&exists_sql, &[], &[kms_store::sql::Kind::Int])
+                .await
+                .unwrap()
+        ),
+        "the guard dropped {name}"
+    );
+    drop(driver);
+    probe.drop_now().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_postgres_schema_is_dropped() {
+    abandoned_database_is_dropped(TestDatabase::postgres().await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_mysql_database_is_dropped() {
+    abandoned_database_is_dropped(TestDatabase::mysql().await.unwrap()).await;
 }

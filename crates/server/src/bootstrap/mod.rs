@@ -20,7 +20,10 @@ use kms_store::ObjectStore;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{Config, Database, Secret};
+use kms_store::{Backend, Settings};
+
+use crate::config::{Config, Secret};
+use crate::error::KmsError;
 use crate::tls::{self, TlsIdentity};
 
 /// Largest accepted request body (a PKCS#12 is a few KiB).
@@ -39,18 +42,14 @@ pub enum BootstrapError {
     Stopped,
 }
 
-/// The database a client chose, including the types this build does not offer.
-#[derive(Clone, Debug)]
-enum Chosen {
-    Ready(Database),
-    NotAvailable(&'static str),
-}
-
 /// What has been received so far.
 struct Pending {
-    database: Option<Chosen>,
-    p12: Option<Vec<u8>>,
+    /// The database posted (or given on the command line), or why it cannot be used.
+    database: Option<Result<Backend, String>>,
+    p12: Option<zeroize::Zeroizing<Vec<u8>>>,
     p12_password: Option<Secret>,
+    /// `/start` succeeded: nothing more is accepted.
+    started: bool,
 }
 
 /// What `/start` hands over to the KMS.
@@ -62,17 +61,68 @@ pub struct Started {
 
 struct BootState {
     config: Config,
+    /// The token every request must carry (`--bootstrap-token`), if any.
+    token: Option<Secret>,
     pending: tokio::sync::Mutex<Pending>,
     started: Mutex<Option<Started>>,
     handle: axum_server::Handle<std::net::SocketAddr>,
 }
 
-fn bad(message: impl Into<String>) -> Response {
+/// A failed bootstrap request: status and message from [`KmsError`], as a JSON `{"error"}`.
+fn error(e: &KmsError) -> Response {
+    let request_id = crate::error::request_id();
+    if e.http_status() >= 500 {
+        tracing::warn!(%request_id, error = %e, "bootstrap request failed");
+    }
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({ "error": message.into() })),
+        status,
+        axum::Json(json!({ "error": e.client_message(&request_id) })),
     )
         .into_response()
+}
+
+/// A configuration that cannot be used: 400.
+fn bad(message: impl Into<String>) -> Response {
+    error(&KmsError::InvalidConfiguration(message.into()))
+}
+
+/// What was received so far, unless `/start` already handed over to the KMS: after it, every
+/// request is refused with 409, so nothing can change the configuration that started.
+async fn pending(s: &BootState) -> Result<tokio::sync::MutexGuard<'_, Pending>, Response> {
+    let pending = s.pending.lock().await;
+    if pending.started {
+        return Err(error(&KmsError::AlreadyStarted));
+    }
+    Ok(pending)
+}
+
+/// Refuses a request without the bootstrap token, when one is configured. The comparison
+/// takes the same time wherever the first difference is.
+async fn require_token(
+    State(s): State<Arc<BootState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &s.token {
+        let given = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = token.expose().as_bytes();
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same {
+            return error(&KmsError::BootstrapToken);
+        }
+    }
+    next.run(request).await
 }
 
 fn ok(message: &str) -> Response {
@@ -131,6 +181,34 @@ struct StartBody {
     clear_database: bool,
 }
 
+/// Records the database settings posted, once the store crate checked that they name a
+/// backend and parse. A type this version does not have is accepted here and refused by
+/// `/start`, like any database that cannot be used.
+async fn choose(s: &BootState, settings: Settings, done: &str) -> Response {
+    let chosen = match Backend::from_settings(settings) {
+        Ok(backend) => match backend.check() {
+            Ok(()) => Ok(backend),
+            Err(e) => return bad(e.to_string()),
+        },
+        Err(e @ kms_store::BackendError::NotAvailable(_)) => Err(e.to_string()),
+        Err(e) => return bad(e.to_string()),
+    };
+    match pending(s).await {
+        Ok(mut p) => p.database = Some(chosen),
+        Err(r) => return r,
+    }
+    ok(done)
+}
+
+fn shared_database(s: &BootState, kind: &str, url: String) -> Settings {
+    Settings {
+        kind: Some(kind.into()),
+        url: Some(Secret::new(url)),
+        sqlite_dir: None,
+        pool_size: s.config.database.pool_size(),
+    }
+}
+
 async fn postgresql(State(s): State<Arc<BootState>>, body: Body) -> Response {
     let b: UrlBody =
         match json_body(body, r#"{"url": "postgres://user:password@host:5432/db"}"#).await {
@@ -138,14 +216,8 @@ async fn postgresql(State(s): State<Arc<BootState>>, body: Body) -> Response {
             Err(r) => return r,
         };
     // Parsing only: reachability is checked by /start.
-    if let Err(e) = kms_store::sql::PostgresDriver::connect(&b.url, 1) {
-        return bad(e.to_string());
-    }
-    s.pending.lock().await.database = Some(Chosen::Ready(Database::Postgresql {
-        url: Secret(b.url),
-        pool_size: pool_size(&s.config),
-    }));
-    ok("PostgreSQL configured")
+    let settings = shared_database(&s, "postgresql", b.url);
+    choose(&s, settings, "PostgreSQL configured").await
 }
 
 async fn mysql(State(s): State<Arc<BootState>>, body: Body) -> Response {
@@ -154,21 +226,8 @@ async fn mysql(State(s): State<Arc<BootState>>, body: Body) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    if let Err(e) = kms_store::sql::MysqlDriver::connect(&b.url, 1) {
-        return bad(e.to_string());
-    }
-    s.pending.lock().await.database = Some(Chosen::Ready(Database::Mysql {
-        url: Secret(b.url),
-        pool_size: pool_size(&s.config),
-    }));
-    ok("MySQL configured")
-}
-
-fn pool_size(config: &Config) -> usize {
-    match &config.database {
-        Database::Postgresql { pool_size, .. } | Database::Mysql { pool_size, .. } => *pool_size,
-        Database::Sqlite { .. } => 16,
-    }
+    let settings = shared_database(&s, "mysql", b.url);
+    choose(&s, settings, "MySQL configured").await
 }
 
 async fn sqlite(State(s): State<Arc<BootState>>, body: Body) -> Response {
@@ -176,31 +235,39 @@ async fn sqlite(State(s): State<Arc<BootState>>, body: Body) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    s.pending.lock().await.database = Some(Chosen::Ready(Database::Sqlite {
-        path: b.path.join("kms.db"),
-    }));
-    ok("SQLite configured")
+    let settings = Settings {
+        kind: Some("sqlite".into()),
+        sqlite_dir: Some(b.path),
+        ..Settings::default()
+    };
+    choose(&s, settings, "SQLite configured").await
 }
 
 async fn sqlite_enc(State(s): State<Arc<BootState>>, body: Body) -> Response {
-    if let Err(r) = json_body::<PathBody>(body, r#"{"path": "/var/lib/kms/sqlite-data"}"#).await {
-        return r;
-    }
-    s.pending.lock().await.database = Some(Chosen::NotAvailable("sqlite-enc"));
-    ok("encrypted SQLite configured")
+    let b: PathBody = match json_body(body, r#"{"path": "/var/lib/kms/sqlite-data"}"#).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let settings = Settings {
+        kind: Some("sqlite-enc".into()),
+        sqlite_dir: Some(b.path),
+        ..Settings::default()
+    };
+    choose(&s, settings, "encrypted SQLite configured").await
 }
 
 async fn redis_findex(State(s): State<Arc<BootState>>, body: Body) -> Response {
-    if let Err(r) = json_body::<RedisBody>(
+    let b: RedisBody = match json_body(
         body,
         r#"{"url": "redis://host:6379", "master_password": "...", "findex_label": "..."}"#,
     )
     .await
     {
-        return r;
-    }
-    s.pending.lock().await.database = Some(Chosen::NotAvailable("redis-findex"));
-    ok("Redis with Findex configured")
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let settings = shared_database(&s, "redis-findex", b.url);
+    choose(&s, settings, "Redis with Findex configured").await
 }
 
 async fn pkcs12(State(s): State<Arc<BootState>>, mut multipart: Multipart) -> Response {
@@ -223,7 +290,10 @@ async fn pkcs12(State(s): State<Arc<BootState>>, mut multipart: Multipart) -> Re
             if data.is_empty() {
                 return bad("the PKCS#12 part is empty");
             }
-            s.pending.lock().await.p12 = Some(data.to_vec());
+            match pending(&s).await {
+                Ok(mut p) => p.p12 = Some(zeroize::Zeroizing::new(data.to_vec())),
+                Err(r) => return r,
+            }
             return ok("PKCS#12 received");
         }
     }
@@ -237,7 +307,10 @@ async fn pkcs12_password(State(s): State<Arc<BootState>>, body: Body) -> Respons
         Ok(b) => b,
         Err(r) => return r,
     };
-    s.pending.lock().await.p12_password = Some(Secret(b.password));
+    match pending(&s).await {
+        Ok(mut p) => p.p12_password = Some(Secret::new(b.password)),
+        Err(r) => return r,
+    }
     ok("PKCS#12 password received")
 }
 
@@ -259,19 +332,22 @@ async fn start(State(s): State<Arc<BootState>>, body: Body) -> Response {
         }
     };
     // Holding the lock for the whole check keeps concurrent posts out of a half-validated state.
-    let pending = s.pending.lock().await;
-    let database = match &pending.database {
+    let mut pending = match pending(&s).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let database = match pending.database.clone() {
         None => {
             return bad(
                 "no database is configured; POST one to /postgresql, /mysql or /sqlite first",
             );
         }
-        Some(Chosen::NotAvailable(kind)) => {
+        Some(Err(e)) => {
             return bad(format!(
-                "the database type {kind} is not available in this build; configure /postgresql, /mysql or /sqlite instead"
+                "{e}; configure /postgresql, /mysql or /sqlite instead"
             ));
         }
-        Some(Chosen::Ready(d)) => d.clone(),
+        Some(Ok(d)) => d,
     };
     let tls = match &pending.p12 {
         Some(data) => {
@@ -287,7 +363,7 @@ async fn start(State(s): State<Arc<BootState>>, body: Body) -> Response {
         }
         None => None,
     };
-    let store = match crate::open_store(&database).await {
+    let store = match database.open().await {
         Ok(s) => s,
         Err(e) => return bad(format!("the database cannot be used: {e}")),
     };
@@ -303,6 +379,12 @@ async fn start(State(s): State<Arc<BootState>>, body: Body) -> Response {
     if let Ok(mut slot) = s.started.lock() {
         *slot = Some(Started { config, store, tls });
     }
+    // Marked under the lock: any request still in flight finds the server started. The
+    // secrets received are dropped (and wiped) now; the KMS has what it needs.
+    pending.started = true;
+    pending.database = None;
+    pending.p12 = None;
+    pending.p12_password = None;
     drop(pending);
     // The answer goes out before the listener closes: graceful shutdown lets it finish.
     s.handle.graceful_shutdown(Some(Duration::from_secs(5)));
@@ -326,6 +408,7 @@ pub async fn run(
             port: 9998,
             common_name: "cosmian.kms".into(),
             ensure_ra_tls: false,
+            token: None,
         });
     let (cert, key) = ra_tls::self_signed(
         &options.common_name,
@@ -347,15 +430,28 @@ pub async fn run(
         ),
         None => None,
     };
+    let token = match &options.token {
+        Some(t) if !t.expose().is_empty() => Some(t.clone()),
+        // Asked for without a value: a fresh one, shown once so that the operator can use it.
+        Some(_) => {
+            let fresh = Secret::new(uuid::Uuid::new_v4().simple().to_string());
+            tracing::warn!(
+                bootstrap_token = fresh.expose(),
+                "bootstrap token generated: every bootstrap request must carry `Authorization: Bearer <token>`; it is shown only this once"
+            );
+            Some(fresh)
+        }
+        None => None,
+    };
     let handle = axum_server::Handle::new();
     let state = Arc::new(BootState {
         pending: tokio::sync::Mutex::new(Pending {
-            database: config
-                .database_given
-                .then(|| Chosen::Ready(config.database.clone())),
-            p12,
+            database: config.database_given.then(|| Ok(config.database.clone())),
+            p12: p12.map(zeroize::Zeroizing::new),
             p12_password: config.https.as_ref().map(|h| h.p12_password.clone()),
+            started: false,
         }),
+        token: token.clone(),
         config: config.clone(),
         started: Mutex::new(None),
         handle: handle.clone(),
@@ -370,6 +466,10 @@ pub async fn run(
         .route("/pkcs12", post(pkcs12))
         .route("/pkcs12-password", post(pkcs12_password))
         .route("/start", post(start))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -12,18 +12,20 @@ pub async fn activate(
     ctx: &mut RequestContext,
     request: UidRequest,
 ) -> KResult<UidResponse> {
-    let mut stored = kms.load(ctx, request.unique_identifier).await?;
-    require_state(
-        &stored,
-        &[State::PreActive],
-        "only a pre-active object can be activated",
-    )?;
-    stored
-        .attributes
-        .set(Attribute::ActivationDate(DateTime::now()));
-    set_state(&mut stored, State::Active);
-    let uid = stored.uid.clone();
-    kms.store.update(stored).await?;
+    let (uid, ()) = kms
+        .modify(ctx, request.unique_identifier, |stored| {
+            require_state(
+                stored,
+                &[State::PreActive],
+                "only a pre-active object can be activated",
+            )?;
+            stored
+                .attributes
+                .set(Attribute::ActivationDate(DateTime::now()));
+            set_state(stored, State::Active);
+            Ok(())
+        })
+        .await?;
     Ok(UidResponse {
         unique_identifier: uid.into(),
     })

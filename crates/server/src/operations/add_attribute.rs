@@ -4,27 +4,28 @@ use kmip::model::{AttributeResponse, NewAttributeRequest};
 
 use super::{attribute_name, check_change_allowed, is_multi_valued, is_read_only, refresh_tags};
 use crate::error::{KResult, KmsError};
-use crate::kms::{Kms, RequestContext, touch};
+use crate::kms::{Kms, RequestContext};
 
 pub async fn add_attribute(
     kms: &Kms,
     ctx: &mut RequestContext,
     request: NewAttributeRequest,
 ) -> KResult<AttributeResponse> {
-    let mut stored = kms.load(ctx, request.unique_identifier).await?;
-    let attr = request.new_attribute.0;
-    check_change_allowed(&stored, &attr)?;
-    if is_read_only(attr.tag()) {
-        return Err(KmsError::AttributeReadOnly(attribute_name(&attr)));
-    }
-    if !is_multi_valued(&attr) && stored.attributes.has(attr.tag()) {
-        return Err(KmsError::AttributeSingleValued(attribute_name(&attr)));
-    }
-    stored.attributes.0.push(attr.clone());
-    refresh_tags(&mut stored)?;
-    touch(&mut stored);
-    let uid = stored.uid.clone();
-    kms.store.update(stored).await?;
+    let (uid, attr) = kms
+        .modify(ctx, request.unique_identifier, |stored| {
+            let attr = request.new_attribute.0.clone();
+            check_change_allowed(stored, &attr)?;
+            if is_read_only(attr.tag()) {
+                return Err(KmsError::AttributeReadOnly(attribute_name(&attr)));
+            }
+            if !is_multi_valued(&attr) && stored.attributes.has(attr.tag()) {
+                return Err(KmsError::AttributeSingleValued(attribute_name(&attr)));
+            }
+            stored.attributes.0.push(attr.clone());
+            refresh_tags(stored)?;
+            Ok(attr)
+        })
+        .await?;
     Ok(AttributeResponse {
         unique_identifier: uid.into(),
         attribute: ctx.echo(attr),

@@ -12,24 +12,26 @@ pub async fn destroy(
     ctx: &mut RequestContext,
     request: UidRequest,
 ) -> KResult<UidResponse> {
-    let mut stored = kms.load(ctx, request.unique_identifier).await?;
-    require_state(
-        &stored,
-        &[State::PreActive, State::Deactivated, State::Compromised],
-        "an active key cannot be destroyed: revoke it first",
-    )?;
-    let new_state = if stored.state == State::Compromised {
-        State::DestroyedCompromised
-    } else {
-        State::Destroyed
-    };
-    stored.object = None;
-    stored
-        .attributes
-        .set(Attribute::DestroyDate(DateTime::now()));
-    set_state(&mut stored, new_state);
-    let uid = stored.uid.clone();
-    kms.store.update(stored).await?;
+    let (uid, ()) = kms
+        .modify(ctx, request.unique_identifier, |stored| {
+            require_state(
+                stored,
+                &[State::PreActive, State::Deactivated, State::Compromised],
+                "an active key cannot be destroyed: revoke it first",
+            )?;
+            let new_state = if stored.state == State::Compromised {
+                State::DestroyedCompromised
+            } else {
+                State::Destroyed
+            };
+            stored.object = None;
+            stored
+                .attributes
+                .set(Attribute::DestroyDate(DateTime::now()));
+            set_state(stored, new_state);
+            Ok(())
+        })
+        .await?;
     Ok(UidResponse {
         unique_identifier: uid.into(),
     })

@@ -26,9 +26,6 @@ pub async fn encrypt(
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
-    if key.attributes.usage_limits().is_some() {
-        consume_usage(kms, &key.uid, data.len()).await?;
-    }
     if request.iv_counter_nonce.is_none() && !choice.random_iv {
         return Err(KmsError::MissingData(
             "RandomIV is false: give the IVCounterNonce".into(),
@@ -46,6 +43,10 @@ pub async fn encrypt(
         tag_length: choice.tag_length,
         padding: choice.padding,
     })?;
+    // Counted only once the data is encrypted: a request that fails uses nothing up.
+    if key.attributes.usage_limits().is_some() {
+        consume_usage(kms, ctx, &key.uid, data.len()).await?;
+    }
     // The IV is returned only when the server chose it, as KMIP specifies.
     let iv = if request.iv_counter_nonce.is_none() {
         out.iv

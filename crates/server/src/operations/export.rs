@@ -7,8 +7,8 @@ use crate::error::KResult;
 use crate::kms::{Kms, RequestContext};
 
 pub async fn export(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<ExportResponse> {
-    let stored = kms.load(ctx, request.unique_identifier).await?;
-    let object = exportable(&stored, request.key_format_type)?;
+    let stored = kms.load(ctx, request.unique_identifier.clone()).await?;
+    let object = exportable(&stored, &request)?;
     Ok(ExportResponse {
         object_type: stored.object_type,
         unique_identifier: stored.uid.into(),

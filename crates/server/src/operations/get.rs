@@ -8,8 +8,8 @@ use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
 pub async fn get(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<GetResponse> {
-    let stored = kms.load(ctx, request.unique_identifier).await?;
-    let object = exportable(&stored, request.key_format_type)?;
+    let stored = kms.load(ctx, request.unique_identifier.clone()).await?;
+    let object = exportable(&stored, &request)?;
     Ok(GetResponse {
         object_type: stored.object_type,
         unique_identifier: stored.uid.into(),
@@ -17,8 +17,23 @@ pub async fn get(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<G
     })
 }
 
-/// The object as it may leave the server, converted to `format` if given.
-pub fn exportable(stored: &StoredObject, format: Option<KeyFormatType>) -> KResult<Object> {
+/// The object as a Get or Export request asks for it: converted to the key format asked for.
+/// A request for the key wrapped or compressed is refused until the server can do it: a key
+/// asked for wrapped never leaves in clear.
+pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
+    if request.key_wrapping_specification.is_some() {
+        return Err(KmsError::WrappingNotSupported(
+            "Get/Export with a KeyWrappingSpecification (the key wrapped by another key)",
+        ));
+    }
+    if request.key_compression_type.is_some() {
+        return Err(KmsError::WrappingNotSupported(
+            "a KeyCompressionType (compressed elliptic-curve points)",
+        ));
+    }
+    // KeyWrapType AsRegistered or NotWrapped: this server keeps no wrapped key, so both mean
+    // the plain key.
+    let format = request.key_format_type;
     let mut object = stored
         .object
         .clone()

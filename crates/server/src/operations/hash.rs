@@ -4,8 +4,9 @@ use kmip::model::{Hash, HashResponse};
 
 use super::symmetric::hash_algorithm;
 use crate::error::{KResult, KmsError};
+use crate::kms::{Kms, RequestContext};
 
-pub fn hash(request: Hash) -> KResult<HashResponse> {
+pub async fn hash(_kms: &Kms, _ctx: &mut RequestContext, request: Hash) -> KResult<HashResponse> {
     let alg = request
         .cryptographic_parameters
         .hashing_algorithm

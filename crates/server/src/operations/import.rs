@@ -17,17 +17,17 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
         ));
     }
     let state = request.attributes.state().unwrap_or(State::Active);
-    let mut stored =
-        new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
+    let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {
-        Some(existing) if request.replace_existing == Some(true) => {
-            if existing.owner != ctx.user {
-                return Err(KmsError::PermissionDenied(format!(
-                    "object `{uid}` belongs to another user"
-                )));
-            }
-            stored.revision = existing.revision;
-            kms.store.update(stored).await?;
+        Some(_) if request.replace_existing == Some(true) => {
+            // Replaced whole, through the read-change-write (ownership check, lost races rerun).
+            kms.modify(ctx, Some(uid.clone().into()), |existing| {
+                let revision = existing.revision;
+                *existing = stored.clone();
+                existing.revision = revision;
+                Ok(())
+            })
+            .await?;
         }
         Some(_) => return Err(KmsError::AlreadyExists(uid)),
         None => kms.store.create(stored).await?,

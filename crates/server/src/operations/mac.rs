@@ -23,10 +23,11 @@ pub async fn mac(kms: &Kms, ctx: &mut RequestContext, request: Mac) -> KResult<M
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("MAC needs Data".into()))?;
-    if key.attributes.usage_limits().is_some() {
-        consume_usage(kms, &key.uid, data.len()).await?;
-    }
     let mac = kms_crypto::hmac(hash, key_bytes(&key)?, &data)?;
+    // Counted only once the MAC is computed: a request that fails uses nothing up.
+    if key.attributes.usage_limits().is_some() {
+        consume_usage(kms, ctx, &key.uid, data.len()).await?;
+    }
     Ok(MacResponse {
         unique_identifier: key.uid.into(),
         mac_data: Some(mac),

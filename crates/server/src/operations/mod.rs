@@ -16,7 +16,9 @@ pub mod get_attribute_list;
 pub mod get_attributes;
 pub mod hash;
 pub mod import;
+pub mod interop;
 pub mod locate;
+pub mod log;
 pub mod mac;
 pub mod mac_verify;
 pub mod modify_attribute;
@@ -26,6 +28,161 @@ pub mod revoke;
 pub mod rng_retrieve;
 pub mod set_attribute;
 pub mod symmetric;
+
+use kmip::Operation;
+
+use kmip::model::{RequestPayload, ResponsePayload, UniqueIdentifier};
+
+/// What an operation does to stored objects: the batch layer snapshots what `Changes` touches
+/// and what `Creates` makes, so that an Undo batch can put them back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads objects or none at all.
+    Reads,
+    /// Makes a new object (its identifier is in the response).
+    Creates,
+    /// Changes the object it names (see [`Target`]) or the batch's placeholder.
+    Changes,
+}
+
+/// The object a changing operation names; `None` means the batch's ID placeholder.
+pub trait Target {
+    fn target(&self) -> Option<&UniqueIdentifier>;
+}
+
+/// The one table of operations: each line declares the operation, its module (a file of this
+/// folder, declared above, holding an `async fn` of the same name taking `(&Kms, &mut
+/// RequestContext, payload)`) and its [`Effect`]. Dispatch, the Query answer and the Undo
+/// journal all come from it. (The modules are declared outside the macro so that rustfmt sees
+/// them.)
+macro_rules! operations {
+    (
+        typed { $( $op:ident => $module:ident, $effect:ident; )* }
+        untyped { $( $uop:ident => $umodule:ident; )* }
+    ) => {
+        /// The operations this server implements, for Query. The untyped test-harness
+        /// operations (Interop, Log) are answered but not advertised.
+        pub const SUPPORTED: &[Operation] = &[ $( Operation::$op, )* ];
+
+        /// What the operation of this payload does, or `None` if the server does not implement it.
+        pub fn effect(payload: &RequestPayload) -> Option<Effect> {
+            match payload {
+                $( RequestPayload::$op(_) => Some(Effect::$effect), )*
+                $( RequestPayload::Other(Operation::$uop, _) => Some(Effect::Reads), )*
+                _ => None,
+            }
+        }
+
+        /// For an operation that changes an object: `Some(named)`, where `named` is the
+        /// identifier it gives (`None`: the batch's placeholder).
+        pub fn target(payload: &RequestPayload) -> Option<Option<&UniqueIdentifier>> {
+            match payload {
+                $( RequestPayload::$op(p) => target_of!($effect, p), )*
+                _ => None,
+            }
+        }
+
+        /// Runs one operation.
+        pub async fn run(
+            kms: &Kms,
+            ctx: &mut RequestContext,
+            payload: RequestPayload,
+        ) -> KResult<ResponsePayload> {
+            match payload {
+                $( RequestPayload::$op(p) => Ok(ResponsePayload::$op($module::$module(kms, ctx, p).await?)), )*
+                $( RequestPayload::Other(Operation::$uop, p) => Ok(ResponsePayload::Other(
+                    Operation::$uop,
+                    $umodule::$umodule(kms, ctx, p).await?,
+                )), )*
+                other => Err(KmsError::OperationNotSupported(format!("{:?}", other.operation()))),
+            }
+        }
+    };
+}
+
+macro_rules! target_of {
+    (Changes, $p:ident) => {
+        Some(Target::target($p))
+    };
+    ($other:ident, $p:ident) => {{
+        let _ = $p;
+        None
+    }};
+}
+
+operations! {
+    typed {
+        Create => create, Creates;
+        Register => register, Creates;
+        Import => import, Changes;
+        Locate => locate, Reads;
+        Check => check, Reads;
+        Get => get, Reads;
+        Export => export, Reads;
+        GetAttributes => get_attributes, Reads;
+        GetAttributeList => get_attribute_list, Reads;
+        AddAttribute => add_attribute, Changes;
+        SetAttribute => set_attribute, Changes;
+        ModifyAttribute => modify_attribute, Changes;
+        DeleteAttribute => delete_attribute, Changes;
+        Activate => activate, Changes;
+        Revoke => revoke, Changes;
+        Destroy => destroy, Changes;
+        Query => query, Reads;
+        DiscoverVersions => discover_versions, Reads;
+        Encrypt => encrypt, Changes;
+        Decrypt => decrypt, Reads;
+        MAC => mac, Changes;
+        MACVerify => mac_verify, Reads;
+        RNGRetrieve => rng_retrieve, Reads;
+        Hash => hash, Reads;
+    }
+    untyped {
+        Interop => interop;
+        Log => log;
+    }
+}
+
+impl Target for kmip::model::UidRequest {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::Revoke {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::NewAttributeRequest {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::ModifyAttribute {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::DeleteAttribute {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::Encrypt {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::Mac {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::Import {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        Some(&self.unique_identifier)
+    }
+}
 
 use kmip::model::{Attribute, Attributes, Digest, Object};
 use kmip::{DateTime, HashingAlgorithm, KeyFormatType, ObjectType, State, Tag};
@@ -169,15 +326,15 @@ pub fn require_usage_period(object: &StoredObject, protecting: bool) -> KResult<
 }
 
 /// Consumes `bytes` (or one operation, for limits counted in objects) of the object's usage
-/// limits, refusing when not enough is left. Runs its own read-modify-write so that concurrent
-/// uses through any server are all counted.
-pub async fn consume_usage(kms: &Kms, uid: &str, bytes: usize) -> KResult<()> {
-    for attempt in 1..=40u32 {
-        let mut object = kms
-            .store
-            .get(uid)
-            .await?
-            .ok_or_else(|| KmsError::NotFound(uid.to_owned()))?;
+/// limits, refusing when not enough is left. Its own read-change-write, so that concurrent uses
+/// through any server are all counted.
+pub async fn consume_usage(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    uid: &str,
+    bytes: usize,
+) -> KResult<()> {
+    kms.modify(ctx, Some(uid.to_owned().into()), |object| {
         let Some(mut limits) = object.attributes.usage_limits() else {
             return Ok(());
         };
@@ -195,16 +352,10 @@ pub async fn consume_usage(kms: &Kms, uid: &str, bytes: usize) -> KResult<()> {
         }
         limits.usage_limits_count = Some(left - needed);
         object.attributes.set(Attribute::UsageLimits(limits));
-        match kms.store.update(object).await {
-            Ok(()) => return Ok(()),
-            Err(kms_store::StoreError::Conflict { .. }) => {
-                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt.min(20))))
-                    .await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(KmsError::Conflict(uid.to_owned()))
+        Ok(())
+    })
+    .await
+    .map(|_| ())
 }
 
 /// The raw bytes of a symmetric key (or secret data) object.

@@ -5,7 +5,7 @@ use kmip::model::{Attribute, AttributeResponse, ModifyAttribute};
 
 use super::{attribute_name, check_change_allowed, is_read_only, refresh_tags};
 use crate::error::{KResult, KmsError};
-use crate::kms::{Kms, RequestContext, touch};
+use crate::kms::{Kms, RequestContext};
 
 fn same_instance_key(a: &Attribute, b: &Attribute) -> bool {
     match (a, b) {
@@ -22,30 +22,31 @@ pub async fn modify_attribute(
     ctx: &mut RequestContext,
     request: ModifyAttribute,
 ) -> KResult<AttributeResponse> {
-    let mut stored = kms.load(ctx, request.unique_identifier).await?;
-    let new = request.new_attribute.0;
-    check_change_allowed(&stored, &new)?;
-    if is_read_only(new.tag()) {
-        return Err(KmsError::AttributeReadOnly(attribute_name(&new)));
-    }
-    let position = match &request.current_attribute {
-        Some(current) => stored.attributes.0.iter().position(|a| *a == current.0),
-        None => stored
-            .attributes
-            .0
-            .iter()
-            .position(|a| same_instance_key(a, &new)),
-    };
-    let Some(i) = position else {
-        return Err(KmsError::AttributeNotFound(attribute_name(&new)));
-    };
-    stored.attributes.0[i] = new.clone();
-    refresh_tags(&mut stored)?;
-    touch(&mut stored);
-    let uid = stored.uid.clone();
-    kms.store.update(stored).await?;
+    let (uid, attr) = kms
+        .modify(ctx, request.unique_identifier, |stored| {
+            let new = request.new_attribute.0.clone();
+            check_change_allowed(stored, &new)?;
+            if is_read_only(new.tag()) {
+                return Err(KmsError::AttributeReadOnly(attribute_name(&new)));
+            }
+            let position = match &request.current_attribute {
+                Some(current) => stored.attributes.0.iter().position(|a| *a == current.0),
+                None => stored
+                    .attributes
+                    .0
+                    .iter()
+                    .position(|a| same_instance_key(a, &new)),
+            };
+            let Some(i) = position else {
+                return Err(KmsError::AttributeNotFound(attribute_name(&new)));
+            };
+            stored.attributes.0[i] = new.clone();
+            refresh_tags(stored)?;
+            Ok(new)
+        })
+        .await?;
     Ok(AttributeResponse {
         unique_identifier: uid.into(),
-        attribute: ctx.echo(new),
+        attribute: ctx.echo(attr),
     })
 }

@@ -3,13 +3,14 @@
 use kmip::model::{Query, QueryResponse};
 use kmip::{ObjectType, QueryFunction, Tag, Ttlv, Value};
 
-use crate::kms::{Kms, SUPPORTED_OPERATIONS};
+use crate::error::KResult;
+use crate::kms::{Kms, RequestContext};
 
-pub fn query(kms: &Kms, request: Query) -> QueryResponse {
+pub async fn query(kms: &Kms, _ctx: &mut RequestContext, request: Query) -> KResult<QueryResponse> {
     let wants = |f: QueryFunction| request.query_function.contains(&f);
-    QueryResponse {
+    Ok(QueryResponse {
         operation: if wants(QueryFunction::QueryOperations) {
-            SUPPORTED_OPERATIONS.to_vec()
+            super::SUPPORTED.to_vec()
         } else {
             vec![]
         },
@@ -46,5 +47,5 @@ pub fn query(kms: &Kms, request: Query) -> QueryResponse {
         client_registration_method: vec![],
         defaults_information: None,
         protection_storage_masks: vec![],
-    }
+    })
 }

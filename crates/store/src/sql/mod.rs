@@ -6,15 +6,19 @@
 //! There is no in-process cache: several servers may share the database, so every answer comes
 //! from it. Updates are optimistic: they apply only to the revision that was read.
 
+mod dialect;
 mod mysql;
 mod postgres;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 use async_trait::async_trait;
-use kmip::model::{Attributes, Item, Object};
-use kmip::{KmipEnum, ObjectType, State, Tag, binary};
 
 use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
+pub(crate) use dialect::OBJECT_KINDS;
+use dialect::text;
+
+pub use dialect::{Dialect, READY, UPGRADING};
 
 pub use mysql::MysqlDriver;
 pub use postgres::PostgresDriver;
@@ -117,163 +121,34 @@ pub trait Driver: Send + Sync + 'static {
     async fn schema(&self, sql: &str) -> Result<()>;
 }
 
-/// SQL differences between the servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    Postgres,
-    Mysql,
-}
-
-impl Dialect {
-    /// Renders `:N` markers (1-based) as `$N` (PostgreSQL) or `?` with the parameters repeated
-    /// in order of appearance (MySQL).
-    pub fn render(self, sql: &str, params: &[SqlValue]) -> (String, Vec<SqlValue>) {
-        let mut out = String::with_capacity(sql.len());
-        let mut ordered = Vec::new();
-        let bytes = sql.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b':' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
-                let start = i + 1;
-                let mut end = start;
-                while end < bytes.len() && bytes[end].is_ascii_digit() {
-                    end += 1;
-                }
-                let n: usize = sql[start..end].parse().unwrap_or(0);
-                match self {
-                    Dialect::Postgres => out.push_str(&format!("${n}")),
-                    Dialect::Mysql => {
-                        out.push('?');
-                        if let Some(p) = n.checked_sub(1).and_then(|k| params.get(k)) {
-                            ordered.push(p.clone());
-                        }
-                    }
-                }
-                i = end;
-            } else {
-                out.push(bytes[i] as char);
-                i += 1;
-            }
-        }
-        match self {
-            Dialect::Postgres => (out, params.to_vec()),
-            Dialect::Mysql => (out, ordered),
-        }
-    }
-
-    fn insert_ignore(self, table_and_columns: &str, values: &str, conflict: &str) -> String {
-        match self {
-            Dialect::Postgres => format!(
-                "INSERT INTO {table_and_columns} VALUES {values} ON CONFLICT ({conflict}) DO NOTHING"
-            ),
-            Dialect::Mysql => format!("INSERT IGNORE INTO {table_and_columns} VALUES {values}"),
-        }
-    }
-
-    /// The schema steps, in order; each is idempotent.
-    pub fn schema_steps(self) -> Vec<(&'static str, Vec<&'static str>)> {
-        match self {
-            Dialect::Postgres => vec![
-                (
-                    "objects and tags",
-                    vec![
-                        "CREATE TABLE IF NOT EXISTS objects (
-                            seq BIGSERIAL PRIMARY KEY,
-                            uid TEXT NOT NULL UNIQUE,
-                            object_type BIGINT NOT NULL,
-                            state BIGINT NOT NULL,
-                            owner TEXT NOT NULL,
-                            object BYTEA,
-                            attributes BYTEA NOT NULL,
-                            revision BIGINT NOT NULL DEFAULT 1)",
-                        "CREATE TABLE IF NOT EXISTS tags (uid TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (uid, tag))",
-                    ],
-                ),
-                (
-                    "locate indexes",
-                    vec![
-                        "CREATE INDEX IF NOT EXISTS objects_owner_type_state ON objects (owner, object_type, state)",
-                        "CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, uid)",
-                    ],
-                ),
-            ],
-            Dialect::Mysql => vec![
-                (
-                    "objects and tags",
-                    vec![
-                        "CREATE TABLE IF NOT EXISTS objects (
-                            seq BIGINT AUTO_INCREMENT PRIMARY KEY,
-                            uid VARCHAR(255) NOT NULL UNIQUE,
-                            object_type BIGINT NOT NULL,
-                            state BIGINT NOT NULL,
-                            owner VARCHAR(255) NOT NULL,
-                            object LONGBLOB,
-                            attributes LONGBLOB NOT NULL,
-                            revision BIGINT NOT NULL DEFAULT 1) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-                        "CREATE TABLE IF NOT EXISTS tags (uid VARCHAR(255) NOT NULL, tag VARCHAR(255) NOT NULL,
-                            PRIMARY KEY (uid, tag)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-                    ],
-                ),
-                (
-                    "locate indexes",
-                    vec![
-                        "CREATE INDEX objects_owner_type_state ON objects (owner, object_type, state)",
-                        "CREATE INDEX tags_tag ON tags (tag, uid)",
-                    ],
-                ),
-            ],
-        }
-    }
-
-    fn context_table(self) -> &'static str {
-        match self {
-            Dialect::Postgres => {
-                "CREATE TABLE IF NOT EXISTS context (id BIGINT PRIMARY KEY, version TEXT NOT NULL, state TEXT NOT NULL)"
-            }
-            Dialect::Mysql => {
-                "CREATE TABLE IF NOT EXISTS context (id BIGINT PRIMARY KEY, version VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL)"
-            }
-        }
-    }
-}
-
-fn int(v: u32) -> SqlValue {
-    SqlValue::Int(Some(i64::from(v)))
-}
-
-fn text(s: &str) -> SqlValue {
-    SqlValue::Text(Some(s.to_owned()))
-}
-
 /// A store on PostgreSQL or MySQL/MariaDB.
 pub struct SqlStore {
     driver: Box<dyn Driver>,
 }
 
-/// The schema state, as the `context` table records it.
-pub const READY: &str = "ready";
-pub const UPGRADING: &str = "upgrading";
-
 impl SqlStore {
     /// Wraps a driver and brings the schema up to date.
     pub async fn open(driver: Box<dyn Driver>) -> Result<SqlStore> {
         let store = SqlStore { driver };
-        store.migrate(None).await?;
+        store.migrate().await?;
         Ok(store)
     }
 
     /// Wraps a driver without touching the schema (tests of the migration).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn without_migration(driver: Box<dyn Driver>) -> SqlStore {
         SqlStore { driver }
     }
 
-    fn stmt(&self, sql: &str, params: &[SqlValue], on_zero_rows: OnZeroRows) -> Stmt {
-        let (sql, params) = self.driver.dialect().render(sql, params);
-        Stmt {
-            sql,
-            params,
-            on_zero_rows,
-        }
+    /// Brings the schema up to date (see [`SqlStore::migrate_until`]).
+    pub async fn migrate(&self) -> Result<()> {
+        self.migrate_until(None).await
+    }
+
+    /// Fault injection for tests: the upgrade stops before step `step`, leaving `upgrading`.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn migrate_interrupted_before(&self, step: usize) -> Result<()> {
+        self.migrate_until(Some(step)).await
     }
 
     async fn query(&self, sql: &str, params: &[SqlValue], kinds: &[Kind]) -> Result<Vec<Row>> {
@@ -284,37 +159,14 @@ impl SqlStore {
     /// The `(version, state)` in the context table, if any.
     pub async fn context(&self) -> Result<Option<(String, String)>> {
         let rows = self
-            .query(
-                "SELECT version, state FROM context WHERE id = 1",
-                &[],
-                &[Kind::Text, Kind::Text],
-            )
+            .query(Dialect::CONTEXT, &[], &[Kind::Text, Kind::Text])
             .await?;
-        Ok(rows
-            .into_iter()
-            .next()
-            .and_then(|r| match (r.first(), r.get(1)) {
-                (Some(SqlValue::Text(Some(v))), Some(SqlValue::Text(Some(s)))) => {
-                    Some((v.clone(), s.clone()))
-                }
-                _ => None,
-            }))
+        Ok(rows.first().and_then(context_of))
     }
 
     /// Records the schema version and state (`ready` or `upgrading`).
     pub async fn set_context(&self, version: &str, state: &str) -> Result<()> {
-        let dialect = self.driver.dialect();
-        let upsert = match dialect {
-            Dialect::Postgres => {
-                "INSERT INTO context (id, version, state) VALUES (1, :1, :2)
-                 ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state"
-            }
-            Dialect::Mysql => {
-                "INSERT INTO context (id, version, state) VALUES (1, :1, :2)
-                 ON DUPLICATE KEY UPDATE version = VALUES(version), state = VALUES(state)"
-            }
-        };
-        let stmt = self.stmt(upsert, &[text(version), text(state)], OnZeroRows::Ignore);
+        let stmt = self.driver.dialect().set_context(version, state);
         self.driver
             .transaction(&[stmt])
             .await
@@ -322,43 +174,27 @@ impl SqlStore {
     }
 
     /// Runs the schema upgrade as the seed describes it: flag `upgrading`, run every step in
-    /// order, flag `ready` with this version. `fail_after` stops after that many steps, leaving
+    /// order, flag `ready` with this version. `fail_after` stops before that step, leaving
     /// the database `upgrading` (tests inject the fault this way).
-    pub async fn migrate(&self, fail_after: Option<usize>) -> Result<()> {
-        self.driver
-            .schema(self.driver.dialect().context_table())
-            .await?;
-        let version = env!("CARGO_PKG_VERSION");
-        if let Some((v, s)) = self.context().await?
-            && v == version
-            && s == READY
-        {
-            return Ok(());
-        }
-        let previous = self
-            .context()
-            .await?
-            .map(|(v, _)| v)
-            .unwrap_or_else(|| version.to_owned());
-        self.set_context(&previous, UPGRADING).await?;
-        tracing::warn!(from = %previous, to = version, backend = self.driver.backend(), "upgrading the database schema");
-        for (i, (name, statements)) in self.driver.dialect().schema_steps().into_iter().enumerate()
-        {
+    async fn migrate_until(&self, fail_after: Option<usize>) -> Result<()> {
+        let dialect = self.driver.dialect();
+        self.driver.schema(dialect.context_table()).await?;
+        let from = match schema_action(self.context().await?, self.driver.backend())? {
+            None => return Ok(()),
+            Some(from) => from,
+        };
+        self.set_context(&from, UPGRADING).await?;
+        tracing::warn!(from = %from, to = VERSION, backend = self.driver.backend(), "upgrading the database schema");
+        for (i, (name, statements)) in dialect.schema_steps().into_iter().enumerate() {
             if fail_after == Some(i) {
-                return Err(StoreError::Unavailable {
-                    backend: self.driver.backend(),
-                    reason: format!(
-                        "upgrade interrupted before step {i} ({name}) by fault injection"
-                    ),
-                    source: None,
-                });
+                return Err(interrupted(self.driver.backend(), i, name));
             }
             tracing::info!(step = name, "schema step");
             for sql in statements {
                 self.driver.schema(sql).await?;
             }
         }
-        self.set_context(version, READY).await?;
+        self.set_context(VERSION, READY).await?;
         Ok(())
     }
 
@@ -370,24 +206,9 @@ impl SqlStore {
         }
     }
 
-    fn tag_inserts(&self, o: &StoredObject) -> Vec<Stmt> {
-        let sql = self
-            .driver
-            .dialect()
-            .insert_ignore("tags (uid, tag)", "(:1, :2)", "uid, tag");
-        o.tags
-            .iter()
-            .map(|t| self.stmt(&sql, &[text(&o.uid), text(t)], OnZeroRows::Ignore))
-            .collect()
-    }
-
     async fn missing_or_conflict(&self, uid: &str) -> StoreError {
         match self
-            .query(
-                "SELECT 1 FROM objects WHERE uid = :1",
-                &[text(uid)],
-                &[Kind::Int],
-            )
+            .query(Dialect::EXISTS, &[text(uid)], &[Kind::Int])
             .await
         {
             Ok(rows) if rows.is_empty() => StoreError::NotFound {
@@ -399,65 +220,53 @@ impl SqlStore {
             Err(e) => e,
         }
     }
+}
 
-    fn decode(&self, row: &Row, tags: Vec<String>) -> Result<StoredObject> {
-        let limits = binary::Limits::default();
-        let get_int = |i: usize| match row.get(i) {
-            Some(SqlValue::Int(Some(v))) => Some(*v),
-            _ => None,
-        };
-        let uid = match row.first() {
-            Some(SqlValue::Text(Some(u))) => u.clone(),
-            _ => {
-                return Err(StoreError::Corrupt {
-                    uid: "?".into(),
-                    reason: "row without uid".into(),
-                });
-            }
-        };
-        let corrupt = |reason: String| StoreError::Corrupt {
-            uid: uid.clone(),
-            reason,
-        };
-        let object_type = get_int(1)
-            .and_then(|v| u32::try_from(v).ok())
-            .and_then(ObjectType::from_u32)
-            .ok_or_else(|| corrupt("object type".into()))?;
-        let state = get_int(2)
-            .and_then(|v| u32::try_from(v).ok())
-            .and_then(State::from_u32)
-            .ok_or_else(|| corrupt("state".into()))?;
-        let owner = match row.get(3) {
-            Some(SqlValue::Text(Some(o))) => o.clone(),
-            _ => return Err(corrupt("owner".into())),
-        };
-        let object = match row.get(4) {
-            Some(SqlValue::Bytes(Some(b))) => Some(
-                binary::decode(b, &limits)
-                    .and_then(|t| Object::from_ttlv(&t))
-                    .map_err(|e| corrupt(format!("object: {e}")))?,
+/// The software version a migrated schema records.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `(version, state)` of a context row.
+pub(crate) fn context_of(row: &Row) -> Option<(String, String)> {
+    match (row.first(), row.get(1)) {
+        (Some(SqlValue::Text(Some(v))), Some(SqlValue::Text(Some(s)))) => {
+            Some((v.clone(), s.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// What the migration must do, given the context row: nothing (`None`: this version, ready),
+/// or upgrade from the version it names. A schema written by a newer server is refused: an
+/// older server would otherwise run its own steps on it and write its older version back.
+pub(crate) fn schema_action(
+    context: Option<(String, String)>,
+    backend: &'static str,
+) -> Result<Option<String>> {
+    let Some((version, state)) = context else {
+        return Ok(Some(VERSION.to_owned()));
+    };
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    if parse(&version) > parse(VERSION) {
+        return Err(StoreError::Open {
+            backend,
+            location: "the context table".into(),
+            reason: format!(
+                "the schema was written by version {version}, newer than this server ({VERSION}); run version {version} or later"
             ),
-            _ => None,
-        };
-        let attributes = match row.get(5) {
-            Some(SqlValue::Bytes(Some(b))) => binary::decode(b, &limits)
-                .and_then(|t| Attributes::from_ttlv(&t))
-                .map_err(|e| corrupt(format!("attributes: {e}")))?,
-            _ => return Err(corrupt("attributes".into())),
-        };
-        let revision = get_int(6)
-            .and_then(|r| u64::try_from(r).ok())
-            .ok_or_else(|| corrupt("revision".into()))?;
-        Ok(StoredObject {
-            uid,
-            object_type,
-            object,
-            attributes,
-            state,
-            owner,
-            tags,
-            revision,
-        })
+        });
+    }
+    if version == VERSION && state == READY {
+        return Ok(None);
+    }
+    Ok(Some(version))
+}
+
+/// The error of a migration stopped by fault injection.
+pub(crate) fn interrupted(backend: &'static str, step: usize, name: &str) -> StoreError {
+    StoreError::Unavailable {
+        backend,
+        reason: format!("upgrade interrupted before step {step} ({name}) by fault injection"),
+        source: None,
     }
 }
 
@@ -470,25 +279,6 @@ fn tx_store_error(e: TxError) -> StoreError {
     }
 }
 
-fn encode_object(o: &Object) -> Vec<u8> {
-    binary::encode(&o.to_ttlv(o.tag()))
-}
-
-fn encode_attributes(a: &Attributes) -> Vec<u8> {
-    binary::encode(&a.to_ttlv(Tag::ATTRIBUTES))
-}
-
-const OBJECT_COLUMNS: &str = "uid, object_type, state, owner, object, attributes, revision";
-const OBJECT_KINDS: &[Kind] = &[
-    Kind::Text,
-    Kind::Int,
-    Kind::Int,
-    Kind::Text,
-    Kind::Bytes,
-    Kind::Bytes,
-    Kind::Int,
-];
-
 #[async_trait]
 impl ObjectStore for SqlStore {
     fn backend(&self) -> &'static str {
@@ -497,24 +287,7 @@ impl ObjectStore for SqlStore {
 
     async fn create(&self, o: StoredObject) -> Result<()> {
         self.ready().await?;
-        let sql = self.driver.dialect().insert_ignore(
-            "objects (uid, object_type, state, owner, object, attributes, revision)",
-            "(:1, :2, :3, :4, :5, :6, 1)",
-            "uid",
-        );
-        let mut stmts = vec![self.stmt(
-            &sql,
-            &[
-                text(&o.uid),
-                int(o.object_type.to_u32()),
-                int(o.state.to_u32()),
-                text(&o.owner),
-                SqlValue::Bytes(o.object.as_ref().map(encode_object)),
-                SqlValue::Bytes(Some(encode_attributes(&o.attributes))),
-            ],
-            OnZeroRows::AlreadyExists(o.uid.clone()),
-        )];
-        stmts.extend(self.tag_inserts(&o));
+        let stmts = self.driver.dialect().create(&o);
         self.driver
             .transaction(&stmts)
             .await
@@ -522,62 +295,14 @@ impl ObjectStore for SqlStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
-        // One round trip: the schema state, the object (if any) and its tags as a JSON array.
-        let tags_json = match self.driver.dialect() {
-            Dialect::Postgres => "(SELECT json_agg(t.tag)::text FROM tags t WHERE t.uid = o.uid)",
-            Dialect::Mysql => "(SELECT JSON_ARRAYAGG(t.tag) FROM tags t WHERE t.uid = o.uid)",
-        };
-        let sql = format!(
-            "SELECT c.state, o.uid, o.object_type, o.state, o.owner, o.object, o.attributes, o.revision, {tags_json}
-             FROM context c LEFT JOIN objects o ON o.uid = :1 WHERE c.id = 1"
-        );
-        let mut kinds = vec![Kind::Text];
-        kinds.extend_from_slice(OBJECT_KINDS);
-        kinds.push(Kind::Text);
-        let rows = self.query(&sql, &[text(uid)], &kinds).await?;
-        let Some(row) = rows.first() else {
-            // No context row: the schema was never set up by this server's migration.
-            return Err(StoreError::Upgrading);
-        };
-        if matches!(row.first(), Some(SqlValue::Text(Some(s))) if s == UPGRADING) {
-            return Err(StoreError::Upgrading);
-        }
-        if matches!(row.get(1), Some(SqlValue::Text(None)) | None) {
-            return Ok(None);
-        }
-        let mut tags: Vec<String> = match row.get(8) {
-            Some(SqlValue::Text(Some(j))) => {
-                serde_json::from_str(j).map_err(|e| StoreError::Corrupt {
-                    uid: uid.to_owned(),
-                    reason: format!("tags: {e}"),
-                })?
-            }
-            _ => Vec::new(),
-        };
-        tags.sort();
-        self.decode(&row[1..8].to_vec(), tags).map(Some)
+        let sql = self.driver.dialect().get();
+        let rows = self.query(&sql, &[text(uid)], Dialect::GET_KINDS).await?;
+        Dialect::decode_get(uid, &rows)
     }
 
     async fn update(&self, o: StoredObject) -> Result<()> {
         self.ready().await?;
-        let mut stmts = vec![
-            self.stmt(
-                "UPDATE objects SET object_type = :2, state = :3, owner = :4, object = :5, attributes = :6,
-                 revision = revision + 1 WHERE uid = :1 AND revision = :7",
-                &[
-                    text(&o.uid),
-                    int(o.object_type.to_u32()),
-                    int(o.state.to_u32()),
-                    text(&o.owner),
-                    SqlValue::Bytes(o.object.as_ref().map(encode_object)),
-                    SqlValue::Bytes(Some(encode_attributes(&o.attributes))),
-                    SqlValue::Int(Some(o.revision as i64)),
-                ],
-                OnZeroRows::Missing(o.uid.clone()),
-            ),
-            self.stmt("DELETE FROM tags WHERE uid = :1", &[text(&o.uid)], OnZeroRows::Ignore),
-        ];
-        stmts.extend(self.tag_inserts(&o));
+        let stmts = self.driver.dialect().update(&o);
         match self.driver.transaction(&stmts).await {
             Ok(()) => Ok(()),
             Err(TxError::ZeroRows(OnZeroRows::Missing(uid))) => {
@@ -589,18 +314,7 @@ impl ObjectStore for SqlStore {
 
     async fn delete(&self, uid: &str) -> Result<()> {
         self.ready().await?;
-        let stmts = vec![
-            self.stmt(
-                "DELETE FROM tags WHERE uid = :1",
-                &[text(uid)],
-                OnZeroRows::Ignore,
-            ),
-            self.stmt(
-                "DELETE FROM objects WHERE uid = :1",
-                &[text(uid)],
-                OnZeroRows::Missing(uid.to_owned()),
-            ),
-        ];
+        let stmts = self.driver.dialect().delete(uid);
         self.driver
             .transaction(&stmts)
             .await
@@ -609,33 +323,9 @@ impl ObjectStore for SqlStore {
 
     async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>> {
         self.ready().await?;
-        // PostgreSQL types each parameter from its first use: the column comparison comes first.
-        let mut sql = format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects
-             WHERE (owner = :1 OR :1 IS NULL) AND (object_type = :2 OR :2 IS NULL) AND (state = :3 OR :3 IS NULL)
-               AND (uid = :4 OR :4 IS NULL) AND (:5 OR state NOT IN (5, 6))"
-        );
-        let mut params = vec![
-            SqlValue::Text(query.owner.clone()),
-            SqlValue::Int(query.object_type.map(|t| i64::from(t.to_u32()))),
-            SqlValue::Int(query.state.map(|s| i64::from(s.to_u32()))),
-            SqlValue::Text(query.uid.clone()),
-            SqlValue::Bool(query.include_destroyed),
-        ];
-        if !query.tags.is_empty() {
-            let markers: Vec<String> = (0..query.tags.len())
-                .map(|i| format!(":{}", i + 6))
-                .collect();
-            sql.push_str(&format!(
-                " AND uid IN (SELECT uid FROM tags WHERE tag IN ({}) GROUP BY uid HAVING COUNT(DISTINCT tag) = {})",
-                markers.join(", "),
-                query.tags.len()
-            ));
-            params.extend(query.tags.iter().map(|t| text(t)));
-        }
-        sql.push_str(" ORDER BY seq");
-        let rows = self.query(&sql, &params, OBJECT_KINDS).await?;
-        query.select(rows.iter().map(|row| self.decode(row, Vec::new())))
+        let (sql, params) = self.driver.dialect().locate(query);
+        let rows = self.driver.query(&sql, &params, OBJECT_KINDS).await?;
+        query.select(rows.iter().map(|row| Dialect::decode(row, Vec::new())))
     }
 
     async fn health(&self) -> Result<()> {
@@ -643,29 +333,10 @@ impl ObjectStore for SqlStore {
     }
 
     async fn clear(&self) -> Result<()> {
-        let stmts = vec![
-            self.stmt("DELETE FROM tags", &[], OnZeroRows::Ignore),
-            self.stmt("DELETE FROM objects", &[], OnZeroRows::Ignore),
-        ];
+        let stmts = self.driver.dialect().clear();
         self.driver
             .transaction(&stmts)
             .await
             .map_err(tx_store_error)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_markers() {
-        let p = [text("a"), SqlValue::Bool(true)];
-        let (pg, pp) = Dialect::Postgres.render("x = :1 OR (:1 IS NULL AND :2)", &p);
-        assert_eq!(pg, "x = $1 OR ($1 IS NULL AND $2)");
-        assert_eq!(pp, p.to_vec());
-        let (my, mp) = Dialect::Mysql.render("x = :1 OR (:1 IS NULL AND :2)", &p);
-        assert_eq!(my, "x = ? OR (? IS NULL AND ?)");
-        assert_eq!(mp, vec![text("a"), text("a"), SqlValue::Bool(true)]);
     }
 }

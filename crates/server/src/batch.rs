@@ -1,0 +1,239 @@
+//! Whole KMIP request messages: batch items in order, the ID placeholder carried between them,
+//! BatchErrorContinuationOption (Stop, Continue, Undo with its journal), MaximumResponseSize, and
+//! the server's own limits on items per batch and response size. It runs each item through
+//! [`Kms::dispatch`] and knows nothing of any particular operation but what the operation table
+//! in [`crate::operations`] says of it.
+
+use kmip::model::{
+    RequestMessage, ResponseBatchItem, ResponseHeader, ResponseMessage, ResponsePayload,
+    UniqueIdentifier,
+};
+use kmip::{BatchErrorContinuationOption, DateTime, ResultStatus};
+use kms_store::StoredObject;
+
+use crate::error::KmsError;
+use crate::kms::{Kms, RequestContext};
+use crate::operations::{self, Effect};
+
+/// Processes a request message: each batch item in order, stopping at the first failure unless
+/// the client asked to continue (or to undo what the batch did).
+pub async fn process(kms: &Kms, user: &str, request: RequestMessage) -> ResponseMessage {
+    let header = &request.request_header;
+    let (major, minor) = (
+        header.protocol_version.protocol_version_major,
+        header.protocol_version.protocol_version_minor,
+    );
+    let continuation = header.batch_error_continuation_option;
+    let maximum_response_size = header.maximum_response_size;
+    let correlation = header.client_correlation_value.clone();
+    let respond = |items: Vec<ResponseBatchItem>| ResponseMessage {
+        response_header: ResponseHeader {
+            client_correlation_value: correlation.clone(),
+            ..ResponseHeader::new(major, minor, DateTime::now(), items.len() as i32)
+        },
+        batch_item: items,
+    };
+
+    // Refused before any work: a batch longer than the server allows.
+    if request.batch_item.len() > kms.limits.max_batch_items {
+        let error = KmsError::TooManyBatchItems {
+            count: request.batch_item.len(),
+            max: kms.limits.max_batch_items,
+        };
+        tracing::info!(user, error = %error, "request refused");
+        return respond(vec![ResponseBatchItem::failure(
+            None,
+            None,
+            error.reason(),
+            error.to_string(),
+        )]);
+    }
+
+    let mut ctx = kms.context(user);
+    ctx.kmip_1 = major < 2;
+    let undo = continuation == Some(BatchErrorContinuationOption::Undo);
+    let continue_on_error = continuation == Some(BatchErrorContinuationOption::Continue);
+    let mut journal = UndoJournal::default();
+    let mut items = Vec::with_capacity(request.batch_item.len());
+    for item in request.batch_item {
+        let op = item.operation;
+        let id = item.unique_batch_item_id.clone();
+        let effect = operations::effect(&item.request_payload);
+        let target = undo
+            .then(|| operations::target(&item.request_payload))
+            .flatten()
+            .and_then(|named| target_uid(named, &ctx));
+        if let Some(uid) = &target {
+            journal.remember(kms, &ctx, uid).await;
+        }
+        let mut result = kms.dispatch(&mut ctx, item.request_payload).await;
+        if let Ok(payload) = &result {
+            let size = kmip::binary::encoded_len(&payload.encode());
+            if let Some(max) = maximum_response_size
+                && size > max.max(0) as usize
+            {
+                result = Err(KmsError::ResponseTooLarge { size, max });
+            } else if size > ctx.response_budget {
+                result = Err(KmsError::ResponseBudgetExceeded {
+                    max: kms.limits.max_response_size,
+                });
+            } else {
+                ctx.response_budget -= size;
+            }
+        }
+        if undo && let Ok(payload) = &result {
+            match (effect, &target) {
+                (Some(Effect::Creates), _) => {
+                    if let Some(uid) = created_uid(payload) {
+                        journal.created(kms, &uid).await;
+                    }
+                }
+                (Some(Effect::Changes), Some(uid)) => journal.written(kms, uid).await,
+                _ => {}
+            }
+        }
+        let failed = result.is_err();
+        items.push(match result {
+            Ok(payload) => ResponseBatchItem::success(payload, id),
+            Err(e) => {
+                log_failure(&ctx, op, &e);
+                ResponseBatchItem::failure(
+                    Some(op),
+                    id,
+                    e.reason(),
+                    e.client_message(&ctx.request_id),
+                )
+            }
+        });
+        if failed && undo {
+            // Undo: the items before the failure are rolled back and say so.
+            std::mem::take(&mut journal).roll_back(kms).await;
+            let last = items.len().saturating_sub(1);
+            for done in items.iter_mut().take(last) {
+                if done.result_status == ResultStatus::Success {
+                    done.result_status = ResultStatus::OperationUndone;
+                }
+            }
+        }
+        if failed && !continue_on_error {
+            break;
+        }
+    }
+    respond(items)
+}
+
+/// Logs a failed operation with its detail; server-side failures at warning level.
+pub fn log_failure(ctx: &RequestContext, op: kmip::Operation, e: &KmsError) {
+    if e.http_status() >= 500 {
+        tracing::warn!(request_id = %ctx.request_id, operation = ?op, user = %ctx.user, error = %e, "operation failed");
+    } else {
+        tracing::info!(request_id = %ctx.request_id, operation = ?op, user = %ctx.user, error = %e, "operation failed");
+    }
+}
+
+/// The identifier an item names, or the batch's placeholder.
+fn target_uid(named: Option<&UniqueIdentifier>, ctx: &RequestContext) -> Option<String> {
+    match named {
+        Some(UniqueIdentifier::Text(s)) => Some(s.clone()),
+        _ => ctx.placeholder.clone(),
+    }
+}
+
+/// The object an operation created.
+fn created_uid(payload: &ResponsePayload) -> Option<String> {
+    let uid = match payload {
+        ResponsePayload::Create(r) => &r.unique_identifier,
+        ResponsePayload::Register(r) => &r.unique_identifier,
+        _ => return None,
+    };
+    uid.as_text().map(str::to_owned)
+}
+
+/// What an Undo batch must put back.
+#[derive(Default)]
+struct UndoJournal {
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    uid: String,
+    /// The object before the batch touched it; `None`: the batch created it.
+    before: Option<StoredObject>,
+    /// The revision the batch's last write left; restore only if it is still the stored one.
+    written: Option<u64>,
+}
+
+impl UndoJournal {
+    /// Snapshots an object before an item changes it, if the caller may change it: an object of
+    /// another user is neither snapshotted nor restored (the item itself will fail on it).
+    async fn remember(&mut self, kms: &Kms, ctx: &RequestContext, uid: &str) {
+        if self.entries.iter().any(|e| e.uid == uid) {
+            return;
+        }
+        let before = match kms.store.get(uid).await {
+            Ok(Some(before)) if before.owner == ctx.user => Some(before),
+            // Not there yet: the item may create it (Import).
+            Ok(None) => None,
+            _ => return,
+        };
+        self.entries.push(Entry {
+            uid: uid.to_owned(),
+            before,
+            written: None,
+        });
+    }
+
+    async fn created(&mut self, kms: &Kms, uid: &str) {
+        if !self.entries.iter().any(|e| e.uid == uid) {
+            self.entries.push(Entry {
+                uid: uid.to_owned(),
+                before: None,
+                written: None,
+            });
+        }
+        self.written(kms, uid).await;
+    }
+
+    /// Records the revision an item's write left on an object the journal follows.
+    async fn written(&mut self, kms: &Kms, uid: &str) {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.uid == uid) else {
+            return;
+        };
+        entry.written = kms.store.get(uid).await.ok().flatten().map(|o| o.revision);
+    }
+
+    /// Puts every object back as it was, newest change first. This compensates rather than
+    /// rolls back a transaction, so it restores an object only if it is still as the batch
+    /// left it: a change another client made since is kept (and logged), never overwritten.
+    async fn roll_back(self, kms: &Kms) {
+        for Entry {
+            uid,
+            before,
+            written,
+        } in self.entries.into_iter().rev()
+        {
+            let now = match kms.store.get(&uid).await {
+                Ok(now) => now,
+                Err(e) => {
+                    tracing::error!(%uid, error = %e, "undo could not read an object");
+                    continue;
+                }
+            };
+            let Some(now) = now else { continue };
+            if written != Some(now.revision) {
+                tracing::warn!(%uid, "undo left an object alone: it changed after the batch wrote it");
+                continue;
+            }
+            let result = match before {
+                None => kms.store.delete(&uid).await,
+                Some(mut old) => {
+                    old.revision = now.revision;
+                    kms.store.update(old).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(%uid, error = %e, "undo could not restore an object");
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The KMS core in process, on a real SQLite store: rules that do not depend on the transport
+//! (wrapped key requests, usage limits counted only on success, batch and response limits, the
+//! Undo journal).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+use std::sync::Arc;
+
+use kmip::model::*;
+use kmip::{
+    BatchErrorContinuationOption, CryptographicAlgorithm, KeyWrapType, ObjectType, ResultReason,
+    ResultStatus, State, Tag, Ttlv, UsageLimitsUnit,
+};
+use kms_server::error::KmsError;
+use kms_server::kms::{Kms, Limits};
+use kms_store::ObjectStore;
+use kms_store::sqlite::SqliteStore;
+
+struct Core {
+    kms: Kms,
+    _dir: tempfile::TempDir,
+}
+
+fn core(limits: Limits) -> Core {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("kms.db")).unwrap());
+    let mut kms = Kms::new(store);
+    kms.limits = limits;
+    Core { kms, _dir: dir }
+}
+
+fn aes(uid: &str, extra: Vec<Attribute>) -> RequestPayload {
+    let mut attributes = vec![
+        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+        Attribute::CryptographicLength(256),
+        Attribute::CryptographicUsageMask(0x4 | 0x8 | 0x80),
+        Attribute::UniqueIdentifier(uid.into()),
+    ];
+    attributes.extend(extra);
+    RequestPayload::Create(Create {
+        object_type: ObjectType::SymmetricKey,
+        attributes: Attributes(attributes),
+        protection_storage_masks: None,
+    })
+}
+
+async fn run(kms: &Kms, user: &str, payload: RequestPayload) -> Result<ResponsePayload, KmsError> {
+    let mut ctx = kms.context(user);
+    kms.dispatch(&mut ctx, payload).await
+}
+
+async fn active_key(kms: &Kms, uid: &str, extra: Vec<Attribute>) {
+    run(kms, "alice", aes(uid, extra)).await.unwrap();
+    run(
+        kms,
+        "alice",
+        RequestPayload::Activate(UidRequest {
+            unique_identifier: Some(uid.into()),
+        }),
+    )
+    .await
+    .unwrap();
+}
+
+fn get(uid: &str) -> Get {
+    Get {
+        unique_identifier: Some(uid.into()),
+        key_format_type: None,
+        key_wrap_type: None,
+        key_compression_type: None,
+        key_wrapping_specification: None,
+    }
+}
+
+fn message(
+    items: Vec<RequestPayload>,
+    option: Option<BatchErrorContinuationOption>,
+) -> RequestMessage {
+    let mut header = RequestHeader::new(2, 1, items.len() as i32);
+    header.batch_error_continuation_option = option;
+    RequestMessage {
+        request_header: header,
+        batch_item: items
+            .into_iter()
+            .map(|payload| RequestBatchItem {
+                operation: payload.operation(),
+                ephemeral: None,
+                unique_batch_item_id: None,
+                request_payload: payload,
+                message_extension: None,
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_key_asked_for_wrapped_or_compressed_is_refused_never_sent_in_clear() {
+    let c = core(Limits::default());
+    active_key(&c.kms, "k", vec![]).await;
+    let spec = Ttlv::structure(
+        Tag::KEY_WRAPPING_SPECIFICATION,
+        vec![Ttlv::new(Tag::WRAPPING_METHOD, kmip::Value::Enumeration(1))],
+    );
+    for wrapped in [
+        Get {
+            key_wrapping_specification: Some(spec.clone()),
+            ..get("k")
+        },
+        Get {
+            key_compression_type: Some(kmip::KeyCompressionType::ECPublicKeyTypeUncompressed),
+            ..get("k")
+        },
+    ] {
+        for payload in [
+            RequestPayload::Get(wrapped.clone()),
+            RequestPayload::Export(wrapped.clone()),
+        ] {
+            let e = run(&c.kms, "alice", payload).await.expect_err("refused");
+            assert_eq!(e.reason(), ResultReason::FeatureNotSupported, "{e}");
+        }
+    }
+    // Not wrapped, or as registered (a plain key), is the plain key.
+    for wrap_type in [KeyWrapType::NotWrapped, KeyWrapType::AsRegistered] {
+        let r = run(
+            &c.kms,
+            "alice",
+            RequestPayload::Get(Get {
+                key_wrap_type: Some(wrap_type),
+                ..get("k")
+            }),
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+    }
+}
+
+async fn usage_left(kms: &Kms, uid: &str) -> Option<i64> {
+    let ResponsePayload::GetAttributes(a) = run(
+        kms,
+        "alice",
+        RequestPayload::GetAttributes(GetAttributes {
+            unique_identifier: Some(uid.into()),
+            attribute_reference: vec![],
+        }),
+    )
+    .await
+    .unwrap() else {
+        unreachable!("GetAttributes answers GetAttributes")
+    };
+    a.attributes
+        .usage_limits()
+        .and_then(|l| l.usage_limits_count)
+}
+
+#[tokio::test]
+async fn a_failed_encrypt_or_mac_uses_up_nothing() {
+    let c = core(Limits::default());
+    let limits = Attribute::UsageLimits(UsageLimits {
+        usage_limits_total: 100,
+        usage_limits_count: None,
+        usage_limits_unit: UsageLimitsUnit::Byte,
+    });
+    active_key(&c.kms, "limited", vec![limits]).await;
+    // RandomIV false and no IV: the encryption fails after the key checks passed.
+    let failing = Encrypt {
+        cryptographic_parameters: Some(CryptographicParameters {
+            random_iv: Some(false),
+            ..Default::default()
+        }),
+        ..Encrypt::new(Some("limited".into()), vec![0; 10])
+    };
+    run(&c.kms, "alice", RequestPayload::Encrypt(failing))
+        .await
+        .expect_err("no IV");
+    assert_eq!(usage_left(&c.kms, "limited").await, Some(100));
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Encrypt(Encrypt::new(Some("limited".into()), vec![0; 10])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(usage_left(&c.kms, "limited").await, Some(90));
+}
+
+#[tokio::test]
+async fn too_many_batch_items_are_refused_before_any_work() {
+    let c = core(Limits {
+        max_batch_items: 3,
+        ..Limits::default()
+    });
+    let items = (0..4).map(|i| aes(&format!("b{i}"), vec![])).collect();
+    let response = c.kms.process_message("alice", message(items, None)).await;
+    assert_eq!(response.batch_item.len(), 1);
+    assert_eq!(
+        response.batch_item[0].result_reason,
+        Some(ResultReason::ServerLimitExceeded)
+    );
+    for i in 0..4 {
+        assert!(
+            c.kms.store.get(&format!("b{i}")).await.unwrap().is_none(),
+            "nothing was created"
+        );
+    }
+}
+
+#[tokio::test]
+async fn responses_of_one_request_are_bounded_and_random_bytes_checked_before_generating() {
+    let c = core(Limits {
+        max_response_size: 1024 * 1024,
+        ..Limits::default()
+    });
+    let rng = || {
+        RequestPayload::RNGRetrieve(RngRetrieve {
+            data_length: 512 * 1024,
+        })
+    };
+    let response = c
+        .kms
+        .process_message(
+            "alice",
+            message(
+                vec![rng(), rng(), rng()],
+                Some(BatchErrorContinuationOption::Continue),
+            ),
+        )
+        .await;
+    let reasons: Vec<_> = response
+        .batch_item
+        .iter()
+        .map(|i| i.result_reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            None,
+            Some(ResultReason::ResponseTooLarge),
+            Some(ResultReason::ResponseTooLarge)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn undo_restores_own_objects_and_removes_imported_ones() {
+    let c = core(Limits::default());
+    active_key(&c.kms, "mine", vec![]).await;
+    let before = c.kms.store.get("mine").await.unwrap().unwrap();
+    let ResponsePayload::Export(exported) =
+        run(&c.kms, "alice", RequestPayload::Export(get("mine")))
+            .await
+            .unwrap()
+    else {
+        unreachable!("Export answers Export")
+    };
+    let items = vec![
+        RequestPayload::AddAttribute(NewAttributeRequest {
+            unique_identifier: Some("mine".into()),
+            new_attribute: AttributeHolder(Attribute::ObjectGroup("g".into())),
+        }),
+        RequestPayload::Import(Import {
+            unique_identifier: "imported".into(),
+            object_type: ObjectType::SymmetricKey,
+            replace_existing: None,
+            key_wrap_type: None,
+            attributes: Attributes(vec![]),
+            object: exported.object,
+        }),
+        RequestPayload::Get(get("missing")),
+    ];
+    let response = c
+        .kms
+        .process_message(
+            "alice",
+            message(items, Some(BatchErrorContinuationOption::Undo)),
+        )
+        .await;
+    let statuses: Vec<_> = response
+        .batch_item
+        .iter()
+        .map(|i| i.result_status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ResultStatus::OperationUndone,
+            ResultStatus::OperationUndone,
+            ResultStatus::OperationFailed
+        ]
+    );
+    let after = c.kms.store.get("mine").await.unwrap().unwrap();
+    assert_eq!(after.attributes, before.attributes, "the attribute is gone");
+    assert_eq!(after.state, State::Active);
+    assert!(c.kms.store.get("imported").await.unwrap().is_none());
+}

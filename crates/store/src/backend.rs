@@ -1,0 +1,219 @@
+//! Which database holds the objects: the backends this build has, their settings checked once
+//! ([`Backend::from_settings`]), and opening one ([`Backend::open`]). The server's flags, its
+//! configuration file and the bootstrap server all come through here.
+//!
+//! Adding a backend: a module implementing [`ObjectStore`], one variant and one arm in each
+//! `match` below, and the conformance suite passing on it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::sql::{MysqlDriver, PostgresDriver, SqlStore};
+use crate::sqlite::SqliteStore;
+use crate::{ObjectStore, Result};
+
+/// A secret from the configuration (a database URL with its password, a PKCS#12 password):
+/// wiped from memory when dropped, and never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(Zeroizing::new(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A database and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one server process.
+    Sqlite {
+        path: PathBuf,
+    },
+    /// The URL may hold a password: it is a secret.
+    Postgresql {
+        url: Secret,
+        pool_size: usize,
+    },
+    Mysql {
+        url: Secret,
+        pool_size: usize,
+    },
+}
+
+/// The raw settings a backend is chosen from (flags, environment, file or bootstrap upload).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `--database-type`; `None` is the default, SQLite.
+    pub kind: Option<String>,
+    pub url: Option<Secret>,
+    /// The SQLite directory (`--sqlite-path`, default `./sqlite-data`).
+    pub sqlite_dir: Option<PathBuf>,
+    pub pool_size: Option<usize>,
+}
+
+/// Why the settings name no usable backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(
+        "unknown database type `{0}`; expected one of: {available}",
+        available = Backend::AVAILABLE.join(", ")
+    )]
+    Unknown(String),
+    #[error(
+        "database type `{0}` is not available in this version; available: {available}",
+        available = Backend::AVAILABLE.join(", ")
+    )]
+    NotAvailable(String),
+    #[error("--database-type {kind} needs --database-url (for example {example})")]
+    MissingUrl {
+        kind: &'static str,
+        example: &'static str,
+    },
+}
+
+/// Database types DESIGN.md names that this version does not have yet.
+const PLANNED: &[&str] = &["sqlite-enc", "redis-findex"];
+
+/// Connections per server to a shared database when not configured.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+impl Backend {
+    /// The `--database-type` values this build accepts.
+    pub const AVAILABLE: &'static [&'static str] = &["sqlite", "postgresql", "mysql"];
+
+    /// Checks the settings and names the backend.
+    pub fn from_settings(settings: Settings) -> Result<Backend, BackendError> {
+        let pool_size = settings.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1);
+        let kind = settings.kind.as_deref().unwrap_or("sqlite");
+        Ok(match kind {
+            "sqlite" => Backend::Sqlite {
+                path: settings
+                    .sqlite_dir
+                    .unwrap_or_else(|| PathBuf::from("./sqlite-data"))
+                    .join("kms.db"),
+            },
+            "postgresql" => Backend::Postgresql {
+                url: settings.url.ok_or(BackendError::MissingUrl {
+                    kind: "postgresql",
+                    example: "postgres://kms:password@127.0.0.1:5432/kms",
+                })?,
+                pool_size,
+            },
+            "mysql" => Backend::Mysql {
+                url: settings.url.ok_or(BackendError::MissingUrl {
+                    kind: "mysql",
+                    example: "mysql://kms:password@127.0.0.1:3306/kms",
+                })?,
+                pool_size,
+            },
+            planned if PLANNED.contains(&planned) => {
+                return Err(BackendError::NotAvailable(planned.to_owned()));
+            }
+            other => return Err(BackendError::Unknown(other.to_owned())),
+        })
+    }
+
+    /// The `--database-type` name of this backend.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgresql { .. } => "postgresql",
+            Backend::Mysql { .. } => "mysql",
+        }
+    }
+
+    /// Connections per server to a shared database (`None` for SQLite).
+    pub fn pool_size(&self) -> Option<usize> {
+        match self {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgresql { pool_size, .. } | Backend::Mysql { pool_size, .. } => {
+                Some(*pool_size)
+            }
+        }
+    }
+
+    /// Checks the settings parse (a URL that names a host, a database), without connecting.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Backend::Sqlite { .. } => Ok(()),
+            Backend::Postgresql { url, .. } => PostgresDriver::connect(url.expose(), 1).map(drop),
+            Backend::Mysql { url, .. } => MysqlDriver::connect(url.expose(), 1).map(drop),
+        }
+    }
+
+    /// Opens the database and brings its schema up to date.
+    pub async fn open(&self) -> Result<Arc<dyn ObjectStore>> {
+        Ok(match self {
+            Backend::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+            Backend::Postgresql { url, pool_size } => Arc::new(
+                SqlStore::open(Box::new(PostgresDriver::connect(url.expose(), *pool_size)?))
+                    .await?,
+            ),
+            Backend::Mysql { url, pool_size } => Arc::new(
+                SqlStore::open(Box::new(MysqlDriver::connect(url.expose(), *pool_size)?)).await?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(kind: &str) -> Settings {
+        Settings {
+            kind: Some(kind.into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn default_is_sqlite_in_sqlite_data() {
+        assert_eq!(
+            Backend::from_settings(Settings::default()).expect("valid settings"),
+            Backend::Sqlite {
+                path: PathBuf::from("./sqlite-data/kms.db")
+            }
+        );
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let e = Backend::from_settings(settings("oracle")).expect_err("refused");
+        assert!(e.to_string().contains("sqlite, postgresql, mysql"), "{e}");
+        let e = Backend::from_settings(settings("redis-findex")).expect_err("refused");
+        assert!(matches!(e, BackendError::NotAvailable(_)), "{e}");
+        assert!(!e.to_string().contains("redis-findex,"), "{e}");
+        let e = Backend::from_settings(settings("mysql")).expect_err("refused");
+        assert!(e.to_string().contains("--database-url"), "{e}");
+    }
+
+    #[test]
+    fn the_url_is_secret() {
+        let b = Backend::from_settings(Settings {
+            url: Some(Secret::new("postgres://kms:hunter2@db/kms")),
+            ..settings("postgresql")
+        })
+        .expect("valid settings");
+        assert!(!format!("{b:?}").contains("hunter2"));
+    }
+}

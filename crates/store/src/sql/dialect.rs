@@ -1,0 +1,471 @@
+//! Every SQL statement of the store, written once with `:N` parameter markers, and the
+//! differences between PostgreSQL, MySQL/MariaDB and SQLite that the [`Dialect`] renders. The
+//! backends only run these statements; none of them writes SQL of its own.
+
+use kmip::model::{Attributes, Item, Object};
+use kmip::{KmipEnum, ObjectType, State, Tag, binary};
+
+use super::{Kind, OnZeroRows, Row, SqlValue, Stmt};
+use crate::{LocateQuery, Result, StoreError, StoredObject};
+
+/// SQL differences between the servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+/// The schema state, as the `context` table records it.
+pub const READY: &str = "ready";
+pub const UPGRADING: &str = "upgrading";
+
+/// The kinds of the object columns (`uid, object_type, state, owner, object, attributes,
+/// revision`), in the order [`Dialect::decode`] reads them.
+pub(crate) const OBJECT_KINDS: &[Kind] = &[
+    Kind::Text,
+    Kind::Int,
+    Kind::Int,
+    Kind::Text,
+    Kind::Bytes,
+    Kind::Bytes,
+    Kind::Int,
+];
+
+pub(crate) fn int(v: u32) -> SqlValue {
+    SqlValue::Int(Some(i64::from(v)))
+}
+
+pub(crate) fn text(s: &str) -> SqlValue {
+    SqlValue::Text(Some(s.to_owned()))
+}
+
+fn encode_object(o: &Object) -> Vec<u8> {
+    binary::encode(&o.to_ttlv(o.tag()))
+}
+
+fn encode_attributes(a: &Attributes) -> Vec<u8> {
+    binary::encode(&a.to_ttlv(Tag::ATTRIBUTES))
+}
+
+impl Dialect {
+    /// Renders `:N` markers (1-based) as `$N` (PostgreSQL), `?N` (SQLite) or `?` with the
+    /// parameters repeated in order of appearance (MySQL).
+    pub fn render(self, sql: &str, params: &[SqlValue]) -> (String, Vec<SqlValue>) {
+        let mut out = String::with_capacity(sql.len());
+        let mut ordered = Vec::new();
+        let bytes = sql.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b':' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
+                let start = i + 1;
+                let mut end = start;
+                while end < bytes.len() && bytes[end].is_ascii_digit() {
+                    end += 1;
+                }
+                let n: usize = sql[start..end].parse().unwrap_or(0);
+                match self {
+                    Dialect::Postgres => out.push_str(&format!("${n}")),
+                    Dialect::Sqlite => out.push_str(&format!("?{n}")),
+                    Dialect::Mysql => {
+                        out.push('?');
+                        if let Some(p) = n.checked_sub(1).and_then(|k| params.get(k)) {
+                            ordered.push(p.clone());
+                        }
+                    }
+                }
+                i = end;
+            } else {
+                out.push(bytes[i] as char);
+                i += 1;
+            }
+        }
+        match self {
+            Dialect::Postgres | Dialect::Sqlite => (out, params.to_vec()),
+            Dialect::Mysql => (out, ordered),
+        }
+    }
+
+    /// One statement, rendered.
+    pub fn stmt(self, sql: &str, params: &[SqlValue], on_zero_rows: OnZeroRows) -> Stmt {
+        let (sql, params) = self.render(sql, params);
+        Stmt {
+            sql,
+            params,
+            on_zero_rows,
+        }
+    }
+
+    fn insert_ignore(self, table_and_columns: &str, values: &str, conflict: &str) -> String {
+        match self {
+            Dialect::Postgres | Dialect::Sqlite => format!(
+                "INSERT INTO {table_and_columns} VALUES {values} ON CONFLICT ({conflict}) DO NOTHING"
+            ),
+            Dialect::Mysql => format!("INSERT IGNORE INTO {table_and_columns} VALUES {values}"),
+        }
+    }
+
+    /// The schema steps, in order; each is idempotent, so an interrupted upgrade can run them
+    /// all again from the start.
+    pub fn schema_steps(self) -> Vec<(&'static str, Vec<&'static str>)> {
+        match self {
+            Dialect::Postgres => vec![
+                (
+                    "objects and tags",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS objects (
+                            seq BIGSERIAL PRIMARY KEY,
+                            uid TEXT NOT NULL UNIQUE,
+                            object_type BIGINT NOT NULL,
+                            state BIGINT NOT NULL,
+                            owner TEXT NOT NULL,
+                            object BYTEA,
+                            attributes BYTEA NOT NULL,
+                            revision BIGINT NOT NULL DEFAULT 1)",
+                        "CREATE TABLE IF NOT EXISTS tags (uid TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (uid, tag))",
+                    ],
+                ),
+                (
+                    "locate indexes",
+                    vec![
+                        "CREATE INDEX IF NOT EXISTS objects_owner_type_state ON objects (owner, object_type, state)",
+                        "CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, uid)",
+                    ],
+                ),
+            ],
+            Dialect::Mysql => vec![
+                (
+                    "objects and tags",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS objects (
+                            seq BIGINT AUTO_INCREMENT PRIMARY KEY,
+                            uid VARCHAR(255) NOT NULL UNIQUE,
+                            object_type BIGINT NOT NULL,
+                            state BIGINT NOT NULL,
+                            owner VARCHAR(255) NOT NULL,
+                            object LONGBLOB,
+                            attributes LONGBLOB NOT NULL,
+                            revision BIGINT NOT NULL DEFAULT 1) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                        "CREATE TABLE IF NOT EXISTS tags (uid VARCHAR(255) NOT NULL, tag VARCHAR(255) NOT NULL,
+                            PRIMARY KEY (uid, tag)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                    ],
+                ),
+                (
+                    "locate indexes",
+                    vec![
+                        "CREATE INDEX objects_owner_type_state ON objects (owner, object_type, state)",
+                        "CREATE INDEX tags_tag ON tags (tag, uid)",
+                    ],
+                ),
+            ],
+            Dialect::Sqlite => vec![
+                (
+                    "objects and tags",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS objects (
+                            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                            uid TEXT NOT NULL UNIQUE,
+                            object_type INTEGER NOT NULL,
+                            state INTEGER NOT NULL,
+                            owner TEXT NOT NULL,
+                            object BLOB,
+                            attributes BLOB NOT NULL,
+                            revision INTEGER NOT NULL DEFAULT 1)",
+                        "CREATE TABLE IF NOT EXISTS tags (uid TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (uid, tag))",
+                    ],
+                ),
+                (
+                    "locate indexes",
+                    vec![
+                        "CREATE INDEX IF NOT EXISTS objects_owner_type_state ON objects (owner, object_type, state)",
+                        "CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, uid)",
+                    ],
+                ),
+            ],
+        }
+    }
+
+    /// The table of the schema version and state.
+    pub fn context_table(self) -> &'static str {
+        match self {
+            Dialect::Postgres | Dialect::Sqlite => {
+                "CREATE TABLE IF NOT EXISTS context (id BIGINT PRIMARY KEY, version TEXT NOT NULL, state TEXT NOT NULL)"
+            }
+            Dialect::Mysql => {
+                "CREATE TABLE IF NOT EXISTS context (id BIGINT PRIMARY KEY, version VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL)"
+            }
+        }
+    }
+
+    /// Reads `(version, state)` from the context table.
+    pub const CONTEXT: &'static str = "SELECT version, state FROM context WHERE id = 1";
+
+    /// Records the schema version and state.
+    pub fn set_context(self, version: &str, state: &str) -> Stmt {
+        let upsert = match self {
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO context (id, version, state) VALUES (1, :1, :2)
+                 ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state"
+            }
+            Dialect::Mysql => {
+                "INSERT INTO context (id, version, state) VALUES (1, :1, :2)
+                 ON DUPLICATE KEY UPDATE version = VALUES(version), state = VALUES(state)"
+            }
+        };
+        self.stmt(upsert, &[text(version), text(state)], OnZeroRows::Ignore)
+    }
+
+    fn tag_inserts(self, o: &StoredObject) -> impl Iterator<Item = Stmt> + '_ {
+        let sql = self.insert_ignore("tags (uid, tag)", "(:1, :2)", "uid, tag");
+        o.tags
+            .iter()
+            .map(move |t| self.stmt(&sql, &[text(&o.uid), text(t)], OnZeroRows::Ignore))
+    }
+
+    /// Inserts a new object and its tags; zero rows means the uid is taken.
+    pub fn create(self, o: &StoredObject) -> Vec<Stmt> {
+        let sql = self.insert_ignore(
+            "objects (uid, object_type, state, owner, object, attributes, revision)",
+            "(:1, :2, :3, :4, :5, :6, 1)",
+            "uid",
+        );
+        let mut stmts = vec![self.stmt(
+            &sql,
+            &[
+                text(&o.uid),
+                int(o.object_type.to_u32()),
+                int(o.state.to_u32()),
+                text(&o.owner),
+                SqlValue::Bytes(o.object.as_ref().map(encode_object)),
+                SqlValue::Bytes(Some(encode_attributes(&o.attributes))),
+            ],
+            OnZeroRows::AlreadyExists(o.uid.clone()),
+        )];
+        stmts.extend(self.tag_inserts(o));
+        stmts
+    }
+
+    /// Replaces an object at the revision it was read, and its tags; zero rows means it is
+    /// missing or changed since (see [`Dialect::EXISTS`]).
+    pub fn update(self, o: &StoredObject) -> Vec<Stmt> {
+        let mut stmts = vec![
+            self.stmt(
+                "UPDATE objects SET object_type = :2, state = :3, owner = :4, object = :5, attributes = :6,
+                 revision = revision + 1 WHERE uid = :1 AND revision = :7",
+                &[
+                    text(&o.uid),
+                    int(o.object_type.to_u32()),
+                    int(o.state.to_u32()),
+                    text(&o.owner),
+                    SqlValue::Bytes(o.object.as_ref().map(encode_object)),
+                    SqlValue::Bytes(Some(encode_attributes(&o.attributes))),
+                    SqlValue::Int(Some(o.revision as i64)),
+                ],
+                OnZeroRows::Missing(o.uid.clone()),
+            ),
+            self.stmt(
+                "DELETE FROM tags WHERE uid = :1",
+                &[text(&o.uid)],
+                OnZeroRows::Ignore,
+            ),
+        ];
+        stmts.extend(self.tag_inserts(o));
+        stmts
+    }
+
+    /// Whether an object exists (to tell a conflict from a missing object).
+    pub const EXISTS: &'static str = "SELECT 1 FROM objects WHERE uid = :1";
+
+    /// Removes an object and its tags.
+    pub fn delete(self, uid: &str) -> Vec<Stmt> {
+        vec![
+            self.stmt(
+                "DELETE FROM tags WHERE uid = :1",
+                &[text(uid)],
+                OnZeroRows::Ignore,
+            ),
+            self.stmt(
+                "DELETE FROM objects WHERE uid = :1",
+                &[text(uid)],
+                OnZeroRows::Missing(uid.to_owned()),
+            ),
+        ]
+    }
+
+    /// Removes every object and tag.
+    pub fn clear(self) -> Vec<Stmt> {
+        vec![
+            self.stmt("DELETE FROM tags", &[], OnZeroRows::Ignore),
+            self.stmt("DELETE FROM objects", &[], OnZeroRows::Ignore),
+        ]
+    }
+
+    /// One round trip for a Get: the schema state, the object (if any) and its tags as a JSON
+    /// array; the columns are [`Dialect::GET_KINDS`], read by [`Dialect::decode_get`].
+    pub fn get(self) -> String {
+        let tags_json = match self {
+            Dialect::Postgres => "(SELECT json_agg(t.tag)::text FROM tags t WHERE t.uid = o.uid)",
+            Dialect::Mysql => "(SELECT JSON_ARRAYAGG(t.tag) FROM tags t WHERE t.uid = o.uid)",
+            Dialect::Sqlite => "(SELECT json_group_array(t.tag) FROM tags t WHERE t.uid = o.uid)",
+        };
+        format!(
+            "SELECT c.state, o.uid, o.object_type, o.state, o.owner, o.object, o.attributes, o.revision, {tags_json}
+             FROM context c LEFT JOIN objects o ON o.uid = :1 WHERE c.id = 1"
+        )
+    }
+
+    pub const GET_KINDS: &'static [Kind] = &[
+        Kind::Text,
+        Kind::Text,
+        Kind::Int,
+        Kind::Int,
+        Kind::Text,
+        Kind::Bytes,
+        Kind::Bytes,
+        Kind::Int,
+        Kind::Text,
+    ];
+
+    /// The object of a [`Dialect::get`] answer.
+    pub fn decode_get(uid: &str, rows: &[Row]) -> Result<Option<StoredObject>> {
+        let Some(row) = rows.first() else {
+            // No context row: the schema was never set up by this server's migration.
+            return Err(StoreError::Upgrading);
+        };
+        if matches!(row.first(), Some(SqlValue::Text(Some(s))) if s == UPGRADING) {
+            return Err(StoreError::Upgrading);
+        }
+        if matches!(row.get(1), Some(SqlValue::Text(None)) | None) {
+            return Ok(None);
+        }
+        let mut tags: Vec<String> = match row.get(8) {
+            Some(SqlValue::Text(Some(j))) => {
+                serde_json::from_str(j).map_err(|e| StoreError::Corrupt {
+                    uid: uid.to_owned(),
+                    reason: format!("tags: {e}"),
+                })?
+            }
+            _ => Vec::new(),
+        };
+        tags.sort();
+        Self::decode(row.get(1..8).unwrap_or(&[]), tags).map(Some)
+    }
+
+    /// A Locate: the filters SQL can apply (owner, type, state, uid, destroyed, tags) with their
+    /// parameters, in creation order. The key material is not read: Locate answers identifiers.
+    /// [`LocateQuery::select`] applies the rest.
+    pub fn locate(self, query: &LocateQuery) -> (String, Vec<SqlValue>) {
+        let no_material = match self {
+            Dialect::Postgres => "CAST(NULL AS BYTEA)",
+            Dialect::Mysql | Dialect::Sqlite => "NULL",
+        };
+        // PostgreSQL types each parameter from its first use: the column comparison comes first.
+        let mut sql = format!(
+            "SELECT uid, object_type, state, owner, {no_material}, attributes, revision FROM objects
+             WHERE (owner = :1 OR :1 IS NULL) AND (object_type = :2 OR :2 IS NULL) AND (state = :3 OR :3 IS NULL)
+               AND (uid = :4 OR :4 IS NULL) AND (:5 OR state NOT IN ({}, {}))",
+            State::Destroyed.to_u32(),
+            State::DestroyedCompromised.to_u32()
+        );
+        let mut params = vec![
+            SqlValue::Text(query.owner.clone()),
+            SqlValue::Int(query.object_type.map(|t| i64::from(t.to_u32()))),
+            SqlValue::Int(query.state.map(|s| i64::from(s.to_u32()))),
+            SqlValue::Text(query.uid.clone()),
+            SqlValue::Bool(query.include_destroyed),
+        ];
+        if !query.tags.is_empty() {
+            let markers: Vec<String> = (0..query.tags.len())
+                .map(|i| format!(":{}", i + 6))
+                .collect();
+            sql.push_str(&format!(
+                " AND uid IN (SELECT uid FROM tags WHERE tag IN ({}) GROUP BY uid HAVING COUNT(DISTINCT tag) = {})",
+                markers.join(", "),
+                query.tags.len()
+            ));
+            params.extend(query.tags.iter().map(|t| text(t)));
+        }
+        sql.push_str(" ORDER BY seq");
+        self.render(&sql, &params)
+    }
+
+    /// Decodes the object columns of a row (see [`OBJECT_KINDS`]).
+    pub fn decode(row: &[SqlValue], tags: Vec<String>) -> Result<StoredObject> {
+        let limits = binary::Limits::default();
+        let get_int = |i: usize| match row.get(i) {
+            Some(SqlValue::Int(Some(v))) => Some(*v),
+            _ => None,
+        };
+        let uid = match row.first() {
+            Some(SqlValue::Text(Some(u))) => u.clone(),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    uid: "?".into(),
+                    reason: "row without uid".into(),
+                });
+            }
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            uid: uid.clone(),
+            reason,
+        };
+        let object_type = get_int(1)
+            .and_then(|v| u32::try_from(v).ok())
+            .and_then(ObjectType::from_u32)
+            .ok_or_else(|| corrupt("object type".into()))?;
+        let state = get_int(2)
+            .and_then(|v| u32::try_from(v).ok())
+            .and_then(State::from_u32)
+            .ok_or_else(|| corrupt("state".into()))?;
+        let owner = match row.get(3) {
+            Some(SqlValue::Text(Some(o))) => o.clone(),
+            _ => return Err(corrupt("owner".into())),
+        };
+        let object = match row.get(4) {
+            Some(SqlValue::Bytes(Some(b))) => Some(
+                binary::decode(b, &limits)
+                    .and_then(|t| Object::from_ttlv(&t))
+                    .map_err(|e| corrupt(format!("object: {e}")))?,
+            ),
+            _ => None,
+        };
+        let attributes = match row.get(5) {
+            Some(SqlValue::Bytes(Some(b))) => binary::decode(b, &limits)
+                .and_then(|t| Attributes::from_ttlv(&t))
+                .map_err(|e| corrupt(format!("attributes: {e}")))?,
+            _ => return Err(corrupt("attributes".into())),
+        };
+        let revision = get_int(6)
+            .and_then(|r| u64::try_from(r).ok())
+            .ok_or_else(|| corrupt("revision".into()))?;
+        Ok(StoredObject {
+            uid,
+            object_type,
+            object,
+            attributes,
+            state,
+            owner,
+            tags,
+            revision,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_markers() {
+        let p = [text("a"), SqlValue::Bool(true)];
+        let (pg, pp) = Dialect::Postgres.render("x = :1 OR (:1 IS NULL AND :2)", &p);
+        assert_eq!(pg, "x = $1 OR ($1 IS NULL AND $2)");
+        assert_eq!(pp, p.to_vec());
+        let (my, mp) = Dialect::Mysql.render("x = :1 OR (:1 IS NULL AND :2)", &p);
+        assert_eq!(my, "x = ? OR (? IS NULL AND ?)");
+        assert_eq!(mp, vec![text("a"), text("a"), SqlValue::Bool(true)]);
+        let (lite, lp) = Dialect::Sqlite.render("x = :1 OR (:1 IS NULL AND :2)", &p);
+        assert_eq!(lite, "x = ?1 OR (?1 IS NULL AND ?2)");
+        assert_eq!(lp, p.to_vec());
+    }
+}
