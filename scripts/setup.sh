@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Prepares a machine of this project's kind (Debian, root) to build and test: toolchain pieces,
-# and the PostgreSQL and MariaDB test services running and answering. Idempotent.
+# Prepares a Debian machine (as root) to build and test this project: the C compiler and perl
+# that aws-lc-sys needs, and the PostgreSQL and MariaDB test services running, with a `test`
+# database in each. Idempotent: it says what it installs, starts or creates, and a second run
+# changes nothing ("already ..." on every line).
 set -euo pipefail
+
+say() { echo "setup: $*"; }
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v perl >/dev/null 2>&1 || need_apt+=(perl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+else
+  say "already installed: gcc, perl, curl, postgresql, mariadb-server"
 fi
-command -v cargo >/dev/null 2>&1 || { echo "cargo is required (install Rust with rustup)" >&2; exit 1; }
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
 
 wait_for() { # name, command
   for _ in $(seq 1 30); do
@@ -23,19 +31,31 @@ wait_for() { # name, command
   return 1
 }
 
-if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
-  echo "setup: starting PostgreSQL"
+if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+  say "PostgreSQL already running on 127.0.0.1:5432"
+else
+  say "starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  wait_for PostgreSQL "pg_isready -h 127.0.0.1 -p 5432"
 fi
-wait_for PostgreSQL "pg_isready -h 127.0.0.1 -p 5432"
-psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" >/dev/null
+if psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+  say "PostgreSQL database test already exists"
+else
+  say "creating PostgreSQL database test"
+  psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" >/dev/null
+fi
 
-if ! mariadb -h 127.0.0.1 -u root -e "SELECT 1" >/dev/null 2>&1; then
-  echo "setup: starting MariaDB"
+if mariadb -h 127.0.0.1 -u root -e "SELECT 1" >/dev/null 2>&1; then
+  say "MariaDB already running on 127.0.0.1:3306"
+else
+  say "starting MariaDB"
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  wait_for MariaDB "mariadb -h 127.0.0.1 -u root -e 'SELECT 1'"
 fi
-wait_for MariaDB "mariadb -h 127.0.0.1 -u root -e 'SELECT 1'"
-mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
-
-echo "setup: toolchain, PostgreSQL and MariaDB ready"
+if mariadb -h 127.0.0.1 -u root -e "USE test" >/dev/null 2>&1; then
+  say "MariaDB database test already exists"
+else
+  say "creating MariaDB database test"
+  mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
+fi
+say "ready"

@@ -1,12 +1,9 @@
 //! `ckms attributes get|set|delete`.
 
 use clap::Subcommand;
-use kmip::model::{
-    Attribute, AttributeHolder, DeleteAttribute, GetAttributes, Item, NewAttributeRequest,
-    RequestPayload, ResponsePayload,
-};
+use kmip::model::{Attribute, DeleteAttribute, GetAttributes, Item};
 use kmip::{Tag, Ttlv, Value, json as kjson};
-use kms_client::KmsClient;
+use kms_client::{KmsClient, op};
 use serde_json::json;
 
 use crate::output::Output;
@@ -60,15 +57,12 @@ pub async fn run(
                     Value::Enumeration(tag.0),
                 ));
             }
-            let response = client
-                .send(RequestPayload::GetAttributes(GetAttributes {
-                    unique_identifier: Some(id.into()),
+            let r = client
+                .call(GetAttributes {
                     attribute_reference: refs,
-                }))
+                    ..GetAttributes::all(id)
+                })
                 .await?;
-            let ResponsePayload::GetAttributes(r) = response else {
-                anyhow::bail!("unexpected answer")
-            };
             let tree = r.attributes.to_ttlv(Tag::ATTRIBUTES);
             let text = kjson::to_string(&tree);
             let value: serde_json::Value = serde_json::from_str(&text)?;
@@ -100,12 +94,7 @@ pub async fn run(
                 attrs.push(Attribute::from_ttlv(&kjson::from_str(&j)?)?);
             }
             for attr in attrs {
-                client
-                    .send(RequestPayload::SetAttribute(NewAttributeRequest {
-                        unique_identifier: Some(id.clone().into()),
-                        new_attribute: AttributeHolder(attr),
-                    }))
-                    .await?;
+                client.call(op::SetAttribute::new(&id, attr)).await?;
             }
             out.report(
                 &format!("attributes of {id} set"),
@@ -142,11 +131,11 @@ pub async fn run(
                 (None, false) => anyhow::bail!("say what to delete: --attribute NAME or --tags"),
             };
             client
-                .send(RequestPayload::DeleteAttribute(DeleteAttribute {
+                .call(DeleteAttribute {
                     unique_identifier: Some(id.clone().into()),
                     current_attribute: None,
                     attribute_reference: reference,
-                }))
+                })
                 .await?;
             out.report(
                 &format!("attribute of {id} deleted"),

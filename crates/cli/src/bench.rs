@@ -9,12 +9,9 @@ use anyhow::{Context, bail};
 use axum::routing::post;
 use clap::Args;
 use hdrhistogram::Histogram;
-use kmip::model::{
-    Attribute, Attributes, Create, CryptographicParameters, Encrypt, Get, RequestPayload,
-    ResponsePayload, UidRequest,
-};
-use kmip::{BlockCipherMode, CryptographicAlgorithm, KmipEnum, ObjectType, Tag, binary, json};
-use kms_client::{KmsClient, single_message};
+use kmip::model::{Create, CryptographicParameters, Encrypt, Get, RequestPayload};
+use kmip::{BlockCipherMode, CryptographicAlgorithm, KmipEnum, Tag, binary, json};
+use kms_client::{KmsClient, op, single_message};
 use serde_json::json;
 
 use crate::output::Output;
@@ -127,48 +124,21 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
     }
     let base = url.trim_end_matches('/').to_owned();
     let client = KmsClient::with_url(&base)?;
-    let attributes = Attributes(vec![
-        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
-        Attribute::CryptographicLength(256),
-    ]);
-    let create = Create {
-        object_type: ObjectType::SymmetricKey,
-        attributes,
-        protection_storage_masks: None,
-    };
-    let ResponsePayload::Create(created) = client
-        .send(RequestPayload::Create(create.clone()))
+    let create = Create::symmetric_key(CryptographicAlgorithm::AES, 256);
+    let uid = client
+        .call(create.clone())
         .await
         .context("creating the benchmark key")?
-    else {
-        bail!("unexpected answer to Create");
-    };
-    let uid = created.unique_identifier;
-    client
-        .send(RequestPayload::Activate(UidRequest {
-            unique_identifier: Some(uid.clone()),
-        }))
-        .await?;
+        .unique_identifier;
+    client.call(op::Activate::new(uid.clone())).await?;
 
-    let get = RequestPayload::Get(Get {
-        unique_identifier: Some(uid.clone()),
-        key_format_type: None,
-        key_wrap_type: None,
-        key_compression_type: None,
-        key_wrapping_specification: None,
-    });
+    let get = RequestPayload::Get(Get::new(uid.clone()));
     let encrypt = RequestPayload::Encrypt(Encrypt {
-        unique_identifier: Some(uid),
         cryptographic_parameters: Some(CryptographicParameters {
             block_cipher_mode: Some(BlockCipherMode::GCM),
             ..Default::default()
         }),
-        data: Some(vec![0x42; args.payload]),
-        iv_counter_nonce: None,
-        correlation_value: None,
-        init_indicator: None,
-        final_indicator: None,
-        authenticated_encryption_additional_data: None,
+        ..Encrypt::new(Some(uid), vec![0x42; args.payload])
     });
     let json_body = |p: &RequestPayload| {
         let mut t = p.encode();

@@ -1,7 +1,7 @@
 //! `ckms locate`: identifiers of objects matching tags and attributes.
 
 use clap::Args;
-use kmip::model::{Attribute, Attributes, Locate, Name, RequestPayload, ResponsePayload};
+use kmip::model::{Attribute, Attributes, Locate, Name};
 use kmip::{CryptographicAlgorithm, NameType, ObjectType, State};
 use kms_client::KmsClient;
 use serde_json::json;
@@ -81,18 +81,13 @@ pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::
         a.0.push(Attribute::ObjectGroup(g));
     }
     a.set_user_tags(&args.tag);
-    let response = client
-        .send(RequestPayload::Locate(Locate {
+    let found = client
+        .call(Locate {
             maximum_items: args.maximum_items,
             offset_items: args.offset_items,
-            storage_status_mask: None,
-            object_group_member: None,
-            attributes: Some(a),
-        }))
+            ..Locate::matching(a)
+        })
         .await?;
-    let ResponsePayload::Locate(found) = response else {
-        anyhow::bail!("unexpected answer to Locate")
-    };
     let ids: Vec<String> = found
         .unique_identifier
         .iter()

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use kmip::HashingAlgorithm;
-use kmip::model::{
-    CryptographicParameters, Hash, Mac, RequestPayload, ResponsePayload, RngRetrieve,
-};
+use kmip::model::{CryptographicParameters, Hash, Mac, RngRetrieve};
 use kms_client::KmsClient;
 use serde_json::json;
 
@@ -59,22 +57,9 @@ pub struct HashArgs {
 
 pub async fn hash(client: &KmsClient, args: HashArgs, out: &Output) -> anyhow::Result<()> {
     let data = data_of(args.file, args.data)?;
-    let params = CryptographicParameters {
-        hashing_algorithm: Some(hashing(&args.algorithm)?),
-        ..Default::default()
-    };
-    let r = client
-        .send(RequestPayload::Hash(Hash {
-            cryptographic_parameters: params,
-            data: Some(data),
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        }))
+    let h = client
+        .call(Hash::new(hashing(&args.algorithm)?, data))
         .await?;
-    let ResponsePayload::Hash(h) = r else {
-        anyhow::bail!("unexpected answer")
-    };
     let digest = hex(h.data.as_deref().unwrap_or_default());
     out.report(&digest, json!({ "digest": digest }));
     Ok(())
@@ -98,19 +83,12 @@ pub async fn mac(client: &KmsClient, args: MacArgs, out: &Output) -> anyhow::Res
         hashing_algorithm: Some(hashing(&args.algorithm)?),
         ..Default::default()
     };
-    let r = client
-        .send(RequestPayload::MAC(Mac {
-            unique_identifier: Some(args.key_id.into()),
+    let m = client
+        .call(Mac {
             cryptographic_parameters: Some(params),
-            data: Some(data),
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        }))
+            ..Mac::new(args.key_id, data)
+        })
         .await?;
-    let ResponsePayload::MAC(m) = r else {
-        anyhow::bail!("unexpected answer")
-    };
     let mac = hex(m.mac_data.as_deref().unwrap_or_default());
     out.report(&mac, json!({ "mac": mac }));
     Ok(())
@@ -124,14 +102,11 @@ pub struct RngArgs {
 }
 
 pub async fn rng(client: &KmsClient, args: RngArgs, out: &Output) -> anyhow::Result<()> {
-    let r = client
-        .send(RequestPayload::RNGRetrieve(RngRetrieve {
+    let d = client
+        .call(RngRetrieve {
             data_length: args.bytes,
-        }))
+        })
         .await?;
-    let ResponsePayload::RNGRetrieve(d) = r else {
-        anyhow::bail!("unexpected answer")
-    };
     let h = hex(&d.data);
     out.report(&h, json!({ "random": h }));
     Ok(())

@@ -2,15 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use kmip::model::{
-    Attribute, Attributes, Create, Get, Import, KeyBlock, KeyMaterial, KeyValue, Object,
-    PlainKeyValue, RequestPayload, ResponsePayload, RevocationReason, Revoke, SymmetricKey,
-    UidRequest,
-};
+use kmip::model::{Attribute, Attributes, Create, Get, Import, Object, Revoke, UniqueIdentifier};
 use kmip::{CryptographicAlgorithm, KeyFormatType, ObjectType, RevocationReasonCode};
-use kms_client::KmsClient;
+use kms_client::{KmsClient, op};
 use serde_json::json;
 
 use crate::envelope;
@@ -57,7 +53,8 @@ pub enum SymCommand {
         file: PathBuf,
         #[arg(long, short = 'k')]
         key_id: String,
-        /// Output file (default: FILE without .enc, or FILE.plain).
+        /// Output file (default: FILE without .enc, or FILE.plain). It must not exist: an
+        /// existing file is never replaced.
         #[arg(long, short = 'o')]
         output_file: Option<PathBuf>,
         #[arg(long)]
@@ -171,16 +168,9 @@ fn append_ext(path: &std::path::Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn uid_of(response: ResponsePayload) -> anyhow::Result<String> {
-    let uid = match response {
-        ResponsePayload::Create(r) => r.unique_identifier,
-        ResponsePayload::Import(r)
-        | ResponsePayload::Activate(r)
-        | ResponsePayload::Revoke(r)
-        | ResponsePayload::Destroy(r) => r.unique_identifier,
-        other => bail!("unexpected answer {:?}", other.operation()),
-    };
-    Ok(uid.as_text().unwrap_or_default().to_owned())
+/// The text of an identifier the KMS answered.
+fn text_of(uid: &UniqueIdentifier) -> String {
+    uid.as_text().unwrap_or_default().to_owned()
 }
 
 fn key_attributes(
@@ -209,15 +199,14 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
             tag,
         } => {
             let attributes = key_attributes(key_id, algorithm, number_of_bits, &tag);
-            let uid = uid_of(
-                client
-                    .send(RequestPayload::Create(Create {
-                        object_type: ObjectType::SymmetricKey,
-                        attributes,
-                        protection_storage_masks: None,
-                    }))
-                    .await?,
-            )?;
+            let created = client
+                .call(Create {
+                    object_type: ObjectType::SymmetricKey,
+                    attributes,
+                    protection_storage_masks: None,
+                })
+                .await?;
+            let uid = text_of(&created.unique_identifier);
             out.report(
                 &format!("The symmetric key was created with id: {uid}"),
                 json!({ "unique_identifier": uid }),
@@ -235,51 +224,27 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
             let bits = i32::try_from(bytes.len() * 8).context("key file too large")?;
             let mut attributes = key_attributes(None, algorithm, bits, &tag);
             attributes.set(Attribute::CryptographicUsageMask(0x4 | 0x8 | 0x10 | 0x20));
-            let object = Object::SymmetricKey(SymmetricKey {
-                key_block: KeyBlock {
-                    key_format_type: KeyFormatType::Raw,
-                    key_compression_type: None,
-                    key_value: Some(KeyValue::Plain(PlainKeyValue {
-                        key_material: KeyMaterial::Bytes(bytes),
-                        attributes: None,
-                        attribute: vec![],
-                    })),
-                    cryptographic_algorithm: Some(algorithm.kmip()),
-                    cryptographic_length: Some(bits),
-                    key_wrapping_data: None,
-                },
-            });
+            let object = Object::symmetric_key(algorithm.kmip(), bits, bytes);
             let uid = key_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let uid = uid_of(
-                client
-                    .send(RequestPayload::Import(Import {
-                        unique_identifier: uid.into(),
-                        object_type: ObjectType::SymmetricKey,
-                        replace_existing: Some(replace),
-                        key_wrap_type: None,
-                        attributes,
-                        object,
-                    }))
-                    .await?,
-            )?;
+            let imported = client
+                .call(Import {
+                    replace_existing: Some(replace),
+                    ..Import::new(uid, attributes, object)
+                })
+                .await?;
+            let uid = text_of(&imported.unique_identifier);
             out.report(
                 &format!("The symmetric key was imported with id: {uid}"),
                 json!({ "unique_identifier": uid }),
             );
         }
         KeysCommand::Export { key_id, file } => {
-            let response = client
-                .send(RequestPayload::Get(Get {
-                    unique_identifier: Some(key_id.clone().into()),
+            let get = client
+                .call(Get {
                     key_format_type: Some(KeyFormatType::Raw),
-                    key_wrap_type: None,
-                    key_compression_type: None,
-                    key_wrapping_specification: None,
-                }))
+                    ..Get::new(&key_id)
+                })
                 .await?;
-            let ResponsePayload::Get(get) = response else {
-                bail!("unexpected answer to Get")
-            };
             let bytes = get
                 .object
                 .key_block()
@@ -293,13 +258,8 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
             );
         }
         KeysCommand::Activate { key_id } => {
-            let uid = uid_of(
-                client
-                    .send(RequestPayload::Activate(UidRequest {
-                        unique_identifier: Some(key_id.into()),
-                    }))
-                    .await?,
-            )?;
+            let activated = client.call(op::Activate::new(key_id)).await?;
+            let uid = text_of(&activated.unique_identifier);
             out.report(
                 &format!("The key {uid} is active"),
                 json!({ "unique_identifier": uid }),
@@ -315,31 +275,18 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
             } else {
                 RevocationReasonCode::CessationOfOperation
             };
-            let uid = uid_of(
-                client
-                    .send(RequestPayload::Revoke(Revoke {
-                        unique_identifier: Some(key_id.into()),
-                        revocation_reason: RevocationReason {
-                            revocation_reason_code: code,
-                            revocation_message: Some(revocation_reason),
-                        },
-                        compromise_occurrence_date: None,
-                    }))
-                    .await?,
-            )?;
+            let mut revoke = Revoke::new(key_id, code);
+            revoke.revocation_reason.revocation_message = Some(revocation_reason);
+            let revoked = client.call(revoke).await?;
+            let uid = text_of(&revoked.unique_identifier);
             out.report(
                 &format!("The key {uid} was revoked"),
                 json!({ "unique_identifier": uid }),
             );
         }
         KeysCommand::Destroy { key_id } => {
-            let uid = uid_of(
-                client
-                    .send(RequestPayload::Destroy(UidRequest {
-                        unique_identifier: Some(key_id.into()),
-                    }))
-                    .await?,
-            )?;
+            let destroyed = client.call(op::Destroy::new(key_id)).await?;
+            let uid = text_of(&destroyed.unique_identifier);
             out.report(
                 &format!("The key {uid} was destroyed"),
                 json!({ "unique_identifier": uid }),

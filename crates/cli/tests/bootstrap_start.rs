@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use kms_server::bootstrap::ra_tls::ConfigfsTsm;
-use kms_server::config::{Args, Bootstrap, Config, Database};
+use kms_server::config::{Args, Backend, Bootstrap, Config};
 
 async fn bootstrap() -> (
     SocketAddr,
@@ -25,6 +25,7 @@ async fn bootstrap() -> (
         port: 0,
         common_name: "cosmian.kms".into(),
         ensure_ra_tls: false,
+        token: None,
     });
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
@@ -90,7 +91,7 @@ async fn pinned_fingerprint_configures_and_starts() {
     assert!(started.tls.is_some());
     assert_eq!(
         started.config.database,
-        Database::Sqlite {
+        Backend::Sqlite {
             path: dir.path().join("data").join("kms.db")
         }
     );

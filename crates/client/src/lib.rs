@@ -7,7 +7,7 @@ use kmip::model::{
     RequestBatchItem, RequestHeader, RequestMessage, RequestPayload, ResponseMessage,
     ResponsePayload,
 };
-use kmip::{KmipEnum, ResultStatus, Tag, binary, json};
+use kmip::{KmipEnum, Operation, ResultStatus, Tag, binary, json};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,11 +22,22 @@ pub enum ClientError {
     Decode(#[from] kmip::Error),
     #[error("unexpected answer from the KMS: {0}")]
     Unexpected(String),
+    /// The KMS answered with the payload of another operation than the one requested.
+    #[error(
+        "unexpected answer from the KMS: expected a response to {expected:?}, got a response to {received:?}"
+    )]
+    UnexpectedResponse {
+        expected: Operation,
+        received: Operation,
+    },
     #[error("invalid client configuration: {0}")]
     Config(String),
 }
 
 pub mod pinning;
+mod request;
+
+pub use request::{Request, op};
 
 /// Connection settings.
 #[derive(Clone, Default)]
@@ -113,6 +124,18 @@ impl KmsClient {
         }
         let tree = json::from_slice(&body)?;
         Ok(ResponsePayload::decode(op, &tree)?)
+    }
+
+    /// Sends one typed operation as JSON TTLV to `/kmip/2_1` and returns its typed answer: a
+    /// [`Create`](kmip::model::Create) answers a [`CreateResponse`](kmip::model::CreateResponse),
+    /// an [`op::Activate`] a [`UidResponse`](kmip::model::UidResponse)...
+    pub async fn call<R: Request>(&self, request: R) -> Result<R::Response, ClientError> {
+        R::from_response(self.send(request.into_payload()).await?)
+    }
+
+    /// [`KmsClient::call`] over binary TTLV (`/kmip`): one operation in a KMIP 2.1 message.
+    pub async fn call_binary<R: Request>(&self, request: R) -> Result<R::Response, ClientError> {
+        R::from_response(self.send_binary_one(request.into_payload()).await?)
     }
 
     /// Sends a whole request message as binary TTLV to `/kmip`.

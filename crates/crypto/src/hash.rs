@@ -70,6 +70,13 @@ pub fn hash(alg: HashAlgorithm, data: &[u8]) -> Result<Vec<u8>> {
     Ok(digest::digest(alg.digest()?, data).as_ref().to_vec())
 }
 
+/// SHA-256 of `data`: for fingerprints and bindings, where no algorithm choice can fail.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
+}
+
 /// Returns the HMAC of `data` under `key` (RFC 2104) with the full output length of `alg`.
 ///
 /// # Errors

@@ -41,7 +41,7 @@ mod xts;
 mod test_hex;
 
 pub use error::{Error, Result};
-pub use hash::{HashAlgorithm, hash, hmac, hmac_verify};
+pub use hash::{HashAlgorithm, hash, hmac, hmac_verify, sha256};
 pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_key};
 pub use symmetric::{
     DEFAULT_TAG_LENGTH, DecryptRequest, EncryptRequest, Encrypted, Padding, SymmetricCipher,

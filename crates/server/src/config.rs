@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, env = "KMS_DATABASE_POOL_SIZE")]
     pub database_pool_size: Option<usize>,
 
-    /// Delete every object, tag and grant at start-up.
+    /// Delete every object and its tags at start-up (loudly logged).
     #[arg(long, alias = "clear-database", env = "KMS_CLEANUP_ON_STARTUP")]
     pub cleanup_on_startup: bool,
 

@@ -63,7 +63,7 @@ pub enum StartError {
 pub async fn clear_store(store: &dyn ObjectStore) -> Result<(), kms_store::StoreError> {
     tracing::warn!(
         backend = store.backend(),
-        "clearing the database: deleting every object, tag and grant"
+        "clearing the database: deleting every object and its tags"
     );
     store.clear().await
 }

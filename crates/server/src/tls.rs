@@ -73,8 +73,7 @@ pub fn server_config(identity: TlsIdentity) -> Result<Arc<rustls::ServerConfig>,
 /// SHA-256 of a DER certificate, as colon-separated upper-case hex (what `openssl x509
 /// -fingerprint -sha256` prints after `sha256 Fingerprint=`).
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = kms_crypto::hash(kms_crypto::HashAlgorithm::Sha256, der).unwrap_or_default();
-    digest
+    kms_crypto::sha256(der)
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
@@ -118,4 +117,17 @@ pub fn self_signed_pkcs12(
     }
     let p12 = store.writer(password).write().map_err(|e| invalid(&e))?;
     Ok((p12, cert_der))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The fingerprint is the full SHA-256, never empty: the value `openssl x509 -fingerprint
+    /// -sha256` prints for the same bytes.
+    #[test]
+    fn fingerprint_is_the_full_sha256() {
+        assert_eq!(
+            super::fingerprint(b"abc"),
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
+        );
+    }
 }

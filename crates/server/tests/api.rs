@@ -12,78 +12,55 @@ mod common;
 use common::TestServer;
 use kmip::model::*;
 use kmip::{
-    BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, ObjectType,
-    PaddingMethod, ResultReason, ResultStatus, RevocationReasonCode, State, ValidityIndicator,
+    BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod, ResultReason,
+    ResultStatus, RevocationReasonCode, State, ValidityIndicator,
 };
-use kms_client::{ClientError, KmsClient, single_message};
+use kms_client::{ClientError, KmsClient, Request, op, single_message};
 
-fn aes_create(tags: &[&str]) -> RequestPayload {
-    let mut attributes = Attributes(vec![
-        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
-        Attribute::CryptographicLength(256),
-    ]);
-    attributes.set_user_tags(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-    RequestPayload::Create(Create {
-        object_type: ObjectType::SymmetricKey,
-        attributes,
-        protection_storage_masks: None,
-    })
+fn aes_create(tags: &[&str]) -> Create {
+    Create::symmetric_key(CryptographicAlgorithm::AES, 256).with_user_tags(tags)
 }
 
 async fn create_active(client: &KmsClient, tags: &[&str]) -> String {
-    let ResponsePayload::Create(c) = client.send(aes_create(tags)).await.expect("create") else {
-        panic!("create")
-    };
+    let c = client.call(aes_create(tags)).await.expect("create");
     let uid = c.unique_identifier.as_text().expect("text uid").to_owned();
     client
-        .send(RequestPayload::Activate(UidRequest {
-            unique_identifier: Some(uid.clone().into()),
-        }))
+        .call(op::Activate::new(&uid))
         .await
         .expect("activate");
     uid
 }
 
-fn encrypt(uid: &str, data: &[u8], params: Option<CryptographicParameters>) -> RequestPayload {
+fn encrypt(uid: &str, data: &[u8], params: Option<CryptographicParameters>) -> Encrypt {
     let aead = params
         .as_ref()
         .and_then(|p| p.block_cipher_mode)
         .is_none_or(|m| m != BlockCipherMode::CBC);
-    RequestPayload::Encrypt(Encrypt {
+    Encrypt {
         cryptographic_parameters: params,
         authenticated_encryption_additional_data: aead.then(|| b"aad".to_vec()),
         ..Encrypt::new(Some(uid.into()), data.to_vec())
-    })
+    }
 }
 
-fn decrypt(
-    uid: &str,
-    e: &EncryptResponse,
-    params: Option<CryptographicParameters>,
-) -> RequestPayload {
+fn decrypt(uid: &str, e: &EncryptResponse, params: Option<CryptographicParameters>) -> Decrypt {
     let aead = params
         .as_ref()
         .and_then(|p| p.block_cipher_mode)
         .is_none_or(|m| m != BlockCipherMode::CBC);
-    RequestPayload::Decrypt(Decrypt {
+    Decrypt {
         cryptographic_parameters: params,
         authenticated_encryption_additional_data: aead.then(|| b"aad".to_vec()),
         ..Decrypt::of(Some(uid.into()), e)
-    })
+    }
 }
 
 async fn get_attributes(client: &KmsClient, uid: &str) -> Attributes {
-    let ResponsePayload::GetAttributes(r) = client
-        .send(RequestPayload::GetAttributes(GetAttributes {
-            unique_identifier: Some(uid.into()),
-            attribute_reference: vec![],
-        }))
+    client
+        .call(GetAttributes::all(uid))
         .await
         .expect("get attributes")
-    else {
-        panic!("get attributes")
-    };
-    r.attributes
+        .attributes
 }
 
 #[tokio::test]
@@ -107,21 +84,15 @@ async fn symmetric_lifecycle_over_json() {
             padding_method: (m == BlockCipherMode::CBC).then_some(PaddingMethod::PKCS5),
             ..Default::default()
         });
-        let ResponsePayload::Encrypt(e) = client
-            .send(encrypt(&uid, b"hello world", params.clone()))
+        let e = client
+            .call(encrypt(&uid, b"hello world", params.clone()))
             .await
-            .expect("encrypt")
-        else {
-            panic!()
-        };
+            .expect("encrypt");
         assert_ne!(e.data.as_deref(), Some(&b"hello world"[..]));
-        let ResponsePayload::Decrypt(d) = client
-            .send(decrypt(&uid, &e, params))
+        let d = client
+            .call(decrypt(&uid, &e, params))
             .await
-            .expect("decrypt")
-        else {
-            panic!()
-        };
+            .expect("decrypt");
         assert_eq!(
             d.data.as_deref(),
             Some(&b"hello world"[..]),
@@ -130,16 +101,12 @@ async fn symmetric_lifecycle_over_json() {
     }
 
     // A tampered ciphertext is refused.
-    let ResponsePayload::Encrypt(mut e) =
-        client.send(encrypt(&uid, b"secret", None)).await.unwrap()
-    else {
-        panic!()
-    };
+    let mut e = client.call(encrypt(&uid, b"secret", None)).await.unwrap();
     if let Some(d) = e.data.as_mut() {
         d[0] ^= 1;
     }
     let err = client
-        .send(decrypt(&uid, &e, None))
+        .call(decrypt(&uid, &e, None))
         .await
         .expect_err("tampered");
     assert!(
@@ -149,22 +116,16 @@ async fn symmetric_lifecycle_over_json() {
 
     // An active key cannot be destroyed.
     let err = client
-        .send(RequestPayload::Destroy(UidRequest {
-            unique_identifier: Some(uid.clone().into()),
-        }))
+        .call(op::Destroy::new(&uid))
         .await
         .expect_err("destroy active");
     assert!(err.to_string().contains("revoke it first"), "{err}");
 
     client
-        .send(RequestPayload::Revoke(Revoke {
-            unique_identifier: Some(uid.clone().into()),
-            revocation_reason: RevocationReason {
-                revocation_reason_code: RevocationReasonCode::CessationOfOperation,
-                revocation_message: None,
-            },
-            compromise_occurrence_date: None,
-        }))
+        .call(Revoke::new(
+            &uid,
+            RevocationReasonCode::CessationOfOperation,
+        ))
         .await
         .expect("revoke");
     assert_eq!(
@@ -172,23 +133,12 @@ async fn symmetric_lifecycle_over_json() {
         Some(State::Deactivated)
     );
     // A deactivated key no longer encrypts.
-    assert!(client.send(encrypt(&uid, b"x", None)).await.is_err());
-    client
-        .send(RequestPayload::Destroy(UidRequest {
-            unique_identifier: Some(uid.clone().into()),
-        }))
-        .await
-        .expect("destroy");
+    assert!(client.call(encrypt(&uid, b"x", None)).await.is_err());
+    client.call(op::Destroy::new(&uid)).await.expect("destroy");
     let attrs = get_attributes(&client, &uid).await;
     assert_eq!(attrs.state(), Some(State::Destroyed), "metadata kept");
     let err = client
-        .send(RequestPayload::Get(Get {
-            unique_identifier: Some(uid.clone().into()),
-            key_format_type: None,
-            key_wrap_type: None,
-            key_compression_type: None,
-            key_wrapping_specification: None,
-        }))
+        .call(Get::new(&uid))
         .await
         .expect_err("material gone");
     assert!(err.to_string().contains("destroyed"), "{err}");
@@ -199,28 +149,16 @@ async fn symmetric_lifecycle_over_json() {
 async fn usage_mask_is_enforced() {
     let t = TestServer::builder().start().await;
     let client = KmsClient::with_url(&t.url).unwrap();
-    let mut attributes = Attributes(vec![
-        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
-        Attribute::CryptographicLength(128),
-        Attribute::CryptographicUsageMask(0x8), // Decrypt only
-    ]);
-    attributes.set(Attribute::UniqueIdentifier("decrypt-only".into()));
+    let create = Create::symmetric_key(CryptographicAlgorithm::AES, 128)
+        .with_usage_mask(0x8) // Decrypt only
+        .with_unique_identifier("decrypt-only");
+    client.call(create).await.unwrap();
     client
-        .send(RequestPayload::Create(Create {
-            object_type: ObjectType::SymmetricKey,
-            attributes,
-            protection_storage_masks: None,
-        }))
-        .await
-        .unwrap();
-    client
-        .send(RequestPayload::Activate(UidRequest {
-            unique_identifier: Some("decrypt-only".into()),
-        }))
+        .call(op::Activate::new("decrypt-only"))
         .await
         .unwrap();
     let err = client
-        .send(encrypt("decrypt-only", b"x", None))
+        .call(encrypt("decrypt-only", b"x", None))
         .await
         .expect_err("mask forbids encrypt");
     assert!(err.to_string().contains("usage mask"), "{err}");
@@ -233,86 +171,49 @@ async fn locate_register_attributes_and_primitives() {
     let client = KmsClient::with_url(&t.url).unwrap();
     let a = create_active(&client, &["red", "blue"]).await;
     let b = create_active(&client, &["red"]).await;
-    let locate = |tags: &[&str], max: Option<i32>| {
-        let mut attributes = Attributes::new();
-        attributes.set_user_tags(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-        RequestPayload::Locate(Locate {
-            maximum_items: max,
-            offset_items: None,
-            storage_status_mask: None,
-            object_group_member: None,
-            attributes: Some(attributes),
-        })
+    let locate = |tags: &[&str], max: Option<i32>| Locate {
+        maximum_items: max,
+        ..Locate::matching(Attributes::new().with_user_tags(tags))
     };
-    let ResponsePayload::Locate(l) = client.send(locate(&["red"], None)).await.unwrap() else {
-        panic!()
-    };
+    let l = client.call(locate(&["red"], None)).await.unwrap();
     let found: Vec<_> = l
         .unique_identifier
         .iter()
         .filter_map(|u| u.as_text().map(str::to_owned))
         .collect();
     assert_eq!(found, vec![a.clone(), b.clone()]);
-    let ResponsePayload::Locate(l) = client.send(locate(&["red", "blue"], None)).await.unwrap()
-    else {
-        panic!()
-    };
+    let l = client.call(locate(&["red", "blue"], None)).await.unwrap();
     assert_eq!(l.unique_identifier.len(), 1);
-    let ResponsePayload::Locate(l) = client.send(locate(&["red"], Some(1))).await.unwrap() else {
-        panic!()
-    };
+    let l = client.call(locate(&["red"], Some(1))).await.unwrap();
     assert_eq!((l.unique_identifier.len(), l.located_items), (1, Some(2)));
 
     // Register a secret data, then add, modify and delete attributes.
-    let register = RequestPayload::Register(Register {
-        object_type: ObjectType::SecretData,
-        attributes: Attributes(vec![Attribute::CryptographicUsageMask(0x4)]),
-        object: Object::SecretData(SecretData {
-            secret_data_type: kmip::SecretDataType::Password,
-            key_block: KeyBlock {
-                key_format_type: KeyFormatType::Opaque,
-                key_compression_type: None,
-                key_value: Some(KeyValue::Plain(PlainKeyValue {
-                    key_material: KeyMaterial::Bytes(b"pw".to_vec()),
-                    attributes: None,
-                    attribute: vec![],
-                })),
-                cryptographic_algorithm: None,
-                cryptographic_length: None,
-                key_wrapping_data: None,
-            },
-        }),
-        protection_storage_masks: None,
-    });
-    let ResponsePayload::Register(r) = client.send(register).await.unwrap() else {
-        panic!()
-    };
+    let register = Register::new(
+        Attributes(vec![Attribute::CryptographicUsageMask(0x4)]),
+        Object::secret_data(kmip::SecretDataType::Password, b"pw".to_vec()),
+    );
+    let r = client.call(register).await.unwrap();
     let sd = r.unique_identifier.as_text().unwrap().to_owned();
-    let add = |attr: Attribute| {
-        RequestPayload::AddAttribute(NewAttributeRequest {
-            unique_identifier: Some(sd.clone().into()),
-            new_attribute: AttributeHolder(attr),
-        })
-    };
+    let add = |attr: Attribute| op::AddAttribute::new(&sd, attr);
     client
-        .send(add(Attribute::ObjectGroup("g1".into())))
+        .call(add(Attribute::ObjectGroup("g1".into())))
         .await
         .unwrap();
     client
-        .send(add(Attribute::ObjectGroup("g2".into())))
+        .call(add(Attribute::ObjectGroup("g2".into())))
         .await
         .unwrap();
     let err = client
-        .send(add(Attribute::State(State::Active)))
+        .call(add(Attribute::State(State::Active)))
         .await
         .expect_err("read-only");
     assert!(err.to_string().contains("read-only"), "{err}");
     client
-        .send(RequestPayload::ModifyAttribute(ModifyAttribute {
+        .call(ModifyAttribute {
             unique_identifier: Some(sd.clone().into()),
             current_attribute: Some(AttributeHolder(Attribute::ObjectGroup("g1".into()))),
             new_attribute: AttributeHolder(Attribute::ObjectGroup("g3".into())),
-        }))
+        })
         .await
         .unwrap();
     let groups: Vec<String> = get_attributes(&client, &sd)
@@ -322,11 +223,11 @@ async fn locate_register_attributes_and_primitives() {
         .collect();
     assert_eq!(groups, ["g3", "g2"]);
     client
-        .send(RequestPayload::DeleteAttribute(DeleteAttribute {
+        .call(DeleteAttribute {
             unique_identifier: Some(sd.clone().into()),
             current_attribute: Some(AttributeHolder(Attribute::ObjectGroup("g2".into()))),
             attribute_reference: None,
-        }))
+        })
         .await
         .unwrap();
     let groups: Vec<String> = get_attributes(&client, &sd)
@@ -337,85 +238,32 @@ async fn locate_register_attributes_and_primitives() {
     assert_eq!(groups, ["g3"]);
 
     // Hash, RNG, MAC.
-    let ResponsePayload::Hash(h) = client
-        .send(RequestPayload::Hash(Hash {
-            cryptographic_parameters: CryptographicParameters {
-                hashing_algorithm: Some(HashingAlgorithm::SHA_256),
-                ..Default::default()
-            },
-            data: Some(b"abc".to_vec()),
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        }))
+    let h = client
+        .call(Hash::new(HashingAlgorithm::SHA_256, b"abc".to_vec()))
         .await
-        .unwrap()
-    else {
-        panic!()
-    };
+        .unwrap();
     assert_eq!(h.data.unwrap()[..4], [0xba, 0x78, 0x16, 0xbf]);
-    let ResponsePayload::RNGRetrieve(r) = client
-        .send(RequestPayload::RNGRetrieve(RngRetrieve { data_length: 48 }))
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let r = client.call(RngRetrieve { data_length: 48 }).await.unwrap();
     assert_eq!(r.data.len(), 48);
-    let mut hmac_attrs = Attributes(vec![
-        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::HMAC_SHA256),
-        Attribute::CryptographicLength(256),
-    ]);
-    hmac_attrs.set(Attribute::UniqueIdentifier("hmac-key".into()));
     client
-        .send(RequestPayload::Create(Create {
-            object_type: ObjectType::SymmetricKey,
-            attributes: hmac_attrs,
-            protection_storage_masks: None,
-        }))
+        .call(
+            Create::symmetric_key(CryptographicAlgorithm::HMAC_SHA256, 256)
+                .with_unique_identifier("hmac-key"),
+        )
         .await
         .unwrap();
-    client
-        .send(RequestPayload::Activate(UidRequest {
-            unique_identifier: Some("hmac-key".into()),
-        }))
+    client.call(op::Activate::new("hmac-key")).await.unwrap();
+    let m = client
+        .call(Mac::new("hmac-key", b"msg".to_vec()))
         .await
         .unwrap();
-    let ResponsePayload::MAC(m) = client
-        .send(RequestPayload::MAC(Mac {
-            unique_identifier: Some("hmac-key".into()),
-            cryptographic_parameters: None,
-            data: Some(b"msg".to_vec()),
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        }))
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
-    let verify = |mac: Vec<u8>| {
-        RequestPayload::MACVerify(MacVerify {
-            unique_identifier: Some("hmac-key".into()),
-            cryptographic_parameters: None,
-            data: Some(b"msg".to_vec()),
-            mac_data: Some(mac),
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        })
-    };
+    let verify = |mac: Vec<u8>| MacVerify::new("hmac-key", b"msg".to_vec(), mac);
     let mac = m.mac_data.unwrap();
-    let ResponsePayload::MACVerify(v) = client.send(verify(mac.clone())).await.unwrap() else {
-        panic!()
-    };
+    let v = client.call(verify(mac.clone())).await.unwrap();
     assert_eq!(v.validity_indicator, ValidityIndicator::Valid);
     let mut bad = mac;
     bad[0] ^= 1;
-    let ResponsePayload::MACVerify(v) = client.send(verify(bad)).await.unwrap() else {
-        panic!()
-    };
+    let v = client.call(verify(bad)).await.unwrap();
     assert_eq!(v.validity_indicator, ValidityIndicator::Invalid);
     t.server.stop().await;
 }
@@ -425,21 +273,12 @@ async fn binary_batch_with_id_placeholder_and_errors() {
     let t = TestServer::builder().start().await;
     let client = KmsClient::with_url(&t.url).unwrap();
     // Create then Activate then Encrypt in one batch, the later items using the placeholder.
-    let mut message = single_message(aes_create(&[]));
+    let mut message = single_message(aes_create(&[]).into_payload());
     for payload in [
         RequestPayload::Activate(UidRequest {
             unique_identifier: None,
         }),
-        RequestPayload::Encrypt(Encrypt {
-            unique_identifier: None,
-            cryptographic_parameters: None,
-            data: Some(b"batch".to_vec()),
-            iv_counter_nonce: None,
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-            authenticated_encryption_additional_data: None,
-        }),
+        RequestPayload::Encrypt(Encrypt::new(None, b"batch".to_vec())),
     ] {
         message.batch_item.push(RequestBatchItem {
             operation: payload.operation(),
@@ -461,13 +300,7 @@ async fn binary_batch_with_id_placeholder_and_errors() {
     );
 
     // A failing item is a result status inside a 200, and stops the batch.
-    let mut failing = single_message(RequestPayload::Get(Get {
-        unique_identifier: Some("missing".into()),
-        key_format_type: None,
-        key_wrap_type: None,
-        key_compression_type: None,
-        key_wrapping_specification: None,
-    }));
+    let mut failing = single_message(Get::new("missing").into_payload());
     failing.batch_item.push(failing.batch_item[0].clone());
     let response = client
         .send_binary(&failing)
@@ -556,10 +389,7 @@ async fn survives_restart() {
         .await;
     let client = KmsClient::with_url(&t.url).unwrap();
     let uid = create_active(&client, &["persist"]).await;
-    let ResponsePayload::Encrypt(e) = client.send(encrypt(&uid, b"kept", None)).await.unwrap()
-    else {
-        panic!()
-    };
+    let e = client.call(encrypt(&uid, b"kept", None)).await.unwrap();
     t.server.stop().await;
 
     let t = TestServer::builder()
@@ -567,13 +397,10 @@ async fn survives_restart() {
         .start()
         .await;
     let client = KmsClient::with_url(&t.url).unwrap();
-    let ResponsePayload::Decrypt(d) = client
-        .send(decrypt(&uid, &e, None))
+    let d = client
+        .call(decrypt(&uid, &e, None))
         .await
-        .expect("key is still there")
-    else {
-        panic!()
-    };
+        .expect("key is still there");
     assert_eq!(d.data.as_deref(), Some(&b"kept"[..]));
     t.server.stop().await;
 }
@@ -609,33 +436,18 @@ async fn json_errors_are_clear() {
 async fn usage_limits_are_counted() {
     let t = TestServer::builder().start().await;
     let client = KmsClient::with_url(&t.url).unwrap();
-    let mut attributes = Attributes(vec![
-        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
-        Attribute::CryptographicLength(128),
-        Attribute::UniqueIdentifier("limited".into()),
-        Attribute::UsageLimits(UsageLimits {
+    let create = Create::symmetric_key(CryptographicAlgorithm::AES, 128)
+        .with_unique_identifier("limited")
+        .with(Attribute::UsageLimits(UsageLimits {
             usage_limits_total: 16,
             usage_limits_count: None,
             usage_limits_unit: kmip::UsageLimitsUnit::Byte,
-        }),
-    ]);
-    attributes.set(Attribute::CryptographicUsageMask(0x4 | 0x8));
-    client
-        .send(RequestPayload::Create(Create {
-            object_type: ObjectType::SymmetricKey,
-            attributes,
-            protection_storage_masks: None,
         }))
-        .await
-        .unwrap();
+        .with_usage_mask(0x4 | 0x8);
+    client.call(create).await.unwrap();
+    client.call(op::Activate::new("limited")).await.unwrap();
     client
-        .send(RequestPayload::Activate(UidRequest {
-            unique_identifier: Some("limited".into()),
-        }))
-        .await
-        .unwrap();
-    client
-        .send(encrypt("limited", &[1; 16], None))
+        .call(encrypt("limited", &[1; 16], None))
         .await
         .expect("16 bytes are allowed");
     let left = get_attributes(&client, "limited")
@@ -644,7 +456,7 @@ async fn usage_limits_are_counted() {
         .and_then(|l| l.usage_limits_count);
     assert_eq!(left, Some(0));
     let err = client
-        .send(encrypt("limited", &[1; 1], None))
+        .call(encrypt("limited", &[1; 1], None))
         .await
         .expect_err("the limit is reached");
     assert!(err.to_string().contains("usage limits"), "{err}");
@@ -655,30 +467,17 @@ async fn usage_limits_are_counted() {
 async fn undo_batch_restores_what_it_changed() {
     let t = TestServer::builder().start().await;
     let client = KmsClient::with_url(&t.url).unwrap();
-    let ResponsePayload::Create(c) = client.send(aes_create(&[])).await.unwrap() else {
-        panic!()
-    };
+    let c = client.call(aes_create(&[])).await.unwrap();
     let existing = c.unique_identifier.as_text().unwrap().to_owned();
     // Activate the existing key, create another one, then fail: everything is undone.
-    let mut message = single_message(RequestPayload::Activate(UidRequest {
-        unique_identifier: Some(existing.clone().into()),
-    }));
+    let mut message = single_message(op::Activate::new(&existing).into_payload());
     message.request_header.batch_error_continuation_option =
         Some(kmip::BatchErrorContinuationOption::Undo);
-    let mut create = aes_create(&[]);
-    if let RequestPayload::Create(c) = &mut create {
-        c.attributes
-            .set(Attribute::UniqueIdentifier("undone-key".into()));
-    }
     for payload in [
-        create,
-        RequestPayload::Get(Get {
-            unique_identifier: Some("missing".into()),
-            key_format_type: None,
-            key_wrap_type: None,
-            key_compression_type: None,
-            key_wrapping_specification: None,
-        }),
+        aes_create(&[])
+            .with_unique_identifier("undone-key")
+            .into_payload(),
+        Get::new("missing").into_payload(),
     ] {
         message.batch_item.push(RequestBatchItem {
             operation: payload.operation(),
@@ -706,12 +505,7 @@ async fn undo_batch_restores_what_it_changed() {
         get_attributes(&client, &existing).await.state(),
         Some(State::PreActive)
     );
-    let gone = client
-        .send(RequestPayload::GetAttributes(GetAttributes {
-            unique_identifier: Some("undone-key".into()),
-            attribute_reference: vec![],
-        }))
-        .await;
+    let gone = client.call(GetAttributes::all("undone-key")).await;
     assert!(gone.is_err(), "the created key is removed");
     t.server.stop().await;
 }

@@ -15,6 +15,7 @@ use kmip::{
     BatchErrorContinuationOption, CryptographicAlgorithm, KeyWrapType, ObjectType, ResultReason,
     ResultStatus, State, Tag, Ttlv, UsageLimitsUnit,
 };
+use kms_client::{Request, op};
 use kms_server::error::KmsError;
 use kms_server::kms::{Kms, Limits};
 use kms_store::ObjectStore;
@@ -139,19 +140,14 @@ async fn a_key_asked_for_wrapped_or_compressed_is_refused_never_sent_in_clear() 
     }
 }
 
+/// One typed operation, as the client library types them: the response follows from the request.
+async fn call<R: Request>(kms: &Kms, user: &str, request: R) -> R::Response {
+    let payload = run(kms, user, request.into_payload()).await.unwrap();
+    R::from_response(payload).unwrap()
+}
+
 async fn usage_left(kms: &Kms, uid: &str) -> Option<i64> {
-    let ResponsePayload::GetAttributes(a) = run(
-        kms,
-        "alice",
-        RequestPayload::GetAttributes(GetAttributes {
-            unique_identifier: Some(uid.into()),
-            attribute_reference: vec![],
-        }),
-    )
-    .await
-    .unwrap() else {
-        unreachable!("GetAttributes answers GetAttributes")
-    };
+    let a = call(kms, "alice", GetAttributes::all(uid)).await;
     a.attributes
         .usage_limits()
         .and_then(|l| l.usage_limits_count)
@@ -250,13 +246,7 @@ async fn undo_restores_own_objects_and_removes_imported_ones() {
     let c = core(Limits::default());
     active_key(&c.kms, "mine", vec![]).await;
     let before = c.kms.store.get("mine").await.unwrap().unwrap();
-    let ResponsePayload::Export(exported) =
-        run(&c.kms, "alice", RequestPayload::Export(get("mine")))
-            .await
-            .unwrap()
-    else {
-        unreachable!("Export answers Export")
-    };
+    let exported = call(&c.kms, "alice", op::Export(get("mine"))).await;
     let items = vec![
         RequestPayload::AddAttribute(NewAttributeRequest {
             unique_identifier: Some("mine".into()),

@@ -14,9 +14,8 @@ use std::collections::BTreeSet;
 
 use common::TestServer;
 use kmip::model::*;
-use kmip::{CryptographicAlgorithm, ObjectType, RevocationReasonCode, State};
-use kms_client::KmsClient;
-use kms_server::config::{Database, Secret};
+use kmip::{CryptographicAlgorithm, RevocationReasonCode, State};
+use kms_client::{KmsClient, op};
 use kms_store::sql::testing::TestDatabase;
 
 const WORKERS: usize = 6;
@@ -27,16 +26,7 @@ fn uid(s: &str) -> Option<UniqueIdentifier> {
 }
 
 async fn state_of(client: &KmsClient, id: &str) -> (Option<State>, BTreeSet<String>) {
-    let ResponsePayload::GetAttributes(r) = client
-        .send(RequestPayload::GetAttributes(GetAttributes {
-            unique_identifier: uid(id),
-            attribute_reference: vec![],
-        }))
-        .await
-        .unwrap()
-    else {
-        panic!("GetAttributes")
-    };
+    let r = client.call(GetAttributes::all(id)).await.unwrap();
     (
         r.attributes.state(),
         r.attributes.object_groups().map(str::to_owned).collect(),
@@ -55,72 +45,35 @@ async fn worker(
     for i in 0..ROUNDS {
         let (c, other) = (&clients[(w + i) % 2], &clients[(w + i + 1) % 2]);
         let id = format!("ha-{w}-{i}");
-        let attributes = Attributes(vec![
-            Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
-            Attribute::CryptographicLength(256),
-            Attribute::UniqueIdentifier(id.clone().into()),
-        ]);
-        c.send(RequestPayload::Create(Create {
-            object_type: ObjectType::SymmetricKey,
-            attributes,
-            protection_storage_masks: None,
-        }))
-        .await
-        .unwrap();
-        // Read-your-writes across servers.
-        assert_eq!(state_of(other, &id).await.0, Some(State::PreActive));
-        other
-            .send(RequestPayload::Activate(UidRequest {
-                unique_identifier: uid(&id),
-            }))
+        c.call(Create::symmetric_key(CryptographicAlgorithm::AES, 256).with_unique_identifier(&id))
             .await
             .unwrap();
-        let ResponsePayload::Encrypt(e) = c
-            .send(RequestPayload::Encrypt(Encrypt::new(
-                uid(&id),
-                id.as_bytes().to_vec(),
-            )))
+        // Read-your-writes across servers.
+        assert_eq!(state_of(other, &id).await.0, Some(State::PreActive));
+        other.call(op::Activate::new(&id)).await.unwrap();
+        let e = c
+            .call(Encrypt::new(uid(&id), id.as_bytes().to_vec()))
             .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        let ResponsePayload::Decrypt(d) = other
-            .send(RequestPayload::Decrypt(Decrypt::of(uid(&id), &e)))
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
+            .unwrap();
+        let d = other.call(Decrypt::of(uid(&id), &e)).await.unwrap();
         assert_eq!(d.data.as_deref(), Some(id.as_bytes()));
         // Every worker adds a group to the same object through alternating servers: none may be
         // lost to a concurrent update.
         let group = format!("g-{w}-{i}");
-        c.send(RequestPayload::AddAttribute(NewAttributeRequest {
-            unique_identifier: uid(&shared),
-            new_attribute: AttributeHolder(Attribute::ObjectGroup(group.clone())),
-        }))
+        c.call(op::AddAttribute::new(
+            &shared,
+            Attribute::ObjectGroup(group.clone()),
+        ))
         .await
         .unwrap();
         groups.push(group);
         let mut state = State::Active;
         if i % 2 == 0 {
             other
-                .send(RequestPayload::Revoke(Revoke {
-                    unique_identifier: uid(&id),
-                    revocation_reason: RevocationReason {
-                        revocation_reason_code: RevocationReasonCode::Superseded,
-                        revocation_message: None,
-                    },
-                    compromise_occurrence_date: None,
-                }))
+                .call(Revoke::new(&id, RevocationReasonCode::Superseded))
                 .await
                 .unwrap();
-            c.send(RequestPayload::Destroy(UidRequest {
-                unique_identifier: uid(&id),
-            }))
-            .await
-            .unwrap();
+            c.call(op::Destroy::new(&id)).await.unwrap();
             state = State::Destroyed;
         }
         model.push((id, state));
@@ -129,16 +82,7 @@ async fn worker(
 }
 
 async fn two_servers_one_database(db: TestDatabase) {
-    let database = match db.backend {
-        "postgresql" => Database::Postgresql {
-            url: Secret(db.url.clone()),
-            pool_size: 8,
-        },
-        _ => Database::Mysql {
-            url: Secret(db.url.clone()),
-            pool_size: 8,
-        },
-    };
+    let database = db.backend_at(db.url.clone(), 8);
     let a = TestServer::builder()
         .database(database.clone())
         .start()
@@ -149,17 +93,10 @@ async fn two_servers_one_database(db: TestDatabase) {
         KmsClient::with_url(&b.url).unwrap(),
     ];
     let shared = "ha-shared".to_owned();
-    let attributes = Attributes(vec![
-        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
-        Attribute::CryptographicLength(128),
-        Attribute::UniqueIdentifier(shared.clone().into()),
-    ]);
     clients[0]
-        .send(RequestPayload::Create(Create {
-            object_type: ObjectType::SymmetricKey,
-            attributes,
-            protection_storage_masks: None,
-        }))
+        .call(
+            Create::symmetric_key(CryptographicAlgorithm::AES, 128).with_unique_identifier(&shared),
+        )
         .await
         .unwrap();
 
@@ -183,19 +120,12 @@ async fn two_servers_one_database(db: TestDatabase) {
             groups, expected_groups,
             "no concurrent attribute change is lost"
         );
-        let ResponsePayload::Locate(l) = client
-            .send(RequestPayload::Locate(Locate {
-                maximum_items: None,
-                offset_items: None,
-                storage_status_mask: None,
-                object_group_member: None,
-                attributes: Some(Attributes(vec![Attribute::State(State::Active)])),
-            }))
+        let l = client
+            .call(Locate::matching(Attributes(vec![Attribute::State(
+                State::Active,
+            )])))
             .await
-            .unwrap()
-        else {
-            panic!()
-        };
+            .unwrap();
         let active = model.iter().filter(|(_, s)| *s == State::Active).count();
         assert_eq!(
             l.unique_identifier.len(),

@@ -384,13 +384,67 @@ async fn oasis_vectors_against_the_server() {
     if std::env::var_os("UPDATE_VECTORS_PASSING").is_some() {
         std::fs::write(&expected_file, passing.join("\n") + "\n").expect("write list");
     }
-    let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
-    let regressions: Vec<&str> = expected
-        .lines()
-        .filter(|l| !l.is_empty() && !passing.iter().any(|p| p == l))
-        .collect();
+    let expected = expected_passing(&expected_file).unwrap_or_else(|e| panic!("{e}"));
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let regressions = regressions(&expected, &passing);
     assert!(
         regressions.is_empty(),
         "test cases that passed before now fail: {regressions:?}"
     );
+    for new in passing.iter().filter(|p| !expected.contains(&p.as_str())) {
+        println!(
+            "NEWLY PASSING {new}: add it to tests/vectors-passing.txt (UPDATE_VECTORS_PASSING=1)"
+        );
+    }
+}
+
+/// The test cases that must keep passing. A missing or empty list is an error: the regression
+/// check would otherwise check nothing.
+fn expected_passing(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "{} cannot be read ({e}): the regression check needs it",
+            path.display()
+        )
+    })?;
+    let list: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        return Err(format!(
+            "{} lists no test case: the regression check would check nothing",
+            path.display()
+        ));
+    }
+    Ok(list)
+}
+
+/// The listed test cases that no longer pass.
+fn regressions<'a>(expected: &[&'a str], passing: &[String]) -> Vec<&'a str> {
+    expected
+        .iter()
+        .copied()
+        .filter(|l| !passing.iter().any(|p| p == l))
+        .collect()
+}
+
+#[test]
+fn a_missing_or_empty_list_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("vectors-passing.txt");
+    assert!(expected_passing(&missing).is_err());
+    std::fs::write(&missing, "\n \n").unwrap();
+    assert!(expected_passing(&missing).is_err());
+    std::fs::write(&missing, "A.xml\n").unwrap();
+    assert_eq!(expected_passing(&missing).unwrap(), ["A.xml"]);
+}
+
+#[test]
+fn a_listed_case_that_fails_is_a_regression() {
+    let passing = vec!["A.xml".to_owned()];
+    assert_eq!(regressions(&["A.xml", "B.xml"], &passing), ["B.xml"]);
+    assert!(regressions(&["A.xml"], &passing).is_empty());
 }

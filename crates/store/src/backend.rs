@@ -90,7 +90,7 @@ pub enum BackendError {
     },
 }
 
-/// Database types DESIGN.md names that this version does not have yet.
+/// Database types of the product design (sqlite-enc, redis-findex) that this version does not have yet.
 const PLANNED: &[&str] = &["sqlite-enc", "redis-findex"];
 
 /// Connections per server to a shared database when not configured.

@@ -251,6 +251,19 @@ impl Attributes {
         Attributes(Vec::new())
     }
 
+    /// These attributes with `attribute`, replacing any attribute with the same tag.
+    pub fn with(mut self, attribute: Attribute) -> Attributes {
+        self.set(attribute);
+        self
+    }
+
+    /// These attributes with these user tags, replacing any given before.
+    pub fn with_user_tags<S: AsRef<str>>(mut self, tags: &[S]) -> Attributes {
+        let tags: Vec<String> = tags.iter().map(|t| t.as_ref().to_owned()).collect();
+        self.set_user_tags(&tags);
+        self
+    }
+
     /// Every `Name`.
     pub fn names(&self) -> impl Iterator<Item = &Name> {
         self.0.iter().filter_map(|a| match a {

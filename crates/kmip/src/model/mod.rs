@@ -285,6 +285,12 @@ impl From<&str> for UniqueIdentifier {
     }
 }
 
+impl From<&String> for UniqueIdentifier {
+    fn from(s: &String) -> Self {
+        UniqueIdentifier::Text(s.clone())
+    }
+}
+
 impl Item for UniqueIdentifier {
     fn from_ttlv(item: &Ttlv) -> Result<Self, Error> {
         match &item.value {

@@ -297,3 +297,47 @@ impl Item for Object {
         }
     }
 }
+
+impl KeyBlock {
+    /// A block holding `key_material` in the clear, in `key_format_type`, without algorithm,
+    /// length or wrapping.
+    pub fn plain(key_format_type: KeyFormatType, key_material: Vec<u8>) -> KeyBlock {
+        KeyBlock {
+            key_format_type,
+            key_compression_type: None,
+            key_value: Some(KeyValue::Plain(PlainKeyValue {
+                key_material: KeyMaterial::Bytes(key_material),
+                attributes: None,
+                attribute: vec![],
+            })),
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            key_wrapping_data: None,
+        }
+    }
+}
+
+impl Object {
+    /// A symmetric key of `length_bits` bits holding `key` in the clear, in Raw format.
+    pub fn symmetric_key(
+        algorithm: CryptographicAlgorithm,
+        length_bits: i32,
+        key: Vec<u8>,
+    ) -> Object {
+        Object::SymmetricKey(SymmetricKey {
+            key_block: KeyBlock {
+                cryptographic_algorithm: Some(algorithm),
+                cryptographic_length: Some(length_bits),
+                ..KeyBlock::plain(KeyFormatType::Raw, key)
+            },
+        })
+    }
+
+    /// A secret data of `secret_data_type` holding `secret` in the clear, in Opaque format.
+    pub fn secret_data(secret_data_type: SecretDataType, secret: Vec<u8>) -> Object {
+        Object::SecretData(SecretData {
+            secret_data_type,
+            key_block: KeyBlock::plain(KeyFormatType::Opaque, secret),
+        })
+    }
+}

@@ -514,3 +514,196 @@ impl Decrypt {
         }
     }
 }
+
+impl Create {
+    /// A Create of a symmetric key of `length_bits` bits: algorithm and length, no other
+    /// attribute. Add more with [`Create::with`], [`Create::with_unique_identifier`],
+    /// [`Create::with_usage_mask`] or [`Create::with_user_tags`].
+    pub fn symmetric_key(algorithm: CryptographicAlgorithm, length_bits: i32) -> Create {
+        Create {
+            object_type: ObjectType::SymmetricKey,
+            attributes: Attributes(vec![
+                Attribute::CryptographicAlgorithm(algorithm),
+                Attribute::CryptographicLength(length_bits),
+            ]),
+            protection_storage_masks: None,
+        }
+    }
+
+    /// This Create with `attribute`, replacing any attribute with the same tag.
+    pub fn with(mut self, attribute: Attribute) -> Create {
+        self.attributes.set(attribute);
+        self
+    }
+
+    /// This Create asking for the identifier `unique_identifier`.
+    pub fn with_unique_identifier(self, unique_identifier: impl Into<UniqueIdentifier>) -> Create {
+        self.with(Attribute::UniqueIdentifier(unique_identifier.into()))
+    }
+
+    /// This Create with the `CryptographicUsageMask` `mask`.
+    pub fn with_usage_mask(self, mask: i32) -> Create {
+        self.with(Attribute::CryptographicUsageMask(mask))
+    }
+
+    /// This Create with these user tags, replacing any given before.
+    pub fn with_user_tags<S: AsRef<str>>(mut self, tags: &[S]) -> Create {
+        self.attributes = self.attributes.with_user_tags(tags);
+        self
+    }
+}
+
+impl Register {
+    /// A Register of `object` with `attributes`; the object type is the object's.
+    pub fn new(attributes: Attributes, object: Object) -> Register {
+        Register {
+            object_type: object.object_type(),
+            attributes,
+            object,
+            protection_storage_masks: None,
+        }
+    }
+}
+
+impl Import {
+    /// An Import of `object` under `unique_identifier`, with `attributes`, not replacing an
+    /// existing object; the object type is the object's.
+    pub fn new(
+        unique_identifier: impl Into<UniqueIdentifier>,
+        attributes: Attributes,
+        object: Object,
+    ) -> Import {
+        Import {
+            unique_identifier: unique_identifier.into(),
+            object_type: object.object_type(),
+            replace_existing: None,
+            key_wrap_type: None,
+            attributes,
+            object,
+        }
+    }
+}
+
+impl UidRequest {
+    /// A request naming the object `unique_identifier` (Activate, Destroy, Archive...).
+    pub fn new(unique_identifier: impl Into<UniqueIdentifier>) -> UidRequest {
+        UidRequest {
+            unique_identifier: Some(unique_identifier.into()),
+        }
+    }
+}
+
+impl Get {
+    /// A Get (or Export) of `unique_identifier` in its stored format, unwrapped.
+    pub fn new(unique_identifier: impl Into<UniqueIdentifier>) -> Get {
+        Get {
+            unique_identifier: Some(unique_identifier.into()),
+            key_format_type: None,
+            key_wrap_type: None,
+            key_compression_type: None,
+            key_wrapping_specification: None,
+        }
+    }
+}
+
+impl GetAttributes {
+    /// A GetAttributes of every attribute of `unique_identifier`.
+    pub fn all(unique_identifier: impl Into<UniqueIdentifier>) -> GetAttributes {
+        GetAttributes {
+            unique_identifier: Some(unique_identifier.into()),
+            attribute_reference: vec![],
+        }
+    }
+}
+
+impl NewAttributeRequest {
+    /// An AddAttribute or SetAttribute of `attribute` on `unique_identifier`.
+    pub fn new(
+        unique_identifier: impl Into<UniqueIdentifier>,
+        attribute: Attribute,
+    ) -> NewAttributeRequest {
+        NewAttributeRequest {
+            unique_identifier: Some(unique_identifier.into()),
+            new_attribute: AttributeHolder(attribute),
+        }
+    }
+}
+
+impl Locate {
+    /// A Locate of every object matching `attributes`, unpaged.
+    pub fn matching(attributes: Attributes) -> Locate {
+        Locate {
+            maximum_items: None,
+            offset_items: None,
+            storage_status_mask: None,
+            object_group_member: None,
+            attributes: Some(attributes),
+        }
+    }
+}
+
+impl Revoke {
+    /// A Revoke of `unique_identifier` for `code`, without message or compromise date.
+    pub fn new(
+        unique_identifier: impl Into<UniqueIdentifier>,
+        code: RevocationReasonCode,
+    ) -> Revoke {
+        Revoke {
+            unique_identifier: Some(unique_identifier.into()),
+            revocation_reason: RevocationReason {
+                revocation_reason_code: code,
+                revocation_message: None,
+            },
+            compromise_occurrence_date: None,
+        }
+    }
+}
+
+impl Hash {
+    /// A Hash of `data` with `algorithm`, in one call.
+    pub fn new(algorithm: HashingAlgorithm, data: Vec<u8>) -> Hash {
+        Hash {
+            cryptographic_parameters: CryptographicParameters {
+                hashing_algorithm: Some(algorithm),
+                ..Default::default()
+            },
+            data: Some(data),
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        }
+    }
+}
+
+impl Mac {
+    /// A MAC of `data` with the key `unique_identifier` and its default parameters, in one call.
+    pub fn new(unique_identifier: impl Into<UniqueIdentifier>, data: Vec<u8>) -> Mac {
+        Mac {
+            unique_identifier: Some(unique_identifier.into()),
+            cryptographic_parameters: None,
+            data: Some(data),
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        }
+    }
+}
+
+impl MacVerify {
+    /// A MACVerify of `mac` over `data` with the key `unique_identifier`, in one call.
+    pub fn new(
+        unique_identifier: impl Into<UniqueIdentifier>,
+        data: Vec<u8>,
+        mac: Vec<u8>,
+    ) -> MacVerify {
+        MacVerify {
+            unique_identifier: Some(unique_identifier.into()),
+            cryptographic_parameters: None,
+            data: Some(data),
+            mac_data: Some(mac),
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        }
+    }
+}

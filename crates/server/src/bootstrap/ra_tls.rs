@@ -95,8 +95,7 @@ fn octet_string(content: &[u8]) -> Vec<u8> {
 /// The report data bound into the quote: SHA-256 of the SubjectPublicKeyInfo, zero-padded.
 pub fn report_data(spki_der: &[u8]) -> [u8; 64] {
     let mut data = [0u8; 64];
-    let digest = kms_crypto::hash(kms_crypto::HashAlgorithm::Sha256, spki_der).unwrap_or_default();
-    data[..digest.len().min(32)].copy_from_slice(&digest[..digest.len().min(32)]);
+    data[..32].copy_from_slice(&kms_crypto::sha256(spki_der));
     data
 }
 

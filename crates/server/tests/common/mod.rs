@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kms_server::RunningServer;
-use kms_server::config::{Config, Database};
+use kms_server::config::{Backend, Config};
 
 pub struct TestServer {
     pub server: RunningServer,
@@ -17,7 +17,7 @@ pub struct TestServer {
 
 pub struct Builder {
     sqlite_dir: Option<PathBuf>,
-    database: Option<Database>,
+    database: Option<Backend>,
     user: String,
 }
 
@@ -43,7 +43,7 @@ impl Builder {
     }
 
     /// Use this database instead of a fresh SQLite one.
-    pub fn database(mut self, database: Database) -> Self {
+    pub fn database(mut self, database: Backend) -> Self {
         self.database = Some(database);
         self
     }
@@ -66,7 +66,7 @@ impl Builder {
             https: None,
             bootstrap: None,
             database_given: true,
-            database: self.database.unwrap_or(Database::Sqlite {
+            database: self.database.unwrap_or(Backend::Sqlite {
                 path: path.join("kms.db"),
             }),
             cleanup_on_startup: false,

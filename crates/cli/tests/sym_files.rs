@@ -1,0 +1,130 @@
+//! `ckms sym encrypt|decrypt` against a real KMS: files of 0 bytes, 1 byte, one chunk and
+//! several chunks come back intact; a decryption never replaces an existing file and leaves no
+//! output when the file was tampered with.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kms_server::config::{Args, Config};
+
+const CHUNK: usize = 1 << 20;
+
+async fn server(dir: &Path) -> kms_server::RunningServer {
+    let config = Config::from_args(Args {
+        sqlite_path: Some(dir.join("data")),
+        hostname: Some("127.0.0.1".into()),
+        port: Some(0),
+        ..Args::default()
+    })
+    .unwrap();
+    kms_server::start(config).await.expect("the KMS starts")
+}
+
+/// Runs ckms with the configuration `conf` without blocking the server's runtime.
+async fn ckms(conf: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ckms"));
+    command.arg("--conf").arg(conf).args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 253) as u8).collect()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_round_trip_and_decryption_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = server(dir.path()).await;
+    let conf = dir.path().join("kms.json");
+    std::fs::write(
+        &conf,
+        format!(r#"{{"kms_server_url": "http://{}"}}"#, kms.addr),
+    )
+    .unwrap();
+    ok(&ckms(&conf, &["sym", "keys", "create", "file-key"]).await);
+    ok(&ckms(&conf, &["sym", "keys", "activate", "file-key"]).await);
+
+    for len in [0, 1, CHUNK, 2 * CHUNK + 5] {
+        let plain = dir.path().join(format!("f{len}"));
+        std::fs::write(&plain, data(len)).unwrap();
+        ok(&ckms(&conf, &["sym", "encrypt", "-k", "file-key", path(&plain)]).await);
+        let enc = dir.path().join(format!("f{len}.enc"));
+        let out = dir.path().join(format!("f{len}.out"));
+        ok(&ckms(
+            &conf,
+            &[
+                "sym",
+                "decrypt",
+                "-k",
+                "file-key",
+                path(&enc),
+                "-o",
+                path(&out),
+            ],
+        )
+        .await);
+        assert_eq!(std::fs::read(&out).unwrap(), data(len), "{len} bytes");
+
+        // Without -o the output is the original's name, which exists: refused, left alone.
+        let again = ckms(&conf, &["sym", "decrypt", "-k", "file-key", path(&enc)]).await;
+        assert!(!again.status.success());
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(stderr.contains(path(&plain)), "{stderr}");
+        assert!(
+            stderr.contains("remove it or choose another output"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(&plain).unwrap(), data(len));
+    }
+
+    // A tampered last chunk: the first two decrypt, then the output is removed.
+    let enc = dir.path().join(format!("f{}.enc", 2 * CHUNK + 5));
+    let mut bytes = std::fs::read(&enc).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 1;
+    let tampered = dir.path().join("tampered.enc");
+    std::fs::write(&tampered, bytes).unwrap();
+    let out = dir.path().join("tampered.out");
+    let r = ckms(
+        &conf,
+        &[
+            "sym",
+            "decrypt",
+            "-k",
+            "file-key",
+            path(&tampered),
+            "-o",
+            path(&out),
+        ],
+    )
+    .await;
+    assert!(!r.status.success());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("modified"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(!out.exists());
+    assert!(!dir.path().join("tampered.out.partial").exists());
+    kms.stop().await;
+}
