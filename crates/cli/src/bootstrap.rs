@@ -38,6 +38,10 @@ pub struct BootstrapStartArgs {
     /// SHA-256 fingerprint of the bootstrap certificate, as the server logged it.
     #[arg(long)]
     bootstrap_fingerprint: Option<String>,
+    /// The token the bootstrap server asks for (its `--bootstrap-token`), sent with every
+    /// request as `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "KMS_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    bootstrap_token: Option<String>,
 }
 
 /// The bootstrap URL: `bootstrap_server_url`, else `kms_server_url` with https.
@@ -84,6 +88,13 @@ pub async fn run(
         pinned_sha256: args.bootstrap_fingerprint.clone(),
         ..ClientConfig::default()
     })?;
+    let post = |url: String| {
+        let request = http.post(url);
+        match &args.bootstrap_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
     let transport = |e: reqwest::Error| {
         anyhow::anyhow!(
             "cannot reach the bootstrap server at {base}: {e:#}; if the certificate does not match the pinned fingerprint, nothing was sent"
@@ -112,7 +123,7 @@ pub async fn run(
         ),
     };
     check(
-        http.post(format!("{base}/{route}"))
+        post(format!("{base}/{route}"))
             .json(&body)
             .send()
             .await
@@ -129,7 +140,7 @@ pub async fn run(
             .mime_str("application/octet-stream")?;
         let form = reqwest::multipart::Form::new().part("file", part);
         check(
-            http.post(format!("{base}/pkcs12"))
+            post(format!("{base}/pkcs12"))
                 .multipart(form)
                 .send()
                 .await
@@ -140,7 +151,7 @@ pub async fn run(
     }
     if let Some(password) = &args.https_p12_password {
         check(
-            http.post(format!("{base}/pkcs12-password"))
+            post(format!("{base}/pkcs12-password"))
                 .json(&json!({ "password": password }))
                 .send()
                 .await
@@ -150,7 +161,7 @@ pub async fn run(
         .await?;
     }
     check(
-        http.post(format!("{base}/start"))
+        post(format!("{base}/start"))
             .json(&json!({ "clear_database": args.clear_database }))
             .send()
             .await

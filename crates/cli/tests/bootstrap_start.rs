@@ -14,7 +14,9 @@ use std::process::Command;
 use kms_server::bootstrap::ra_tls::ConfigfsTsm;
 use kms_server::config::{Args, Backend, Bootstrap, Config};
 
-async fn bootstrap() -> (
+async fn bootstrap(
+    token: Option<&str>,
+) -> (
     SocketAddr,
     String,
     tokio::task::JoinHandle<Result<kms_server::bootstrap::Started, String>>,
@@ -25,7 +27,7 @@ async fn bootstrap() -> (
         port: 0,
         common_name: "cosmian.kms".into(),
         ensure_ra_tls: false,
-        token: None,
+        token: token.map(kms_server::config::Secret::new),
     });
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
@@ -55,8 +57,8 @@ fn ckms(addr: SocketAddr, extra: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pinned_fingerprint_configures_and_starts() {
-    let (addr, fingerprint, task) = bootstrap().await;
+async fn pinned_fingerprint_and_token_configure_and_start() {
+    let (addr, fingerprint, task) = bootstrap(Some("tok-0815-secret")).await;
     let dir = tempfile::tempdir().unwrap();
     let (p12, _) = kms_server::tls::self_signed_pkcs12(&["localhost"], "pw-4711", true).unwrap();
     let p12_path = dir.path().join("kms.p12");
@@ -64,20 +66,38 @@ async fn pinned_fingerprint_configures_and_starts() {
     let sqlite = dir.path().join("data");
     let path = |p: &std::path::Path| p.display().to_string();
     let out = tokio::task::spawn_blocking(move || {
+        let args = |token: &str| {
+            vec![
+                "--database-type".to_owned(),
+                "sqlite".to_owned(),
+                "--sqlite-path".to_owned(),
+                path(&sqlite),
+                "--https-p12-file".to_owned(),
+                path(&p12_path),
+                "--https-p12-password".to_owned(),
+                "pw-4711".to_owned(),
+                "--bootstrap-fingerprint".to_owned(),
+                fingerprint.clone(),
+                "--bootstrap-token".to_owned(),
+                token.to_owned(),
+            ]
+        };
+        let refused = ckms(
+            addr,
+            &args("wrong").iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert!(!refused.status.success(), "a wrong token is refused");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("401"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
         ckms(
             addr,
-            &[
-                "--database-type",
-                "sqlite",
-                "--sqlite-path",
-                &path(&sqlite),
-                "--https-p12-file",
-                &path(&p12_path),
-                "--https-p12-password",
-                "pw-4711",
-                "--bootstrap-fingerprint",
-                &fingerprint,
-            ],
+            &args("tok-0815-secret")
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
         )
     })
     .await
@@ -99,7 +119,7 @@ async fn pinned_fingerprint_configures_and_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_fingerprint_sends_nothing() {
-    let (addr, _, task) = bootstrap().await;
+    let (addr, _, task) = bootstrap(None).await;
     let wrong = vec!["00"; 32].join(":");
     let out = tokio::task::spawn_blocking(move || {
         ckms(

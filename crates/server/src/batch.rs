@@ -101,7 +101,7 @@ pub async fn process(kms: &Kms, user: &str, request: RequestMessage) -> Response
                     Some(op),
                     id,
                     e.reason(),
-                    e.client_message(&ctx.request_id),
+                    e.client_message(ctx.request_id),
                 )
             }
         });

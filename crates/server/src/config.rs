@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
-/// Raw command line (each flag also readable from its environment variable).
-#[derive(Parser, Debug, Default)]
+/// Raw command line (each flag also readable from its environment variable). No `Debug`: it
+/// holds passwords and database URLs as given.
+#[derive(Parser, Default)]
 #[command(name = "kms-server", version, about = "KMIP key management server")]
 pub struct Args {
     /// Configuration file (TOML).
@@ -87,6 +88,24 @@ pub struct Args {
     #[arg(long, env = "KMS_ENSURE_RA_TLS")]
     pub ensure_ra_tls: bool,
 
+    /// Most batch items in one request message (default 10000).
+    #[arg(long, env = "KMS_MAX_BATCH_ITEMS")]
+    pub max_batch_items: Option<usize>,
+
+    /// Most bytes of responses one request may produce, checked before generating them where
+    /// the size is known (default 67108864, 64 MiB).
+    #[arg(long, env = "KMS_MAX_RESPONSE_SIZE")]
+    pub max_response_size: Option<usize>,
+
+    /// Most connections open at once on each listener (default 4096).
+    #[arg(long, env = "KMS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds a client has to send a request's headers before its connection is closed
+    /// (default 10).
+    #[arg(long, env = "KMS_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+
     /// Largest accepted request body in bytes (default 64 MiB).
     #[arg(long, env = "KMS_MAX_REQUEST_SIZE")]
     pub max_request_size: Option<usize>,
@@ -142,6 +161,14 @@ struct HttpSection {
     port: Option<u16>,
     #[serde(alias = "max-request-size")]
     max_request_size: Option<usize>,
+    #[serde(alias = "max-batch-items")]
+    max_batch_items: Option<usize>,
+    #[serde(alias = "max-response-size")]
+    max_response_size: Option<usize>,
+    #[serde(alias = "max-connections")]
+    max_connections: Option<usize>,
+    #[serde(alias = "header-read-timeout")]
+    header_read_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -186,6 +213,10 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("ensure_ra_tls", "[bootstrap_server] ensure_ra_tls"),
     ("bootstrap_token", "[bootstrap_server] bootstrap_token"),
     ("max_request_size", "[http] max_request_size"),
+    ("max_batch_items", "[http] max_batch_items"),
+    ("max_response_size", "[http] max_response_size"),
+    ("max_connections", "[http] max_connections"),
+    ("header_read_timeout", "[http] header_read_timeout"),
 ];
 
 /// The configuration reference in Markdown, generated from the flags: `docs/configuration.md`.
@@ -278,6 +309,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub default_username: String,
     pub max_request_size: usize,
+    /// What one request may ask of the server.
+    pub limits: crate::kms::Limits,
+    /// Connections and header timeouts of every listener.
+    pub connections: crate::listener::ConnectionLimits,
 }
 
 /// Why the configuration is not usable.
@@ -380,6 +415,27 @@ impl Config {
                 .max_request_size
                 .or(file.http.max_request_size)
                 .unwrap_or(64 * 1024 * 1024),
+            limits: crate::kms::Limits {
+                max_batch_items: args
+                    .max_batch_items
+                    .or(file.http.max_batch_items)
+                    .unwrap_or(crate::kms::Limits::default().max_batch_items),
+                max_response_size: args
+                    .max_response_size
+                    .or(file.http.max_response_size)
+                    .unwrap_or(crate::kms::Limits::default().max_response_size),
+            },
+            connections: crate::listener::ConnectionLimits {
+                max_connections: args
+                    .max_connections
+                    .or(file.http.max_connections)
+                    .unwrap_or(crate::listener::ConnectionLimits::default().max_connections),
+                header_read_timeout: args
+                    .header_read_timeout
+                    .or(file.http.header_read_timeout)
+                    .map(std::time::Duration::from_secs)
+                    .unwrap_or(crate::listener::ConnectionLimits::default().header_read_timeout),
+            },
         })
     }
 }

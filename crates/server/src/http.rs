@@ -45,7 +45,7 @@ fn user(state: &AppState) -> String {
 }
 
 /// The answer to a failed single operation: the status and message [`KmsError`] gives.
-fn error_response(error: &KmsError, request_id: &str) -> Response {
+fn error_response(error: &KmsError, request_id: crate::error::RequestId) -> Response {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
@@ -69,7 +69,7 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let mut ctx = state.kms.context(user(&state));
     let tree = match json::from_slice(&body) {
         Ok(t) => t,
-        Err(e) => return error_response(&KmsError::BadJson(e), &ctx.request_id),
+        Err(e) => return error_response(&KmsError::BadJson(e), ctx.request_id),
     };
     if tree.tag == Tag::REQUEST_MESSAGE {
         let response = process_tree(&state, tree).await;
@@ -81,13 +81,13 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         .and_then(Operation::from_u32)
     else {
         let error = KmsError::NotAnOperation(tree.tag.to_string());
-        return error_response(&error, &ctx.request_id);
+        return error_response(&error, ctx.request_id);
     };
     let payload = match RequestPayload::decode(op, &tree) {
         Ok(p) => p,
         Err(e) => {
             let error = KmsError::InvalidMessage(format!("invalid {op:?} request: {e}"));
-            return error_response(&error, &ctx.request_id);
+            return error_response(&error, ctx.request_id);
         }
     };
     match state.kms.dispatch(&mut ctx, payload).await {
@@ -98,7 +98,7 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         }
         Err(e) => {
             crate::batch::log_failure(&ctx, op, &e);
-            error_response(&e, &ctx.request_id)
+            error_response(&e, ctx.request_id)
         }
     }
 }
@@ -208,12 +208,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         Err(e) => {
             // Anyone may ask: the answer names the kind of database, never its address.
             let error = KmsError::from(e);
-            let request_id = crate::error::request_id();
+            let request_id = crate::error::RequestId::next();
             tracing::warn!(%request_id, error = %error, "health check failed");
             let body = serde_json::json!({
                 "status": "unavailable",
                 "database": state.kms.store.backend(),
-                "error": error.client_message(&request_id),
+                "error": error.client_message(request_id),
             });
             let status = StatusCode::from_u16(error.http_status())
                 .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

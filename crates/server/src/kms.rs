@@ -47,7 +47,7 @@ pub struct RequestContext {
     /// The client speaks KMIP 1.x: attribute operations answer the attribute too.
     pub kmip_1: bool,
     /// Identifies the request in the log and in failure answers.
-    pub request_id: String,
+    pub request_id: crate::error::RequestId,
     /// Bytes of response payload this request may still produce; an operation that knows its
     /// answer's size before working (RNGRetrieve) refuses beyond it.
     pub response_budget: usize,
@@ -59,7 +59,7 @@ impl RequestContext {
             user: user.into(),
             placeholder: None,
             kmip_1: false,
-            request_id: crate::error::request_id(),
+            request_id: crate::error::RequestId::next(),
             response_budget: Limits::default().max_response_size,
         }
     }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod kms;
+pub mod listener;
 pub mod operations;
 pub mod tls;
 
@@ -96,8 +97,10 @@ pub async fn serve(
     store: Arc<dyn ObjectStore>,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<RunningServer, StartError> {
+    let mut kms = Kms::new(store);
+    kms.limits = config.limits;
     let state = Arc::new(AppState {
-        kms: Kms::new(store),
+        kms,
         default_username: config.default_username.clone(),
         limits: kmip::binary::Limits {
             max_message_size: config.max_request_size,
@@ -113,26 +116,46 @@ pub async fn serve(
             addr: config.listen,
             reason: e.to_string(),
         })?;
+    if !config.listen.ip().is_loopback() && !https {
+        tracing::warn!(
+            address = %config.listen,
+            "SERVING PLAIN HTTP WITHOUT AUTHENTICATION on a non-loopback address: anyone who \
+             reaches this port can read, use and destroy every key, and keys travel in clear. \
+             Serve HTTPS with --https-p12-file/--https-p12-password, or listen on loopback only \
+             with --hostname 127.0.0.1 behind a proxy that authenticates"
+        );
+    }
+    let limits = config.connections;
+    let bind_error = |e: std::io::Error| StartError::Bind {
+        addr: config.listen,
+        reason: e.to_string(),
+    };
     let task = match tls {
         Some(tls) => {
             let server = axum_server::from_tcp_rustls(
                 listener,
                 axum_server::tls_rustls::RustlsConfig::from_config(tls),
             )
-            .map_err(|e| StartError::Bind {
-                addr: config.listen,
-                reason: e.to_string(),
-            })?
+            .map_err(bind_error)?
+            .map(|tls| {
+                tls.acceptor(listener::LimitedAcceptor::new(
+                    axum_server::accept::DefaultAcceptor::new(),
+                    limits,
+                ))
+            })
             .handle(handle.clone());
+            let server = listener::configure(server, limits);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
         None => {
             let server = axum_server::from_tcp(listener)
-                .map_err(|e| StartError::Bind {
-                    addr: config.listen,
-                    reason: e.to_string(),
-                })?
+                .map_err(bind_error)?
+                .acceptor(listener::LimitedAcceptor::new(
+                    axum_server::accept::DefaultAcceptor::new(),
+                    limits,
+                ))
                 .handle(handle.clone());
+            let server = listener::configure(server, limits);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
     };

@@ -509,3 +509,44 @@ async fn undo_batch_restores_what_it_changed() {
     assert!(gone.is_err(), "the created key is removed");
     t.server.stop().await;
 }
+
+/// Slow or idle clients cannot hold the server: a connection that sends no complete headers in
+/// time is closed, and connections beyond the cap are closed at once.
+#[tokio::test]
+async fn idle_connections_are_closed_and_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestServer::builder()
+        .connections(kms_server::listener::ConnectionLimits {
+            max_connections: 2,
+            header_read_timeout: std::time::Duration::from_secs(1),
+        })
+        .start()
+        .await;
+    let closed = |mut s: tokio::net::TcpStream, within: u64| async move {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(within), s.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    };
+    // Two idle connections fill the cap; a third is closed at once.
+    let first = tokio::net::TcpStream::connect(t.addr()).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(t.addr()).await.unwrap();
+    second
+        .write_all(b"GET /version HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let third = tokio::net::TcpStream::connect(t.addr()).await.unwrap();
+    assert!(
+        closed(third, 1).await,
+        "a connection beyond the cap is closed"
+    );
+    // The silent one and the one stuck in its headers are closed after the timeout.
+    assert!(closed(first, 5).await, "an idle connection is closed");
+    assert!(closed(second, 5).await, "a slow header is cut off");
+    // Then the server answers again.
+    let version = reqwest::get(format!("{}/version", t.url)).await.unwrap();
+    assert_eq!(version.status(), 200);
+    t.server.stop().await;
+}

@@ -287,3 +287,62 @@ async fn undo_restores_own_objects_and_removes_imported_ones() {
     assert_eq!(after.state, State::Active);
     assert!(c.kms.store.get("imported").await.unwrap().is_none());
 }
+
+/// A CBC padding that does not check out is answered exactly like a GCM tag that does not
+/// verify: a different answer would make the server a padding oracle.
+#[tokio::test]
+async fn bad_padding_and_bad_tag_get_the_same_answer() {
+    let c = core(Limits::default());
+    active_key(&c.kms, "k", vec![]).await;
+    let cbc = || CryptographicParameters {
+        block_cipher_mode: Some(kmip::BlockCipherMode::CBC),
+        padding_method: Some(kmip::PaddingMethod::PKCS5),
+        ..Default::default()
+    };
+    let encrypted = call(
+        &c.kms,
+        "alice",
+        Encrypt {
+            cryptographic_parameters: Some(cbc()),
+            ..Encrypt::new(Some("k".into()), b"sixteen byte msg".to_vec())
+        },
+    )
+    .await;
+    // Two blocks (the message and a block of padding). Flipping a bit of the first block's
+    // last byte flips the same bit of the padding byte in the second: the padding breaks.
+    let mut data = encrypted.data.clone().unwrap();
+    let n = data.len();
+    data[n - 17] ^= 0x01;
+    let bad_padding = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Decrypt(Decrypt {
+            cryptographic_parameters: Some(cbc()),
+            data: Some(data),
+            iv_counter_nonce: encrypted.iv_counter_nonce.clone(),
+            ..Decrypt::of(Some("k".into()), &encrypted)
+        }),
+    )
+    .await
+    .expect_err("padding does not check out");
+    let gcm = call(
+        &c.kms,
+        "alice",
+        Encrypt::new(Some("k".into()), b"sixteen byte msg".to_vec()),
+    )
+    .await;
+    let mut tag = gcm.authenticated_encryption_tag.clone().unwrap();
+    tag[0] ^= 1;
+    let bad_tag = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Decrypt(Decrypt {
+            authenticated_encryption_tag: Some(tag),
+            ..Decrypt::of(Some("k".into()), &gcm)
+        }),
+    )
+    .await
+    .expect_err("tag does not verify");
+    assert_eq!(bad_padding.to_string(), bad_tag.to_string());
+    assert_eq!(bad_padding.reason(), bad_tag.reason());
+}

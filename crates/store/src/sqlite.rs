@@ -260,7 +260,10 @@ fn migrate(conn: &mut Connection, fail_after: Option<usize>) -> Result<()> {
     let Some(from) = schema_action(context, BACKEND)? else {
         return Ok(());
     };
-    run(conn, &[DIALECT.set_context(&from, UPGRADING)])?;
+    tracing::warn!(from = %from, to = VERSION, backend = BACKEND, "upgrading the database schema");
+    // The version recorded while upgrading is the target: an older server that starts meanwhile
+    // sees a newer schema and refuses, rather than running its own steps.
+    run(conn, &[DIALECT.set_context(VERSION, UPGRADING)])?;
     for (i, (name, statements)) in DIALECT.schema_steps().into_iter().enumerate() {
         if fail_after == Some(i) {
             return Err(crate::sql::interrupted(BACKEND, i, name));
@@ -386,11 +389,20 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
                             WriteOp::Update(o) if o.object.is_none())
                         || matches!(&job.op, WriteOp::Delete(_) | WriteOp::Clear)
                 });
-                if removed_material
-                    && let Err(e) =
-                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                {
-                    tracing::warn!(error = %e, "checkpoint after removing key material failed; it happens at the next one");
+                if removed_material {
+                    // The first column says whether a reader (a backup, say) kept the
+                    // checkpoint from finishing.
+                    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    }) {
+                        Ok(0) => {}
+                        Ok(_) => tracing::warn!(
+                            "a reader kept the checkpoint after a destroy from finishing: the destroyed key's old pages stay in the WAL until the next checkpoint"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpoint after removing key material failed; it happens at the next one")
+                        }
+                    }
                 }
                 for (job, r) in batch.into_iter().zip(results) {
                     let _ = job.reply.send(r);
@@ -527,6 +539,28 @@ mod tests {
                 store.get(&format!("k{i}")).await.expect("get").is_some(),
                 "object intact"
             );
+        }
+    }
+
+    /// A schema written (or being upgraded) by a newer version is refused: the older server
+    /// does not run its own steps on it and write its older version back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kms.db");
+        drop(SqliteStore::open(&path).expect("open"));
+        for state in [READY, UPGRADING] {
+            let conn = open_connection(&path).expect("connection");
+            conn.execute("UPDATE context SET version = '99.0.0', state = ?1", [state])
+                .expect("a newer version");
+            drop(conn);
+            let err = SqliteStore::open(&path).err().expect("refused");
+            assert!(err.to_string().contains("newer than this server"), "{err}");
+            let conn = open_connection(&path).expect("connection");
+            let version: String = conn
+                .query_row("SELECT version FROM context", [], |r| r.get(0))
+                .expect("version");
+            assert_eq!(version, "99.0.0", "left as it was");
         }
     }
 

@@ -70,14 +70,14 @@ struct BootState {
 
 /// A failed bootstrap request: status and message from [`KmsError`], as a JSON `{"error"}`.
 fn error(e: &KmsError) -> Response {
-    let request_id = crate::error::request_id();
+    let request_id = crate::error::RequestId::next();
     if e.http_status() >= 500 {
         tracing::warn!(%request_id, error = %e, "bootstrap request failed");
     }
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     (
         status,
-        axum::Json(json!({ "error": e.client_message(&request_id) })),
+        axum::Json(json!({ "error": e.client_message(request_id) })),
     )
         .into_response()
 }
@@ -489,7 +489,14 @@ pub async fn run(
         port: options.port,
         reason: e.to_string(),
     })?
+    .map(|tls| {
+        tls.acceptor(crate::listener::LimitedAcceptor::new(
+            axum_server::accept::DefaultAcceptor::new(),
+            config.connections,
+        ))
+    })
     .handle(handle.clone());
+    let server = crate::listener::configure(server, config.connections);
     let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
     let bound = handle.listening().await.ok_or(BootstrapError::Listen {
         port: options.port,

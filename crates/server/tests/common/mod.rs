@@ -19,6 +19,7 @@ pub struct Builder {
     sqlite_dir: Option<PathBuf>,
     database: Option<Backend>,
     user: String,
+    connections: kms_server::listener::ConnectionLimits,
 }
 
 impl TestServer {
@@ -27,6 +28,7 @@ impl TestServer {
             sqlite_dir: None,
             database: None,
             user: "admin".into(),
+            connections: Default::default(),
         }
     }
 
@@ -45,6 +47,12 @@ impl Builder {
     /// Use this database instead of a fresh SQLite one.
     pub fn database(mut self, database: Backend) -> Self {
         self.database = Some(database);
+        self
+    }
+
+    /// The connection cap and header timeout of the listener.
+    pub fn connections(mut self, limits: kms_server::listener::ConnectionLimits) -> Self {
+        self.connections = limits;
         self
     }
 
@@ -73,6 +81,8 @@ impl Builder {
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,
             max_request_size: 8 * 1024 * 1024,
+            limits: Default::default(),
+            connections: self.connections,
         };
         let server = kms_server::start(config).await.expect("server starts");
         let url = format!("http://{}", server.addr);

@@ -183,8 +183,10 @@ impl SqlStore {
             None => return Ok(()),
             Some(from) => from,
         };
-        self.set_context(&from, UPGRADING).await?;
         tracing::warn!(from = %from, to = VERSION, backend = self.driver.backend(), "upgrading the database schema");
+        // The version recorded while upgrading is the target: an older server that starts
+        // meanwhile sees a newer schema and refuses, rather than running its own steps.
+        self.set_context(VERSION, UPGRADING).await?;
         for (i, (name, statements)) in dialect.schema_steps().into_iter().enumerate() {
             if fail_after == Some(i) {
                 return Err(interrupted(self.driver.backend(), i, name));

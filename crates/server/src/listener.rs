@@ -1,0 +1,143 @@
+//! What every listener of the server (the KMS port and the bootstrap port) applies to its
+//! connections before HTTP: a cap on open connections, and timeouts for clients that connect and
+//! then send their headers slowly or not at all (slowloris), so that idle sockets cannot use up
+//! the server's file descriptors and memory.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum_server::accept::Accept;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Limits of one listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (the first request's included).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Applies `limits` to a server: the connection cap through its acceptor (see
+/// [`LimitedAcceptor`]), the header timeouts through hyper.
+pub fn configure<A: axum_server::Address, Acc>(
+    server: axum_server::Server<A, Acc>,
+    limits: ConnectionLimits,
+) -> axum_server::Server<A, Acc> {
+    let mut server = server.first_request_timeout(limits.header_read_timeout);
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    server
+}
+
+/// An acceptor that holds one of `max_connections` permits for the life of each connection,
+/// and refuses a connection when none is left.
+#[derive(Clone)]
+pub struct LimitedAcceptor<A> {
+    inner: A,
+    permits: Arc<Semaphore>,
+}
+
+impl<A> LimitedAcceptor<A> {
+    pub fn new(inner: A, limits: ConnectionLimits) -> Self {
+        LimitedAcceptor {
+            inner,
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        }
+    }
+}
+
+impl<A, I, S> Accept<I, S> for LimitedAcceptor<A>
+where
+    A: Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: Send + 'static,
+    A::Service: Send + 'static,
+{
+    type Stream = Limited<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let permit = self.permits.clone().try_acquire_owned();
+        // Without a permit the stream is dropped here, which closes the connection.
+        let accepted = permit.map(|permit| (permit, self.inner.accept(stream, service)));
+        Box::pin(async move {
+            let Ok((permit, accepted)) = accepted else {
+                tracing::warn!("connection refused: too many open connections (--max-connections)");
+                return Err(io::Error::other("too many open connections"));
+            };
+            let (inner, service) = accepted.await?;
+            Ok((
+                Limited {
+                    inner,
+                    _permit: permit,
+                },
+                service,
+            ))
+        })
+    }
+}
+
+/// A connection counted against the cap until it is dropped.
+pub struct Limited<T> {
+    inner: T,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Limited<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Limited<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
