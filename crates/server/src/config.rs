@@ -106,6 +106,11 @@ pub struct Args {
     #[arg(long, env = "KMS_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: Option<u64>,
 
+    /// Seconds a request may take before the client is told its outcome is unknown (default
+    /// 120).
+    #[arg(long, env = "KMS_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
+
     /// Largest accepted request body in bytes (default 64 MiB).
     #[arg(long, env = "KMS_MAX_REQUEST_SIZE")]
     pub max_request_size: Option<usize>,
@@ -169,6 +174,8 @@ struct HttpSection {
     max_connections: Option<usize>,
     #[serde(alias = "header-read-timeout")]
     header_read_timeout: Option<u64>,
+    #[serde(alias = "request-timeout")]
+    request_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -217,6 +224,7 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("max_response_size", "[http] max_response_size"),
     ("max_connections", "[http] max_connections"),
     ("header_read_timeout", "[http] header_read_timeout"),
+    ("request_timeout", "[http] request_timeout"),
 ];
 
 /// The configuration reference in Markdown, generated from the flags: `docs/configuration.md`.
@@ -313,6 +321,8 @@ pub struct Config {
     pub limits: crate::kms::Limits,
     /// Connections and header timeouts of every listener.
     pub connections: crate::listener::ConnectionLimits,
+    /// Longest a request may take before the client is told its outcome is unknown.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Why the configuration is not usable.
@@ -425,6 +435,11 @@ impl Config {
                     .or(file.http.max_response_size)
                     .unwrap_or(crate::kms::Limits::default().max_response_size),
             },
+            request_timeout: std::time::Duration::from_secs(
+                args.request_timeout
+                    .or(file.http.request_timeout)
+                    .unwrap_or(120),
+            ),
             connections: crate::listener::ConnectionLimits {
                 max_connections: args
                     .max_connections

@@ -35,6 +35,14 @@ pub enum KmsError {
     OperationNotSupported(String),
     #[error("not supported: {0}")]
     FeatureNotSupported(String),
+    #[error(
+        "key `{uid}` serves {bound} only (its CryptographicParameters, or its first use); it cannot be used with {asked}: use a separate key for that mode"
+    )]
+    ModeNotAllowed {
+        uid: String,
+        bound: String,
+        asked: String,
+    },
     #[error("bad cryptographic parameters: {0}")]
     BadCryptographicParameters(String),
     #[error("{0}")]
@@ -55,6 +63,8 @@ pub enum KmsError {
         "an object with identifier `{0}` already exists; choose another identifier or set ReplaceExisting"
     )]
     AlreadyExists(String),
+    #[error("object `{0}` is sensitive: its key material does not leave the server in clear")]
+    Sensitive(String),
     #[error("object `{0}` is not extractable")]
     NotExtractable(String),
     #[error("not supported by this server yet: {0}; ask for the key without it")]
@@ -75,6 +85,10 @@ pub enum KmsError {
         "the responses to this request would exceed the server's limit of {max} bytes; ask for less in each request"
     )]
     ResponseBudgetExceeded { max: usize },
+    #[error(
+        "the server did not finish this request within {seconds} s; a change it asked for may or may not have been made: read the object's state before retrying"
+    )]
+    OutcomeUnknown { seconds: f64 },
     #[error("object `{0}` kept changing concurrently; retry the operation")]
     Conflict(String),
     #[error(transparent)]
@@ -146,7 +160,9 @@ impl KmsError {
             KmsError::FeatureNotSupported(_) | KmsError::WrappingNotSupported(_) => {
                 ResultReason::FeatureNotSupported
             }
-            KmsError::BadCryptographicParameters(_) => ResultReason::BadCryptographicParameters,
+            KmsError::BadCryptographicParameters(_) | KmsError::ModeNotAllowed { .. } => {
+                ResultReason::BadCryptographicParameters
+            }
             KmsError::DecryptionFailed => ResultReason::CryptographicFailure,
             KmsError::Cryptographic(e) => match e {
                 // The reasons the KMIP Profiles' mandatory test cases give for these two
@@ -162,6 +178,7 @@ impl KmsError {
             KmsError::AttributeSingleValued(_) => ResultReason::AttributeSingleValued,
             KmsError::AlreadyExists(_) => ResultReason::ObjectAlreadyExists,
             KmsError::NotExtractable(_) => ResultReason::NotExtractable,
+            KmsError::Sensitive(_) => ResultReason::Sensitive,
             KmsError::KeyFormatNotSupported(_) => ResultReason::KeyFormatTypeNotSupported,
             KmsError::Store(_) | KmsError::NotQuantumSafe(_) | KmsError::Conflict(_) => {
                 ResultReason::GeneralFailure
@@ -170,6 +187,7 @@ impl KmsError {
                 ResultReason::ResponseTooLarge
             }
             KmsError::TooManyBatchItems { .. } => ResultReason::ServerLimitExceeded,
+            KmsError::OutcomeUnknown { .. } => ResultReason::GeneralFailure,
         }
     }
 
@@ -197,17 +215,20 @@ impl KmsError {
             | KmsError::FeatureNotSupported(_)
             | KmsError::WrappingNotSupported(_)
             | KmsError::BadCryptographicParameters(_)
+            | KmsError::ModeNotAllowed { .. }
             | KmsError::Cryptographic(_)
             | KmsError::DecryptionFailed
             | KmsError::AttributeNotFound(_)
             | KmsError::AttributeReadOnly(_)
             | KmsError::AttributeSingleValued(_)
             | KmsError::NotExtractable(_)
+            | KmsError::Sensitive(_)
             | KmsError::KeyFormatNotSupported(_)
             | KmsError::NotQuantumSafe(_)
             | KmsError::ResponseTooLarge { .. }
             | KmsError::ResponseBudgetExceeded { .. } => 422,
             KmsError::TooManyBatchItems { .. } => 413,
+            KmsError::OutcomeUnknown { .. } => 504,
         }
     }
 }

@@ -20,24 +20,47 @@ use crate::kms::Kms;
 /// Shared state of the routes.
 pub struct AppState {
     pub kms: Kms,
+    /// Longest a request may take before the client is told its outcome is unknown.
+    pub request_timeout: std::time::Duration,
     pub default_username: String,
     pub limits: binary::Limits,
 }
 
 pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+    let timeout = state.request_timeout;
     Router::new()
         .route("/kmip/2_1", post(kmip_2_1))
         .route("/kmip", post(kmip_any))
         .route("/version", get(version))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(max_body))
-        // A request that takes this long is stuck (a database that stopped answering): the
-        // client gets a 408 instead of waiting forever.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            std::time::Duration::from_secs(120),
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                deadline(timeout, request, next)
+            },
         ))
         .with_state(state)
+}
+
+/// A request that takes longer than `timeout` is stuck (a database that stopped answering): the
+/// client is told so instead of waiting forever, and told that a change it asked for may have
+/// been made, since a write already handed to the database may still commit.
+async fn deadline(
+    timeout: std::time::Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let error = KmsError::OutcomeUnknown {
+                seconds: timeout.as_secs_f64(),
+            };
+            let request_id = crate::error::RequestId::next();
+            tracing::warn!(%request_id, error = %error, "request timed out");
+            error_response(&error, request_id)
+        }
+    }
 }
 
 fn user(state: &AppState) -> String {

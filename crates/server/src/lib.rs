@@ -101,6 +101,7 @@ pub async fn serve(
     kms.limits = config.limits;
     let state = Arc::new(AppState {
         kms,
+        request_timeout: config.request_timeout,
         default_username: config.default_username.clone(),
         limits: kmip::binary::Limits {
             max_message_size: config.max_request_size,

@@ -73,12 +73,17 @@ async fn symmetric_lifecycle_over_json() {
         Some(State::Active)
     );
 
+    // A key serves one mode (the first it is used with): one key per mode.
     for mode in [
         None,
         Some(BlockCipherMode::GCM),
         Some(BlockCipherMode::CBC),
         Some(BlockCipherMode::GCMSIV),
     ] {
+        let uid = match mode {
+            None => uid.clone(),
+            Some(_) => create_active(&client, &[]).await,
+        };
         let params = mode.map(|m| CryptographicParameters {
             block_cipher_mode: Some(m),
             padding_method: (m == BlockCipherMode::CBC).then_some(PaddingMethod::PKCS5),
@@ -548,5 +553,32 @@ async fn idle_connections_are_closed_and_capped() {
     // Then the server answers again.
     let version = reqwest::get(format!("{}/version", t.url)).await.unwrap();
     assert_eq!(version.status(), 200);
+    t.server.stop().await;
+}
+
+/// A request cut off by the server's deadline is told that its change may have been made:
+/// here the Create is already with the database writer when the deadline passes, and it does
+/// commit.
+#[tokio::test]
+async fn a_timed_out_write_says_its_outcome_is_unknown() {
+    let t = TestServer::builder()
+        .request_timeout(std::time::Duration::ZERO)
+        .start()
+        .await;
+    let client = KmsClient::with_url(&t.url).unwrap();
+    let err = client
+        .call(
+            Create::symmetric_key(CryptographicAlgorithm::AES, 256).with_unique_identifier("late"),
+        )
+        .await
+        .expect_err("the deadline passes");
+    let ClientError::Server { status, message } = &err else {
+        panic!("a server answer: {err}")
+    };
+    assert_eq!(*status, 504);
+    assert!(
+        message.contains("may or may not have been made"),
+        "{message}"
+    );
     t.server.stop().await;
 }

@@ -325,10 +325,12 @@ async fn bad_padding_and_bad_tag_get_the_same_answer() {
     )
     .await
     .expect_err("padding does not check out");
+    // A key serves one mode: GCM on another key.
+    active_key(&c.kms, "g", vec![]).await;
     let gcm = call(
         &c.kms,
         "alice",
-        Encrypt::new(Some("k".into()), b"sixteen byte msg".to_vec()),
+        Encrypt::new(Some("g".into()), b"sixteen byte msg".to_vec()),
     )
     .await;
     let mut tag = gcm.authenticated_encryption_tag.clone().unwrap();
@@ -338,11 +340,223 @@ async fn bad_padding_and_bad_tag_get_the_same_answer() {
         "alice",
         RequestPayload::Decrypt(Decrypt {
             authenticated_encryption_tag: Some(tag),
-            ..Decrypt::of(Some("k".into()), &gcm)
+            ..Decrypt::of(Some("g".into()), &gcm)
         }),
     )
     .await
     .expect_err("tag does not verify");
     assert_eq!(bad_padding.to_string(), bad_tag.to_string());
     assert_eq!(bad_padding.reason(), bad_tag.reason());
+}
+
+fn mode(m: kmip::BlockCipherMode) -> Option<CryptographicParameters> {
+    Some(CryptographicParameters {
+        block_cipher_mode: Some(m),
+        ..Default::default()
+    })
+}
+
+/// A key serves the mode of its first use (or of its CryptographicParameters) only: ECB of a
+/// zero block under a GCM key would give GCM's hash key, CTR would decrypt GCM data.
+#[tokio::test]
+async fn a_key_is_bound_to_one_mode() {
+    use kmip::BlockCipherMode::{CBC, CTR, ECB, GCM};
+    let c = core(Limits::default());
+    active_key(&c.kms, "gcm", vec![]).await;
+    let sealed = call(
+        &c.kms,
+        "alice",
+        Encrypt::new(Some("gcm".into()), b"attack at dawn".to_vec()),
+    )
+    .await;
+    let ecb = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Encrypt(Encrypt {
+            cryptographic_parameters: mode(ECB),
+            ..Encrypt::new(Some("gcm".into()), vec![0; 16])
+        }),
+    )
+    .await
+    .expect_err("ECB under a GCM key");
+    assert!(ecb.to_string().contains("AesGcm"), "{ecb}");
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Decrypt(Decrypt {
+            cryptographic_parameters: mode(CTR),
+            ..Decrypt::of(Some("gcm".into()), &sealed)
+        }),
+    )
+    .await
+    .expect_err("CTR under a GCM key");
+    // The binding is visible: the key's CryptographicParameters name GCM.
+    let attributes = call(&c.kms, "alice", GetAttributes::all("gcm")).await;
+    assert_eq!(
+        attributes
+            .attributes
+            .cryptographic_parameters()
+            .and_then(|p| p.block_cipher_mode),
+        Some(GCM)
+    );
+    // GCM itself keeps working.
+    call(&c.kms, "alice", Decrypt::of(Some("gcm".into()), &sealed)).await;
+
+    // A key created for CBC serves CBC only.
+    active_key(
+        &c.kms,
+        "cbc",
+        vec![Attribute::CryptographicParameters(
+            CryptographicParameters {
+                block_cipher_mode: Some(CBC),
+                ..Default::default()
+            },
+        )],
+    )
+    .await;
+    call(
+        &c.kms,
+        "alice",
+        Encrypt::new(Some("cbc".into()), vec![1; 16]),
+    )
+    .await;
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Encrypt(Encrypt {
+            cryptographic_parameters: mode(GCM),
+            ..Encrypt::new(Some("cbc".into()), vec![1; 16])
+        }),
+    )
+    .await
+    .expect_err("GCM under a CBC key");
+}
+
+/// An HMAC key's hash is its algorithm's.
+#[tokio::test]
+async fn an_hmac_key_computes_its_own_hash_only() {
+    let c = core(Limits::default());
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Create(Create {
+            object_type: ObjectType::SymmetricKey,
+            attributes: Attributes(vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::HMAC_SHA256),
+                Attribute::CryptographicLength(256),
+                Attribute::CryptographicUsageMask(0x80 | 0x100),
+                Attribute::UniqueIdentifier("hmac".into()),
+            ]),
+            protection_storage_masks: None,
+        }),
+    )
+    .await
+    .unwrap();
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Activate(UidRequest {
+            unique_identifier: Some("hmac".into()),
+        }),
+    )
+    .await
+    .unwrap();
+    let sha512 = Some(CryptographicParameters {
+        cryptographic_algorithm: Some(CryptographicAlgorithm::HMAC_SHA512),
+        ..Default::default()
+    });
+    let e = run(
+        &c.kms,
+        "alice",
+        RequestPayload::MAC(Mac {
+            cryptographic_parameters: sha512,
+            ..Mac::new("hmac", b"data".to_vec())
+        }),
+    )
+    .await
+    .expect_err("SHA-512 with an HMAC-SHA256 key");
+    assert_eq!(e.reason(), ResultReason::BadCryptographicParameters, "{e}");
+    let mac = call(&c.kms, "alice", Mac::new("hmac", b"data".to_vec())).await;
+    assert_eq!(mac.mac_data.map(|m| m.len()), Some(32));
+}
+
+/// Sensitive and Extractable as KMIP defines them: a sensitive key's material does not leave in
+/// clear, neither protection can be undone, and the server keeps AlwaysSensitive,
+/// NeverExtractable and the remaining usage count.
+#[tokio::test]
+async fn sensitive_and_extractable_hold() {
+    let c = core(Limits::default());
+    active_key(&c.kms, "s", vec![Attribute::Sensitive(true)]).await;
+    let e = run(&c.kms, "alice", RequestPayload::Get(get("s")))
+        .await
+        .expect_err("sensitive");
+    assert_eq!(e.reason(), ResultReason::Sensitive, "{e}");
+    run(&c.kms, "alice", RequestPayload::Export(get("s")))
+        .await
+        .expect_err("sensitive");
+    for undo in [
+        RequestPayload::SetAttribute(NewAttributeRequest {
+            unique_identifier: Some("s".into()),
+            new_attribute: AttributeHolder(Attribute::Sensitive(false)),
+        }),
+        RequestPayload::ModifyAttribute(ModifyAttribute {
+            unique_identifier: Some("s".into()),
+            current_attribute: None,
+            new_attribute: AttributeHolder(Attribute::Sensitive(false)),
+        }),
+        RequestPayload::DeleteAttribute(DeleteAttribute {
+            unique_identifier: Some("s".into()),
+            current_attribute: Some(AttributeHolder(Attribute::Sensitive(true))),
+            attribute_reference: None,
+        }),
+    ] {
+        let e = run(&c.kms, "alice", undo)
+            .await
+            .expect_err("cannot be undone");
+        assert!(e.to_string().contains("cannot be undone"), "{e}");
+    }
+    let a = call(&c.kms, "alice", GetAttributes::all("s"))
+        .await
+        .attributes;
+    assert_eq!(a.sensitive(), Some(true));
+    assert!(a.0.contains(&Attribute::AlwaysSensitive(true)));
+    assert!(a.0.contains(&Attribute::NeverExtractable(false)));
+
+    active_key(&c.kms, "x", vec![Attribute::Extractable(false)]).await;
+    let e = run(&c.kms, "alice", RequestPayload::Get(get("x")))
+        .await
+        .expect_err("not extractable");
+    assert_eq!(e.reason(), ResultReason::NotExtractable, "{e}");
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::SetAttribute(NewAttributeRequest {
+            unique_identifier: Some("x".into()),
+            new_attribute: AttributeHolder(Attribute::Extractable(true)),
+        }),
+    )
+    .await
+    .expect_err("cannot be undone");
+
+    // The client cannot set the remaining count, at creation or later.
+    let limits = |count| {
+        Attribute::UsageLimits(UsageLimits {
+            usage_limits_total: 100,
+            usage_limits_count: count,
+            usage_limits_unit: UsageLimitsUnit::Byte,
+        })
+    };
+    active_key(&c.kms, "u", vec![limits(Some(1_000_000))]).await;
+    assert_eq!(usage_left(&c.kms, "u").await, Some(100));
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::SetAttribute(NewAttributeRequest {
+            unique_identifier: Some("u".into()),
+            new_attribute: AttributeHolder(limits(Some(1_000_000))),
+        }),
+    )
+    .await
+    .expect_err("the count is the server's");
+    assert_eq!(usage_left(&c.kms, "u").await, Some(100));
 }

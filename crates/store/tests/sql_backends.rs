@@ -166,3 +166,31 @@ async fn abandoned_postgres_schema_is_dropped() {
 async fn abandoned_mysql_database_is_dropped() {
     abandoned_database_is_dropped(TestDatabase::mysql().await.unwrap()).await;
 }
+
+/// TLS asked for is TLS verified: the local server's self-signed certificate is refused with
+/// `sslmode=require` alone, and accepted once its certificate is given as `sslrootcert`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_is_verified_when_asked_for() {
+    let base = kms_store::sql::testing::postgres_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    assert!(
+        std::path::Path::new(snakeoil).exists(),
+        "the test PostgreSQL's certificate is expected at {snakeoil}"
+    );
+    let strict = PostgresDriver::connect(&format!("{base}{sep}sslmode=require"), 1).unwrap();
+    let err = SqlStore::without_migration(Box::new(strict))
+        .health()
+        .await
+        .expect_err("an unknown issuer is refused");
+    assert!(err.to_string().contains("postgresql"), "{err}");
+    let pinned = PostgresDriver::connect(
+        &format!("{base}{sep}sslmode=require&sslrootcert={snakeoil}"),
+        1,
+    )
+    .unwrap();
+    SqlStore::without_migration(Box::new(pinned))
+        .health()
+        .await
+        .expect("the certificate given as sslrootcert is trusted");
+}

@@ -14,6 +14,26 @@ pub enum KeyMaterial {
     Structure(Vec<Ttlv>),
 }
 
+impl Drop for KeyMaterial {
+    /// Key material is wiped from memory when its last holder drops it.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        fn wipe(items: &mut [Ttlv]) {
+            for item in items {
+                match &mut item.value {
+                    Value::ByteString(b) | Value::BigInteger(b) => b.zeroize(),
+                    Value::Structure(children) => wipe(children),
+                    _ => {}
+                }
+            }
+        }
+        match self {
+            KeyMaterial::Bytes(b) => b.zeroize(),
+            KeyMaterial::Structure(items) => wipe(items),
+        }
+    }
+}
+
 impl std::fmt::Debug for KeyMaterial {
     // Key material never appears in debug output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -21,7 +21,8 @@ pub async fn decrypt(
     )?;
     require_usage(&key, usage::DECRYPT, "decrypt")?;
     require_usage_period(&key, false)?;
-    let choice = symmetric::choose(&key, request.cryptographic_parameters.as_ref())?;
+    let (choice, binding) =
+        symmetric::choose_bound(&key, request.cryptographic_parameters.as_ref())?;
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
@@ -37,6 +38,7 @@ pub async fn decrypt(
         tag: request.authenticated_encryption_tag.as_deref(),
         padding: choice.padding,
     })?;
+    symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
     Ok(DecryptResponse {
         unique_identifier: key.uid.into(),
         data: Some(plaintext.to_vec()),

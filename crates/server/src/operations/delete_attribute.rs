@@ -18,6 +18,7 @@ pub async fn delete_attribute(
         let mut deleted: Option<Attribute> = None;
         if let Some(current) = &request.current_attribute {
             let target = current.0.clone();
+            super::check_protection_kept(stored, target.tag(), None)?;
             if is_read_only(target.tag()) {
                 return Err(KmsError::AttributeReadOnly(attribute_name(&target)));
             }
@@ -44,6 +45,7 @@ pub async fn delete_attribute(
             match &reference.value {
                 Value::Enumeration(t) => {
                     let tag = Tag(*t);
+                    super::check_protection_kept(stored, tag, None)?;
                     if is_read_only(tag) {
                         return Err(KmsError::AttributeReadOnly(tag.to_string()));
                     }

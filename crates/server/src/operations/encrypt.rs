@@ -22,7 +22,8 @@ pub async fn encrypt(
     )?;
     require_usage(&key, usage::ENCRYPT, "encrypt")?;
     require_usage_period(&key, true)?;
-    let choice = symmetric::choose(&key, request.cryptographic_parameters.as_ref())?;
+    let (choice, binding) =
+        symmetric::choose_bound(&key, request.cryptographic_parameters.as_ref())?;
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
@@ -43,6 +44,7 @@ pub async fn encrypt(
         tag_length: choice.tag_length,
         padding: choice.padding,
     })?;
+    symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
     // Counted only once the data is encrypted: a request that fails uses nothing up.
     if key.attributes.usage_limits().is_some() {
         consume_usage(kms, ctx, &key.uid, data.len()).await?;

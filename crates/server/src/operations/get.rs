@@ -41,6 +41,10 @@ pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
     if stored.attributes.extractable() == Some(false) {
         return Err(KmsError::NotExtractable(stored.uid.clone()));
     }
+    // A sensitive key may leave the server only wrapped, which it cannot do yet.
+    if stored.attributes.sensitive() == Some(true) {
+        return Err(KmsError::Sensitive(stored.uid.clone()));
+    }
     let Some(format) = format else {
         return Ok(object);
     };

@@ -40,14 +40,33 @@ pub fn mac_hash(
     key: &StoredObject,
     params: Option<&kmip::model::CryptographicParameters>,
 ) -> KResult<kms_crypto::HashAlgorithm> {
-    if let Some(h) = params
+    let asked = match params
         .and_then(|p| p.cryptographic_algorithm)
         .and_then(symmetric::hmac_hash)
     {
-        return Ok(h);
+        Some(h) => Some(h),
+        None => params
+            .and_then(|p| p.hashing_algorithm)
+            .map(symmetric::hash_algorithm)
+            .transpose()?,
+    };
+    // An HMAC key's hash is fixed by its algorithm: a request cannot use it with another.
+    if let Some(fixed) = key
+        .attributes
+        .cryptographic_algorithm()
+        .and_then(symmetric::hmac_hash)
+    {
+        return match asked {
+            Some(h) if h != fixed => Err(KmsError::ModeNotAllowed {
+                uid: key.uid.clone(),
+                bound: format!("HMAC-{fixed}"),
+                asked: format!("HMAC-{h}"),
+            }),
+            _ => Ok(fixed),
+        };
     }
-    if let Some(h) = params.and_then(|p| p.hashing_algorithm) {
-        return symmetric::hash_algorithm(h);
+    if let Some(h) = asked {
+        return Ok(h);
     }
     key.attributes.cryptographic_algorithm().and_then(symmetric::hmac_hash).ok_or_else(|| {
         KmsError::BadCryptographicParameters(

@@ -230,12 +230,52 @@ pub fn is_read_only(tag: Tag) -> bool {
 /// Checks an attribute change is allowed in the object's state: the activation date can only be
 /// set or changed while the object is pre-active.
 pub fn check_change_allowed(object: &StoredObject, attr: &Attribute) -> KResult<()> {
+    check_protection_kept(object, attr.tag(), Some(attr))?;
+    if let Attribute::UsageLimits(asked) = attr
+        && asked.usage_limits_count.is_some()
+        && asked.usage_limits_count
+            != object
+                .attributes
+                .usage_limits()
+                .and_then(|l| l.usage_limits_count)
+    {
+        return Err(KmsError::InvalidRequest(
+            "the remaining usage count (UsageLimitsCount) is kept by the server; give the total only".into(),
+        ));
+    }
     if attr.tag() == Tag::ACTIVATION_DATE && object.state != State::PreActive {
         return Err(KmsError::WrongState {
             uid: object.uid.clone(),
             state: state_name(object.state),
             action: "the activation date can only change while the object is pre-active".into(),
         });
+    }
+    Ok(())
+}
+
+/// `Sensitive` once true and `Extractable` once false cannot be undone: not set back, not
+/// deleted. `new` is the value asked for (`None`: the attribute is deleted).
+pub fn check_protection_kept(
+    object: &StoredObject,
+    tag: Tag,
+    new: Option<&Attribute>,
+) -> KResult<()> {
+    let undone = match tag {
+        Tag::SENSITIVE => {
+            object.attributes.sensitive() == Some(true)
+                && !matches!(new, Some(Attribute::Sensitive(true)))
+        }
+        Tag::EXTRACTABLE => {
+            object.attributes.extractable() == Some(false)
+                && !matches!(new, Some(Attribute::Extractable(false)))
+        }
+        _ => false,
+    };
+    if undone {
+        return Err(KmsError::InvalidRequest(format!(
+            "{tag} of object `{}` protects its key material and cannot be undone",
+            object.uid
+        )));
     }
     Ok(())
 }
@@ -411,12 +451,19 @@ pub fn new_stored_object(
         }
         _ => default_state,
     };
-    if let Some(mut limits) = attributes.usage_limits()
-        && limits.usage_limits_count.is_none()
-    {
+    // The remaining count is the server's: it starts at the total, whatever the client says.
+    if let Some(mut limits) = attributes.usage_limits() {
         limits.usage_limits_count = Some(limits.usage_limits_total);
         attributes.set(Attribute::UsageLimits(limits));
     }
+    // Kept by the server from here on: whether the key was always sensitive and never
+    // extractable.
+    attributes.set(Attribute::AlwaysSensitive(
+        attributes.sensitive().unwrap_or(false),
+    ));
+    attributes.set(Attribute::NeverExtractable(
+        !attributes.extractable().unwrap_or(true),
+    ));
     attributes.set(Attribute::UniqueIdentifier(uid.clone().into()));
     attributes.set(Attribute::ObjectType(object_type));
     attributes.set(Attribute::State(state));

@@ -1,11 +1,12 @@
 //! How KMIP cryptographic parameters and a key's attributes choose a symmetric cipher.
 
-use kmip::model::CryptographicParameters;
+use kmip::model::{Attribute, CryptographicParameters};
 use kmip::{BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod};
 use kms_crypto::{HashAlgorithm, Padding, SymmetricCipher};
 use kms_store::StoredObject;
 
 use crate::error::{KResult, KmsError};
+use crate::kms::{Kms, RequestContext};
 
 /// Cipher, padding and tag length for one Encrypt or Decrypt.
 pub struct CipherChoice {
@@ -16,14 +17,134 @@ pub struct CipherChoice {
     pub random_iv: bool,
 }
 
-/// Chooses the cipher from the request's parameters, else the key's `CryptographicParameters`
-/// attribute, else the algorithm's default (AES-GCM, ChaCha20-Poly1305).
-pub fn choose(
+/// What a key's use must do about its mode binding.
+#[derive(Debug)]
+pub enum Binding {
+    /// The key is bound to the mode used, already.
+    Bound,
+    /// The key has no mode yet: these parameters record the one used, at its first use.
+    Record(CryptographicParameters),
+}
+
+/// Chooses the cipher for one use of `key`, field by field from the request's parameters, else
+/// the key's `CryptographicParameters` attribute, else the algorithm's default (AES-GCM,
+/// ChaCha20-Poly1305), and checks it against the key's mode binding.
+///
+/// A key serves one mode family only: the mode its `CryptographicParameters` name, or the one
+/// recorded at its first use. Otherwise one mode would break another with the same key: AES-ECB
+/// of a zero block is GCM's hash key (GCM tags forged), and CTR with GCM's counter decrypts GCM
+/// data whatever the usage mask says.
+pub fn choose_bound(
     key: &StoredObject,
     request: Option<&CryptographicParameters>,
-) -> KResult<CipherChoice> {
+) -> KResult<(CipherChoice, Binding)> {
     let stored = key.attributes.cryptographic_parameters();
-    let params = request.or(stored.as_ref());
+    let merged = merge(request, stored.as_ref());
+    let choice = choose(key, merged.as_ref())?;
+    match bound_cipher(key, stored.as_ref())? {
+        Some(bound) if bound != choice.cipher => Err(KmsError::ModeNotAllowed {
+            uid: key.uid.clone(),
+            bound: format!("{bound:?}"),
+            asked: format!("{:?}", choice.cipher),
+        }),
+        Some(_) => Ok((choice, Binding::Bound)),
+        None => {
+            let mut record = stored.unwrap_or_default();
+            match choice.cipher {
+                SymmetricCipher::ChaCha20 => {
+                    record.cryptographic_algorithm = Some(CryptographicAlgorithm::ChaCha20);
+                }
+                cipher => record.block_cipher_mode = Some(mode_of(cipher)),
+            }
+            Ok((choice, Binding::Record(record)))
+        }
+    }
+}
+
+/// Records the mode of a key's first use in its `CryptographicParameters`, unless another use
+/// bound it meanwhile to another mode (then this use is refused).
+pub async fn record_binding(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    uid: &str,
+    cipher: SymmetricCipher,
+    binding: Binding,
+) -> KResult<()> {
+    let Binding::Record(params) = binding else {
+        return Ok(());
+    };
+    kms.modify(ctx, Some(uid.to_owned().into()), |object| {
+        let stored = object.attributes.cryptographic_parameters();
+        match bound_cipher(object, stored.as_ref())? {
+            Some(bound) if bound != cipher => Err(KmsError::ModeNotAllowed {
+                uid: object.uid.clone(),
+                bound: format!("{bound:?}"),
+                asked: format!("{cipher:?}"),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                object
+                    .attributes
+                    .set(Attribute::CryptographicParameters(params.clone()));
+                Ok(())
+            }
+        }
+    })
+    .await
+    .map(drop)
+}
+
+/// The cipher the key's own parameters bind it to, if they name a mode (or, for ChaCha20, an
+/// algorithm).
+pub fn bound_cipher(
+    key: &StoredObject,
+    stored: Option<&CryptographicParameters>,
+) -> KResult<Option<SymmetricCipher>> {
+    match stored {
+        Some(p) if p.block_cipher_mode.is_some() || p.cryptographic_algorithm.is_some() => {
+            Ok(Some(choose(key, Some(p))?.cipher))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The block cipher mode that names a cipher's family in `CryptographicParameters`.
+fn mode_of(cipher: SymmetricCipher) -> BlockCipherMode {
+    match cipher {
+        SymmetricCipher::AesGcm => BlockCipherMode::GCM,
+        SymmetricCipher::AesCbc => BlockCipherMode::CBC,
+        SymmetricCipher::AesEcb => BlockCipherMode::ECB,
+        SymmetricCipher::AesXts => BlockCipherMode::XTS,
+        SymmetricCipher::AesCtr => BlockCipherMode::CTR,
+        SymmetricCipher::AesGcmSiv => BlockCipherMode::GCMSIV,
+        SymmetricCipher::ChaCha20Poly1305 | SymmetricCipher::ChaCha20 => BlockCipherMode::AEAD,
+    }
+}
+
+/// The request's parameters over the key's, field by field.
+fn merge(
+    request: Option<&CryptographicParameters>,
+    stored: Option<&CryptographicParameters>,
+) -> Option<CryptographicParameters> {
+    match (request, stored) {
+        (None, None) => None,
+        (Some(r), None) => Some(r.clone()),
+        (None, Some(s)) => Some(s.clone()),
+        (Some(r), Some(s)) => Some(CryptographicParameters {
+            block_cipher_mode: r.block_cipher_mode.or(s.block_cipher_mode),
+            padding_method: r.padding_method.or(s.padding_method),
+            hashing_algorithm: r.hashing_algorithm.or(s.hashing_algorithm),
+            cryptographic_algorithm: r.cryptographic_algorithm.or(s.cryptographic_algorithm),
+            random_iv: r.random_iv.or(s.random_iv),
+            iv_length: r.iv_length.or(s.iv_length),
+            tag_length: r.tag_length.or(s.tag_length),
+            ..r.clone()
+        }),
+    }
+}
+
+/// Chooses the cipher from the parameters given, else the algorithm's default.
+fn choose(key: &StoredObject, params: Option<&CryptographicParameters>) -> KResult<CipherChoice> {
     let algorithm = params
         .and_then(|p| p.cryptographic_algorithm)
         .or_else(|| key.attributes.cryptographic_algorithm())

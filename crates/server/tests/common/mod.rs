@@ -20,6 +20,7 @@ pub struct Builder {
     database: Option<Backend>,
     user: String,
     connections: kms_server::listener::ConnectionLimits,
+    request_timeout: std::time::Duration,
 }
 
 impl TestServer {
@@ -29,6 +30,7 @@ impl TestServer {
             database: None,
             user: "admin".into(),
             connections: Default::default(),
+            request_timeout: std::time::Duration::from_secs(120),
         }
     }
 
@@ -53,6 +55,12 @@ impl Builder {
     /// The connection cap and header timeout of the listener.
     pub fn connections(mut self, limits: kms_server::listener::ConnectionLimits) -> Self {
         self.connections = limits;
+        self
+    }
+
+    /// How long a request may take.
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -83,6 +91,7 @@ impl Builder {
             max_request_size: 8 * 1024 * 1024,
             limits: Default::default(),
             connections: self.connections,
+            request_timeout: self.request_timeout,
         };
         let server = kms_server::start(config).await.expect("server starts");
         let url = format!("http://{}", server.addr);

@@ -1,6 +1,6 @@
 //! MySQL and MariaDB driver: mysql_async's pool, TLS through the URL's parameters
-//! (`require_ssl=true`), `CLIENT_FOUND_ROWS` so that an update that changes nothing still
-//! counts its row.
+//! (`require_ssl=true`, verified against the public roots, or against `ssl_ca=CA.pem` for a
+//! private CA), `CLIENT_FOUND_ROWS` so that an update that changes nothing still counts its row.
 
 use std::time::Duration;
 
@@ -23,10 +23,35 @@ pub struct MysqlDriver {
     location: String,
 }
 
+/// Takes `ssl_ca=PATH` (this project's parameter: the CA file of a private CA) out of the URL,
+/// which mysql_async would refuse.
+fn take_ssl_ca(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut ca = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("ssl_ca=") {
+            Some(path) => {
+                ca = Some(std::path::PathBuf::from(path));
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    if kept.is_empty() {
+        (base.to_owned(), ca)
+    } else {
+        (format!("{base}?{}", kept.join("&")), ca)
+    }
+}
+
 impl MysqlDriver {
     /// A pool of at most `pool_size` connections to `url` (`mysql://user:password@host:3306/db`).
     pub fn connect(url: &str, pool_size: usize) -> Result<MysqlDriver> {
-        let opts = Opts::from_url(url).map_err(|e| StoreError::Open {
+        let (url, ca) = take_ssl_ca(url);
+        let opts = Opts::from_url(&url).map_err(|e| StoreError::Open {
             backend: BACKEND,
             location: "(the URL given)".into(),
             reason: format!(
@@ -45,7 +70,26 @@ impl MysqlDriver {
                 location: location.clone(),
                 reason: "invalid pool size".into(),
             })?;
+        let remote = !matches!(opts.ip_or_hostname(), "localhost")
+            && !opts
+                .ip_or_hostname()
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let ssl = match (opts.ssl_opts().cloned(), ca) {
+            (Some(ssl), Some(ca)) => Some(ssl.with_root_certs(vec![ca.into()])),
+            (None, Some(ca)) => {
+                Some(mysql_async::SslOpts::default().with_root_certs(vec![ca.into()]))
+            }
+            (ssl, None) => ssl,
+        };
+        if remote && ssl.is_none() {
+            tracing::warn!(
+                %location,
+                "the connection to MySQL is not encrypted: key material travels in clear; add require_ssl=true (and ssl_ca=CA.pem for a private CA) to --database-url"
+            );
+        }
         let builder = OptsBuilder::from_opts(opts)
+            .ssl_opts(ssl)
             .client_found_rows(true)
             // Connections stay open between requests: opening one costs more than the query.
             .pool_opts(
@@ -214,5 +258,27 @@ impl Driver for MysqlDriver {
             Err(mysql_async::Error::Server(s)) if s.code == DUPLICATE_KEY_NAME => Ok(()),
             Err(e) => Err(self.classify(e).1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ssl_ca_is_taken_out_of_the_url() {
+        assert_eq!(
+            super::take_ssl_ca("mysql://u@h/db?require_ssl=true&ssl_ca=/ca.pem"),
+            (
+                "mysql://u@h/db?require_ssl=true".to_owned(),
+                Some("/ca.pem".into())
+            )
+        );
+        assert_eq!(
+            super::take_ssl_ca("mysql://u@h/db?ssl_ca=/ca.pem"),
+            ("mysql://u@h/db".to_owned(), Some("/ca.pem".into()))
+        );
+        assert_eq!(
+            super::take_ssl_ca("mysql://u@h/db"),
+            ("mysql://u@h/db".to_owned(), None)
+        );
     }
 }

@@ -37,7 +37,7 @@ fn location_of(config: &tokio_postgres::Config) -> String {
 impl PostgresDriver {
     /// A pool of at most `pool_size` connections to `url` (`postgres://user:password@host/db?...`).
     pub fn connect(url: &str, pool_size: usize) -> Result<PostgresDriver> {
-        let (url, verify) = tls_mode(url);
+        let (url, policy) = tls_policy(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Open {
             backend: BACKEND,
             location: "(the URL given)".into(),
@@ -55,15 +55,38 @@ impl PostgresDriver {
                 location: location.clone(),
                 reason: e.to_string(),
             })?;
-        let tls_config = if verify {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            builder.with_root_certificates(roots).with_no_client_auth()
-        } else {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
-                .with_no_client_auth()
+        let tls_config = match &policy {
+            TlsPolicy::Full { roots } => builder
+                .with_root_certificates(root_store(roots, &location)?)
+                .with_no_client_auth(),
+            TlsPolicy::Chain { roots } => {
+                let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    std::sync::Arc::new(root_store(roots, &location)?),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| StoreError::Open {
+                    backend: BACKEND,
+                    location: location.clone(),
+                    reason: e.to_string(),
+                })?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(std::sync::Arc::new(ChainOnly(verifier)))
+                    .with_no_client_auth()
+            }
+            TlsPolicy::Unverified => {
+                if remote(&config) {
+                    tracing::warn!(
+                        %location,
+                        "the connection to PostgreSQL is not authenticated and may not be encrypted: key material can travel in clear or to an impostor; add sslmode=verify-full (and sslrootcert=CA.pem for a private CA) to --database-url"
+                    );
+                }
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+                    .with_no_client_auth()
+            }
         };
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
         let manager = Manager::from_config(
@@ -125,18 +148,153 @@ impl PostgresDriver {
 /// Reads libpq's `sslmode`: `verify-ca` and `verify-full` verify the server certificate (and are
 /// passed to tokio-postgres as `require`); `prefer` (the default) and `require` encrypt without
 /// verifying, as libpq does.
-fn tls_mode(url: &str) -> (String, bool) {
-    for mode in ["verify-full", "verify-ca"] {
-        let needle = format!("sslmode={mode}");
-        if url.contains(&needle) {
-            return (url.replace(&needle, "sslmode=require"), true);
-        }
-    }
-    (url.to_owned(), false)
+/// How the connection is protected, from the URL's `sslmode` and `sslrootcert` (libpq's
+/// names). One difference from libpq, on purpose: `require` verifies the certificate too,
+/// against `sslrootcert` if given (the chain only, as libpq's `verify-ca`), else against the
+/// public roots with the host name. `prefer` (the default) and `allow` encrypt when the server
+/// offers it without authenticating it, as libpq does; the server warns at start when such a
+/// connection goes to another machine.
+#[derive(Debug, PartialEq)]
+enum TlsPolicy {
+    /// `disable`, `allow`, `prefer`: nothing verified.
+    Unverified,
+    /// `require` or `verify-ca` with `sslrootcert`: the chain, not the name.
+    Chain { roots: Option<std::path::PathBuf> },
+    /// `verify-full`, or `require`/`verify-ca` without `sslrootcert`: chain and host name.
+    Full { roots: Option<std::path::PathBuf> },
 }
 
-/// libpq's `sslmode=require`: the connection is encrypted, the certificate is not verified
-/// (handshake signatures still are).
+/// The URL tokio-postgres can parse (verify modes become `require`, `sslrootcert` is taken out)
+/// and the TLS policy it asks for.
+fn tls_policy(url: &str) -> (String, TlsPolicy) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let mut mode = "prefer".to_owned();
+    let mut roots = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", m)) => mode = m.to_owned(),
+            Some(("sslrootcert", path)) => roots = Some(std::path::PathBuf::from(path)),
+            _ => kept.push(pair.to_owned()),
+        }
+    }
+    let policy = match mode.as_str() {
+        "verify-full" => TlsPolicy::Full { roots },
+        "verify-ca" | "require" if roots.is_some() => TlsPolicy::Chain { roots },
+        "verify-ca" | "require" => TlsPolicy::Full { roots: None },
+        _ => TlsPolicy::Unverified,
+    };
+    let tokio_mode = match policy {
+        TlsPolicy::Unverified => mode,
+        _ => "require".to_owned(),
+    };
+    kept.push(format!("sslmode={tokio_mode}"));
+    (format!("{base}?{}", kept.join("&")), policy)
+}
+
+/// Whether any host of the configuration is another machine.
+fn remote(config: &tokio_postgres::Config) -> bool {
+    config.get_hosts().iter().any(|h| match h {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name != "localhost"
+                && !name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        tokio_postgres::config::Host::Unix(_) => false,
+    })
+}
+
+/// The root certificates to verify against: the file given, else the public roots.
+fn root_store(roots: &Option<std::path::PathBuf>, location: &str) -> Result<rustls::RootCertStore> {
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(path) => {
+            let open_error = |reason: String| StoreError::Open {
+                backend: BACKEND,
+                location: location.to_owned(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| {
+                open_error(format!("cannot read sslrootcert {}: {e}", path.display()))
+            })?;
+            for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+                let cert: rustls::pki_types::CertificateDer<'static> = cert.map_err(|e| {
+                    open_error(format!(
+                        "sslrootcert {} is not PEM certificates: {e}",
+                        path.display()
+                    ))
+                })?;
+                store
+                    .add(cert)
+                    .map_err(|e| open_error(format!("sslrootcert {}: {e}", path.display())))?;
+            }
+            if store.is_empty() {
+                return Err(open_error(format!(
+                    "sslrootcert {} holds no certificate",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(store)
+}
+
+/// libpq's `verify-ca`: the chain must lead to a trusted root; the name is not checked.
+#[derive(Debug)]
+struct ChainOnly(std::sync::Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        // The chain is checked before the name: a name error means the chain is good.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// libpq's `sslmode=prefer`: the connection is encrypted when the server offers it, the
+/// certificate is not verified (handshake signatures still are).
 #[derive(Debug)]
 struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
 
@@ -323,5 +481,37 @@ impl Driver for PostgresDriver {
             .batch_execute(sql)
             .await
             .map_err(|e| self.classify(e).1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_policy_verifies_whenever_tls_is_asked_for() {
+        let p = |url: &str| tls_policy(url).1;
+        assert_eq!(p("postgres://u@h/db"), TlsPolicy::Unverified);
+        assert_eq!(p("postgres://u@h/db?sslmode=prefer"), TlsPolicy::Unverified);
+        assert_eq!(
+            p("postgres://u@h/db?sslmode=require"),
+            TlsPolicy::Full { roots: None }
+        );
+        assert_eq!(
+            p("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem"),
+            TlsPolicy::Chain {
+                roots: Some("/ca.pem".into())
+            }
+        );
+        assert_eq!(
+            p("postgres://u@h/db?sslrootcert=/ca.pem&sslmode=verify-full"),
+            TlsPolicy::Full {
+                roots: Some("/ca.pem".into())
+            }
+        );
+        let (url, _) = tls_policy(
+            "postgres://u@h/db?sslrootcert=/ca.pem&sslmode=verify-ca&application_name=k",
+        );
+        assert_eq!(url, "postgres://u@h/db?application_name=k&sslmode=require");
     }
 }
