@@ -26,15 +26,23 @@ done
 scratch=$(mktemp -d)
 server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  # The block runs `cargo run`, whose child is the server: stop the whole process group.
+  if [ -n "$server_pid" ]; then
+    kill -- "-$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 
 echo "== README: run the server"
+if curl -s http://localhost:9998/health > /dev/null 2>&1; then
+  echo "readme-quickstart: something already answers on localhost:9998; stop it first" >&2
+  exit 1
+fi
 export KMS_SQLITE_PATH="$scratch/sqlite-data"
 block server > "$scratch/server.sh"
-bash "$scratch/server.sh" > "$scratch/server.log" 2>&1 &
+setsid bash "$scratch/server.sh" > "$scratch/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 600); do
   if curl -sf http://localhost:9998/health > /dev/null 2>&1; then break; fi
