@@ -2,7 +2,7 @@
 
 use kmip::model::{AttributeResponse, NewAttributeRequest};
 
-use super::{attribute_name, check_change_allowed, is_multi_valued, is_read_only, refresh_tags};
+use super::{attribute_name, check_change_allowed, is_multi_valued, refresh_tags};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
@@ -15,9 +15,6 @@ pub async fn add_attribute(
         .modify(ctx, request.unique_identifier, |stored| {
             let attr = request.new_attribute.0.clone();
             check_change_allowed(stored, &attr)?;
-            if is_read_only(attr.tag()) {
-                return Err(KmsError::AttributeReadOnly(attribute_name(&attr)));
-            }
             if !is_multi_valued(&attr) && stored.attributes.has(attr.tag()) {
                 return Err(KmsError::AttributeSingleValued(attribute_name(&attr)));
             }

@@ -227,9 +227,13 @@ pub fn is_read_only(tag: Tag) -> bool {
     )
 }
 
-/// Checks an attribute change is allowed in the object's state: the activation date can only be
-/// set or changed while the object is pre-active.
+/// Checks a client may give `attr` to the object (Add, Set, Modify): not an attribute only the
+/// server sets, not undoing a protection, not the usage count, and the activation date only while
+/// the object is pre-active.
 pub fn check_change_allowed(object: &StoredObject, attr: &Attribute) -> KResult<()> {
+    if is_read_only(attr.tag()) {
+        return Err(KmsError::AttributeReadOnly(attribute_name(attr)));
+    }
     check_protection_kept(object, attr.tag(), Some(attr))?;
     if let Attribute::UsageLimits(asked) = attr
         && asked.usage_limits_count.is_some()

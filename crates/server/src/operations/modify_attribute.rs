@@ -3,7 +3,7 @@
 
 use kmip::model::{Attribute, AttributeResponse, ModifyAttribute};
 
-use super::{attribute_name, check_change_allowed, is_read_only, refresh_tags};
+use super::{attribute_name, check_change_allowed, refresh_tags};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
@@ -26,9 +26,6 @@ pub async fn modify_attribute(
         .modify(ctx, request.unique_identifier, |stored| {
             let new = request.new_attribute.0.clone();
             check_change_allowed(stored, &new)?;
-            if is_read_only(new.tag()) {
-                return Err(KmsError::AttributeReadOnly(attribute_name(&new)));
-            }
             let position = match &request.current_attribute {
                 Some(current) => stored.attributes.0.iter().position(|a| *a == current.0),
                 None => stored
