@@ -17,7 +17,11 @@ use crate::operations::{self, Effect};
 
 /// Processes a request message: each batch item in order, stopping at the first failure unless
 /// the client asked to continue (or to undo what the batch did).
-pub async fn process(kms: &Kms, user: &str, request: RequestMessage) -> ResponseMessage {
+pub async fn process(
+    kms: &Kms,
+    mut ctx: RequestContext,
+    request: RequestMessage,
+) -> ResponseMessage {
     let header = &request.request_header;
     let (major, minor) = (
         header.protocol_version.protocol_version_major,
@@ -40,7 +44,7 @@ pub async fn process(kms: &Kms, user: &str, request: RequestMessage) -> Response
             count: request.batch_item.len(),
             max: kms.limits.max_batch_items,
         };
-        tracing::info!(user, error = %error, "request refused");
+        tracing::info!(request_id = %ctx.request_id, user = %ctx.user, error = %error, "request refused");
         return respond(vec![ResponseBatchItem::failure(
             None,
             None,
@@ -49,7 +53,6 @@ pub async fn process(kms: &Kms, user: &str, request: RequestMessage) -> Response
         )]);
     }
 
-    let mut ctx = kms.context(user);
     ctx.kmip_1 = major < 2;
     let undo = continuation == Some(BatchErrorContinuationOption::Undo);
     let continue_on_error = continuation == Some(BatchErrorContinuationOption::Continue);
@@ -235,5 +238,83 @@ impl UndoJournal {
                 tracing::error!(%uid, error = %e, "undo could not restore an object");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kms_store::conformance::sample;
+    use kms_store::sqlite::SqliteStore;
+
+    use super::*;
+
+    fn kms(dir: &tempfile::TempDir) -> Kms {
+        let store = SqliteStore::open(&dir.path().join("kms.db")).expect("open");
+        Kms::new(Arc::new(store))
+    }
+
+    /// Changes the tags of `uid`, as a write of the batch or of another client would.
+    async fn retag(kms: &Kms, uid: &str, tag: &str) {
+        let mut o = kms.store.get(uid).await.expect("get").expect("there");
+        o.tags = vec![tag.to_owned()];
+        kms.store.update(o).await.expect("update");
+    }
+
+    async fn tags(kms: &Kms, uid: &str) -> Vec<String> {
+        kms.store.get(uid).await.expect("get").expect("there").tags
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn undo_restores_what_the_batch_wrote() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kms = kms(&dir);
+        kms.store
+            .create(sample("k", "alice", &["before"]))
+            .await
+            .expect("create");
+        let mut journal = UndoJournal::default();
+        journal.remember(&kms, &kms.context("alice"), "k").await;
+        retag(&kms, "k", "batch").await;
+        journal.written(&kms, "k").await;
+        journal.roll_back(&kms).await;
+        assert_eq!(tags(&kms, "k").await, ["before"]);
+    }
+
+    /// A change another client made after the batch wrote is kept, not overwritten.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn undo_keeps_a_later_change_by_someone_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kms = kms(&dir);
+        kms.store
+            .create(sample("k", "alice", &["before"]))
+            .await
+            .expect("create");
+        let mut journal = UndoJournal::default();
+        journal.remember(&kms, &kms.context("alice"), "k").await;
+        retag(&kms, "k", "batch").await;
+        journal.written(&kms, "k").await;
+        retag(&kms, "k", "other client").await;
+        journal.roll_back(&kms).await;
+        assert_eq!(tags(&kms, "k").await, ["other client"]);
+    }
+
+    /// An object the caller may not change is not snapshotted, so never restored over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn undo_leaves_other_users_objects_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kms = kms(&dir);
+        kms.store
+            .create(sample("b", "bob", &["before"]))
+            .await
+            .expect("create");
+        let mut journal = UndoJournal::default();
+        journal.remember(&kms, &kms.context("alice"), "b").await;
+        assert!(journal.entries.is_empty());
+        retag(&kms, "b", "bob's change").await;
+        journal.written(&kms, "b").await;
+        journal.roll_back(&kms).await;
+        assert_eq!(tags(&kms, "b").await, ["bob's change"]);
     }
 }

@@ -89,6 +89,10 @@ pub enum KmsError {
         "the server did not finish this request within {seconds} s; a change it asked for may or may not have been made: read the object's state before retrying"
     )]
     OutcomeUnknown { seconds: f64 },
+    #[error(
+        "this request asks the server to generate more than {per_byte} bytes per byte it carries; ask for less in each request"
+    )]
+    GeneratedBudgetExceeded { per_byte: usize },
     #[error("object `{0}` kept changing concurrently; retry the operation")]
     Conflict(String),
     #[error(transparent)]
@@ -183,9 +187,9 @@ impl KmsError {
             KmsError::Store(_) | KmsError::NotQuantumSafe(_) | KmsError::Conflict(_) => {
                 ResultReason::GeneralFailure
             }
-            KmsError::ResponseTooLarge { .. } | KmsError::ResponseBudgetExceeded { .. } => {
-                ResultReason::ResponseTooLarge
-            }
+            KmsError::ResponseTooLarge { .. }
+            | KmsError::ResponseBudgetExceeded { .. }
+            | KmsError::GeneratedBudgetExceeded { .. } => ResultReason::ResponseTooLarge,
             KmsError::TooManyBatchItems { .. } => ResultReason::ServerLimitExceeded,
             KmsError::OutcomeUnknown { .. } => ResultReason::GeneralFailure,
         }
@@ -226,7 +230,8 @@ impl KmsError {
             | KmsError::KeyFormatNotSupported(_)
             | KmsError::NotQuantumSafe(_)
             | KmsError::ResponseTooLarge { .. }
-            | KmsError::ResponseBudgetExceeded { .. } => 422,
+            | KmsError::ResponseBudgetExceeded { .. }
+            | KmsError::GeneratedBudgetExceeded { .. } => 422,
             KmsError::TooManyBatchItems { .. } => 413,
             KmsError::OutcomeUnknown { .. } => 504,
         }

@@ -89,13 +89,13 @@ fn json_response(tree: &Ttlv) -> Response {
 
 /// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
 async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let mut ctx = state.kms.context(user(&state));
+    let mut ctx = state.kms.context(user(&state)).with_body_len(body.len());
     let tree = match json::from_slice(&body) {
         Ok(t) => t,
         Err(e) => return error_response(&KmsError::BadJson(e), ctx.request_id),
     };
     if tree.tag == Tag::REQUEST_MESSAGE {
-        let response = process_tree(&state, tree).await;
+        let response = process_tree(&state, tree, body.len()).await;
         return json_response(&response);
     }
     let Some(op) = tree
@@ -128,7 +128,7 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 
 /// Processes a RequestMessage tree of any KMIP version; never fails: problems become a failed
 /// batch item.
-async fn process_tree(state: &AppState, tree: Ttlv) -> Ttlv {
+async fn process_tree(state: &AppState, tree: Ttlv, body_len: usize) -> Ttlv {
     let version = v1::message_version(&tree);
     let (major, minor) = version.unwrap_or((2, 1));
     let shaped = if major == 1 {
@@ -138,7 +138,10 @@ async fn process_tree(state: &AppState, tree: Ttlv) -> Ttlv {
     };
     let request = shaped.and_then(|t| RequestMessage::decode(&t));
     let response = match request {
-        Ok(request) => state.kms.process_message(&user(state), request).await,
+        Ok(request) => {
+            let ctx = state.kms.context(user(state)).with_body_len(body_len);
+            state.kms.process_message(ctx, request).await
+        }
         Err(e) => invalid_message(major, minor, &KmsError::Codec(e)),
     };
     let encoded = response.encode();
@@ -193,7 +196,9 @@ async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
         },
     };
     let response = match decoded {
-        Ok(tree) if tree.tag == Tag::REQUEST_MESSAGE => process_tree(&state, tree).await,
+        Ok(tree) if tree.tag == Tag::REQUEST_MESSAGE => {
+            process_tree(&state, tree, body.len()).await
+        }
         Ok(tree) => invalid_message(
             2,
             1,

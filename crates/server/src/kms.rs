@@ -51,7 +51,17 @@ pub struct RequestContext {
     /// Bytes of response payload this request may still produce; an operation that knows its
     /// answer's size before working (RNGRetrieve) refuses beyond it.
     pub response_budget: usize,
+    /// Bytes the server may still generate for this request (RNGRetrieve), in proportion to
+    /// the request's size (see [`RequestContext::with_body_len`]).
+    pub generated_budget: usize,
 }
+
+/// Bytes the server generates for a request (random bytes) at the most: this many per byte of
+/// the request, and at least [`GENERATED_FLOOR`]. What a small request costs in memory stays
+/// proportional to it, whatever it asks for.
+pub const GENERATED_PER_BODY_BYTE: usize = 64;
+/// What any request may have generated (one RNGRetrieve of the largest size).
+pub const GENERATED_FLOOR: usize = 1024 * 1024;
 
 impl RequestContext {
     pub fn new(user: impl Into<String>) -> Self {
@@ -61,7 +71,15 @@ impl RequestContext {
             kmip_1: false,
             request_id: crate::error::RequestId::next(),
             response_budget: Limits::default().max_response_size,
+            generated_budget: GENERATED_FLOOR,
         }
+    }
+
+    /// Sets what the request may have the server generate from the size of its body.
+    pub fn with_body_len(mut self, body_len: usize) -> Self {
+        self.generated_budget =
+            GENERATED_FLOOR.max(body_len.saturating_mul(GENERATED_PER_BODY_BYTE));
+        self
     }
 
     /// The attribute to echo in an attribute operation's answer: KMIP 1.x only.
@@ -96,9 +114,13 @@ impl Kms {
         operations::run(self, ctx, payload).await
     }
 
-    /// Processes a request message: see [`crate::batch`].
-    pub async fn process_message(&self, user: &str, request: RequestMessage) -> ResponseMessage {
-        crate::batch::process(self, user, request).await
+    /// Processes a request message in the context the transport made (see [`crate::batch`]).
+    pub async fn process_message(
+        &self,
+        ctx: RequestContext,
+        request: RequestMessage,
+    ) -> ResponseMessage {
+        crate::batch::process(self, ctx, request).await
     }
 
     /// The object `uid` (or the batch's placeholder), which `ctx.user` must own.

@@ -191,7 +191,10 @@ async fn too_many_batch_items_are_refused_before_any_work() {
         ..Limits::default()
     });
     let items = (0..4).map(|i| aes(&format!("b{i}"), vec![])).collect();
-    let response = c.kms.process_message("alice", message(items, None)).await;
+    let response = c
+        .kms
+        .process_message(c.kms.context("alice"), message(items, None))
+        .await;
     assert_eq!(response.batch_item.len(), 1);
     assert_eq!(
         response.batch_item[0].result_reason,
@@ -219,7 +222,7 @@ async fn responses_of_one_request_are_bounded_and_random_bytes_checked_before_ge
     let response = c
         .kms
         .process_message(
-            "alice",
+            c.kms.context("alice"),
             message(
                 vec![rng(), rng(), rng()],
                 Some(BatchErrorContinuationOption::Continue),
@@ -265,7 +268,7 @@ async fn undo_restores_own_objects_and_removes_imported_ones() {
     let response = c
         .kms
         .process_message(
-            "alice",
+            c.kms.context("alice"),
             message(items, Some(BatchErrorContinuationOption::Undo)),
         )
         .await;
@@ -559,4 +562,37 @@ async fn sensitive_and_extractable_hold() {
     .await
     .expect_err("the count is the server's");
     assert_eq!(usage_left(&c.kms, "u").await, Some(100));
+}
+
+/// What a request may have the server generate is proportional to its size: a small batch of
+/// RNGRetrieve items gets only a few of them, well before the response limit.
+#[tokio::test]
+async fn generated_bytes_are_proportional_to_the_request() {
+    let c = core(Limits::default());
+    let rng = || {
+        RequestPayload::RNGRetrieve(RngRetrieve {
+            data_length: 512 * 1024,
+        })
+    };
+    let request = message(
+        (0..8).map(|_| rng()).collect(),
+        Some(BatchErrorContinuationOption::Continue),
+    );
+    let body_len = kmip::binary::encode(&request.encode()).len();
+    assert!(body_len < 1024, "a small request: {body_len} bytes");
+    let response = c
+        .kms
+        .process_message(c.kms.context("alice").with_body_len(body_len), request)
+        .await;
+    let served = response
+        .batch_item
+        .iter()
+        .filter(|i| i.result_status == ResultStatus::Success)
+        .count();
+    assert_eq!(served, 2, "1 MiB (the floor) of random bytes, not 4 MiB");
+    assert!(
+        response.batch_item[2..]
+            .iter()
+            .all(|i| i.result_reason == Some(ResultReason::ResponseTooLarge))
+    );
 }

@@ -17,6 +17,13 @@ pub enum KeyMaterial {
 impl Drop for KeyMaterial {
     /// Key material is wiped from memory when its last holder drops it.
     fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+impl KeyMaterial {
+    /// Overwrites every byte of the material with zeros (what dropping it does).
+    fn wipe(&mut self) {
         use zeroize::Zeroize;
         fn wipe(items: &mut [Ttlv]) {
             for item in items {
@@ -359,5 +366,29 @@ impl Object {
             secret_data_type,
             key_block: KeyBlock::plain(KeyFormatType::Opaque, secret),
         })
+    }
+}
+
+#[cfg(test)]
+mod wipe_tests {
+    use super::*;
+
+    #[test]
+    fn wiping_zeroes_every_byte_of_the_material() {
+        let mut bytes = KeyMaterial::Bytes(vec![0xA5; 32]);
+        bytes.wipe();
+        assert!(matches!(&bytes, KeyMaterial::Bytes(b) if b.iter().all(|x| *x == 0)));
+        let mut structure = KeyMaterial::Structure(vec![Ttlv::structure(
+            Tag::KEY_MATERIAL,
+            vec![Ttlv::new(Tag::P, Value::BigInteger(vec![0x7F; 16]))],
+        )]);
+        structure.wipe();
+        let KeyMaterial::Structure(items) = &structure else {
+            unreachable!("built as a structure")
+        };
+        let Value::Structure(children) = &items[0].value else {
+            unreachable!("built as a structure")
+        };
+        assert!(matches!(&children[0].value, Value::BigInteger(b) if b.iter().all(|x| *x == 0)));
     }
 }

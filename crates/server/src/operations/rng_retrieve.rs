@@ -20,11 +20,18 @@ pub async fn rng_retrieve(
         )));
     }
     // Checked before generating: a small request must not make the server hold gigabytes.
-    if request.data_length as usize > ctx.response_budget {
+    let length = request.data_length as usize;
+    if length > ctx.response_budget {
         return Err(KmsError::ResponseBudgetExceeded {
             max: kms.limits.max_response_size,
         });
     }
+    if length > ctx.generated_budget {
+        return Err(KmsError::GeneratedBudgetExceeded {
+            per_byte: crate::kms::GENERATED_PER_BODY_BYTE,
+        });
+    }
+    ctx.generated_budget -= length;
     Ok(DataResponse {
         data: kms_crypto::random_bytes(request.data_length as usize)?,
     })

@@ -224,6 +224,16 @@ impl SqlStore {
     }
 }
 
+/// Whether a database host is another machine (not `localhost` or a loopback address): what
+/// travels to it crosses a network.
+pub(crate) fn is_remote_host(host: &str) -> bool {
+    host != "localhost"
+        && !host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The software version a migrated schema records.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -47,6 +47,11 @@ fn take_ssl_ca(url: &str) -> (String, Option<std::path::PathBuf>) {
     }
 }
 
+/// Whether the connection carries key material in clear to another machine; the server warns.
+fn unprotected(host: &str, ssl: Option<&mysql_async::SslOpts>) -> bool {
+    ssl.is_none() && super::is_remote_host(host)
+}
+
 impl MysqlDriver {
     /// A pool of at most `pool_size` connections to `url` (`mysql://user:password@host:3306/db`).
     pub fn connect(url: &str, pool_size: usize) -> Result<MysqlDriver> {
@@ -70,11 +75,6 @@ impl MysqlDriver {
                 location: location.clone(),
                 reason: "invalid pool size".into(),
             })?;
-        let remote = !matches!(opts.ip_or_hostname(), "localhost")
-            && !opts
-                .ip_or_hostname()
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
         let ssl = match (opts.ssl_opts().cloned(), ca) {
             (Some(ssl), Some(ca)) => Some(ssl.with_root_certs(vec![ca.into()])),
             (None, Some(ca)) => {
@@ -82,7 +82,7 @@ impl MysqlDriver {
             }
             (ssl, None) => ssl,
         };
-        if remote && ssl.is_none() {
+        if unprotected(opts.ip_or_hostname(), ssl.as_ref()) {
             tracing::warn!(
                 %location,
                 "the connection to MySQL is not encrypted: key material travels in clear; add require_ssl=true (and ssl_ca=CA.pem for a private CA) to --database-url"
@@ -263,6 +263,15 @@ impl Driver for MysqlDriver {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cleartext_to_other_machines_is_flagged() {
+        let tls = mysql_async::SslOpts::default();
+        assert!(super::unprotected("db.example.com", None));
+        assert!(!super::unprotected("db.example.com", Some(&tls)));
+        assert!(!super::unprotected("127.0.0.1", None));
+        assert!(!super::unprotected("localhost", None));
+    }
+
     #[test]
     fn ssl_ca_is_taken_out_of_the_url() {
         assert_eq!(

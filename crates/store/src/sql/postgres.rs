@@ -76,7 +76,7 @@ impl PostgresDriver {
                     .with_no_client_auth()
             }
             TlsPolicy::Unverified => {
-                if remote(&config) {
+                if unprotected(&config, &policy) {
                     tracing::warn!(
                         %location,
                         "the connection to PostgreSQL is not authenticated and may not be encrypted: key material can travel in clear or to an impostor; add sslmode=verify-full (and sslrootcert=CA.pem for a private CA) to --database-url"
@@ -195,17 +195,14 @@ fn tls_policy(url: &str) -> (String, TlsPolicy) {
     (format!("{base}?{}", kept.join("&")), policy)
 }
 
-/// Whether any host of the configuration is another machine.
-fn remote(config: &tokio_postgres::Config) -> bool {
-    config.get_hosts().iter().any(|h| match h {
-        tokio_postgres::config::Host::Tcp(name) => {
-            name != "localhost"
-                && !name
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        tokio_postgres::config::Host::Unix(_) => false,
-    })
+/// Whether the connection is open to eavesdroppers or impostors: nothing verified, and a host
+/// on another machine. The server warns at start.
+fn unprotected(config: &tokio_postgres::Config, policy: &TlsPolicy) -> bool {
+    *policy == TlsPolicy::Unverified
+        && config.get_hosts().iter().any(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => super::is_remote_host(name),
+            tokio_postgres::config::Host::Unix(_) => false,
+        })
 }
 
 /// The root certificates to verify against: the file given, else the public roots.
@@ -513,5 +510,21 @@ mod tests {
             "postgres://u@h/db?sslrootcert=/ca.pem&sslmode=verify-ca&application_name=k",
         );
         assert_eq!(url, "postgres://u@h/db?application_name=k&sslmode=require");
+    }
+
+    #[test]
+    fn unprotected_connections_to_other_machines_are_flagged() {
+        let check = |url: &str| {
+            let (url, policy) = tls_policy(url);
+            unprotected(&url.parse().expect("parses"), &policy)
+        };
+        assert!(check("postgres://u@db.example.com/kms"));
+        assert!(check("postgres://u@10.1.2.3/kms?sslmode=prefer"));
+        assert!(!check("postgres://u@127.0.0.1/kms"));
+        assert!(!check("postgres://u@localhost/kms?sslmode=disable"));
+        assert!(!check(
+            "postgres://u@db.example.com/kms?sslmode=verify-full"
+        ));
+        assert!(!check("postgres://u@db.example.com/kms?sslmode=require"));
     }
 }
