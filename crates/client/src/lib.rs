@@ -188,7 +188,7 @@ impl KmsClient {
             .ok_or_else(|| ClientError::Unexpected("success without payload".into()))
     }
 
-    /// `GET /version`.
+    /// `GET /version`: the server's version string (a JSON string; bare text from older servers).
     pub async fn version(&self) -> Result<String, ClientError> {
         let resp = self
             .http
@@ -196,7 +196,8 @@ impl KmsClient {
             .send()
             .await
             .map_err(|e| self.transport(e))?;
-        resp.text().await.map_err(|e| self.transport(e))
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        Ok(serde_json::from_str::<String>(&text).unwrap_or(text))
     }
 }
 

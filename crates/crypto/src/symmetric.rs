@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::aead::{self, Aead};
 use crate::block::{self, BlockMode};
 use crate::error::{Error, Result};
-use crate::{rng, stream, xts};
+use crate::{rng, stream, wrap, xts};
 
 /// Tag length used when the client does not ask for one.
 pub const DEFAULT_TAG_LENGTH: usize = 16;
@@ -37,6 +37,12 @@ pub enum SymmetricCipher {
     /// 12-byte nonce (the block counter starts at 0; the default) or 16 bytes laid out as
     /// OpenSSL's `EVP_chacha20` does: a 4-byte little-endian initial counter, then the nonce.
     ChaCha20,
+    /// AES Key Wrap (RFC 3394) used as a cipher; keys of 16, 24 or 32 bytes; no IV (the
+    /// standard initial value); data a multiple of 8 bytes, at least 16.
+    AesKeyWrap,
+    /// AES Key Wrap with Padding (RFC 5649) used as a cipher; keys of 16, 24 or 32 bytes; no IV;
+    /// data from 1 byte up.
+    AesKeyWrapPad,
 }
 
 impl SymmetricCipher {
@@ -52,6 +58,8 @@ impl SymmetricCipher {
             Self::AesCtr => "AES-CTR",
             Self::ChaCha20Poly1305 => "ChaCha20-Poly1305",
             Self::ChaCha20 => "ChaCha20",
+            Self::AesKeyWrap => "AES key wrap (RFC 3394)",
+            Self::AesKeyWrapPad => "AES key wrap with padding (RFC 5649)",
         }
     }
 
@@ -70,7 +78,7 @@ impl SymmetricCipher {
         match self {
             Self::AesGcm | Self::AesGcmSiv | Self::ChaCha20Poly1305 | Self::ChaCha20 => Some(12),
             Self::AesCbc | Self::AesCtr | Self::AesXts => Some(16),
-            Self::AesEcb => None,
+            Self::AesEcb | Self::AesKeyWrap | Self::AesKeyWrapPad => None,
         }
     }
 
@@ -90,6 +98,8 @@ impl SymmetricCipher {
             (Self::ChaCha20Poly1305, Padding::None) => Ok(Family::Aead(Aead::ChaCha20Poly1305)),
             (Self::AesXts, Padding::None) => Ok(Family::Xts),
             (Self::ChaCha20, Padding::None) => Ok(Family::ChaCha20),
+            (Self::AesKeyWrap, Padding::None) => Ok(Family::KeyWrap { padded: false }),
+            (Self::AesKeyWrapPad, Padding::None) => Ok(Family::KeyWrap { padded: true }),
         }
     }
 }
@@ -218,6 +228,7 @@ enum Family {
     Block(BlockMode),
     Xts,
     ChaCha20,
+    KeyWrap { padded: bool },
 }
 
 /// Encrypts `req.plaintext`, generating the IV if the request has none.
@@ -254,6 +265,10 @@ pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
             stream::chacha20_encrypt(req.key, iv_bytes, req.plaintext)?,
             None,
         ),
+        Family::KeyWrap { padded: true } => (wrap::aes_key_wrap(req.key, req.plaintext)?, None),
+        Family::KeyWrap { padded: false } => {
+            (wrap::aes_key_wrap_unpadded(req.key, req.plaintext)?, None)
+        }
     };
     Ok(Encrypted {
         ciphertext,
@@ -292,6 +307,8 @@ pub fn decrypt(req: &DecryptRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
         Family::Block(mode) => block::decrypt(mode, req.key, iv, req.ciphertext),
         Family::Xts => xts::decrypt(req.key, iv_bytes, req.ciphertext),
         Family::ChaCha20 => stream::chacha20_decrypt(req.key, iv_bytes, req.ciphertext),
+        Family::KeyWrap { padded: true } => wrap::aes_key_unwrap(req.key, req.ciphertext),
+        Family::KeyWrap { padded: false } => wrap::aes_key_unwrap_unpadded(req.key, req.ciphertext),
     }
 }
 
@@ -343,8 +360,9 @@ fn no_iv_taken(cipher: SymmetricCipher) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_hex::decode as hex;
 
-    const ALL: [SymmetricCipher; 8] = [
+    const ALL: [SymmetricCipher; 10] = [
         SymmetricCipher::AesGcm,
         SymmetricCipher::AesGcmSiv,
         SymmetricCipher::AesCbc,
@@ -353,6 +371,8 @@ mod tests {
         SymmetricCipher::AesCtr,
         SymmetricCipher::ChaCha20Poly1305,
         SymmetricCipher::ChaCha20,
+        SymmetricCipher::AesKeyWrap,
+        SymmetricCipher::AesKeyWrapPad,
     ];
 
     fn key_lengths(cipher: SymmetricCipher) -> &'static [usize] {
@@ -360,7 +380,9 @@ mod tests {
             SymmetricCipher::AesGcm
             | SymmetricCipher::AesCbc
             | SymmetricCipher::AesEcb
-            | SymmetricCipher::AesCtr => &[16, 24, 32],
+            | SymmetricCipher::AesCtr
+            | SymmetricCipher::AesKeyWrap
+            | SymmetricCipher::AesKeyWrapPad => &[16, 24, 32],
             SymmetricCipher::AesGcmSiv => &[16, 32],
             SymmetricCipher::AesXts => &[32, 64],
             SymmetricCipher::ChaCha20Poly1305 | SymmetricCipher::ChaCha20 => &[32],
@@ -416,7 +438,13 @@ mod tests {
             for &key_len in key_lengths(cipher) {
                 let key = key(key_len);
                 for &len in &lengths {
-                    if cipher == SymmetricCipher::AesXts && len < 16 {
+                    let impossible = match cipher {
+                        SymmetricCipher::AesXts => len < 16,
+                        SymmetricCipher::AesKeyWrap => len < 16 || len % 8 != 0,
+                        SymmetricCipher::AesKeyWrapPad => len == 0,
+                        _ => false,
+                    };
+                    if impossible {
                         continue;
                     }
                     let plaintext: Vec<u8> = (0..len).map(|i| i as u8).collect();
@@ -424,6 +452,42 @@ mod tests {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// AES key wrap used as a cipher gives the RFC 3394 §4.1 and RFC 5649 §6 answers.
+    #[test]
+    fn key_wrap_ciphers_match_the_rfcs() -> Result<()> {
+        let kek = hex("000102030405060708090A0B0C0D0E0F");
+        let data = hex("00112233445566778899AABBCCDDEEFF");
+        let kw = encrypt(&EncryptRequest::new(
+            SymmetricCipher::AesKeyWrap,
+            &kek,
+            &data,
+        ))?;
+        assert_eq!(
+            kw.ciphertext,
+            hex("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5")
+        );
+        assert_eq!(kw.iv, None);
+        let kek = hex("5840DF6E29B02AF1AB493B705BF16EA1AE8338F4DCC176A8");
+        let data = hex("466F7250617369");
+        let kwp = encrypt(&EncryptRequest::new(
+            SymmetricCipher::AesKeyWrapPad,
+            &kek,
+            &data,
+        ))?;
+        assert_eq!(kwp.ciphertext, hex("AFBEB0F07DFBF5419200F2CCB50BB24F"));
+        let mut tampered = kwp.ciphertext.clone();
+        tampered[0] ^= 1;
+        assert!(matches!(
+            decrypt(&DecryptRequest::new(
+                SymmetricCipher::AesKeyWrapPad,
+                &kek,
+                &tampered
+            )),
+            Err(Error::KeyUnwrapFailed)
+        ));
         Ok(())
     }
 
@@ -490,7 +554,7 @@ mod tests {
     #[test]
     fn wrong_iv_lengths_are_reported() {
         for cipher in ALL {
-            if cipher == SymmetricCipher::AesEcb {
+            if cipher.default_iv_length().is_none() {
                 continue;
             }
             let key = key(key_lengths(cipher).first().copied().unwrap_or(32));
@@ -508,15 +572,24 @@ mod tests {
     }
 
     #[test]
-    fn ecb_refuses_an_iv_and_the_others_need_one_to_decrypt() {
+    fn ecb_and_key_wrap_refuse_an_iv_and_the_others_need_one_to_decrypt() {
         let key = key(32);
-        let ecb = encrypt(&EncryptRequest {
-            iv: Some(&[0u8; 16]),
-            ..EncryptRequest::new(SymmetricCipher::AesEcb, &key, &[0u8; 16])
-        });
-        assert!(matches!(ecb, Err(Error::UnsupportedMode { .. })));
+        for cipher in [
+            SymmetricCipher::AesEcb,
+            SymmetricCipher::AesKeyWrap,
+            SymmetricCipher::AesKeyWrapPad,
+        ] {
+            let given = encrypt(&EncryptRequest {
+                iv: Some(&[0u8; 16]),
+                ..EncryptRequest::new(cipher, &key, &[0u8; 16])
+            });
+            assert!(
+                matches!(given, Err(Error::UnsupportedMode { .. })),
+                "{cipher}"
+            );
+        }
         for cipher in ALL {
-            if cipher == SymmetricCipher::AesEcb {
+            if cipher.default_iv_length().is_none() {
                 continue;
             }
             let result = decrypt(&DecryptRequest {

@@ -2,8 +2,10 @@
 //!
 //! Written: Structure values as arrays, ByteString upper-case hex, LongInteger and BigInteger
 //! `"0x"` hex, Enumeration by Cosmian's name (hex when unnamed), DateTime RFC 3339 UTC.
-//! Accepted besides: a missing `type` for structures, enumerations by either spelling or hex,
-//! integers and long integers as decimal or hex strings, masks as names.
+//! Accepted besides: a missing `type` when the value is an array (a Structure, as Cosmian 5.x
+//! writes some), enumerations by either spelling or hex, integers and long integers as decimal
+//! or hex strings, masks as names. Refused: any other field, a field given twice, a missing
+//! `tag` or `value` (docs/adr/0003-json-ttlv-leniency.md).
 
 use serde_json::Value as J;
 
@@ -129,7 +131,27 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
         let mut item_type: Option<ItemType> = None;
         let mut value: Option<Value> = None;
         let mut buffered: Option<J> = None;
+        let mut seen = [false; 3];
         while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::Tag => Some(0),
+                Key::Type => Some(1),
+                Key::Value => Some(2),
+                Key::Other => None,
+            };
+            match slot {
+                Some(i) if seen[i] => {
+                    return Err(A::Error::custom(err(
+                        "a TTLV node gives `tag`, `type` or `value` twice",
+                    )));
+                }
+                Some(i) => seen[i] = true,
+                None => {
+                    return Err(A::Error::custom(err(
+                        "a TTLV node has only the fields `tag`, `type` and `value`",
+                    )));
+                }
+            }
             match key {
                 Key::Tag => {
                     let (t, name) = map.next_value_seed(Name(Tag::from_name, "a tag name"))?;
@@ -160,9 +182,7 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
                     }
                     _ => buffered = Some(map.next_value()?),
                 },
-                Key::Other => {
-                    let _: serde::de::IgnoredAny = map.next_value()?;
-                }
+                Key::Other => {}
             }
         }
         if let Some(value) = value {
@@ -198,6 +218,14 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
     let obj = v
         .as_object()
         .ok_or_else(|| err("every node must be an object with `tag`, `type` and `value`"))?;
+    if obj
+        .keys()
+        .any(|k| !matches!(k.as_str(), "tag" | "type" | "value"))
+    {
+        return Err(err(
+            "a TTLV node has only the fields `tag`, `type` and `value`",
+        ));
+    }
     let tag_name = obj
         .get("tag")
         .and_then(J::as_str)
@@ -520,6 +548,81 @@ mod tests {
         );
         assert!(
             from_str(r#"{"tag":"Attributes","type":"Structure","value":[]} trailing"#).is_err()
+        );
+    }
+
+    /// Cosmian 5.x leaves out `type` on some structures, at any depth, among typed nodes.
+    #[test]
+    fn typeless_structures_nested_and_mixed() {
+        let typeless = r#"{"tag":"Revoke","value":[
+            {"tag":"UniqueIdentifier","type":"TextString","value":"k1"},
+            {"tag":"RevocationReason","value":[
+                {"tag":"RevocationReasonCode","type":"Enumeration","value":"KeyCompromise"},
+                {"tag":"RevocationMessage","type":"TextString","value":"lost"}]},
+            {"tag":"CompromiseOccurrenceDate","type":"DateTime","value":"2024-01-02T03:04:05Z"}]}"#;
+        let typed = r#"{"tag":"Revoke","type":"Structure","value":[
+            {"tag":"UniqueIdentifier","type":"TextString","value":"k1"},
+            {"tag":"RevocationReason","type":"Structure","value":[
+                {"tag":"RevocationReasonCode","type":"Enumeration","value":"KeyCompromise"},
+                {"tag":"RevocationMessage","type":"TextString","value":"lost"}]},
+            {"tag":"CompromiseOccurrenceDate","type":"DateTime","value":"2024-01-02T03:04:05Z"}]}"#;
+        let expected = from_str(typed).unwrap();
+        assert_eq!(from_str(typeless).unwrap(), expected);
+        assert_eq!(
+            from_value(&serde_json::from_str(typeless).unwrap()).unwrap(),
+            expected
+        );
+        let reason = &expected.children().unwrap()[1];
+        assert!(matches!(reason.value, Value::Structure(ref c) if c.len() == 2));
+        // Deeper: a typeless structure inside a typeless structure inside a typed one, with the
+        // value before the tag.
+        let deep = r#"{"tag":"RequestPayload","type":"Structure","value":[{"tag":"Attributes","value":[
+            {"value":[{"tag":"NameValue","type":"TextString","value":"n"},
+                {"tag":"NameType","type":"Enumeration","value":"UninterpretedTextString"}],"tag":"Name"}]}]}"#;
+        let tree = from_str(deep).unwrap();
+        let name = &tree.children().unwrap()[0].children().unwrap()[0];
+        assert_eq!(name.tag, Tag::NAME);
+        assert_eq!(name.children().unwrap()[0].as_str().unwrap(), "n");
+    }
+
+    /// Leniency stops at the missing `type` of an array: everything else about a node is strict.
+    #[test]
+    fn typeless_nodes_stay_strict_otherwise() {
+        for (bad, why) in [
+            (
+                r#"{"tag":"UniqueIdentifier","value":"k1"}"#,
+                "a typeless non-array",
+            ),
+            (
+                r#"{"tag":"Revoke","value":[{"tag":"UniqueIdentifier","value":"k1"}]}"#,
+                "nested",
+            ),
+            (
+                r#"{"tag":"Revoke","value":{"tag":"UniqueIdentifier"}}"#,
+                "an object value",
+            ),
+            (
+                r#"{"tag":"Revoke","value":[],"extra":1}"#,
+                "an unknown field",
+            ),
+            (
+                r#"{"tag":"Revoke","tag":"Revoke","value":[]}"#,
+                "a field twice",
+            ),
+            (
+                r#"{"tag":"Revoke","type":"Structure","value":"x"}"#,
+                "a typed non-array",
+            ),
+            (
+                r#"{"tag":"Revoke","value":[{"tag":"Nope","value":[]}]}"#,
+                "an unknown tag",
+            ),
+        ] {
+            assert!(from_str(bad).is_err(), "{why} is refused");
+        }
+        assert!(
+            from_value(&serde_json::from_str(r#"{"tag":"Revoke","value":[],"extra":1}"#).unwrap())
+                .is_err()
         );
     }
 

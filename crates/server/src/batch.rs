@@ -6,7 +6,6 @@
 
 use kmip::model::{
     RequestMessage, ResponseBatchItem, ResponseHeader, ResponseMessage, ResponsePayload,
-    UniqueIdentifier,
 };
 use kmip::{BatchErrorContinuationOption, DateTime, ResultStatus};
 use kms_store::StoredObject;
@@ -62,10 +61,18 @@ pub async fn process(
         let op = item.operation;
         let id = item.unique_batch_item_id.clone();
         let effect = operations::effect(&item.request_payload);
-        let target = undo
-            .then(|| operations::target(&item.request_payload))
-            .flatten()
-            .and_then(|named| target_uid(named, &ctx));
+        let mut target = match undo.then(|| operations::target(&item.request_payload)) {
+            Some(Some(named)) => kms.resolve(&ctx, named.cloned()).await.ok(),
+            _ => None,
+        };
+        // An Import without identifier creates its object.
+        let effect = match target.as_deref() {
+            Some("") => {
+                target = None;
+                Some(Effect::Creates)
+            }
+            _ => effect,
+        };
         if let Some(uid) = &target {
             journal.remember(kms, &ctx, uid).await;
         }
@@ -135,18 +142,12 @@ pub fn log_failure(ctx: &RequestContext, op: kmip::Operation, e: &KmsError) {
 }
 
 /// The identifier an item names, or the batch's placeholder.
-fn target_uid(named: Option<&UniqueIdentifier>, ctx: &RequestContext) -> Option<String> {
-    match named {
-        Some(UniqueIdentifier::Text(s)) => Some(s.clone()),
-        _ => ctx.placeholder.clone(),
-    }
-}
-
 /// The object an operation created.
 fn created_uid(payload: &ResponsePayload) -> Option<String> {
     let uid = match payload {
         ResponsePayload::Create(r) => &r.unique_identifier,
         ResponsePayload::Register(r) => &r.unique_identifier,
+        ResponsePayload::Import(r) => &r.unique_identifier,
         _ => return None,
     };
     uid.as_text().map(str::to_owned)

@@ -8,6 +8,8 @@ use kms_store::StoreError;
 pub enum KmsError {
     #[error("object `{0}` not found")]
     NotFound(String),
+    #[error("no object you may see carries all the tags {0}")]
+    NoneTagged(String),
     #[error("object `{0}` is destroyed: its key material is gone")]
     Destroyed(String),
     #[error("permission denied: {0}")]
@@ -146,7 +148,7 @@ impl KmsError {
         match self {
             // KMIP 2.x names a missing object "Object Not Found"; 1.x clients get "Item Not
             // Found" (see kmip::v1).
-            KmsError::NotFound(_) => ResultReason::ObjectNotFound,
+            KmsError::NotFound(_) | KmsError::NoneTagged(_) => ResultReason::ObjectNotFound,
             KmsError::Destroyed(_) => ResultReason::ObjectDestroyed,
             KmsError::PermissionDenied(_) => ResultReason::PermissionDenied,
             KmsError::InvalidRequest(_) => ResultReason::InvalidField,
@@ -198,7 +200,7 @@ impl KmsError {
     /// The HTTP status of this error when a single operation fails.
     pub fn http_status(&self) -> u16 {
         match self {
-            KmsError::NotFound(_) => 404,
+            KmsError::NotFound(_) | KmsError::NoneTagged(_) => 404,
             KmsError::PermissionDenied(_) => 403,
             KmsError::AlreadyExists(_) | KmsError::Conflict(_) => 409,
             KmsError::Store(StoreError::Unavailable { .. } | StoreError::Upgrading) => 503,

@@ -222,8 +222,13 @@ async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     }
 }
 
-async fn version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
+/// The version as a JSON string (`"0.1.0"`), as Cosmian's clients read it.
+async fn version() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        concat!("\"", env!("CARGO_PKG_VERSION"), "\""),
+    )
+        .into_response()
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

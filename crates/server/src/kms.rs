@@ -129,7 +129,7 @@ impl Kms {
         ctx: &mut RequestContext,
         uid: Option<UniqueIdentifier>,
     ) -> KResult<StoredObject> {
-        let uid = resolve_uid(ctx, uid)?;
+        let uid = self.resolve(ctx, uid).await?;
         let object = self
             .store
             .get(&uid)
@@ -156,7 +156,7 @@ impl Kms {
         uid: Option<UniqueIdentifier>,
         mut change: impl FnMut(&mut StoredObject) -> KResult<T>,
     ) -> KResult<(String, T)> {
-        let uid = resolve_uid(ctx, uid)?;
+        let uid = self.resolve(ctx, uid).await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -173,6 +173,51 @@ impl Kms {
             }
         }
     }
+}
+
+impl Kms {
+    /// The identifier an operation names: its text, the batch's placeholder when it names none,
+    /// or, when the text is a JSON array of strings (`["a","b"]`, Cosmian's convention), the one
+    /// object not destroyed among those `ctx.user` may see that carries all these tags.
+    pub async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        uid: Option<UniqueIdentifier>,
+    ) -> KResult<String> {
+        let uid = resolve_uid(ctx, uid)?;
+        let Some(tags) = tag_selector(&uid)? else {
+            return Ok(uid);
+        };
+        let query = kms_store::LocateQuery {
+            owner: Some(ctx.user.clone()),
+            tags,
+            ..Default::default()
+        };
+        let mut found = self.store.locate(&query).await?;
+        match found.len() {
+            0 => Err(KmsError::NoneTagged(uid)),
+            1 => Ok(found.swap_remove(0)),
+            n => Err(KmsError::InvalidRequest(format!(
+                "{n} objects carry the tags {uid}; name one by its identifier, or add a tag only it carries"
+            ))),
+        }
+    }
+}
+
+/// The tags of an identifier written as a JSON array of strings; `None` for a plain identifier.
+fn tag_selector(uid: &str) -> KResult<Option<Vec<String>>> {
+    if !uid.starts_with('[') {
+        return Ok(None);
+    }
+    let Ok(tags) = serde_json::from_str::<Vec<String>>(uid) else {
+        return Ok(None);
+    };
+    if tags.is_empty() {
+        return Err(KmsError::InvalidRequest(
+            "the UniqueIdentifier `[]` names no tag; give at least one".into(),
+        ));
+    }
+    Ok(Some(tags))
 }
 
 /// Attempts of a read-change-write that keeps losing races before the client is told to retry.

@@ -433,7 +433,14 @@ async fn json_errors_are_clear() {
     let r = http.get(format!("{}/health", t.url)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = http.get(format!("{}/version", t.url)).send().await.unwrap();
-    assert_eq!(r.text().await.unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        r.headers()[reqwest::header::CONTENT_TYPE],
+        "application/json"
+    );
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("\"{}\"", env!("CARGO_PKG_VERSION"))
+    );
     t.server.stop().await;
 }
 

@@ -1,21 +1,20 @@
-//! Import: an object with its attributes under the identifier the client chooses, replacing an
-//! existing one when asked. Imported keys are active unless their attributes say otherwise.
+//! Import: an object with its attributes under the identifier the client chooses (a new one
+//! when it gives an empty identifier), replacing an existing one when asked
+//! (`ReplaceExisting`). Imported keys are active unless their attributes say otherwise.
 
 use kmip::State;
 use kmip::model::{Import, UidResponse};
 
-use super::{check_registrable, new_stored_object};
+use super::{check_registrable, new_stored_object, new_uid};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext, resolve_uid};
 
 pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KResult<UidResponse> {
     check_registrable(request.object_type, &request.object)?;
-    let uid = resolve_uid(ctx, Some(request.unique_identifier))?;
-    if uid.is_empty() {
-        return Err(KmsError::InvalidRequest(
-            "Import needs a non-empty UniqueIdentifier".into(),
-        ));
-    }
+    let uid = match resolve_uid(ctx, Some(request.unique_identifier))? {
+        uid if uid.is_empty() => new_uid(&request.attributes)?,
+        uid => uid,
+    };
     let state = request.attributes.state().unwrap_or(State::Active);
     let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {

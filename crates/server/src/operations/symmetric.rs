@@ -117,6 +117,8 @@ fn mode_of(cipher: SymmetricCipher) -> BlockCipherMode {
         SymmetricCipher::AesXts => BlockCipherMode::XTS,
         SymmetricCipher::AesCtr => BlockCipherMode::CTR,
         SymmetricCipher::AesGcmSiv => BlockCipherMode::GCMSIV,
+        SymmetricCipher::AesKeyWrap => BlockCipherMode::NISTKeyWrap,
+        SymmetricCipher::AesKeyWrapPad => BlockCipherMode::AESKeyWrapPadding,
         SymmetricCipher::ChaCha20Poly1305 | SymmetricCipher::ChaCha20 => BlockCipherMode::AEAD,
     }
 }
@@ -180,6 +182,12 @@ fn choose(key: &StoredObject, params: Option<&CryptographicParameters>) -> KResu
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::XTS)) => SymmetricCipher::AesXts,
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::CTR)) => SymmetricCipher::AesCtr,
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::GCMSIV)) => SymmetricCipher::AesGcmSiv,
+        (CryptographicAlgorithm::AES, Some(BlockCipherMode::NISTKeyWrap)) => {
+            SymmetricCipher::AesKeyWrap
+        }
+        (CryptographicAlgorithm::AES, Some(BlockCipherMode::AESKeyWrapPadding)) => {
+            SymmetricCipher::AesKeyWrapPad
+        }
         (CryptographicAlgorithm::ChaCha20Poly1305, _)
         | (CryptographicAlgorithm::ChaCha20, Some(BlockCipherMode::AEAD)) => {
             SymmetricCipher::ChaCha20Poly1305
@@ -191,7 +199,7 @@ fn choose(key: &StoredObject, params: Option<&CryptographicParameters>) -> KResu
         }
         (alg, mode) => {
             return Err(KmsError::BadCryptographicParameters(format!(
-                "{alg:?} with block cipher mode {mode:?} is not supported; use AES with GCM, GCMSIV, CBC, ECB, XTS or CTR, or ChaCha20Poly1305"
+                "{alg:?} with block cipher mode {mode:?} is not supported; use AES with GCM, GCMSIV, CBC, ECB, XTS, CTR, NISTKeyWrap or AESKeyWrapPadding, or ChaCha20Poly1305"
             )));
         }
     };
