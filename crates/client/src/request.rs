@@ -61,8 +61,6 @@ pub mod op {
     uid_ops! {
         /// Activate: the object becomes Active.
         Activate,
-        /// Destroy: the object's material is erased.
-        Destroy,
         /// Archive.
         Archive,
         /// Recover an archived object.
@@ -185,7 +183,7 @@ requests! {
     DeleteAttribute => DeleteAttribute / AttributeResponse,
     op::Activate => Activate / UidResponse,
     Revoke => Revoke / UidResponse,
-    op::Destroy => Destroy / UidResponse,
+    Destroy => Destroy / UidResponse,
     op::Archive => Archive / UidResponse,
     op::Recover => Recover / UidResponse,
     Query => Query / QueryResponse,
@@ -235,7 +233,7 @@ mod tests {
             Operation::SetAttribute
         );
         for payload in [
-            RequestPayload::Destroy(UidRequest::new("k")),
+            RequestPayload::Destroy(Destroy::new("k")),
             RequestPayload::AddAttribute(NewAttributeRequest::new(
                 "k",
                 Attribute::Comment("c".into()),

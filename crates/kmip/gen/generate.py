@@ -12,6 +12,15 @@ tags = []
 for row in list(csv.reader(open("data/tags.tsv"), delimiter="\t"))[1:]:
     tags.append((int(row[0], 16), row[1]))
 
+# Request fields Cosmian's 5.x clients send that KMIP does not define (JSON names only; these
+# numbers, in the KMIP extension range, are this crate's own, for binary TTLV).
+EXTENSION_TAGS = [
+    (0x54FFF1, "Cascade"),
+    (0x54FFF2, "Remove"),
+    (0x54FFF3, "ExpectedObjectType"),
+]
+tags.extend(EXTENSION_TAGS)
+
 enums = OrderedDict()
 for row in list(csv.reader(open(enum_tsv), delimiter="\t"))[1:]:
     kind, value, spec, cosmian = row[0], int(row[1], 16), row[2], (row[3] if len(row) > 3 else "")
@@ -21,9 +30,11 @@ for row in list(csv.reader(open(enum_tsv), delimiter="\t"))[1:]:
 EXTENSIONS = [
     # AES-GCM-SIV (RFC 8452), which KMIP does not enumerate; Cosmian KMS's extension value.
     ("BlockCipherMode", 0x80000002, "GCMSIV", "GCMSIV"),
+    # KMIP defines no opaque data type; Cosmian's clients name theirs `Vendor` (value ours).
+    ("OpaqueDataType", 0x80000001, "Vendor", "Vendor"),
 ]
 for kind, value, spec, cosmian in EXTENSIONS:
-    enums[kind].append((value, spec, cosmian))
+    enums.setdefault(kind, []).append((value, spec, cosmian))
 
 # Enumerations the rust tree would otherwise collide with.
 RENAME_KIND = {"UniqueIdentifier": "UniqueIdentifierEnumeration", "Data": "DataEnumeration", "ItemType": "ItemTypeEnumeration"}

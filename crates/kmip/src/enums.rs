@@ -123,7 +123,7 @@ pub fn enum_domain(tag: Tag) -> Option<EnumDomain> {
         Tag::MASK_GENERATOR_HASHING_ALGORITHM => EnumKind::HashingAlgorithm,
         Tag::EXTENSION_TYPE => EnumKind::ItemTypeEnumeration,
         Tag::UNIQUE_IDENTIFIER => EnumKind::UniqueIdentifierEnumeration,
-        Tag::OPAQUE_DATA_TYPE => return None,
+        Tag::EXPECTED_OBJECT_TYPE => EnumKind::ObjectType,
         _ => return EnumKind::from_tag_name(tag.name()?).map(EnumDomain::Kind),
     };
     Some(EnumDomain::Kind(kind))

@@ -41,8 +41,13 @@ pub enum Error {
     UnknownTagName(String),
     #[error("JSON TTLV: {0}")]
     Json(String),
-    #[error("JSON syntax")]
-    JsonSyntax(#[source] serde_json::Error),
+    /// serde_json's own message is left out: it may quote the input.
+    #[error("{problem} at line {line} column {column}")]
+    JsonSyntax {
+        problem: &'static str,
+        line: usize,
+        column: usize,
+    },
     #[error("XML TTLV: {0}")]
     Xml(String),
     #[error("XML syntax")]

@@ -375,6 +375,9 @@ impl Tag {
     pub const SUBMISSION_DATE: Tag = Tag(0x420174);
     pub const PROCESSING_STAGE: Tag = Tag(0x420175);
     pub const ASYNCHRONOUS_CORRELATION_VALUES: Tag = Tag(0x420176);
+    pub const CASCADE: Tag = Tag(0x54FFF1);
+    pub const REMOVE: Tag = Tag(0x54FFF2);
+    pub const EXPECTED_OBJECT_TYPE: Tag = Tag(0x54FFF3);
 }
 
 /// Known tags sorted by value.
@@ -751,6 +754,9 @@ pub(crate) static TAGS_BY_VALUE: &[(u32, &str)] = &[
     (0x420174, "SubmissionDate"),
     (0x420175, "ProcessingStage"),
     (0x420176, "AsynchronousCorrelationValues"),
+    (0x54FFF1, "Cascade"),
+    (0x54FFF2, "Remove"),
+    (0x54FFF3, "ExpectedObjectType"),
 ];
 
 /// Known tags sorted by name.
@@ -798,6 +804,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("CRTCoefficient", 0x420027),
     ("CancellationResult", 0x420012),
     ("CapabilityInformation", 0x4200F7),
+    ("Cascade", 0x54FFF1),
     ("Certificate", 0x420013),
     ("CertificateIdentifier", 0x420014),
     ("CertificateIssuer", 0x420015),
@@ -885,6 +892,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("EncryptionKeyInformation", 0x420036),
     ("EndpointRole", 0x420151),
     ("Ephemeral", 0x420154),
+    ("ExpectedObjectType", 0x54FFF3),
     ("ExtensionAttribute", 0x42012A),
     ("ExtensionDescription", 0x42012C),
     ("ExtensionEnumeration", 0x420129),
@@ -1032,6 +1040,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("RandomIV", 0x4200C5),
     ("RandomNumberGenerator", 0x4200DE),
     ("RecommendedCurve", 0x420075),
+    ("Remove", 0x54FFF2),
     ("ReplaceExisting", 0x420124),
     ("ReplacedUniqueIdentifier", 0x420076),
     ("RequestCount", 0x42014C),
@@ -1192,6 +1201,7 @@ pub enum EnumKind {
     ValidationType,
     ValidityIndicator,
     WrappingMethod,
+    OpaqueDataType,
 }
 
 /// One value of an enumeration: its number, the specification's name and Cosmian's JSON name.
@@ -1266,6 +1276,7 @@ impl EnumKind {
             EnumKind::ValidationType => ENUM_VALIDATION_TYPE,
             EnumKind::ValidityIndicator => ENUM_VALIDITY_INDICATOR,
             EnumKind::WrappingMethod => ENUM_WRAPPING_METHOD,
+            EnumKind::OpaqueDataType => ENUM_OPAQUE_DATA_TYPE,
         }
     }
 
@@ -1332,6 +1343,7 @@ impl EnumKind {
             "ValidationType" => Some(EnumKind::ValidationType),
             "ValidityIndicator" => Some(EnumKind::ValidityIndicator),
             "WrappingMethod" => Some(EnumKind::WrappingMethod),
+            "OpaqueDataType" => Some(EnumKind::OpaqueDataType),
             _ => None,
         }
     }
@@ -5630,6 +5642,12 @@ static ENUM_WRAPPING_METHOD: &[EnumEntry] = &[
     },
 ];
 
+static ENUM_OPAQUE_DATA_TYPE: &[EnumEntry] = &[EnumEntry {
+    value: 0x80000001,
+    spec: "Vendor",
+    cosmian: "Vendor",
+}];
+
 /// KMIP enumeration `AdjustmentType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
@@ -8325,6 +8343,26 @@ impl crate::enums::KmipEnum for WrappingMethod {
             0x00000003 => Some(WrappingMethod::EncryptThenMACSign),
             0x00000004 => Some(WrappingMethod::MACSignThenEncrypt),
             0x00000005 => Some(WrappingMethod::TR_31),
+            _ => None,
+        }
+    }
+}
+
+/// KMIP enumeration `OpaqueDataType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum OpaqueDataType {
+    Vendor = 0x80000001,
+}
+
+impl crate::enums::KmipEnum for OpaqueDataType {
+    const KIND: EnumKind = EnumKind::OpaqueDataType;
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    fn from_u32(value: u32) -> Option<Self> {
+        match value {
+            0x80000001 => Some(OpaqueDataType::Vendor),
             _ => None,
         }
     }

@@ -30,9 +30,36 @@ pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
         hint: None,
     }
     .deserialize(&mut de)
-    .map_err(Error::JsonSyntax)?;
-    de.end().map_err(Error::JsonSyntax)?;
+    .map_err(explain)?;
+    de.end().map_err(explain)?;
     Ok(tree)
+}
+
+/// Marks the messages of this decoder inside serde_json errors, to tell them from serde_json's
+/// own (which may quote the input, key material included, and are never shown).
+const OURS: &str = "\u{1}";
+
+/// A decoding error raised inside serde_json, carrying this decoder's message.
+fn ours<E: serde::de::Error>(error: Error) -> E {
+    E::custom(format_args!("{OURS}{error}"))
+}
+
+/// This decoder's message with its position, or, for serde_json's own errors, the kind of
+/// problem and where it is, without quoting the input.
+fn explain(e: serde_json::Error) -> Error {
+    let text = e.to_string();
+    match text.strip_prefix(OURS) {
+        Some(message) => Error::Json(message.to_owned()),
+        None => Error::JsonSyntax {
+            problem: match e.classify() {
+                serde_json::error::Category::Data => "a JSON value of the wrong kind",
+                serde_json::error::Category::Eof => "the JSON ends too early",
+                _ => "malformed JSON",
+            },
+            line: e.line(),
+            column: e.column(),
+        },
+    }
 }
 
 /// Streaming decoding of one node. Nodes whose `tag` and `type` come before their `value` (the
@@ -123,9 +150,8 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ttlv, A::Error> {
-        use serde::de::Error as _;
         if self.depth > MAX_DEPTH {
-            return Err(A::Error::custom(Error::TooDeep { limit: MAX_DEPTH }));
+            return Err(ours::<A::Error>(Error::TooDeep { limit: MAX_DEPTH }));
         }
         let mut tag: Option<Tag> = None;
         let mut item_type: Option<ItemType> = None;
@@ -141,13 +167,13 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
             };
             match slot {
                 Some(i) if seen[i] => {
-                    return Err(A::Error::custom(err(
+                    return Err(ours::<A::Error>(err(
                         "a TTLV node gives `tag`, `type` or `value` twice",
                     )));
                 }
                 Some(i) => seen[i] = true,
                 None => {
-                    return Err(A::Error::custom(err(
+                    return Err(ours::<A::Error>(err(
                         "a TTLV node has only the fields `tag`, `type` and `value`",
                     )));
                 }
@@ -155,14 +181,14 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
             match key {
                 Key::Tag => {
                     let (t, name) = map.next_value_seed(Name(Tag::from_name, "a tag name"))?;
-                    tag = Some(t.ok_or_else(|| A::Error::custom(Error::UnknownTagName(name)))?);
+                    tag = Some(t.ok_or_else(|| ours::<A::Error>(Error::UnknownTagName(name)))?);
                 }
                 Key::Type => {
                     let (t, name) =
                         map.next_value_seed(Name(ItemType::from_name, "an item type"))?;
                     item_type =
                         Some(t.ok_or_else(|| {
-                            A::Error::custom(err(format!("unknown type `{name}`")))
+                            ours::<A::Error>(err(format!("unknown type `{name}`")))
                         })?);
                 }
                 Key::Value => match (tag, item_type) {
@@ -178,7 +204,7 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
                         } else {
                             tag
                         };
-                        value = Some(leaf(tag, t, meaning, &raw).map_err(A::Error::custom)?);
+                        value = Some(leaf(tag, t, meaning, &raw).map_err(ours::<A::Error>)?);
                     }
                     _ => buffered = Some(map.next_value()?),
                 },
@@ -186,19 +212,19 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
             }
         }
         if let Some(value) = value {
-            let tag = tag.ok_or_else(|| A::Error::custom(err("a node has no string `tag`")))?;
+            let tag = tag.ok_or_else(|| ours::<A::Error>(err("a node has no string `tag`")))?;
             return Ok(Ttlv { tag, value });
         }
         // The value came before the tag or type, or the type is absent (a structure): decode
         // the buffered value the slow way.
-        let raw = buffered.ok_or_else(|| A::Error::custom(err("a node has no `value`")))?;
-        let tag = tag.ok_or_else(|| A::Error::custom(err("a node has no string `tag`")))?;
+        let raw = buffered.ok_or_else(|| ours::<A::Error>(err("a node has no `value`")))?;
+        let tag = tag.ok_or_else(|| ours::<A::Error>(err("a node has no string `tag`")))?;
         let item_type = item_type.unwrap_or(ItemType::Structure);
         let mut object = serde_json::Map::new();
         object.insert("tag".into(), J::String(tag.to_string()));
         object.insert("type".into(), J::String(item_type.name().into()));
         object.insert("value".into(), raw);
-        node(&J::Object(object), self.depth, self.hint).map_err(A::Error::custom)
+        node(&J::Object(object), self.depth, self.hint).map_err(ours::<A::Error>)
     }
 }
 
@@ -291,7 +317,7 @@ fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, E
         ItemType::LongInteger | ItemType::DateTimeExtended => {
             let n = match raw {
                 J::Number(n) => n.as_i64().ok_or_else(|| bad("out of range"))?,
-                J::String(s) => parse_int(s).ok_or_else(|| bad(s))?,
+                J::String(s) => parse_int(s).ok_or_else(|| bad("not a number"))?,
                 _ => return Err(bad("expected a string")),
             };
             if item_type == ItemType::LongInteger {
@@ -308,7 +334,10 @@ fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, E
             } else {
                 h.to_owned()
             };
-            Value::BigInteger(canonical_big_integer(hex_decode(&h).ok_or_else(|| bad(s))?))
+            // Never quoted: big integers carry private key material.
+            Value::BigInteger(canonical_big_integer(
+                hex_decode(&h).ok_or_else(|| bad("not hexadecimal"))?,
+            ))
         }
         ItemType::Enumeration => Value::Enumeration(match raw {
             J::String(s) => enums::enum_value(enums::enum_domain(meaning), s).ok_or_else(|| {
@@ -423,13 +452,7 @@ fn write_str(s: &str, out: &mut String) {
 fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
     use std::fmt::Write;
     out.push_str("{\"tag\":");
-    let vendor_shaped =
-        item.tag == Tag::ATTRIBUTE && item.child(Tag::VENDOR_IDENTIFICATION).is_some();
-    match if vendor_shaped {
-        Some("VendorAttribute")
-    } else {
-        item.tag.name()
-    } {
+    match item.tag.name() {
         Some(n) => write_str(n, out),
         None => write_str(&format!("0x{:06X}", item.tag.0), out),
     }
@@ -624,6 +647,28 @@ mod tests {
             from_value(&serde_json::from_str(r#"{"tag":"Revoke","value":[],"extra":1}"#).unwrap())
                 .is_err()
         );
+    }
+
+    /// Errors say what is wrong and where, and never quote the input's values.
+    #[test]
+    fn errors_explain_without_quoting_values() {
+        let unknown = from_str(r#"{"tag":"Revoke","value":[{"tag":"Bogus","type":"Boolean","value":true}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("unknown tag name `Bogus`"), "{unknown}");
+        assert!(unknown.contains("line 1 column"), "{unknown}");
+        let secret = "C0FFEE0123456789SECRET";
+        for bad in [
+            format!(r#"{{"tag":"Revoke","value":"{secret}"}}"#),
+            format!(r#"{{"tag":"KeyMaterial","type":"BigInteger","value":"{secret}"}}"#),
+            format!(r#"{{"tag":"KeyMaterial","type":"ByteString","value":"{secret}"}}"#),
+            format!(r#"{{"tag":{{"x":"{secret}"}},"value":[]}}"#),
+            format!(r#"{{"tag":"Revoke","value":["{secret}"]}}"#),
+            format!(r#"{{"tag":"Revoke","value":[{secret}"#),
+        ] {
+            let message = from_str(&bad).unwrap_err().to_string();
+            assert!(!message.contains("SECRET"), "{message}");
+        }
     }
 
     #[test]

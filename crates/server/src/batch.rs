@@ -165,6 +165,8 @@ struct Entry {
     before: Option<StoredObject>,
     /// The revision the batch's last write left; restore only if it is still the stored one.
     written: Option<u64>,
+    /// The batch's last write removed the object (Destroy with Remove).
+    removed: bool,
 }
 
 impl UndoJournal {
@@ -184,6 +186,7 @@ impl UndoJournal {
             uid: uid.to_owned(),
             before,
             written: None,
+            removed: false,
         });
     }
 
@@ -193,6 +196,7 @@ impl UndoJournal {
                 uid: uid.to_owned(),
                 before: None,
                 written: None,
+                removed: false,
             });
         }
         self.written(kms, uid).await;
@@ -203,7 +207,11 @@ impl UndoJournal {
         let Some(entry) = self.entries.iter_mut().find(|e| e.uid == uid) else {
             return;
         };
-        entry.written = kms.store.get(uid).await.ok().flatten().map(|o| o.revision);
+        match kms.store.get(uid).await {
+            Ok(Some(now)) => entry.written = Some(now.revision),
+            Ok(None) => entry.removed = true,
+            Err(_) => entry.written = None,
+        }
     }
 
     /// Puts every object back as it was, newest change first. This compensates rather than
@@ -214,6 +222,7 @@ impl UndoJournal {
             uid,
             before,
             written,
+            removed,
         } in self.entries.into_iter().rev()
         {
             let now = match kms.store.get(&uid).await {
@@ -223,7 +232,16 @@ impl UndoJournal {
                     continue;
                 }
             };
-            let Some(now) = now else { continue };
+            let Some(now) = now else {
+                // Gone: put back only what the batch itself removed, unless another client
+                // created an object under that identifier since.
+                if let (true, Some(old)) = (removed, before)
+                    && let Err(e) = kms.store.create(old).await
+                {
+                    tracing::error!(%uid, error = %e, "undo could not restore a removed object");
+                }
+                continue;
+            };
             if written != Some(now.revision) {
                 tracing::warn!(%uid, "undo left an object alone: it changed after the batch wrote it");
                 continue;

@@ -16,6 +16,8 @@ pub enum KmsError {
     PermissionDenied(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("multi-valued attribute: {0}")]
+    MultiValued(String),
     #[error("invalid message: {0}")]
     InvalidMessage(String),
     #[error("missing data: {0}")]
@@ -152,6 +154,7 @@ impl KmsError {
             KmsError::Destroyed(_) => ResultReason::ObjectDestroyed,
             KmsError::PermissionDenied(_) => ResultReason::PermissionDenied,
             KmsError::InvalidRequest(_) => ResultReason::InvalidField,
+            KmsError::MultiValued(_) => ResultReason::MultiValuedAttribute,
             KmsError::InvalidMessage(_)
             | KmsError::Codec(_)
             | KmsError::BadJson(_)
@@ -215,6 +218,7 @@ impl KmsError {
             KmsError::BootstrapToken => 401,
             KmsError::Destroyed(_)
             | KmsError::InvalidRequest(_)
+            | KmsError::MultiValued(_)
             | KmsError::MissingData(_)
             | KmsError::WrongState { .. }
             | KmsError::UsageNotAllowed { .. }

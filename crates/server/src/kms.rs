@@ -204,6 +204,17 @@ impl Kms {
     }
 }
 
+/// The identifier a Revoke or Destroy answers: the tag selector the client named (Cosmian's
+/// clients check the answer against what they sent), else the object's identifier.
+pub fn echo_selector(named: Option<&UniqueIdentifier>, uid: String) -> UniqueIdentifier {
+    match named {
+        Some(UniqueIdentifier::Text(text)) if matches!(tag_selector(text), Ok(Some(_))) => {
+            UniqueIdentifier::Text(text.clone())
+        }
+        _ => uid.into(),
+    }
+}
+
 /// The tags of an identifier written as a JSON array of strings; `None` for a plain identifier.
 fn tag_selector(uid: &str) -> KResult<Option<Vec<String>>> {
     if !uid.starts_with('[') {

@@ -121,7 +121,7 @@ async fn symmetric_lifecycle_over_json() {
 
     // An active key cannot be destroyed.
     let err = client
-        .call(op::Destroy::new(&uid))
+        .call(Destroy::new(&uid))
         .await
         .expect_err("destroy active");
     assert!(err.to_string().contains("revoke it first"), "{err}");
@@ -139,7 +139,7 @@ async fn symmetric_lifecycle_over_json() {
     );
     // A deactivated key no longer encrypts.
     assert!(client.call(encrypt(&uid, b"x", None)).await.is_err());
-    client.call(op::Destroy::new(&uid)).await.expect("destroy");
+    client.call(Destroy::new(&uid)).await.expect("destroy");
     let attrs = get_attributes(&client, &uid).await;
     assert_eq!(attrs.state(), Some(State::Destroyed), "metadata kept");
     let err = client

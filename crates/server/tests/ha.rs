@@ -73,7 +73,7 @@ async fn worker(
                 .call(Revoke::new(&id, RevocationReasonCode::Superseded))
                 .await
                 .unwrap();
-            c.call(op::Destroy::new(&id)).await.unwrap();
+            c.call(Destroy::new(&id)).await.unwrap();
             state = State::Destroyed;
         }
         model.push((id, state));

@@ -90,7 +90,7 @@ payloads! {
     DeleteAttribute => DeleteAttribute / AttributeResponse,
     Activate => UidRequest / UidResponse,
     Revoke => Revoke / UidResponse,
-    Destroy => UidRequest / UidResponse,
+    Destroy => Destroy / UidResponse,
     Archive => UidRequest / UidResponse,
     Recover => UidRequest / UidResponse,
     Query => Query / QueryResponse,

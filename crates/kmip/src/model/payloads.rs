@@ -247,6 +247,34 @@ kmip_struct! {
         pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
         pub revocation_reason: RevocationReason = Tag::REVOCATION_REASON,
         pub compromise_occurrence_date: Option<DateTime> = Tag::COMPROMISE_OCCURRENCE_DATE,
+        /// Cosmian extension: revoke the objects linked to this one too (a key pair's other
+        /// half).
+        pub cascade: Option<bool> = Tag::CASCADE,
+    }
+}
+
+kmip_struct! {
+    /// Destroy, with Cosmian's extensions.
+    pub struct Destroy {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        /// Cosmian extension: delete the object's record too, not only its material.
+        pub remove: Option<bool> = Tag::REMOVE,
+        /// Cosmian extension: destroy the objects linked to this one too.
+        pub cascade: Option<bool> = Tag::CASCADE,
+        /// Cosmian extension: fail unless the object is of this type.
+        pub expected_object_type: Option<ObjectType> = Tag::EXPECTED_OBJECT_TYPE,
+    }
+}
+
+impl Destroy {
+    /// A plain Destroy of `unique_identifier` (its record kept, no cascade).
+    pub fn new(unique_identifier: impl Into<UniqueIdentifier>) -> Destroy {
+        Destroy {
+            unique_identifier: Some(unique_identifier.into()),
+            remove: None,
+            cascade: None,
+            expected_object_type: None,
+        }
     }
 }
 
@@ -655,6 +683,7 @@ impl Revoke {
                 revocation_message: None,
             },
             compromise_occurrence_date: None,
+            cascade: None,
         }
     }
 }

@@ -26,16 +26,17 @@ pub async fn decrypt(
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
+    // Cosmian's clients send empty IV and tag fields for ciphers without them (key wrap).
     let plaintext = kms_crypto::decrypt(&kms_crypto::DecryptRequest {
         cipher: choice.cipher,
         key: key_bytes(&key)?,
-        iv: request.iv_counter_nonce.as_deref(),
+        iv: given(&request.iv_counter_nonce),
         aad: request
             .authenticated_encryption_additional_data
             .as_deref()
             .unwrap_or(&[]),
         ciphertext: &data,
-        tag: request.authenticated_encryption_tag.as_deref(),
+        tag: given(&request.authenticated_encryption_tag),
         padding: choice.padding,
     })?;
     symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
@@ -44,4 +45,9 @@ pub async fn decrypt(
         data: Some(plaintext.to_vec()),
         correlation_value: None,
     })
+}
+
+/// A byte field's value, an empty one counting as absent.
+fn given(field: &Option<Vec<u8>>) -> Option<&[u8]> {
+    field.as_deref().filter(|v| !v.is_empty())
 }

@@ -14,7 +14,12 @@ pub async fn encrypt(
     ctx: &mut RequestContext,
     request: Encrypt,
 ) -> KResult<EncryptResponse> {
-    let key = kms.load(ctx, request.unique_identifier).await?;
+    let mut request = request;
+    // An empty IV is no IV (Cosmian's clients send one for ciphers without IV).
+    if request.iv_counter_nonce.as_ref().is_some_and(Vec::is_empty) {
+        request.iv_counter_nonce = None;
+    }
+    let key = kms.load(ctx, request.unique_identifier.take()).await?;
     require_state(
         &key,
         &[State::Active],

@@ -148,6 +148,11 @@ impl Target for kmip::model::UidRequest {
         self.unique_identifier.as_ref()
     }
 }
+impl Target for kmip::model::Destroy {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
 impl Target for kmip::model::Revoke {
     fn target(&self) -> Option<&UniqueIdentifier> {
         self.unique_identifier.as_ref()
@@ -199,6 +204,7 @@ pub mod usage {
     pub const UNWRAP_KEY: i32 = 0x0000_0020;
     pub const MAC_GENERATE: i32 = 0x0000_0080;
     pub const MAC_VERIFY: i32 = 0x0000_0100;
+    pub const DERIVE_KEY: i32 = 0x0000_0200;
 }
 
 /// Attributes only the server sets.
@@ -317,6 +323,20 @@ pub fn new_uid(attributes: &Attributes) -> KResult<String> {
             "the UniqueIdentifier attribute must be a non-empty text".into(),
         )),
         None => Ok(uuid::Uuid::new_v4().to_string()),
+    }
+}
+
+/// Checks the object is of the type the client expects (Cosmian's `ExpectedObjectType`), so
+/// that a command for one kind of object cannot act on another found by its tags.
+pub fn require_object_type(object: &StoredObject, expected: Option<ObjectType>) -> KResult<()> {
+    match expected {
+        Some(expected) if expected != object.object_type => {
+            Err(KmsError::InvalidRequest(format!(
+                "object `{}` is a {:?}, not the {expected:?} expected",
+                object.uid, object.object_type
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

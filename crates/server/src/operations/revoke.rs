@@ -4,9 +4,10 @@ use kmip::model::{Attribute, Revoke, UidResponse};
 use kmip::{DateTime, RevocationReasonCode, State};
 
 use crate::error::KResult;
-use crate::kms::{Kms, RequestContext, set_state};
+use crate::kms::{Kms, RequestContext, echo_selector, set_state};
 
 pub async fn revoke(kms: &Kms, ctx: &mut RequestContext, request: Revoke) -> KResult<UidResponse> {
+    let named = request.unique_identifier.clone();
     let (uid, ()) = kms
         .modify(ctx, request.unique_identifier, |stored| {
             let now = DateTime::now();
@@ -41,6 +42,6 @@ pub async fn revoke(kms: &Kms, ctx: &mut RequestContext, request: Revoke) -> KRe
         })
         .await?;
     Ok(UidResponse {
-        unique_identifier: uid.into(),
+        unique_identifier: echo_selector(named.as_ref(), uid),
     })
 }

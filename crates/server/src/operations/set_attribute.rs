@@ -1,4 +1,5 @@
-//! SetAttribute: sets a single-valued attribute, replacing its value if present.
+//! SetAttribute (KMIP 2.1 §6.1.53): creates the attribute when the object has no instance of
+//! it, replaces the one instance it has, and fails on an attribute with several instances.
 
 use kmip::model::{AttributeResponse, NewAttributeRequest};
 
@@ -24,10 +25,16 @@ pub async fn set_attribute(
                 });
                 stored.attributes.0.push(attr.clone());
             } else {
-                return Err(KmsError::InvalidRequest(format!(
-                    "{} can have several values; use AddAttribute or ModifyAttribute",
-                    attribute_name(&attr)
-                )));
+                let tag = attr.tag();
+                match stored.attributes.0.iter().filter(|a| a.tag() == tag).count() {
+                    0 | 1 => stored.attributes.set(attr.clone()),
+                    n => {
+                        return Err(KmsError::MultiValued(format!(
+                            "the object has {n} {} values; say which to change with ModifyAttribute, or remove them with DeleteAttribute",
+                            attribute_name(&attr)
+                        )));
+                    }
+                }
             }
         } else {
             stored.attributes.set(attr.clone());
