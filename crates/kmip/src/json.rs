@@ -652,9 +652,10 @@ mod tests {
     /// Errors say what is wrong and where, and never quote the input's values.
     #[test]
     fn errors_explain_without_quoting_values() {
-        let unknown = from_str(r#"{"tag":"Revoke","value":[{"tag":"Bogus","type":"Boolean","value":true}]}"#)
-            .unwrap_err()
-            .to_string();
+        let unknown =
+            from_str(r#"{"tag":"Revoke","value":[{"tag":"Bogus","type":"Boolean","value":true}]}"#)
+                .unwrap_err()
+                .to_string();
         assert!(unknown.contains("unknown tag name `Bogus`"), "{unknown}");
         assert!(unknown.contains("line 1 column"), "{unknown}");
         let secret = "C0FFEE0123456789SECRET";

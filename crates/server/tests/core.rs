@@ -596,3 +596,147 @@ async fn generated_bytes_are_proportional_to_the_request() {
             .all(|i| i.result_reason == Some(ResultReason::ResponseTooLarge))
     );
 }
+
+/// Cosmian's Destroy fields: `ExpectedObjectType` refuses another kind of object, `Remove`
+/// deletes the record, and an Undo batch puts a removed object back, as it takes back an
+/// Import without identifier (which created a new object).
+#[tokio::test]
+async fn destroy_remove_and_expected_type_and_their_undo() {
+    let c = core(Limits::default());
+    active_key(&c.kms, "k", vec![]).await;
+    let revoke = || {
+        RequestPayload::Revoke(Revoke::new(
+            "k",
+            kmip::RevocationReasonCode::CessationOfOperation,
+        ))
+    };
+    run(&c.kms, "alice", revoke()).await.unwrap();
+    let wrong_kind = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Destroy(Destroy {
+            expected_object_type: Some(ObjectType::SecretData),
+            ..Destroy::new("k")
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        wrong_kind
+            .to_string()
+            .contains("not the SecretData expected"),
+        "{wrong_kind}"
+    );
+    assert_eq!(
+        c.kms.store.get("k").await.unwrap().unwrap().state,
+        State::Deactivated
+    );
+    let exported = call(&c.kms, "alice", op::Export(get("k"))).await;
+    let remove = || {
+        RequestPayload::Destroy(Destroy {
+            remove: Some(true),
+            expected_object_type: Some(ObjectType::SymmetricKey),
+            ..Destroy::new("k")
+        })
+    };
+    let items = vec![
+        remove(),
+        RequestPayload::Import(Import {
+            unique_identifier: "".into(),
+            object_type: ObjectType::SymmetricKey,
+            replace_existing: None,
+            key_wrap_type: None,
+            attributes: Attributes(vec![]).with_user_tags(&["fresh"]),
+            object: exported.object,
+        }),
+        RequestPayload::Get(get("missing")),
+    ];
+    let response = c
+        .kms
+        .process_message(
+            c.kms.context("alice"),
+            message(items, Some(BatchErrorContinuationOption::Undo)),
+        )
+        .await;
+    let statuses: Vec<_> = response
+        .batch_item
+        .iter()
+        .map(|i| i.result_status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ResultStatus::OperationUndone,
+            ResultStatus::OperationUndone,
+            ResultStatus::OperationFailed
+        ]
+    );
+    let back = c.kms.store.get("k").await.unwrap().expect("put back");
+    assert_eq!(back.state, State::Deactivated);
+    assert!(back.object.is_some(), "with its material");
+    let fresh = c
+        .kms
+        .store
+        .locate(&kms_store::LocateQuery {
+            tags: vec!["fresh".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(fresh.is_empty(), "the imported copy is gone: {fresh:?}");
+
+    // Outside a batch, Remove deletes the record for good.
+    run(&c.kms, "alice", remove()).await.unwrap();
+    assert!(c.kms.store.get("k").await.unwrap().is_none());
+}
+
+/// A `["tag", ...]` identifier names the one object with all those tags; none or several is an
+/// error that says so.
+#[tokio::test]
+async fn tag_selectors_name_exactly_one_object() {
+    let c = core(Limits::default());
+    let tags = |t: &[&str]| Attributes(vec![]).with_user_tags(t).0;
+    active_key(&c.kms, "a", tags(&["team", "alpha"])).await;
+    active_key(&c.kms, "b", tags(&["team", "beta"])).await;
+    let encrypt = |selector: &str| {
+        RequestPayload::Encrypt(Encrypt::new(Some(selector.into()), b"data".to_vec()))
+    };
+    let ResponsePayload::Encrypt(one) = run(&c.kms, "alice", encrypt(r#"["team","alpha"]"#))
+        .await
+        .unwrap()
+    else {
+        panic!("an Encrypt response")
+    };
+    assert_eq!(one.unique_identifier, "a".into());
+    let several = run(&c.kms, "alice", encrypt(r#"["team"]"#))
+        .await
+        .unwrap_err();
+    assert!(several.to_string().contains("2 objects"), "{several}");
+    let none = run(&c.kms, "alice", encrypt(r#"["gamma"]"#))
+        .await
+        .unwrap_err();
+    assert_eq!(none.reason(), ResultReason::ObjectNotFound);
+    // Another user's objects are not candidates.
+    let other = run(&c.kms, "bob", encrypt(r#"["alpha"]"#))
+        .await
+        .unwrap_err();
+    assert_eq!(other.reason(), ResultReason::ObjectNotFound);
+    // Revoke answers the selector it was given, as Cosmian's clients expect.
+    let ResponsePayload::Revoke(revoked) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Revoke(Revoke::new(
+            r#"["beta"]"#,
+            kmip::RevocationReasonCode::Unspecified,
+        )),
+    )
+    .await
+    .unwrap() else {
+        panic!("a Revoke response")
+    };
+    assert_eq!(revoked.unique_identifier, r#"["beta"]"#.into());
+    assert_eq!(
+        c.kms.store.get("b").await.unwrap().unwrap().state,
+        State::Deactivated
+    );
+}

@@ -8,16 +8,17 @@ use super::{require_object_type, require_state};
 use crate::error::KResult;
 use crate::kms::{Kms, RequestContext, echo_selector, set_state};
 
-pub async fn destroy(kms: &Kms, ctx: &mut RequestContext, request: Destroy) -> KResult<UidResponse> {
+pub async fn destroy(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    request: Destroy,
+) -> KResult<UidResponse> {
     let remove = request.remove == Some(true);
     let named = request.unique_identifier.clone();
     let (uid, ()) = kms
         .modify(ctx, request.unique_identifier, |stored| {
             require_object_type(stored, request.expected_object_type)?;
-            let destroyed = matches!(
-                stored.state,
-                State::Destroyed | State::DestroyedCompromised
-            );
+            let destroyed = matches!(stored.state, State::Destroyed | State::DestroyedCompromised);
             if remove && destroyed {
                 // Already without material: only the record is left to remove.
                 return Ok(());

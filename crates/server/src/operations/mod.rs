@@ -330,12 +330,10 @@ pub fn new_uid(attributes: &Attributes) -> KResult<String> {
 /// that a command for one kind of object cannot act on another found by its tags.
 pub fn require_object_type(object: &StoredObject, expected: Option<ObjectType>) -> KResult<()> {
     match expected {
-        Some(expected) if expected != object.object_type => {
-            Err(KmsError::InvalidRequest(format!(
-                "object `{}` is a {:?}, not the {expected:?} expected",
-                object.uid, object.object_type
-            )))
-        }
+        Some(expected) if expected != object.object_type => Err(KmsError::InvalidRequest(format!(
+            "object `{}` is a {:?}, not the {expected:?} expected",
+            object.uid, object.object_type
+        ))),
         _ => Ok(()),
     }
 }

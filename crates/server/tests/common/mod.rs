@@ -21,6 +21,7 @@ pub struct Builder {
     user: String,
     connections: kms_server::listener::ConnectionLimits,
     request_timeout: std::time::Duration,
+    max_request_size: usize,
 }
 
 impl TestServer {
@@ -31,6 +32,7 @@ impl TestServer {
             user: "admin".into(),
             connections: Default::default(),
             request_timeout: std::time::Duration::from_secs(120),
+            max_request_size: 8 * 1024 * 1024,
         }
     }
 
@@ -64,6 +66,12 @@ impl Builder {
         self
     }
 
+    /// The largest request body the server takes.
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+
     pub fn user(mut self, user: &str) -> Self {
         self.user = user.into();
         self
@@ -88,7 +96,7 @@ impl Builder {
             cleanup_on_startup: false,
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,
-            max_request_size: 8 * 1024 * 1024,
+            max_request_size: self.max_request_size,
             limits: Default::default(),
             connections: self.connections,
             request_timeout: self.request_timeout,
