@@ -285,7 +285,7 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
             );
         }
         KeysCommand::Destroy { key_id } => {
-            let destroyed = client.call(Destroy::new(key_id)).await?;
+            let destroyed = client.call(kmip::model::Destroy::new(key_id)).await?;
             let uid = text_of(&destroyed.unique_identifier);
             out.report(
                 &format!("The key {uid} was destroyed"),

@@ -449,6 +449,48 @@ fn write_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// The children with every instance of one tag next to the first, when they are not already:
+/// Cosmian's clients read the instances of a multi-instance attribute in `Attributes` as one
+/// run and refuse a second run ("duplicate field"). `None` when nothing moves.
+fn group_by_tag(children: &[Ttlv]) -> Option<Vec<Ttlv>> {
+    let scattered = children.iter().enumerate().any(|(i, c)| {
+        i > 0 && children[i - 1].tag != c.tag && children[..i - 1].iter().any(|p| p.tag == c.tag)
+    });
+    if !scattered {
+        return None;
+    }
+    let mut order: Vec<Tag> = Vec::new();
+    for c in children {
+        if !order.contains(&c.tag) {
+            order.push(c.tag);
+        }
+    }
+    Some(
+        order
+            .iter()
+            .flat_map(|t| children.iter().filter(move |c| c.tag == *t))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// The tree as JSON writes it (and reads it back): `item` with the attributes of every
+/// `Attributes` structure grouped by tag (see [`group_by_tag`]).
+pub fn as_written(item: &Ttlv) -> Ttlv {
+    match &item.value {
+        Value::Structure(children) => {
+            let grouped = if item.tag == Tag::ATTRIBUTES {
+                group_by_tag(children)
+            } else {
+                None
+            };
+            let children = grouped.as_deref().unwrap_or(children);
+            Ttlv::structure(item.tag, children.iter().map(as_written).collect())
+        }
+        _ => item.clone(),
+    }
+}
+
 fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
     use std::fmt::Write;
     out.push_str("{\"tag\":");
@@ -469,6 +511,13 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
         Value::Structure(children) => {
             out.push('[');
             let mut attr_hint = None;
+            let grouped;
+            let children: &[Ttlv] = if item.tag == Tag::ATTRIBUTES {
+                grouped = group_by_tag(children);
+                grouped.as_deref().unwrap_or(children)
+            } else {
+                children
+            };
             for (i, c) in children.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
@@ -670,6 +719,30 @@ mod tests {
             let message = from_str(&bad).unwrap_err().to_string();
             assert!(!message.contains("SECRET"), "{message}");
         }
+    }
+
+    /// Instances of one attribute are written together; other structures keep their order.
+    #[test]
+    fn attributes_are_grouped_by_tag_in_json() {
+        let vendor = |name: &str| {
+            Ttlv::structure(
+                Tag::ATTRIBUTE,
+                vec![
+                    Ttlv::new(Tag::VENDOR_IDENTIFICATION, Value::TextString("v".into())),
+                    Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
+                    Ttlv::new(Tag::ATTRIBUTE_VALUE, Value::TextString("x".into())),
+                ],
+            )
+        };
+        let length = Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256));
+        let children = vec![vendor("a"), length.clone(), vendor("b")];
+        let text = to_string(&Ttlv::structure(Tag::ATTRIBUTES, children.clone()));
+        let back = from_str(&text).unwrap();
+        let tags: Vec<Tag> = back.children().unwrap().iter().map(|c| c.tag).collect();
+        assert_eq!(tags, [Tag::ATTRIBUTE, Tag::ATTRIBUTE, Tag::CRYPTOGRAPHIC_LENGTH]);
+        let other = from_str(&to_string(&Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, children.clone())))
+            .unwrap();
+        assert_eq!(other.children().unwrap(), &children[..]);
     }
 
     #[test]

@@ -69,7 +69,8 @@ fn round_trip(original: &Ttlv) -> Result<(), String> {
         again.encode()
     };
     let json_back = json::from_str(&json::to_string(&back)).map_err(|e| format!("json: {e}"))?;
-    if json_back != back {
+    // JSON writes the instances of one attribute together, in their order.
+    if json_back != json::as_written(&back) {
         return Err("JSON round trip changed the message".into());
     }
     let back = match (version.0, is_request) {

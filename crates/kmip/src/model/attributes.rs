@@ -198,26 +198,8 @@ impl Item for Attributes {
             .collect::<Result<_, _>>()
             .map(Attributes)
     }
-    /// Instances of one attribute are written next to each other, in the order the first of
-    /// each appears: Cosmian's clients read a multi-instance attribute as one run of items
-    /// and refuse a second run (`duplicate field`).
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
-        let mut order: Vec<Tag> = Vec::new();
-        for a in &self.0 {
-            if !order.contains(&a.tag()) {
-                order.push(a.tag());
-            }
-        }
-        let children = if order.len() == self.0.len() {
-            self.0.iter().map(|a| a.to_ttlv(a.tag())).collect()
-        } else {
-            order
-                .iter()
-                .flat_map(|t| self.0.iter().filter(move |a| a.tag() == *t))
-                .map(|a| a.to_ttlv(a.tag()))
-                .collect()
-        };
-        Ttlv::structure(tag, children)
+        Ttlv::structure(tag, self.0.iter().map(|a| a.to_ttlv(a.tag())).collect())
     }
 }
 
