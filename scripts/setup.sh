@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian machine (as root) to build and test this project: the C compiler and perl
-# that aws-lc-sys needs, and the PostgreSQL and MariaDB test services running, with a `test`
-# database in each. Idempotent: it says what it installs, starts or creates, and a second run
+# that aws-lc-sys needs, the PostgreSQL and MariaDB test services running, with a `test`
+# database in each, and Cosmian's `ckms` 5.28 for the interop test. Idempotent: it says what it installs, starts or creates, and a second run
 # changes nothing ("already ..." on every line).
 set -euo pipefail
 
@@ -57,5 +57,16 @@ if mariadb -h 127.0.0.1 -u root -e "USE test" >/dev/null 2>&1; then
 else
   say "creating MariaDB database test"
   mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
+fi
+# Cosmian's own CLI, a client this project does not write, for the interop test
+# (crates/server/tests/cosmian_ckms.rs). Built once (about 10 minutes on 2 cores) and kept
+# under ~/.cache so clean clones and CI runs reuse it.
+ckms_root="$HOME/.cache/kms-tools"
+if "$ckms_root/bin/ckms" --version 2>/dev/null | grep -q " 5.28.0"; then
+  say "Cosmian ckms 5.28.0 already installed in $ckms_root/bin"
+else
+  say "installing Cosmian ckms 5.28.0 into $ckms_root/bin (cargo install, about 10 minutes)"
+  CARGO_TARGET_DIR="$HOME/.cache/ckms-build" \
+    cargo install ckms --version 5.28.0 --locked --root "$ckms_root" --quiet
 fi
 say "ready"
