@@ -739,9 +739,15 @@ mod tests {
         let text = to_string(&Ttlv::structure(Tag::ATTRIBUTES, children.clone()));
         let back = from_str(&text).unwrap();
         let tags: Vec<Tag> = back.children().unwrap().iter().map(|c| c.tag).collect();
-        assert_eq!(tags, [Tag::ATTRIBUTE, Tag::ATTRIBUTE, Tag::CRYPTOGRAPHIC_LENGTH]);
-        let other = from_str(&to_string(&Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, children.clone())))
-            .unwrap();
+        assert_eq!(
+            tags,
+            [Tag::ATTRIBUTE, Tag::ATTRIBUTE, Tag::CRYPTOGRAPHIC_LENGTH]
+        );
+        let other = from_str(&to_string(&Ttlv::structure(
+            Tag::TEMPLATE_ATTRIBUTE,
+            children.clone(),
+        )))
+        .unwrap();
         assert_eq!(other.children().unwrap(), &children[..]);
     }
 
