@@ -74,7 +74,7 @@ pub async fn process(
             _ => effect,
         };
         if let Some(uid) = &target {
-            journal.remember(kms, &ctx, uid).await;
+            journal.remember(kms, uid).await;
         }
         let mut result = kms.dispatch(&mut ctx, item.request_payload).await;
         if let Ok(payload) = &result {
@@ -170,14 +170,15 @@ struct Entry {
 }
 
 impl UndoJournal {
-    /// Snapshots an object before an item changes it, if the caller may change it: an object of
-    /// another user is neither snapshotted nor restored (the item itself will fail on it).
-    async fn remember(&mut self, kms: &Kms, ctx: &RequestContext, uid: &str) {
+    /// Snapshots an object before an item changes it. It is restored only if the item's own
+    /// write is still the latest, so an object the caller may not change (the item fails on
+    /// it) is never written back.
+    async fn remember(&mut self, kms: &Kms, uid: &str) {
         if self.entries.iter().any(|e| e.uid == uid) {
             return;
         }
         let before = match kms.store.get(uid).await {
-            Ok(Some(before)) if before.owner == ctx.user => Some(before),
+            Ok(Some(before)) => Some(before),
             // Not there yet: the item may create it (Import).
             Ok(None) => None,
             _ => return,
@@ -294,7 +295,7 @@ mod tests {
             .await
             .expect("create");
         let mut journal = UndoJournal::default();
-        journal.remember(&kms, &kms.context("alice"), "k").await;
+        journal.remember(&kms, "k").await;
         retag(&kms, "k", "batch").await;
         journal.written(&kms, "k").await;
         journal.roll_back(&kms).await;
@@ -311,7 +312,7 @@ mod tests {
             .await
             .expect("create");
         let mut journal = UndoJournal::default();
-        journal.remember(&kms, &kms.context("alice"), "k").await;
+        journal.remember(&kms, "k").await;
         retag(&kms, "k", "batch").await;
         journal.written(&kms, "k").await;
         retag(&kms, "k", "other client").await;
@@ -319,9 +320,10 @@ mod tests {
         assert_eq!(tags(&kms, "k").await, ["other client"]);
     }
 
-    /// An object the caller may not change is not snapshotted, so never restored over.
+    /// An object the caller may not change: the item fails on it, so no write of the batch is
+    /// recorded and nothing is restored over its owner's later change.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn undo_leaves_other_users_objects_alone() {
+    async fn undo_leaves_objects_the_batch_did_not_write_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kms = kms(&dir);
         kms.store
@@ -329,10 +331,8 @@ mod tests {
             .await
             .expect("create");
         let mut journal = UndoJournal::default();
-        journal.remember(&kms, &kms.context("alice"), "b").await;
-        assert!(journal.entries.is_empty());
+        journal.remember(&kms, "b").await;
         retag(&kms, "b", "bob's change").await;
-        journal.written(&kms, "b").await;
         journal.roll_back(&kms).await;
         assert_eq!(tags(&kms, "b").await, ["bob's change"]);
     }

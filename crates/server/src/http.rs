@@ -1,5 +1,6 @@
 //! HTTP routes: `/kmip/2_1` (JSON TTLV), `/kmip` (binary, JSON or XML, always a
-//! ResponseMessage), `/version`, `/health`.
+//! ResponseMessage), `/version`, `/health`, and the access rights routes (`/access/...`, with
+//! Cosmian's JSON shapes).
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use kmip::model::{
 use kmip::{DateTime, KmipEnum, Operation, Tag, Ttlv, binary, json, v1, xml};
 
 use crate::error::KmsError;
-use crate::kms::Kms;
+use crate::kms::{Kms, RequestContext};
 
 /// Shared state of the routes.
 pub struct AppState {
@@ -33,6 +34,12 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/kmip", post(kmip_any))
         .route("/version", get(version))
         .route("/health", get(health))
+        .route("/access/grant", post(access_grant))
+        .route("/access/revoke", post(access_revoke))
+        .route("/access/list/{uid}", get(access_list))
+        .route("/access/owned", get(access_owned))
+        .route("/objects/owned", get(access_owned))
+        .route("/access/obtained", get(access_obtained))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
@@ -222,13 +229,154 @@ async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     }
 }
 
-/// The version as a JSON string (`"0.1.0"`), as Cosmian's clients read it.
+/// The version as a JSON string (`"0.2.0"`), as Cosmian's clients read it.
 async fn version() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         concat!("\"", env!("CARGO_PKG_VERSION"), "\""),
     )
         .into_response()
+}
+
+/// The body of `/access/grant` and `/access/revoke`.
+#[derive(serde::Deserialize)]
+struct AccessRequest {
+    unique_identifier: String,
+    user_id: String,
+    operation_types: Vec<String>,
+}
+
+/// A JSON answer, or the error's status and message.
+fn json_or_error<T: serde::Serialize>(
+    result: crate::error::KResult<T>,
+    ctx: &RequestContext,
+) -> Response {
+    match result {
+        Ok(value) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&value).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => error_response(&e, ctx.request_id),
+    }
+}
+
+fn access_body(body: &Bytes, ctx: &RequestContext) -> Result<AccessRequest, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        let error = KmsError::InvalidRequest(format!(
+            "the body must be {{\"unique_identifier\": ..., \"user_id\": ..., \"operation_types\": [...]}}: {}",
+            e
+        ));
+        error_response(&error, ctx.request_id)
+    })
+}
+
+/// `POST /access/grant`: the owner grants rights on an object.
+async fn access_grant(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let ctx = state.kms.context(user(&state));
+    let request = match access_body(&body, &ctx) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let result = state
+        .kms
+        .grant_access(
+            &ctx,
+            &request.unique_identifier,
+            &request.user_id,
+            &request.operation_types,
+        )
+        .await
+        .map(|()| {
+            serde_json::json!({ "success": format!(
+                "access granted to `{}` on `{}`", request.user_id, request.unique_identifier
+            ) })
+        });
+    json_or_error(result, &ctx)
+}
+
+/// `POST /access/revoke`: the owner takes rights on an object back.
+async fn access_revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let ctx = state.kms.context(user(&state));
+    let request = match access_body(&body, &ctx) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let result = state
+        .kms
+        .revoke_access(
+            &ctx,
+            &request.unique_identifier,
+            &request.user_id,
+            &request.operation_types,
+        )
+        .await
+        .map(|()| {
+            serde_json::json!({ "success": format!(
+                "access revoked from `{}` on `{}`", request.user_id, request.unique_identifier
+            ) })
+        });
+    json_or_error(result, &ctx)
+}
+
+/// `GET /access/list/{uid}`: who may do what on an object (its owner asks).
+async fn access_list(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(uid): axum::extract::Path<String>,
+) -> Response {
+    let ctx = state.kms.context(user(&state));
+    let result = state.kms.list_access(&ctx, &uid).await.map(|grants| {
+        grants
+            .into_iter()
+            .map(|g| serde_json::json!({ "user_id": g.user, "operations": g.operations }))
+            .collect::<Vec<_>>()
+    });
+    json_or_error(result, &ctx)
+}
+
+/// The name of a state in Cosmian's JSON.
+fn state_json(state: kmip::State) -> &'static str {
+    kmip::enums::enum_domain(Tag::STATE)
+        .and_then(|d| kmip::enums::enum_name(d, state.to_u32(), true))
+        .unwrap_or("Unknown")
+}
+
+/// `GET /access/owned` (and `/objects/owned`): the caller's objects.
+async fn access_owned(State(state): State<Arc<AppState>>) -> Response {
+    let ctx = state.kms.context(user(&state));
+    let result = state.kms.owned(&ctx).await.map(|objects| {
+        objects
+            .into_iter()
+            .map(|o| {
+                serde_json::json!({
+                    "object_id": o.uid,
+                    "state": state_json(o.state),
+                    "is_wrapped": false,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    json_or_error(result, &ctx)
+}
+
+/// `GET /access/obtained`: the objects others granted the caller rights on.
+async fn access_obtained(State(state): State<Arc<AppState>>) -> Response {
+    let ctx = state.kms.context(user(&state));
+    let result = state.kms.obtained(&ctx).await.map(|objects| {
+        objects
+            .into_iter()
+            .map(|o| {
+                serde_json::json!({
+                    "object_id": o.uid,
+                    "owner_id": o.owner,
+                    "state": state_json(o.state),
+                    "operations": o.operations,
+                    "is_wrapped": false,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    json_or_error(result, &ctx)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

@@ -18,6 +18,8 @@ pub struct Kms {
     pub store: Arc<dyn ObjectStore>,
     pub vendor: String,
     pub limits: Limits,
+    /// When set, only these users may create, register or import objects.
+    pub privileged_users: Option<Vec<String>>,
 }
 
 /// What one request may ask of the server.
@@ -46,6 +48,10 @@ pub struct RequestContext {
     pub placeholder: Option<String>,
     /// The client speaks KMIP 1.x: attribute operations answer the attribute too.
     pub kmip_1: bool,
+    /// The operation being run, whose right [`Kms::authorize`] checks.
+    pub operation: Option<kmip::Operation>,
+    /// Whether the user may create, register or import objects (see `--privileged-users`).
+    pub may_create: bool,
     /// Identifies the request in the log and in failure answers.
     pub request_id: crate::error::RequestId,
     /// Bytes of response payload this request may still produce; an operation that knows its
@@ -69,6 +75,8 @@ impl RequestContext {
             user: user.into(),
             placeholder: None,
             kmip_1: false,
+            operation: None,
+            may_create: true,
             request_id: crate::error::RequestId::next(),
             response_budget: Limits::default().max_response_size,
             generated_budget: GENERATED_FLOOR,
@@ -94,13 +102,20 @@ impl Kms {
             store,
             vendor: "Cosmian".into(),
             limits: Limits::default(),
+            privileged_users: None,
         }
     }
 
     /// A request context for `user` under this server's limits.
     pub fn context(&self, user: impl Into<String>) -> RequestContext {
+        let user = user.into();
+        let may_create = self
+            .privileged_users
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|u| *u == user));
         RequestContext {
             response_budget: self.limits.max_response_size,
+            may_create,
             ..RequestContext::new(user)
         }
     }
@@ -123,7 +138,8 @@ impl Kms {
         crate::batch::process(self, ctx, request).await
     }
 
-    /// The object `uid` (or the batch's placeholder), which `ctx.user` must own.
+    /// The object `uid` (or the batch's placeholder), on which `ctx.user` must hold the right
+    /// of `ctx.operation` (see [`Kms::authorize`]).
     pub async fn load(
         &self,
         ctx: &mut RequestContext,
@@ -135,12 +151,7 @@ impl Kms {
             .get(&uid)
             .await?
             .ok_or_else(|| KmsError::NotFound(uid.clone()))?;
-        if object.owner != ctx.user {
-            return Err(KmsError::PermissionDenied(format!(
-                "user `{}` has no right on object `{uid}`",
-                ctx.user
-            )));
-        }
+        self.authorize(ctx, &object).await?;
         ctx.placeholder = Some(uid);
         Ok(object)
     }
@@ -189,7 +200,7 @@ impl Kms {
             return Ok(uid);
         };
         let query = kms_store::LocateQuery {
-            owner: Some(ctx.user.clone()),
+            visible_to: Some(ctx.user.clone()),
             tags,
             ..Default::default()
         };

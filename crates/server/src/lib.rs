@@ -2,6 +2,7 @@
 //! routes, TLS, and the bootstrap server. `main.rs` only parses the command line and calls
 //! [`start`] (or [`bootstrap::run`] then [`serve`]).
 
+pub mod access;
 pub mod batch;
 pub mod bootstrap;
 pub mod config;

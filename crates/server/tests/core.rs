@@ -740,3 +740,137 @@ async fn tag_selectors_name_exactly_one_object() {
         State::Deactivated
     );
 }
+
+/// Rights per operation: the owner may do everything; a grantee only what it was granted (to
+/// it or to `*`); a user with no right sees no object at all, existence included.
+#[tokio::test]
+async fn rights_are_checked_per_operation_and_hide_objects() {
+    let c = core(Limits::default());
+    let tagged = Attributes(vec![]).with_user_tags(&["shared"]).0;
+    active_key(&c.kms, "k", tagged).await;
+    let get_k = || RequestPayload::Get(get("k"));
+    let encrypt_k = || RequestPayload::Encrypt(Encrypt::new(Some("k".into()), b"data".to_vec()));
+    let locate_shared = || {
+        RequestPayload::Locate(Locate {
+            maximum_items: None,
+            offset_items: None,
+            storage_status_mask: None,
+            object_group_member: None,
+            attributes: Some(Attributes(vec![]).with_user_tags(&["shared"])),
+        })
+    };
+    let located = |r: ResponsePayload| match r {
+        ResponsePayload::Locate(l) => l.unique_identifier.len(),
+        other => panic!("{other:?}"),
+    };
+    let ctx = c.kms.context("alice");
+    let grant = |user: &'static str, ops: &[&str]| {
+        let ops: Vec<String> = ops.iter().map(|s| (*s).to_owned()).collect();
+        let kms = &c.kms;
+        let ctx = &ctx;
+        async move { kms.grant_access(ctx, "k", user, &ops).await }
+    };
+
+    // Nobody but alice knows about k.
+    let unknown = run(&c.kms, "bob", get_k()).await.unwrap_err();
+    let missing = run(&c.kms, "bob", RequestPayload::Get(get("nope")))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.reason(), missing.reason());
+    assert_eq!(unknown.http_status(), 404);
+    assert_eq!(
+        located(run(&c.kms, "bob", locate_shared()).await.unwrap()),
+        0
+    );
+
+    // Bob may encrypt, and only that; he now sees k.
+    grant("bob", &["encrypt"]).await.unwrap();
+    run(&c.kms, "bob", encrypt_k()).await.unwrap();
+    let denied = run(&c.kms, "bob", get_k()).await.unwrap_err();
+    assert_eq!(denied.reason(), ResultReason::PermissionDenied);
+    assert_eq!(denied.http_status(), 403);
+    assert_eq!(
+        located(run(&c.kms, "bob", locate_shared()).await.unwrap()),
+        1
+    );
+    // By tag too.
+    run(
+        &c.kms,
+        "bob",
+        RequestPayload::Encrypt(Encrypt::new(Some(r#"["shared"]"#.into()), b"d".to_vec())),
+    )
+    .await
+    .unwrap();
+    // Neither can he manage its rights.
+    let ctx_bob = c.kms.context("bob");
+    let ops = vec!["get".to_owned()];
+    let not_owner = c
+        .kms
+        .grant_access(&ctx_bob, "k", "bob", &ops)
+        .await
+        .unwrap_err();
+    assert_eq!(not_owner.http_status(), 403);
+    assert_eq!(
+        c.kms
+            .list_access(&c.kms.context("carol"), "k")
+            .await
+            .unwrap_err()
+            .http_status(),
+        404
+    );
+
+    // A grant to everyone.
+    grant("*", &["get"]).await.unwrap();
+    run(&c.kms, "carol", get_k()).await.unwrap();
+    let carol_destroy = run(&c.kms, "carol", RequestPayload::Destroy(Destroy::new("k")))
+        .await
+        .unwrap_err();
+    assert_eq!(carol_destroy.reason(), ResultReason::PermissionDenied);
+    let list = c.kms.list_access(&ctx, "k").await.unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let obtained = c.kms.obtained(&c.kms.context("bob")).await.unwrap();
+    assert_eq!(obtained.len(), 1);
+    assert_eq!(obtained[0].operations, ["encrypt", "get"]);
+
+    // After revoke, back to nothing.
+    let back = |ops: &[&str]| ops.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    c.kms
+        .revoke_access(&ctx, "k", "bob", &back(&["encrypt"]))
+        .await
+        .unwrap();
+    c.kms
+        .revoke_access(&ctx, "k", "*", &back(&["get"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&c.kms, "bob", encrypt_k())
+            .await
+            .unwrap_err()
+            .http_status(),
+        404
+    );
+    assert_eq!(
+        located(run(&c.kms, "bob", locate_shared()).await.unwrap()),
+        0
+    );
+    // Bad requests say what to do.
+    let bad = c
+        .kms
+        .grant_access(&ctx, "k", "bob", &back(&["fly"]))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("use one of"), "{bad}");
+    // The owner keeps every right.
+    run(&c.kms, "alice", get_k()).await.unwrap();
+}
+
+/// With privileged users, only they add objects; the others use what they are granted.
+#[tokio::test]
+async fn only_privileged_users_create() {
+    let mut c = core(Limits::default());
+    c.kms.privileged_users = Some(vec!["alice".into()]);
+    active_key(&c.kms, "k", vec![]).await;
+    let refused = run(&c.kms, "bob", aes("b", vec![])).await.unwrap_err();
+    assert_eq!(refused.reason(), ResultReason::PermissionDenied);
+    assert!(c.kms.store.get("b").await.unwrap().is_none());
+}

@@ -71,6 +71,7 @@ pub async fn run_all(store: &dyn ObjectStore) {
     locate_filters(store).await;
     locate_paging(store).await;
     delete_removes(store).await;
+    grants(store).await;
     concurrent_writes(store).await;
     clear_empties(store).await;
     store.health().await.expect("health");
@@ -348,6 +349,149 @@ async fn delete_removes(store: &dyn ObjectStore) {
         store.delete("del").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+fn ops(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Rights granted per user and per operation, to `*` too; what Locate shows each user; and
+/// that deleting an object or clearing the store takes its grants with it.
+async fn grants(store: &dyn ObjectStore) {
+    store.clear().await.expect("clear");
+    let mut shared = sample("g1", "alice", &["gt"]);
+    shared.state = State::Active;
+    store.create(shared).await.expect("create");
+    store
+        .create(sample("g2", "alice", &["gt"]))
+        .await
+        .expect("create");
+    store
+        .create(sample("g3", "bob", &["gt"]))
+        .await
+        .expect("create");
+    assert!(store.grants("g1").await.expect("grants").is_empty());
+    assert!(store.rights("g1", "bob").await.expect("rights").is_empty());
+
+    store
+        .grant("g1", "bob", &ops(&["encrypt", "decrypt"]))
+        .await
+        .expect("grant");
+    // Granting again changes nothing.
+    store
+        .grant("g1", "bob", &ops(&["encrypt"]))
+        .await
+        .expect("grant again");
+    store
+        .grant("g2", crate::EVERY_USER, &ops(&["get"]))
+        .await
+        .expect("grant to *");
+    store
+        .grant("g1", "carol", &ops(&["get"]))
+        .await
+        .expect("grant");
+    assert_eq!(
+        store.grants("g1").await.expect("grants"),
+        [
+            crate::Grant {
+                user: "bob".into(),
+                operations: ops(&["decrypt", "encrypt"])
+            },
+            crate::Grant {
+                user: "carol".into(),
+                operations: ops(&["get"])
+            },
+        ]
+    );
+    assert_eq!(
+        store.rights("g1", "bob").await.expect("rights"),
+        ops(&["decrypt", "encrypt"])
+    );
+    assert!(store.rights("g1", "dave").await.expect("rights").is_empty());
+    // A grant to `*` is everyone's, owners of other objects included.
+    assert_eq!(
+        store.rights("g2", "dave").await.expect("rights"),
+        ops(&["get"])
+    );
+    store
+        .grant("g2", "bob", &ops(&["get", "export"]))
+        .await
+        .expect("grant");
+    assert_eq!(
+        store.rights("g2", "bob").await.expect("rights"),
+        ops(&["export", "get"])
+    );
+
+    let obtained = store.obtained("bob").await.expect("obtained");
+    assert_eq!(
+        obtained,
+        [
+            crate::Obtained {
+                uid: "g1".into(),
+                owner: "alice".into(),
+                state: State::Active,
+                operations: ops(&["decrypt", "encrypt"]),
+            },
+            crate::Obtained {
+                uid: "g2".into(),
+                owner: "alice".into(),
+                state: State::PreActive,
+                operations: ops(&["export", "get"]),
+            },
+        ],
+        "bob's own object is not among those obtained"
+    );
+
+    let visible = |user: &str| LocateQuery {
+        visible_to: Some(user.into()),
+        tags: vec!["gt".into()],
+        ..Default::default()
+    };
+    let mut seen = store.locate(&visible("bob")).await.expect("locate");
+    seen.sort();
+    assert_eq!(seen, ["g1", "g2", "g3"]);
+    assert_eq!(
+        store.locate(&visible("dave")).await.expect("locate"),
+        ["g2"]
+    );
+    let mut owner = store.locate(&visible("alice")).await.expect("locate");
+    owner.sort();
+    assert_eq!(owner, ["g1", "g2"]);
+
+    store
+        .revoke_grant("g1", "bob", &ops(&["encrypt", "never-granted"]))
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store.rights("g1", "bob").await.expect("rights"),
+        ops(&["decrypt"])
+    );
+    store
+        .revoke_grant("g1", "bob", &ops(&["decrypt"]))
+        .await
+        .expect("revoke");
+    assert!(store.rights("g1", "bob").await.expect("rights").is_empty());
+    assert_eq!(
+        store.locate(&visible("carol")).await.expect("locate").len(),
+        2
+    );
+
+    store.delete("g2").await.expect("delete");
+    assert!(
+        store.grants("g2").await.expect("grants").is_empty(),
+        "deleted with its object"
+    );
+    // A new object under the same identifier starts without rights.
+    store
+        .create(sample("g2", "alice", &[]))
+        .await
+        .expect("create");
+    assert!(store.rights("g2", "dave").await.expect("rights").is_empty());
+    store.clear().await.expect("clear");
+    assert!(
+        store.grants("g1").await.expect("grants").is_empty(),
+        "cleared"
+    );
 }
 
 async fn concurrent_writes(store: &dyn ObjectStore) {

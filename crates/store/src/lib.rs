@@ -13,7 +13,7 @@ pub mod sqlite;
 
 pub use backend::{Backend, BackendError, DEFAULT_POOL_SIZE, Secret, Settings};
 pub use error::StoreError;
-pub use model::{DateRange, LocateQuery, StoredObject};
+pub use model::{DateRange, EVERY_USER, Grant, LocateQuery, Obtained, StoredObject};
 
 use async_trait::async_trait;
 
@@ -40,8 +40,25 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// [`StoreError::Conflict`] if another write changed it since it was read.
     async fn update(&self, object: StoredObject) -> Result<()>;
 
-    /// Removes an object and its tags for good.
+    /// Removes an object, its tags and the rights granted on it, for good.
     async fn delete(&self, uid: &str) -> Result<()>;
+
+    /// Grants `operations` on `uid` to `user` (or to [`EVERY_USER`]); granting a right held
+    /// already changes nothing.
+    async fn grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()>;
+
+    /// Takes `operations` on `uid` back from `user`; rights not held are ignored.
+    async fn revoke_grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()>;
+
+    /// The rights granted on `uid`, one entry per user (sorted), operations sorted.
+    async fn grants(&self, uid: &str) -> Result<Vec<Grant>>;
+
+    /// The operations `user` may run on `uid` through grants (its own and those to
+    /// [`EVERY_USER`]), sorted and deduplicated; empty when none.
+    async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>>;
+
+    /// The objects `user` does not own but holds rights on, in creation order.
+    async fn obtained(&self, user: &str) -> Result<Vec<Obtained>>;
 
     /// The uids of the objects matching the query, in creation order.
     async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>>;
@@ -49,6 +66,6 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Checks the database answers.
     async fn health(&self) -> Result<()>;
 
-    /// Deletes every object and tag (`--cleanup-on-startup`).
+    /// Deletes every object, tag and grant (`--cleanup-on-startup`).
     async fn clear(&self) -> Result<()>;
 }

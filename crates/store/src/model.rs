@@ -28,11 +28,35 @@ pub struct DateRange {
     pub to: DateTime,
 }
 
+/// Who may do what on one object besides its owner: the operations (KMIP operation names in
+/// snake case, as the server spells them) granted to one user, or to `*`, every user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub user: String,
+    pub operations: Vec<String>,
+}
+
+/// The user every grant to `*` is for.
+pub const EVERY_USER: &str = "*";
+
+/// An object on which a user holds rights without owning it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Obtained {
+    pub uid: String,
+    pub owner: String,
+    pub state: State,
+    /// The user's own grants and those to `*`, merged and sorted.
+    pub operations: Vec<String>,
+}
+
 /// Criteria of a Locate; every criterion given must match.
 #[derive(Clone, Debug, Default)]
 pub struct LocateQuery {
     /// Only objects of this owner.
     pub owner: Option<String>,
+    /// Only objects this user owns or holds a right on (directly or through `*`); checked by
+    /// the backend, like the tags.
+    pub visible_to: Option<String>,
     /// Only the object with this identifier.
     pub uid: Option<String>,
     /// Whether destroyed objects (Destroyed, DestroyedCompromised) are included.
@@ -68,6 +92,7 @@ impl LocateQuery {
     ) -> crate::Result<Vec<String>> {
         let rest = LocateQuery {
             tags: Vec::new(),
+            visible_to: None,
             ..self.clone()
         };
         let mut out = Vec::new();
@@ -90,7 +115,8 @@ impl LocateQuery {
     }
 
     /// Whether an object matches the criteria the SQL did not check (names, groups, tags,
-    /// algorithm, length). Shared by every backend so that they agree.
+    /// algorithm, length). Shared by every backend so that they agree. `visible_to` needs the
+    /// grants, which only the backend sees: it is not checked here.
     pub fn matches(&self, o: &StoredObject) -> bool {
         if !self.include_destroyed
             && matches!(o.state, State::Destroyed | State::DestroyedCompromised)

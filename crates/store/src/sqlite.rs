@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::cache::{Committed, ObjectCache};
 use crate::sql::{
     Dialect, Kind, OnZeroRows, READY, Row, SqlValue, Stmt, UPGRADING, VERSION, context_of,
-    schema_action,
+    schema_action, text,
 };
 use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
 
@@ -32,6 +32,8 @@ enum WriteOp {
     Update(StoredObject),
     Delete(String),
     Clear,
+    /// Grants or revocations of rights: the cache holds no grants.
+    Grants(Vec<Stmt>),
 }
 
 struct Job {
@@ -188,6 +190,7 @@ impl SqliteStore {
             WriteOp::Update(o) => DIALECT.update(o),
             WriteOp::Delete(uid) => DIALECT.delete(uid),
             WriteOp::Clear => DIALECT.clear(),
+            WriteOp::Grants(stmts) => stmts.clone(),
         };
         let (reply, rx) = oneshot::channel();
         let sender = self
@@ -377,6 +380,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
                             WriteOp::Update(o) => Committed::Upsert(o, o.revision + 1),
                             WriteOp::Delete(uid) => Committed::Remove(uid),
                             WriteOp::Clear => Committed::Clear,
+                            WriteOp::Grants(_) => continue,
                         });
                     }
                 }
@@ -458,6 +462,51 @@ impl ObjectStore for SqliteStore {
 
     async fn delete(&self, uid: &str) -> Result<()> {
         self.write(WriteOp::Delete(uid.to_owned())).await
+    }
+
+    async fn grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
+        self.write(WriteOp::Grants(DIALECT.grant(uid, user, operations)))
+            .await
+    }
+
+    async fn revoke_grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
+        self.write(WriteOp::Grants(DIALECT.revoke_grant(uid, user, operations)))
+            .await
+    }
+
+    async fn grants(&self, uid: &str) -> Result<Vec<crate::Grant>> {
+        let uid = uid.to_owned();
+        self.read(move |conn| {
+            let (sql, params) = DIALECT.render(Dialect::GRANTS, &[text(&uid)]);
+            let rows = query(conn, &sql, &params, &[Kind::Text, Kind::Text])?;
+            Ok(crate::sql::grants_from_rows(&rows))
+        })
+        .await
+    }
+
+    async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
+        let (uid, user) = (uid.to_owned(), user.to_owned());
+        self.read(move |conn| {
+            let (sql, params) = DIALECT.render(Dialect::RIGHTS, &[text(&uid), text(&user)]);
+            let rows = query(conn, &sql, &params, &[Kind::Text])?;
+            Ok(crate::sql::operations_from_rows(&rows))
+        })
+        .await
+    }
+
+    async fn obtained(&self, user: &str) -> Result<Vec<crate::Obtained>> {
+        let user = user.to_owned();
+        self.read(move |conn| {
+            let (sql, params) = DIALECT.render(Dialect::OBTAINED, &[text(&user)]);
+            let rows = query(
+                conn,
+                &sql,
+                &params,
+                &[Kind::Text, Kind::Text, Kind::Int, Kind::Text],
+            )?;
+            crate::sql::obtained_from_rows(&rows)
+        })
+        .await
     }
 
     async fn locate(&self, locate: &LocateQuery) -> Result<Vec<String>> {

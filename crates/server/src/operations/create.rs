@@ -17,6 +17,7 @@ pub async fn create(
     ctx: &mut RequestContext,
     request: Create,
 ) -> KResult<CreateResponse> {
+    super::require_may_create(ctx)?;
     let (object, attributes) = match request.object_type {
         ObjectType::SymmetricKey => symmetric_key(request.attributes)?,
         ObjectType::SecretData => secret_data(request.attributes)?,

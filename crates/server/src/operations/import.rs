@@ -21,15 +21,24 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
         Some(_) if request.replace_existing == Some(true) => {
             // Replaced whole, through the read-change-write (ownership check, lost races rerun).
             kms.modify(ctx, Some(uid.clone().into()), |existing| {
-                let revision = existing.revision;
+                let (revision, owner) = (existing.revision, existing.owner.clone());
                 *existing = stored.clone();
+                // A grantee with the `import` right replaces the object, not its owner.
                 existing.revision = revision;
+                existing.owner = owner;
                 Ok(())
             })
             .await?;
         }
-        Some(_) => return Err(KmsError::AlreadyExists(uid)),
-        None => kms.store.create(stored).await?,
+        Some(existing) => {
+            // Only someone who may see the object learns that the identifier is taken.
+            kms.authorize(ctx, &existing).await?;
+            return Err(KmsError::AlreadyExists(uid));
+        }
+        None => {
+            super::require_may_create(ctx)?;
+            kms.store.create(stored).await?
+        }
     }
     ctx.placeholder = Some(uid.clone());
     Ok(UidResponse {

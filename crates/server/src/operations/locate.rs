@@ -1,4 +1,5 @@
-//! Locate: the identifiers of the user's objects matching every attribute given.
+//! Locate: the identifiers of the objects the user owns or holds a right on, matching every
+//! attribute given.
 
 use kmip::model::{Attribute, Locate, LocateResponse};
 use kms_store::LocateQuery;
@@ -30,7 +31,7 @@ pub async fn locate(
     request: Locate,
 ) -> KResult<LocateResponse> {
     let mut query = LocateQuery {
-        owner: Some(ctx.user.clone()),
+        visible_to: Some(ctx.user.clone()),
         ..LocateQuery::default()
     };
     if let Some(attributes) = &request.attributes {

@@ -88,6 +88,7 @@ macro_rules! operations {
             ctx: &mut RequestContext,
             payload: RequestPayload,
         ) -> KResult<ResponsePayload> {
+            ctx.operation = Some(payload.operation());
             match payload {
                 $( RequestPayload::$op(p) => Ok(ResponsePayload::$op($module::$module(kms, ctx, p).await?)), )*
                 $( RequestPayload::Other(Operation::$uop, p) => Ok(ResponsePayload::Other(
@@ -436,6 +437,18 @@ pub fn key_bytes(object: &StoredObject) -> KResult<&[u8]> {
 }
 
 /// Builds the stored form of a new object: server-managed attributes, state, tags.
+/// Checks the caller may add objects to the server (`--privileged-users`).
+pub fn require_may_create(ctx: &RequestContext) -> KResult<()> {
+    if ctx.may_create {
+        return Ok(());
+    }
+    tracing::info!(request_id = %ctx.request_id, user = %ctx.user, operation = ?ctx.operation, "access denied: not a privileged user");
+    Err(KmsError::PermissionDenied(format!(
+        "user `{}` may not add objects to this server: only its privileged users may; use objects others granted you",
+        ctx.user
+    )))
+}
+
 pub fn new_stored_object(
     ctx: &RequestContext,
     uid: String,

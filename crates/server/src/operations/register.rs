@@ -13,6 +13,7 @@ pub async fn register(
     ctx: &mut RequestContext,
     request: Register,
 ) -> KResult<UidResponse> {
+    super::require_may_create(ctx)?;
     check_registrable(request.object_type, &request.object)?;
     let uid = new_uid(&request.attributes)?;
     let stored = new_stored_object(

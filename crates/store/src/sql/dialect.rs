@@ -132,6 +132,14 @@ impl Dialect {
                         "CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, uid)",
                     ],
                 ),
+                (
+                    "grants",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS grants (uid TEXT NOT NULL, user_id TEXT NOT NULL,
+                            operation TEXT NOT NULL, PRIMARY KEY (uid, user_id, operation))",
+                        "CREATE INDEX IF NOT EXISTS grants_user ON grants (user_id, uid)",
+                    ],
+                ),
             ],
             Dialect::Mysql => vec![
                 (
@@ -157,6 +165,15 @@ impl Dialect {
                         "CREATE INDEX tags_tag ON tags (tag, uid)",
                     ],
                 ),
+                (
+                    "grants",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS grants (uid VARCHAR(255) NOT NULL, user_id VARCHAR(255) NOT NULL,
+                            operation VARCHAR(64) NOT NULL, PRIMARY KEY (uid, user_id, operation))
+                            CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                        "CREATE INDEX grants_user ON grants (user_id, uid)",
+                    ],
+                ),
             ],
             Dialect::Sqlite => vec![
                 (
@@ -179,6 +196,14 @@ impl Dialect {
                     vec![
                         "CREATE INDEX IF NOT EXISTS objects_owner_type_state ON objects (owner, object_type, state)",
                         "CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, uid)",
+                    ],
+                ),
+                (
+                    "grants",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS grants (uid TEXT NOT NULL, user_id TEXT NOT NULL,
+                            operation TEXT NOT NULL, PRIMARY KEY (uid, user_id, operation))",
+                        "CREATE INDEX IF NOT EXISTS grants_user ON grants (user_id, uid)",
                     ],
                 ),
             ],
@@ -276,11 +301,16 @@ impl Dialect {
     /// Whether an object exists (to tell a conflict from a missing object).
     pub const EXISTS: &'static str = "SELECT 1 FROM objects WHERE uid = :1";
 
-    /// Removes an object and its tags.
+    /// Removes an object, its tags and its grants.
     pub fn delete(self, uid: &str) -> Vec<Stmt> {
         vec![
             self.stmt(
                 "DELETE FROM tags WHERE uid = :1",
+                &[text(uid)],
+                OnZeroRows::Ignore,
+            ),
+            self.stmt(
+                "DELETE FROM grants WHERE uid = :1",
                 &[text(uid)],
                 OnZeroRows::Ignore,
             ),
@@ -292,13 +322,56 @@ impl Dialect {
         ]
     }
 
-    /// Removes every object and tag.
+    /// Removes every object, tag and grant.
     pub fn clear(self) -> Vec<Stmt> {
         vec![
             self.stmt("DELETE FROM tags", &[], OnZeroRows::Ignore),
+            self.stmt("DELETE FROM grants", &[], OnZeroRows::Ignore),
             self.stmt("DELETE FROM objects", &[], OnZeroRows::Ignore),
         ]
     }
+
+    /// Grants each of `operations` on `uid` to `user`.
+    pub fn grant(self, uid: &str, user: &str, operations: &[String]) -> Vec<Stmt> {
+        let sql = self.insert_ignore(
+            "grants (uid, user_id, operation)",
+            "(:1, :2, :3)",
+            "uid, user_id, operation",
+        );
+        operations
+            .iter()
+            .map(|op| self.stmt(&sql, &[text(uid), text(user), text(op)], OnZeroRows::Ignore))
+            .collect()
+    }
+
+    /// Takes each of `operations` on `uid` back from `user`.
+    pub fn revoke_grant(self, uid: &str, user: &str, operations: &[String]) -> Vec<Stmt> {
+        operations
+            .iter()
+            .map(|op| {
+                self.stmt(
+                    "DELETE FROM grants WHERE uid = :1 AND user_id = :2 AND operation = :3",
+                    &[text(uid), text(user), text(op)],
+                    OnZeroRows::Ignore,
+                )
+            })
+            .collect()
+    }
+
+    /// `(user_id, operation)` rows of the grants on `:1`.
+    pub const GRANTS: &'static str =
+        "SELECT user_id, operation FROM grants WHERE uid = :1 ORDER BY user_id, operation";
+
+    /// `operation` rows granted on `:1` to `:2` or to every user.
+    pub const RIGHTS: &'static str = "SELECT DISTINCT operation FROM grants
+         WHERE uid = :1 AND (user_id = :2 OR user_id = '*') ORDER BY operation";
+
+    /// `(uid, owner, state, operation)` rows of the objects `:1` holds rights on without owning
+    /// them, in creation order.
+    pub const OBTAINED: &'static str = "SELECT o.uid, o.owner, o.state, g.operation
+         FROM grants g JOIN objects o ON o.uid = g.uid
+         WHERE (g.user_id = :1 OR g.user_id = '*') AND o.owner <> :1
+         ORDER BY o.seq, g.operation";
 
     /// One round trip for a Get: the schema state, the object (if any) and its tags as a JSON
     /// array; the columns are [`Dialect::GET_KINDS`], read by [`Dialect::decode_get`].
@@ -374,9 +447,17 @@ impl Dialect {
             SqlValue::Text(query.uid.clone()),
             SqlValue::Bool(query.include_destroyed),
         ];
+        if let Some(user) = &query.visible_to {
+            let n = params.len() + 1;
+            sql.push_str(&format!(
+                " AND (owner = :{n} OR uid IN (SELECT uid FROM grants WHERE user_id = :{n} OR user_id = '*'))"
+            ));
+            params.push(text(user));
+        }
         if !query.tags.is_empty() {
+            let first = params.len() + 1;
             let markers: Vec<String> = (0..query.tags.len())
-                .map(|i| format!(":{}", i + 6))
+                .map(|i| format!(":{}", i + first))
                 .collect();
             sql.push_str(&format!(
                 " AND uid IN (SELECT uid FROM tags WHERE tag IN ({}) GROUP BY uid HAVING COUNT(DISTINCT tag) = {})",

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
 pub(crate) use dialect::OBJECT_KINDS;
-use dialect::text;
+pub(crate) use dialect::text;
 
 pub use dialect::{Dialect, READY, UPGRADING};
 
@@ -273,6 +273,74 @@ pub(crate) fn schema_action(
     Ok(Some(version))
 }
 
+/// Grants from `(user_id, operation)` rows sorted by user.
+pub(crate) fn grants_from_rows(rows: &[Row]) -> Vec<crate::Grant> {
+    let mut out: Vec<crate::Grant> = Vec::new();
+    for row in rows {
+        let (Some(SqlValue::Text(Some(user))), Some(SqlValue::Text(Some(op)))) =
+            (row.first(), row.get(1))
+        else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(g) if g.user == *user => g.operations.push(op.clone()),
+            _ => out.push(crate::Grant {
+                user: user.clone(),
+                operations: vec![op.clone()],
+            }),
+        }
+    }
+    out
+}
+
+/// Operations from `(operation)` rows.
+pub(crate) fn operations_from_rows(rows: &[Row]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| match row.first() {
+            Some(SqlValue::Text(Some(op))) => Some(op.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Obtained objects from `(uid, owner, state, operation)` rows in creation order.
+pub(crate) fn obtained_from_rows(rows: &[Row]) -> Result<Vec<crate::Obtained>> {
+    use kmip::enums::KmipEnum;
+    let mut out: Vec<crate::Obtained> = Vec::new();
+    for row in rows {
+        let (
+            Some(SqlValue::Text(Some(uid))),
+            Some(SqlValue::Text(Some(owner))),
+            Some(SqlValue::Int(Some(state))),
+            Some(SqlValue::Text(Some(op))),
+        ) = (row.first(), row.get(1), row.get(2), row.get(3))
+        else {
+            continue;
+        };
+        let state = u32::try_from(*state)
+            .ok()
+            .and_then(kmip::State::from_u32)
+            .ok_or_else(|| StoreError::Corrupt {
+                uid: uid.clone(),
+                reason: format!("unknown state {state}"),
+            })?;
+        match out.last_mut() {
+            Some(o) if o.uid == *uid => {
+                if !o.operations.contains(op) {
+                    o.operations.push(op.clone());
+                }
+            }
+            _ => out.push(crate::Obtained {
+                uid: uid.clone(),
+                owner: owner.clone(),
+                state,
+                operations: vec![op.clone()],
+            }),
+        }
+    }
+    Ok(out)
+}
+
 /// The error of a migration stopped by fault injection.
 pub(crate) fn interrupted(backend: &'static str, step: usize, name: &str) -> StoreError {
     StoreError::Unavailable {
@@ -331,6 +399,49 @@ impl ObjectStore for SqlStore {
             .transaction(&stmts)
             .await
             .map_err(tx_store_error)
+    }
+
+    async fn grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
+        self.ready().await?;
+        let stmts = self.driver.dialect().grant(uid, user, operations);
+        self.driver
+            .transaction(&stmts)
+            .await
+            .map_err(tx_store_error)
+    }
+
+    async fn revoke_grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
+        self.ready().await?;
+        let stmts = self.driver.dialect().revoke_grant(uid, user, operations);
+        self.driver
+            .transaction(&stmts)
+            .await
+            .map_err(tx_store_error)
+    }
+
+    async fn grants(&self, uid: &str) -> Result<Vec<crate::Grant>> {
+        let rows = self
+            .query(Dialect::GRANTS, &[text(uid)], &[Kind::Text, Kind::Text])
+            .await?;
+        Ok(grants_from_rows(&rows))
+    }
+
+    async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
+        let rows = self
+            .query(Dialect::RIGHTS, &[text(uid), text(user)], &[Kind::Text])
+            .await?;
+        Ok(operations_from_rows(&rows))
+    }
+
+    async fn obtained(&self, user: &str) -> Result<Vec<crate::Obtained>> {
+        let rows = self
+            .query(
+                Dialect::OBTAINED,
+                &[text(user)],
+                &[Kind::Text, Kind::Text, Kind::Int, Kind::Text],
+            )
+            .await?;
+        obtained_from_rows(&rows)
     }
 
     async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>> {
