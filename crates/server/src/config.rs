@@ -48,6 +48,11 @@ pub struct Args {
     #[arg(long, env = "KMS_DEFAULT_USERNAME")]
     pub default_username: Option<String>,
 
+    /// Only these users (comma-separated) may create, register or import objects; the others
+    /// work with what is granted to them. Default: every user may.
+    #[arg(long, env = "KMS_PRIVILEGED_USERS", value_delimiter = ',')]
+    pub privileged_users: Option<Vec<String>>,
+
     /// PKCS#12 file with the certificate and key of the HTTPS port (plain HTTP without it).
     #[arg(long, env = "KMS_HTTPS_P12_FILE")]
     pub https_p12_file: Option<PathBuf>,
@@ -189,6 +194,8 @@ struct FileConfig {
     bootstrap_server: BootstrapSection,
     #[serde(alias = "default-username")]
     default_username: Option<String>,
+    #[serde(alias = "privileged-users")]
+    privileged_users: Option<Vec<String>>,
 }
 
 /// Where each flag lives in `kms.toml` (section and key; kebab-case spellings are accepted too).
@@ -203,6 +210,7 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("hostname", "[http] hostname"),
     ("port", "[http] port"),
     ("default_username", "default_username"),
+    ("privileged_users", "privileged_users"),
     ("https_p12_file", "[http] https_p12_file"),
     ("https_p12_password", "[http] https_p12_password"),
     (
@@ -316,6 +324,8 @@ pub struct Config {
     pub cleanup_on_startup: bool,
     pub listen: SocketAddr,
     pub default_username: String,
+    /// When set, only these users may create, register or import objects.
+    pub privileged_users: Option<Vec<String>>,
     pub max_request_size: usize,
     /// What one request may ask of the server.
     pub limits: crate::kms::Limits,
@@ -421,6 +431,16 @@ impl Config {
                 .default_username
                 .or(file.default_username)
                 .unwrap_or_else(|| "admin".into()),
+            privileged_users: args
+                .privileged_users
+                .or(file.privileged_users)
+                .map(|users| {
+                    users
+                        .into_iter()
+                        .map(|u| u.trim().to_owned())
+                        .filter(|u| !u.is_empty())
+                        .collect()
+                }),
             max_request_size: args
                 .max_request_size
                 .or(file.http.max_request_size)
@@ -500,6 +520,38 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.listen.port(), 42, "flag beats file");
+    }
+
+    #[test]
+    fn privileged_users_from_file_and_flag() {
+        assert_eq!(
+            Config::from_args(Args::default()).unwrap().privileged_users,
+            None
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.toml");
+        std::fs::write(&path, "privileged-users = [\"alice\", \"bob\"]\n").unwrap();
+        let from_file = Config::from_args(Args {
+            config: Some(path.clone()),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.privileged_users,
+            Some(vec!["alice".into(), "bob".into()])
+        );
+        use clap::Parser;
+        let args =
+            Args::try_parse_from(["kms-server", "--privileged-users", "carol, dave"]).unwrap();
+        let from_flag = Config::from_args(Args {
+            config: Some(path),
+            ..args
+        })
+        .unwrap();
+        assert_eq!(
+            from_flag.privileged_users,
+            Some(vec!["carol".into(), "dave".into()])
+        );
     }
 
     #[test]

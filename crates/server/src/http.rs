@@ -261,22 +261,21 @@ fn json_or_error<T: serde::Serialize>(
     }
 }
 
-fn access_body(body: &Bytes, ctx: &RequestContext) -> Result<AccessRequest, Response> {
+fn access_body(body: &Bytes) -> Result<AccessRequest, KmsError> {
     serde_json::from_slice(body).map_err(|e| {
-        let error = KmsError::InvalidRequest(format!(
+        KmsError::InvalidRequest(format!(
             "the body must be {{\"unique_identifier\": ..., \"user_id\": ..., \"operation_types\": [...]}}: {}",
             e
-        ));
-        error_response(&error, ctx.request_id)
+        ))
     })
 }
 
 /// `POST /access/grant`: the owner grants rights on an object.
 async fn access_grant(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let ctx = state.kms.context(user(&state));
-    let request = match access_body(&body, &ctx) {
+    let request = match access_body(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(e) => return error_response(&e, ctx.request_id),
     };
     let result = state
         .kms
@@ -298,9 +297,9 @@ async fn access_grant(State(state): State<Arc<AppState>>, body: Bytes) -> Respon
 /// `POST /access/revoke`: the owner takes rights on an object back.
 async fn access_revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let ctx = state.kms.context(user(&state));
-    let request = match access_body(&body, &ctx) {
+    let request = match access_body(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(e) => return error_response(&e, ctx.request_id),
     };
     let result = state
         .kms
@@ -341,6 +340,29 @@ fn state_json(state: kmip::State) -> &'static str {
         .unwrap_or("Unknown")
 }
 
+/// The summary of an object's attributes in `/access/owned`, named as Cosmian's clients read
+/// them.
+fn owned_attributes(o: &kms_store::StoredObject) -> serde_json::Value {
+    let enum_name = |tag: Tag, value: u32| {
+        kmip::enums::enum_domain(tag).and_then(|d| kmip::enums::enum_name(d, value, true))
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "ObjectType".into(),
+        enum_name(Tag::OBJECT_TYPE, o.object_type.to_u32()).into(),
+    );
+    if let Some(a) = o.attributes.cryptographic_algorithm() {
+        out.insert(
+            "CryptographicAlgorithm".into(),
+            enum_name(Tag::CRYPTOGRAPHIC_ALGORITHM, a.to_u32()).into(),
+        );
+    }
+    if let Some(l) = o.attributes.cryptographic_length() {
+        out.insert("CryptographicLength".into(), l.into());
+    }
+    serde_json::Value::Object(out)
+}
+
 /// `GET /access/owned` (and `/objects/owned`): the caller's objects.
 async fn access_owned(State(state): State<Arc<AppState>>) -> Response {
     let ctx = state.kms.context(user(&state));
@@ -351,6 +373,7 @@ async fn access_owned(State(state): State<Arc<AppState>>) -> Response {
                 serde_json::json!({
                     "object_id": o.uid,
                     "state": state_json(o.state),
+                    "attributes": owned_attributes(&o),
                     "is_wrapped": false,
                 })
             })

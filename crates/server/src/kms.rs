@@ -112,7 +112,7 @@ impl Kms {
         let may_create = self
             .privileged_users
             .as_ref()
-            .is_none_or(|p| p.iter().any(|u| *u == user));
+            .is_none_or(|p| p.contains(&user));
         RequestContext {
             response_budget: self.limits.max_response_size,
             may_create,

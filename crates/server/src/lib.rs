@@ -100,6 +100,7 @@ pub async fn serve(
 ) -> Result<RunningServer, StartError> {
     let mut kms = Kms::new(store);
     kms.limits = config.limits;
+    kms.privileged_users = config.privileged_users.clone();
     let state = Arc::new(AppState {
         kms,
         request_timeout: config.request_timeout,

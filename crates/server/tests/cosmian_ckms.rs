@@ -583,3 +583,48 @@ async fn secret_data_and_opaque_objects() {
     .await;
     t.server.stop().await;
 }
+
+/// `access-rights`: the owner grants, lists, revokes; owned and obtained lists parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rights_commands() {
+    let t = server().await;
+    let ckms = Ckms::new(&t.url);
+    let k = ckms.create_key(&["-t", "acl"]).await;
+    let granted = ckms
+        .ok(&[
+            "access-rights",
+            "grant",
+            "bob",
+            "encrypt",
+            "decrypt",
+            "-i",
+            &k,
+        ])
+        .await;
+    assert!(granted.contains("bob"), "{granted}");
+    ckms.ok(&["access-rights", "grant", "*", "get", "-i", &k])
+        .await;
+    let list = ckms.ok(&["access-rights", "list", &k]).await;
+    assert!(list.contains("bob: {decrypt, encrypt}"), "{list}");
+    assert!(list.contains("*: {get}"), "{list}");
+    ckms.ok(&["access-rights", "revoke", "bob", "encrypt", "-i", &k])
+        .await;
+    let list = ckms.ok(&["access-rights", "list", &k]).await;
+    assert!(list.contains("bob: {decrypt}"), "{list}");
+    let owned = ckms.ok(&["access-rights", "owned"]).await;
+    assert!(owned.contains(&format!("[Active] {k}")), "{owned}");
+    let obtained = ckms.ok(&["access-rights", "obtained"]).await;
+    assert!(obtained.contains("No access right obtained"), "{obtained}");
+    let missing = ckms
+        .fails(&[
+            "access-rights",
+            "grant",
+            "bob",
+            "get",
+            "-i",
+            "no-such-object",
+        ])
+        .await;
+    assert!(missing.contains("not found"), "{missing}");
+    t.server.stop().await;
+}

@@ -96,6 +96,7 @@ impl Builder {
             cleanup_on_startup: false,
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,
+            privileged_users: None,
             max_request_size: self.max_request_size,
             limits: Default::default(),
             connections: self.connections,
