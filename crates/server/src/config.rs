@@ -48,6 +48,31 @@ pub struct Args {
     #[arg(long, env = "KMS_DEFAULT_USERNAME")]
     pub default_username: Option<String>,
 
+    /// Issuer of the JWTs of an OpenID Connect identity provider (repeat, or separate with
+    /// commas, for several providers); a JWT is accepted from these issuers only.
+    #[arg(long, env = "KMS_JWT_ISSUER_URI", value_delimiter = ',')]
+    pub jwt_issuer_uri: Option<Vec<String>>,
+
+    /// JWKS address of each issuer, in the same order (default: discovered from the issuer's
+    /// `.well-known/openid-configuration`).
+    #[arg(long, env = "KMS_JWKS_URI", value_delimiter = ',')]
+    pub jwks_uri: Option<Vec<String>>,
+
+    /// Audience (`aud`) each issuer's tokens must name, in the same order; one value applies to
+    /// every issuer (default: not checked).
+    #[arg(long, env = "KMS_JWT_AUDIENCE", value_delimiter = ',')]
+    pub jwt_audience: Option<Vec<String>>,
+
+    /// Identifier of a symmetric key stored in the KMS whose value, in base64, is the API token:
+    /// a bearer token equal to it authenticates as the default user.
+    #[arg(long, env = "KMS_API_TOKEN_ID")]
+    pub api_token_id: Option<String>,
+
+    /// Every caller is the default user, whatever it sends (a single-user deployment behind a
+    /// trusted proxy).
+    #[arg(long, env = "KMS_FORCE_DEFAULT_USERNAME")]
+    pub force_default_username: bool,
+
     /// Only these users (comma-separated) may create, register or import objects; the others
     /// work with what is granted to them. Default: every user may.
     #[arg(long, env = "KMS_PRIVILEGED_USERS", value_delimiter = ',')]
@@ -185,7 +210,24 @@ struct HttpSection {
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
+struct AuthSection {
+    #[serde(alias = "jwt-issuer-uri")]
+    jwt_issuer_uri: Option<Vec<String>>,
+    #[serde(alias = "jwks-uri")]
+    jwks_uri: Option<Vec<String>>,
+    #[serde(alias = "jwt-audience")]
+    jwt_audience: Option<Vec<String>>,
+    #[serde(alias = "api-token-id")]
+    api_token_id: Option<String>,
+    #[serde(alias = "force-default-username")]
+    force_default_username: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
 struct FileConfig {
+    #[serde(default)]
+    auth: AuthSection,
     #[serde(default)]
     db: DbSection,
     #[serde(default)]
@@ -211,6 +253,11 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("port", "[http] port"),
     ("default_username", "default_username"),
     ("privileged_users", "privileged_users"),
+    ("jwt_issuer_uri", "[auth] jwt_issuer_uri"),
+    ("jwks_uri", "[auth] jwks_uri"),
+    ("jwt_audience", "[auth] jwt_audience"),
+    ("api_token_id", "[auth] api_token_id"),
+    ("force_default_username", "[auth] force_default_username"),
     ("https_p12_file", "[http] https_p12_file"),
     ("https_p12_password", "[http] https_p12_password"),
     (
@@ -234,6 +281,42 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("header_read_timeout", "[http] header_read_timeout"),
     ("request_timeout", "[http] request_timeout"),
 ];
+
+/// Pairs issuers with their JWKS addresses and audiences, in order.
+fn jwt_providers(
+    issuers: Option<Vec<String>>,
+    jwks: Option<Vec<String>>,
+    audiences: Option<Vec<String>>,
+) -> Result<Vec<JwtProvider>, ConfigError> {
+    let clean = |v: Option<Vec<String>>| -> Vec<String> {
+        v.unwrap_or_default()
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let (issuers, jwks, audiences) = (clean(issuers), clean(jwks), clean(audiences));
+    if jwks.len() > issuers.len() || (audiences.len() > 1 && audiences.len() != issuers.len()) {
+        return Err(ConfigError::Invalid(format!(
+            "{} JWT issuers, {} JWKS addresses and {} audiences: give one JWKS address (or none) per issuer, in the same order, and one audience per issuer or one for all",
+            issuers.len(),
+            jwks.len(),
+            audiences.len()
+        )));
+    }
+    Ok(issuers
+        .into_iter()
+        .enumerate()
+        .map(|(i, issuer)| JwtProvider {
+            issuer,
+            jwks_uri: jwks.get(i).cloned(),
+            audience: audiences
+                .get(i)
+                .or_else(|| (audiences.len() == 1).then(|| &audiences[0]))
+                .cloned(),
+        })
+        .collect())
+}
 
 /// The configuration reference in Markdown, generated from the flags: `docs/configuration.md`.
 pub fn reference_markdown() -> String {
@@ -310,6 +393,16 @@ pub struct Bootstrap {
     pub token: Option<Secret>,
 }
 
+/// One OpenID Connect identity provider whose JWTs are accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtProvider {
+    pub issuer: String,
+    /// `None`: discovered from the issuer's `.well-known/openid-configuration`.
+    pub jwks_uri: Option<String>,
+    /// `None`: the audience is not checked.
+    pub audience: Option<String>,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -326,6 +419,12 @@ pub struct Config {
     pub default_username: String,
     /// When set, only these users may create, register or import objects.
     pub privileged_users: Option<Vec<String>>,
+    /// Identity providers whose JWTs authenticate users.
+    pub jwt_providers: Vec<JwtProvider>,
+    /// The symmetric key whose value is the API token.
+    pub api_token_id: Option<String>,
+    /// Every caller is the default user.
+    pub force_default_username: bool,
     pub max_request_size: usize,
     /// What one request may ask of the server.
     pub limits: crate::kms::Limits,
@@ -354,6 +453,8 @@ pub enum ConfigError {
     Listen { hostname: String, port: u16 },
     #[error(transparent)]
     Database(#[from] kms_store::BackendError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -431,6 +532,14 @@ impl Config {
                 .default_username
                 .or(file.default_username)
                 .unwrap_or_else(|| "admin".into()),
+            jwt_providers: jwt_providers(
+                args.jwt_issuer_uri.or(file.auth.jwt_issuer_uri),
+                args.jwks_uri.or(file.auth.jwks_uri),
+                args.jwt_audience.or(file.auth.jwt_audience),
+            )?,
+            api_token_id: args.api_token_id.or(file.auth.api_token_id),
+            force_default_username: args.force_default_username
+                || file.auth.force_default_username.unwrap_or(false),
             privileged_users: args
                 .privileged_users
                 .or(file.privileged_users)

@@ -120,6 +120,8 @@ pub enum KmsError {
         "this bootstrap request does not carry the bootstrap token; send it as `Authorization: Bearer TOKEN`"
     )]
     BootstrapToken,
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
 }
 
 impl From<kms_crypto::Error> for KmsError {
@@ -161,7 +163,9 @@ impl KmsError {
             | KmsError::NotAnOperation(_) => ResultReason::InvalidMessage,
             KmsError::InvalidConfiguration(_) => ResultReason::InvalidField,
             KmsError::AlreadyStarted => ResultReason::IllegalOperation,
-            KmsError::BootstrapToken => ResultReason::AuthenticationNotSuccessful,
+            KmsError::BootstrapToken | KmsError::Unauthenticated(_) => {
+                ResultReason::AuthenticationNotSuccessful
+            }
             KmsError::MissingData(_) => ResultReason::MissingData,
             KmsError::WrongState { .. } => ResultReason::WrongKeyLifecycleState,
             KmsError::UsageNotAllowed { .. } => ResultReason::IncompatibleCryptographicUsageMask,
@@ -215,7 +219,7 @@ impl KmsError {
             | KmsError::NotAnOperation(_)
             | KmsError::InvalidConfiguration(_) => 400,
             KmsError::AlreadyStarted => 409,
-            KmsError::BootstrapToken => 401,
+            KmsError::BootstrapToken | KmsError::Unauthenticated(_) => 401,
             KmsError::Destroyed(_)
             | KmsError::InvalidRequest(_)
             | KmsError::MultiValued(_)

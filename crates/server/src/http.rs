@@ -25,21 +25,33 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     pub default_username: String,
     pub limits: binary::Limits,
+    /// Who is calling (JWT, API token, default user).
+    pub auth: crate::auth::Authenticator,
 }
+
+/// The user a request was authenticated as, set by [`authenticate`].
+#[derive(Clone)]
+pub struct Caller(pub String);
 
 pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
     let timeout = state.request_timeout;
-    Router::new()
+    let protected = Router::new()
         .route("/kmip/2_1", post(kmip_2_1))
         .route("/kmip", post(kmip_any))
-        .route("/version", get(version))
-        .route("/health", get(health))
         .route("/access/grant", post(access_grant))
         .route("/access/revoke", post(access_revoke))
         .route("/access/list/{uid}", get(access_list))
         .route("/access/owned", get(access_owned))
         .route("/objects/owned", get(access_owned))
         .route("/access/obtained", get(access_obtained))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .merge(protected)
+        .route("/version", get(version))
+        .route("/health", get(health))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
@@ -70,8 +82,33 @@ async fn deadline(
     }
 }
 
-fn user(state: &AppState) -> String {
-    state.default_username.clone()
+/// Finds who is calling before any protected route runs; a request that proves no identity
+/// when authentication is configured is answered 401 here.
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.auth.user(&state.kms, authorization).await {
+        Ok(user) => {
+            request.extensions_mut().insert(Caller(user));
+            next.run(request).await
+        }
+        Err(error) => {
+            let request_id = crate::error::RequestId::next();
+            tracing::info!(%request_id, error = %error, "request refused: not authenticated");
+            let mut response = error_response(&error, request_id);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
 }
 
 /// The answer to a failed single operation: the status and message [`KmsError`] gives.
@@ -95,14 +132,18 @@ fn json_response(tree: &Ttlv) -> Response {
 }
 
 /// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
-async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let mut ctx = state.kms.context(user(&state)).with_body_len(body.len());
+async fn kmip_2_1(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let mut ctx = state.kms.context(user.clone()).with_body_len(body.len());
     let tree = match json::from_slice(&body) {
         Ok(t) => t,
         Err(e) => return error_response(&KmsError::BadJson(e), ctx.request_id),
     };
     if tree.tag == Tag::REQUEST_MESSAGE {
-        let response = process_tree(&state, tree, body.len()).await;
+        let response = process_tree(&state, &user, tree, body.len()).await;
         return json_response(&response);
     }
     let Some(op) = tree
@@ -135,7 +176,7 @@ async fn kmip_2_1(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 
 /// Processes a RequestMessage tree of any KMIP version; never fails: problems become a failed
 /// batch item.
-async fn process_tree(state: &AppState, tree: Ttlv, body_len: usize) -> Ttlv {
+async fn process_tree(state: &AppState, user: &str, tree: Ttlv, body_len: usize) -> Ttlv {
     let version = v1::message_version(&tree);
     let (major, minor) = version.unwrap_or((2, 1));
     let shaped = if major == 1 {
@@ -146,7 +187,7 @@ async fn process_tree(state: &AppState, tree: Ttlv, body_len: usize) -> Ttlv {
     let request = shaped.and_then(|t| RequestMessage::decode(&t));
     let response = match request {
         Ok(request) => {
-            let ctx = state.kms.context(user(state)).with_body_len(body_len);
+            let ctx = state.kms.context(user).with_body_len(body_len);
             state.kms.process_message(ctx, request).await
         }
         Err(e) => invalid_message(major, minor, &KmsError::Codec(e)),
@@ -182,7 +223,12 @@ enum Encoding {
 
 /// `POST /kmip`: a RequestMessage as binary TTLV, JSON or XML (by content type); always 200
 /// with a ResponseMessage in the same encoding.
-async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn kmip_any(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -204,7 +250,7 @@ async fn kmip_any(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     };
     let response = match decoded {
         Ok(tree) if tree.tag == Tag::REQUEST_MESSAGE => {
-            process_tree(&state, tree, body.len()).await
+            process_tree(&state, &user, tree, body.len()).await
         }
         Ok(tree) => invalid_message(
             2,
@@ -271,8 +317,12 @@ fn access_body(body: &Bytes) -> Result<AccessRequest, KmsError> {
 }
 
 /// `POST /access/grant`: the owner grants rights on an object.
-async fn access_grant(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let ctx = state.kms.context(user(&state));
+async fn access_grant(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let ctx = state.kms.context(user);
     let request = match access_body(&body) {
         Ok(r) => r,
         Err(e) => return error_response(&e, ctx.request_id),
@@ -295,8 +345,12 @@ async fn access_grant(State(state): State<Arc<AppState>>, body: Bytes) -> Respon
 }
 
 /// `POST /access/revoke`: the owner takes rights on an object back.
-async fn access_revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let ctx = state.kms.context(user(&state));
+async fn access_revoke(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let ctx = state.kms.context(user);
     let request = match access_body(&body) {
         Ok(r) => r,
         Err(e) => return error_response(&e, ctx.request_id),
@@ -321,9 +375,10 @@ async fn access_revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Respo
 /// `GET /access/list/{uid}`: who may do what on an object (its owner asks).
 async fn access_list(
     State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
     axum::extract::Path(uid): axum::extract::Path<String>,
 ) -> Response {
-    let ctx = state.kms.context(user(&state));
+    let ctx = state.kms.context(user);
     let result = state.kms.list_access(&ctx, &uid).await.map(|grants| {
         grants
             .into_iter()
@@ -364,8 +419,11 @@ fn owned_attributes(o: &kms_store::StoredObject) -> serde_json::Value {
 }
 
 /// `GET /access/owned` (and `/objects/owned`): the caller's objects.
-async fn access_owned(State(state): State<Arc<AppState>>) -> Response {
-    let ctx = state.kms.context(user(&state));
+async fn access_owned(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+) -> Response {
+    let ctx = state.kms.context(user);
     let result = state.kms.owned(&ctx).await.map(|objects| {
         objects
             .into_iter()
@@ -383,8 +441,11 @@ async fn access_owned(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /access/obtained`: the objects others granted the caller rights on.
-async fn access_obtained(State(state): State<Arc<AppState>>) -> Response {
-    let ctx = state.kms.context(user(&state));
+async fn access_obtained(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+) -> Response {
+    let ctx = state.kms.context(user);
     let result = state.kms.obtained(&ctx).await.map(|objects| {
         objects
             .into_iter()

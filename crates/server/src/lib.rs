@@ -3,6 +3,7 @@
 //! [`start`] (or [`bootstrap::run`] then [`serve`]).
 
 pub mod access;
+pub mod auth;
 pub mod batch;
 pub mod bootstrap;
 pub mod config;
@@ -105,6 +106,12 @@ pub async fn serve(
         kms,
         request_timeout: config.request_timeout,
         default_username: config.default_username.clone(),
+        auth: auth::Authenticator::new(
+            config.jwt_providers.clone(),
+            config.api_token_id.clone(),
+            config.force_default_username,
+            config.default_username.clone(),
+        ),
         limits: kmip::binary::Limits {
             max_message_size: config.max_request_size,
             ..Default::default()

@@ -22,6 +22,9 @@ pub struct Builder {
     connections: kms_server::listener::ConnectionLimits,
     request_timeout: std::time::Duration,
     max_request_size: usize,
+    privileged_users: Option<Vec<String>>,
+    jwt_providers: Vec<kms_server::config::JwtProvider>,
+    api_token_id: Option<String>,
 }
 
 impl TestServer {
@@ -33,6 +36,9 @@ impl TestServer {
             connections: Default::default(),
             request_timeout: std::time::Duration::from_secs(120),
             max_request_size: 8 * 1024 * 1024,
+            privileged_users: None,
+            jwt_providers: Vec::new(),
+            api_token_id: None,
         }
     }
 
@@ -72,6 +78,24 @@ impl Builder {
         self
     }
 
+    /// Accept JWTs from these identity providers.
+    pub fn jwt(mut self, providers: Vec<kms_server::config::JwtProvider>) -> Self {
+        self.jwt_providers = providers;
+        self
+    }
+
+    /// Accept the value of this key as API token.
+    pub fn api_token_id(mut self, uid: &str) -> Self {
+        self.api_token_id = Some(uid.into());
+        self
+    }
+
+    /// Only these users may add objects.
+    pub fn privileged_users(mut self, users: &[&str]) -> Self {
+        self.privileged_users = Some(users.iter().map(|u| (*u).to_owned()).collect());
+        self
+    }
+
     pub fn user(mut self, user: &str) -> Self {
         self.user = user.into();
         self
@@ -96,7 +120,10 @@ impl Builder {
             cleanup_on_startup: false,
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,
-            privileged_users: None,
+            privileged_users: self.privileged_users,
+            jwt_providers: self.jwt_providers,
+            api_token_id: self.api_token_id,
+            force_default_username: false,
             max_request_size: self.max_request_size,
             limits: Default::default(),
             connections: self.connections,

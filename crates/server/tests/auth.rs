@@ -1,0 +1,456 @@
+//! Authentication and rights over real HTTP: JWTs checked against a JWKS this test serves
+//! itself (rotation, rate-limited refetch, refused algorithms, two providers), the API token,
+//! and the rights matrix with users proven by their tokens.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use common::TestServer;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kms_server::config::JwtProvider;
+use serde_json::{Value, json};
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An ES256 signing key with its JWK.
+struct SigningKey {
+    kid: String,
+    pkcs8: Vec<u8>,
+    public: Vec<u8>,
+}
+
+impl SigningKey {
+    fn new(kid: &str) -> SigningKey {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        SigningKey {
+            kid: kid.into(),
+            pkcs8: pkcs8.as_ref().to_vec(),
+            public: pair.public_key().as_ref().to_vec(),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": b64url(&self.public[1..33]), "y": b64url(&self.public[33..65]),
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let header = Header {
+            kid: Some(self.kid.clone()),
+            ..Header::new(Algorithm::ES256)
+        };
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
+    }
+}
+
+/// An identity provider on a loopback port: its JWKS (replaceable) and a discovery document.
+struct IdP {
+    url: String,
+    jwks: Arc<Mutex<Value>>,
+    fetches: Arc<AtomicU64>,
+}
+
+async fn idp(keys: &[&SigningKey]) -> IdP {
+    let jwks = Arc::new(Mutex::new(
+        json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }),
+    ));
+    let fetches = Arc::new(AtomicU64::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (served, counted, base) = (jwks.clone(), fetches.clone(), url.clone());
+    let app =
+        axum::Router::new()
+            .route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let (served, counted) = (served.clone(), counted.clone());
+                    async move {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        axum::Json(served.lock().unwrap().clone())
+                    }
+                }),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || {
+                    let base = base.clone();
+                    async move {
+                        axum::Json(json!({ "issuer": base, "jwks_uri": format!("{base}/jwks") }))
+                    }
+                }),
+            );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    IdP { url, jwks, fetches }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn claims(issuer: &str, user: &str) -> Value {
+    json!({ "iss": issuer, "email": user, "aud": "kms", "iat": now(), "exp": now() + 600 })
+}
+
+/// Sends a JSON TTLV operation with an optional bearer token; answers the status and body.
+async fn call(url: &str, token: Option<&str>, body: Value) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{url}/kmip/2_1"))
+        .json(&body);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn create_key(tag: &str) -> Value {
+    json!({"tag": "Create", "value": [
+        {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
+        {"tag": "Attributes", "value": [
+            {"tag": "CryptographicAlgorithm", "type": "Enumeration", "value": "AES"},
+            {"tag": "CryptographicLength", "type": "Integer", "value": 256},
+            {"tag": "CryptographicUsageMask", "type": "Integer", "value": 12},
+            {"tag": "ActivationDate", "type": "DateTime", "value": "2020-01-01T00:00:00Z"},
+            {"tag": "Attribute", "value": [
+                {"tag": "VendorIdentification", "type": "TextString", "value": "cosmian"},
+                {"tag": "AttributeName", "type": "TextString", "value": "tag"},
+                {"tag": "AttributeValue", "type": "TextString", "value": format!("[\"{tag}\"]")}]}]}]})
+}
+
+fn uid_request(operation: &str, uid: &str) -> Value {
+    json!({"tag": operation, "value": [
+        {"tag": "UniqueIdentifier", "type": "TextString", "value": uid}]})
+}
+
+fn encrypt(uid: &str) -> Value {
+    json!({"tag": "Encrypt", "value": [
+        {"tag": "UniqueIdentifier", "type": "TextString", "value": uid},
+        {"tag": "Data", "type": "ByteString", "value": "00112233"}]})
+}
+
+fn uid_of(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap();
+    v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["tag"] == "UniqueIdentifier")
+        .and_then(|n| n["value"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+fn provider(idp: &IdP, discover: bool) -> JwtProvider {
+    JwtProvider {
+        issuer: idp.url.clone(),
+        jwks_uri: (!discover).then(|| format!("{}/jwks", idp.url)),
+        audience: Some("kms".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_tokens_are_checked() {
+    let first = SigningKey::new("k1");
+    let idp1 = idp(&[&first]).await;
+    let second_key = SigningKey::new("p2");
+    let idp2 = idp(&[&second_key]).await;
+    let t = TestServer::builder()
+        .jwt(vec![provider(&idp1, false), provider(&idp2, true)])
+        .start()
+        .await;
+    let iss = idp1.url.as_str();
+
+    // Valid: the user is the email claim.
+    let alice = first.sign(&claims(iss, "alice@example.com"));
+    let (status, body) = call(&t.url, Some(&alice), create_key("jwt")).await;
+    assert_eq!(status, 200, "{body}");
+    let uid = uid_of(&body);
+
+    // No token, or not a token.
+    let (status, body) = call(&t.url, None, uid_request("Get", &uid)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    assert_eq!(
+        call(&t.url, Some("nonsense"), uid_request("Get", &uid))
+            .await
+            .0,
+        401
+    );
+
+    let refused = |claims: Value, why: &'static str| {
+        let token = first.sign(&claims);
+        let url = t.url.clone();
+        let uid = uid.clone();
+        async move {
+            let (status, body) = call(&url, Some(&token), uid_request("Get", &uid)).await;
+            assert_eq!(status, 401, "{why}: {body}");
+            assert!(body.contains(why), "{why}: {body}");
+        }
+    };
+    let mut expired = claims(iss, "alice@example.com");
+    expired["exp"] = json!(now() - 3600);
+    refused(expired, "expired").await;
+    let mut early = claims(iss, "alice@example.com");
+    early["nbf"] = json!(now() + 3600);
+    refused(early, "not valid yet").await;
+    let mut audience = claims(iss, "alice@example.com");
+    audience["aud"] = json!("another-service");
+    refused(audience, "not meant for this server").await;
+    refused(
+        claims("https://evil.example", "alice@example.com"),
+        "is not configured",
+    )
+    .await;
+
+    // alg none, and HS256 keyed with the provider's public key.
+    let none = format!(
+        "{}.{}.",
+        b64url(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#),
+        b64url(claims(iss, "alice@example.com").to_string().as_bytes())
+    );
+    let (status, body) = call(&t.url, Some(&none), uid_request("Get", &uid)).await;
+    assert_eq!(status, 401, "{body}");
+    let hs256 = jsonwebtoken::encode(
+        &Header {
+            kid: Some("k1".into()),
+            ..Header::new(Algorithm::HS256)
+        },
+        &claims(iss, "alice@example.com"),
+        &EncodingKey::from_secret(&first.public),
+    )
+    .unwrap();
+    let (status, body) = call(&t.url, Some(&hs256), uid_request("Get", &uid)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("HS256"), "{body}");
+
+    // Rotation: a new key is fetched once, and a flood of unknown keys is not a flood of fetches.
+    let rotated = SigningKey::new("k2");
+    let before = idp1.fetches.load(Ordering::SeqCst);
+    *idp1.jwks.lock().unwrap() = json!({ "keys": [first.jwk(), rotated.jwk()] });
+    tokio::time::sleep(kms_server::auth::MIN_REFRESH).await;
+    let token = rotated.sign(&claims(iss, "alice@example.com"));
+    let (status, body) = call(&t.url, Some(&token), uid_request("Get", &uid)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        idp1.fetches.load(Ordering::SeqCst),
+        before + 1,
+        "fetched once"
+    );
+    let (status, _) = call(&t.url, Some(&token), uid_request("Get", &uid)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        idp1.fetches.load(Ordering::SeqCst),
+        before + 1,
+        "then cached"
+    );
+    let stranger = SigningKey::new("unknown");
+    let flood_start = idp1.fetches.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        let t2 = stranger.sign(&claims(iss, "alice@example.com"));
+        assert_eq!(
+            call(&t.url, Some(&t2), uid_request("Get", &uid)).await.0,
+            401
+        );
+    }
+    assert!(
+        idp1.fetches.load(Ordering::SeqCst) <= flood_start + 1,
+        "at most one fetch for 20 tokens with unknown keys"
+    );
+
+    // The second provider, found through discovery; the user is `sub` without `email`.
+    let token = second_key.sign(&json!({
+        "iss": idp2.url, "sub": "robot-7", "aud": "kms", "exp": now() + 600
+    }));
+    let (status, body) = call(&t.url, Some(&token), create_key("robot")).await;
+    assert_eq!(status, 200, "{body}");
+    let robots = uid_of(&body);
+    // Objects belong to who created them: alice does not see the robot's key.
+    assert_eq!(
+        call(&t.url, Some(&alice), uid_request("Get", &robots))
+            .await
+            .0,
+        404
+    );
+    t.server.stop().await;
+}
+
+/// Builds the request of one operation on an object.
+type RequestFor = Box<dyn Fn(&str) -> Value>;
+
+/// Every operation × {owner, granted that operation, granted another, nothing, `*`, after
+/// revoke}, with users proven by JWTs; nothing leaks to those without the right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_matrix_over_http() {
+    let key = SigningKey::new("m");
+    let idp = idp(&[&key]).await;
+    let t = TestServer::builder()
+        .jwt(vec![provider(&idp, false)])
+        .start()
+        .await;
+    let token = |user: &str| key.sign(&claims(&idp.url, user));
+    let (owner, granted, other, nobody) = (
+        token("owner"),
+        token("granted"),
+        token("other"),
+        token("nobody"),
+    );
+    let http = reqwest::Client::new();
+    let access = |route: &'static str, who: String, body: Value| {
+        let request = http
+            .post(format!("{}{route}", t.url))
+            .bearer_auth(who)
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    let operations: Vec<(&str, RequestFor)> = vec![
+        ("get", Box::new(|u: &str| uid_request("Get", u))),
+        ("export", Box::new(|u: &str| uid_request("Export", u))),
+        (
+            "get_attributes",
+            Box::new(|u: &str| uid_request("GetAttributes", u)),
+        ),
+        ("encrypt", Box::new(|u: &str| encrypt(u))),
+        (
+            "revoke",
+            Box::new(|u: &str| {
+                json!({"tag": "Revoke", "value": [
+            {"tag": "UniqueIdentifier", "type": "TextString", "value": u},
+            {"tag": "RevocationReason", "value": [
+                {"tag": "RevocationReasonCode", "type": "Enumeration", "value": "Unspecified"}]}]})
+            }),
+        ),
+    ];
+    for (right, request) in &operations {
+        let uid = uid_of(&call(&t.url, Some(&owner), create_key(right)).await.1);
+        let run = |who: &String| {
+            let (url, who, body) = (t.url.clone(), who.clone(), request(&uid));
+            async move { call(&url, Some(&who), body).await }
+        };
+        let grant = |user: &str, ops: &[&str]| json!({"unique_identifier": uid, "user_id": user, "operation_types": ops});
+        // Nobody but the owner knows the object: the answer of a missing one, and no material.
+        let (status, body) = run(&nobody).await;
+        assert_eq!(status, 404, "{right}: nothing granted");
+        assert!(!body.contains("KeyMaterial"), "{right}");
+        let (status, body) = run(&other).await;
+        assert_eq!(status, 404, "{right}: other, before any grant: {body}");
+        // Granted that operation: allowed. Granted another: 403.
+        let another = if *right == "get" { "encrypt" } else { "get" };
+        assert_eq!(
+            access("/access/grant", owner.clone(), grant("granted", &[right])).await,
+            200
+        );
+        assert_eq!(
+            access("/access/grant", owner.clone(), grant("other", &[another])).await,
+            200
+        );
+        let (status, body) = run(&granted).await;
+        assert_eq!(status, 200, "{right}: granted: {body}");
+        let (status, body) = run(&other).await;
+        assert_eq!(status, 403, "{right}: granted another operation: {body}");
+        assert!(!body.contains("KeyMaterial"), "{right}");
+        // A grantee cannot grant.
+        assert_eq!(
+            access("/access/grant", granted.clone(), grant("nobody", &[right])).await,
+            403
+        );
+        // After revoke, back to nothing.
+        assert_eq!(
+            access("/access/revoke", owner.clone(), grant("granted", &[right])).await,
+            200
+        );
+        let (status, _) = run(&granted).await;
+        assert_eq!(status, 404, "{right}: after revoke");
+        // Granted to everyone.
+        assert_eq!(
+            access("/access/grant", owner.clone(), grant("*", &[right])).await,
+            200
+        );
+        let (status, body) = run(&nobody).await;
+        assert_eq!(status, 200, "{right}: granted to *: {body}");
+        // The owner may do it all along.
+        let (status, body) = run(&owner).await;
+        assert!(
+            status == 200 || *right == "revoke",
+            "{right}: owner: {body}"
+        );
+    }
+    // Locate shows each user what it may see, and nothing else.
+    let locate = json!({"tag": "Locate", "value": []});
+    let (_, body) = call(&t.url, Some(&token("stranger")), locate.clone()).await;
+    let seen: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        seen["value"].as_array().unwrap().len(),
+        operations.len(),
+        "the * grants: {body}"
+    );
+    t.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // A key created while the server is open, whose value becomes the token.
+    let t = TestServer::builder()
+        .sqlite_dir(dir.path().to_owned())
+        .start()
+        .await;
+    let uid = uid_of(&call(&t.url, None, create_key("token")).await.1);
+    let (_, body) = call(&t.url, None, uid_request("Get", &uid)).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let hex = v.to_string();
+    let material = hex
+        .split("\"KeyMaterial\",\"type\":\"ByteString\",\"value\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let bytes: Vec<u8> = (0..material.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&material[i..i + 2], 16).unwrap())
+        .collect();
+    t.server.stop().await;
+    let t = TestServer::builder()
+        .sqlite_dir(dir.path().to_owned())
+        .api_token_id(&uid)
+        .start()
+        .await;
+    let token = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let (status, body) = call(&t.url, Some(&token), uid_request("Get", &uid)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut wrong = bytes.clone();
+    wrong[0] ^= 1;
+    let wrong = base64::engine::general_purpose::STANDARD.encode(&wrong);
+    let (status, body) = call(&t.url, Some(&wrong), uid_request("Get", &uid)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        !body.contains(&token) && !body.contains(&wrong),
+        "no token echoed"
+    );
+    assert_eq!(call(&t.url, None, uid_request("Get", &uid)).await.0, 401);
+    // Public routes stay open.
+    let health = reqwest::get(format!("{}/health", t.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    t.server.stop().await;
+}
