@@ -17,7 +17,8 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine;
 use common::TestServer;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kms_server::config::JwtProvider;
+use kms_server::config::{Backend, JwtProvider};
+use kms_store::sql::testing::TestDatabase;
 use serde_json::{Value, json};
 
 fn b64url(bytes: &[u8]) -> String {
@@ -301,13 +302,25 @@ type RequestFor = Box<dyn Fn(&str) -> Value>;
 /// Every operation × {owner, granted that operation, granted another, nothing, `*`, after
 /// revoke}, with users proven by JWTs; nothing leaks to those without the right.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rights_matrix_over_http() {
+async fn rights_matrix_on_sqlite() {
+    rights_matrix(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_matrix_on_postgresql() {
+    let db = TestDatabase::postgres().await.unwrap();
+    rights_matrix(Some(db.backend_at(db.url.clone(), 4))).await;
+    db.drop_now().await.unwrap();
+}
+
+async fn rights_matrix(database: Option<Backend>) {
     let key = SigningKey::new("m");
     let idp = idp(&[&key]).await;
-    let t = TestServer::builder()
-        .jwt(vec![provider(&idp, false)])
-        .start()
-        .await;
+    let mut builder = TestServer::builder().jwt(vec![provider(&idp, false)]);
+    if let Some(database) = database {
+        builder = builder.database(database);
+    }
+    let t = builder.start().await;
     let token = |user: &str| key.sign(&claims(&idp.url, user));
     let (owner, granted, other, nobody) = (
         token("owner"),
@@ -453,4 +466,51 @@ async fn api_token() {
     let health = reqwest::get(format!("{}/health", t.url)).await.unwrap();
     assert_eq!(health.status(), 200);
     t.server.stop().await;
+}
+
+/// Two servers on one PostgreSQL database: a right revoked through one is gone on the other at
+/// once (no server caches grants).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_on_one_server_holds_on_the_other() {
+    let key = SigningKey::new("ha");
+    let idp = idp(&[&key]).await;
+    let db = TestDatabase::postgres().await.unwrap();
+    let database = db.backend_at(db.url.clone(), 4);
+    let a = TestServer::builder()
+        .jwt(vec![provider(&idp, false)])
+        .database(database.clone())
+        .start()
+        .await;
+    let b = TestServer::builder()
+        .jwt(vec![provider(&idp, false)])
+        .database(database)
+        .start()
+        .await;
+    let (owner, bob) = (
+        key.sign(&claims(&idp.url, "owner")),
+        key.sign(&claims(&idp.url, "bob")),
+    );
+    let uid = uid_of(&call(&a.url, Some(&owner), create_key("ha")).await.1);
+    let http = reqwest::Client::new();
+    let body = json!({"unique_identifier": uid, "user_id": "bob", "operation_types": ["encrypt"]});
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let granted = http
+        .post(format!("{}/access/grant", a.url))
+        .bearer_auth(&owner)
+        .json(&body);
+    assert_eq!(status(granted.send().await.unwrap()), 200);
+    assert_eq!(call(&b.url, Some(&bob), encrypt(&uid)).await.0, 200);
+    let revoked = http
+        .post(format!("{}/access/revoke", a.url))
+        .bearer_auth(&owner)
+        .json(&body);
+    assert_eq!(status(revoked.send().await.unwrap()), 200);
+    assert_eq!(
+        call(&b.url, Some(&bob), encrypt(&uid)).await.0,
+        404,
+        "revoked on b at once"
+    );
+    a.server.stop().await;
+    b.server.stop().await;
+    db.drop_now().await.unwrap();
 }
