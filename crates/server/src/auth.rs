@@ -1,5 +1,5 @@
-//! Who is calling: a JWT bearer token from a configured identity provider, an API token, or
-//! the default user. When any method is configured, a request that proves none of them is
+//! Who is calling: a TLS client certificate (its subject CN), a JWT bearer token from a
+//! configured identity provider, an API token, or the default user. When any method is configured, a request that proves none of them is
 //! refused (401), unless `--force-default-username` makes every caller the default user.
 //!
 //! JWTs: only asymmetric algorithms (RS*, PS*, ES*, EdDSA), with the key the provider's JWKS
@@ -31,6 +31,8 @@ pub struct Authenticator {
     api_token_id: Option<String>,
     force_default: bool,
     default_user: String,
+    /// Client certificates are checked against `--authority-cert-file`.
+    client_certificates: bool,
     http: reqwest::Client,
 }
 
@@ -76,6 +78,7 @@ impl Authenticator {
             api_token_id,
             force_default,
             default_user,
+            client_certificates: false,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -83,9 +86,18 @@ impl Authenticator {
         }
     }
 
+    /// Accepts the CN of a verified client certificate as the user.
+    pub fn with_client_certificates(mut self, on: bool) -> Authenticator {
+        self.client_certificates = on;
+        self
+    }
+
     /// Whether any method besides the default user is configured.
     pub fn enabled(&self) -> bool {
-        !self.force_default && (!self.providers.is_empty() || self.api_token_id.is_some())
+        !self.force_default
+            && (self.client_certificates
+                || !self.providers.is_empty()
+                || self.api_token_id.is_some())
     }
 
     /// How many times the JWKS of the provider of `issuer` was fetched.
@@ -97,9 +109,20 @@ impl Authenticator {
     }
 
     /// The user a request's `Authorization` header value proves, or why it proves none.
-    pub async fn user(&self, kms: &Kms, authorization: Option<&str>) -> KResult<String> {
+    pub async fn user(
+        &self,
+        kms: &Kms,
+        client_cn: Option<&str>,
+        authorization: Option<&str>,
+    ) -> KResult<String> {
         if !self.enabled() {
             return Ok(self.default_user.clone());
+        }
+        // The handshake verified the certificate against the configured CAs.
+        if self.client_certificates
+            && let Some(cn) = client_cn.filter(|cn| !cn.is_empty())
+        {
+            return Ok(cn.to_owned());
         }
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
@@ -107,7 +130,7 @@ impl Authenticator {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 KmsError::Unauthenticated(
-                    "send `Authorization: Bearer TOKEN` (a JWT from a configured identity provider, or the API token)".into(),
+                    "present a client certificate from a trusted CA, or send `Authorization: Bearer TOKEN` (a JWT from a configured identity provider, or the API token)".into(),
                 )
             })?;
         if token.matches('.').count() == 2 && !self.providers.is_empty() {

@@ -82,6 +82,11 @@ pub struct Args {
     #[arg(long, env = "KMS_HTTPS_P12_FILE")]
     pub https_p12_file: Option<PathBuf>,
 
+    /// PEM bundle of the CAs that client certificates must chain to (HTTPS only): a client
+    /// presenting a valid certificate is the user named by its subject CN.
+    #[arg(long, env = "KMS_AUTHORITY_CERT_FILE")]
+    pub authority_cert_file: Option<PathBuf>,
+
     /// Password of the PKCS#12 file.
     #[arg(long, env = "KMS_HTTPS_P12_PASSWORD", hide_env_values = true)]
     pub https_p12_password: Option<String>,
@@ -192,6 +197,8 @@ struct HttpSection {
     https_p12_file: Option<PathBuf>,
     #[serde(alias = "https-p12-password")]
     https_p12_password: Option<String>,
+    #[serde(alias = "authority-cert-file")]
+    authority_cert_file: Option<PathBuf>,
     hostname: Option<String>,
     port: Option<u16>,
     #[serde(alias = "max-request-size")]
@@ -260,6 +267,7 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("force_default_username", "[auth] force_default_username"),
     ("https_p12_file", "[http] https_p12_file"),
     ("https_p12_password", "[http] https_p12_password"),
+    ("authority_cert_file", "[http] authority_cert_file"),
     (
         "use_bootstrap_server",
         "[bootstrap_server] use_bootstrap_server",
@@ -425,6 +433,8 @@ pub struct Config {
     pub api_token_id: Option<String>,
     /// Every caller is the default user.
     pub force_default_username: bool,
+    /// CAs that client certificates must chain to (HTTPS): the certificate's CN is the user.
+    pub authority_cert_file: Option<PathBuf>,
     pub max_request_size: usize,
     /// What one request may ask of the server.
     pub limits: crate::kms::Limits,
@@ -538,6 +548,7 @@ impl Config {
                 args.jwt_audience.or(file.auth.jwt_audience),
             )?,
             api_token_id: args.api_token_id.or(file.auth.api_token_id),
+            authority_cert_file: args.authority_cert_file.or(file.http.authority_cert_file),
             force_default_username: args.force_default_username
                 || file.auth.force_default_username.unwrap_or(false),
             privileged_users: args

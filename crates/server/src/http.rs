@@ -93,7 +93,11 @@ async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.user(&state.kms, authorization).await {
+    let client_cn = request
+        .extensions()
+        .get::<crate::listener::PeerCommonName>()
+        .and_then(|p| p.0.as_deref());
+    match state.auth.user(&state.kms, client_cn, authorization).await {
         Ok(user) => {
             request.extensions_mut().insert(Caller(user));
             next.run(request).await

@@ -79,10 +79,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 path: h.p12_file.display().to_string(),
                 source,
             })?;
-            Some(tls::server_config(tls::load_pkcs12(
-                &data,
-                h.p12_password.expose(),
-            )?)?)
+            Some(tls::kms_server_config(
+                tls::load_pkcs12(&data, h.p12_password.expose())?,
+                config.authority_cert_file.as_deref(),
+            )?)
         }
         None => None,
     };
@@ -111,7 +111,8 @@ pub async fn serve(
             config.api_token_id.clone(),
             config.force_default_username,
             config.default_username.clone(),
-        ),
+        )
+        .with_client_certificates(config.authority_cert_file.is_some() && tls.is_some()),
         limits: kmip::binary::Limits {
             max_message_size: config.max_request_size,
             ..Default::default()
@@ -148,10 +149,10 @@ pub async fn serve(
             )
             .map_err(bind_error)?
             .map(|tls| {
-                tls.acceptor(listener::LimitedAcceptor::new(
+                listener::ClientCertAcceptor::new(tls.acceptor(listener::LimitedAcceptor::new(
                     axum_server::accept::DefaultAcceptor::new(),
                     limits,
-                ))
+                )))
             })
             .handle(handle.clone());
             let server = listener::configure(server, limits);

@@ -141,3 +141,50 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Limited<T> {
         self.inner.is_write_vectored()
     }
 }
+
+/// The subject CN of the client certificate a TLS connection presented (verified against
+/// `--authority-cert-file` during the handshake), or `None` when it presented none.
+#[derive(Clone, Debug)]
+pub struct PeerCommonName(pub Option<String>);
+
+/// An acceptor after the TLS one that hands every request of a connection the CN of the
+/// client's certificate (see [`PeerCommonName`]).
+#[derive(Clone)]
+pub struct ClientCertAcceptor<A> {
+    inner: A,
+}
+
+impl<A> ClientCertAcceptor<A> {
+    pub fn new(inner: A) -> Self {
+        ClientCertAcceptor { inner }
+    }
+}
+
+impl<A, I, S, T> Accept<I, S> for ClientCertAcceptor<A>
+where
+    A: Accept<I, S, Stream = tokio_rustls::server::TlsStream<T>>,
+    A::Future: Send + 'static,
+    A::Service: Send + 'static,
+    T: Send + 'static,
+{
+    type Stream = tokio_rustls::server::TlsStream<T>;
+    type Service = tower_http::add_extension::AddExtension<A::Service, PeerCommonName>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepted = self.inner.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = accepted.await?;
+            let cn = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::tls::common_name(leaf.as_ref()));
+            Ok((
+                stream,
+                tower_http::add_extension::AddExtension::new(service, PeerCommonName(cn)),
+            ))
+        })
+    }
+}

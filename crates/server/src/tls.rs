@@ -61,13 +61,86 @@ pub fn load_pkcs12(data: &[u8], password: &str) -> Result<TlsIdentity, TlsError>
 
 /// A rustls server configuration: TLS 1.2 and 1.3 with aws-lc-rs's default (modern) suites.
 pub fn server_config(identity: TlsIdentity) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    server_config_with_clients(identity, None)
+}
+
+/// [`server_config`], asking clients for a certificate that chains to `client_cas` when given.
+/// A client without one may still connect (it must then prove who it is otherwise); one with
+/// a certificate that does not verify (another CA, expired) is refused during the handshake.
+pub fn server_config_with_clients(
+    identity: TlsIdentity,
+    client_cas: Option<&[CertificateDer<'static>]>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(identity.chain, identity.key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match client_cas {
+        None => builder.with_no_client_auth(),
+        Some(cas) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in cas {
+                roots.add(ca.clone())?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(identity.chain, identity.key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The TLS configuration of the KMS port: `identity`, and client certificates checked against
+/// the CAs of `authority_cert_file` when given.
+pub fn kms_server_config(
+    identity: TlsIdentity,
+    authority_cert_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let cas = match authority_cert_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Some(pem_certificates(&pem)?)
+        }
+        None => None,
+    };
+    server_config_with_clients(identity, cas.as_deref())
+}
+
+/// The certificates of a PEM bundle (the CAs client certificates must chain to).
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            TlsError::Rustls(rustls::Error::General(format!(
+                "not a PEM certificate bundle: {e}"
+            )))
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Rustls(rustls::Error::General(
+            "the PEM bundle holds no certificate".into(),
+        )));
+    }
+    Ok(certs)
+}
+
+/// The subject common name of a DER certificate.
+pub fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
 }
 
 /// SHA-256 of a DER certificate, as colon-separated upper-case hex (what `openssl x509

@@ -514,3 +514,121 @@ async fn a_revoke_on_one_server_holds_on_the_other() {
     b.server.stop().await;
     db.drop_now().await.unwrap();
 }
+
+/// A CA, and certificates it signs for users.
+struct Ca {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { params, key, pem }
+    }
+
+    /// A client certificate for `user` (its CN), valid now unless `expired`; PEM cert + key.
+    fn client(&self, user: &str, expired: bool) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, user);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        format!("{}{}", cert.pem(), key.serialize_pem())
+    }
+}
+
+fn tls_client(identity: Option<&str>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().danger_accept_invalid_certs(true);
+    if let Some(pem) = identity {
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// Client certificates: no certificate, one from another CA, an expired one, valid ones (the
+/// user is the CN); with a JWT provider configured too, a certificate-less client may use a
+/// token instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p12, _) =
+        kms_server::tls::self_signed_pkcs12(&["localhost", "127.0.0.1"], "pw", true).unwrap();
+    std::fs::write(dir.path().join("kms.p12"), p12).unwrap();
+    let (ca, other_ca) = (Ca::new("Test CA"), Ca::new("Other CA"));
+    std::fs::write(dir.path().join("ca.pem"), &ca.pem).unwrap();
+    let key = SigningKey::new("c");
+    let idp = idp(&[&key]).await;
+    let t = TestServer::builder()
+        .https(
+            dir.path().join("kms.p12"),
+            "pw",
+            Some(dir.path().join("ca.pem")),
+        )
+        .jwt(vec![provider(&idp, false)])
+        .start()
+        .await;
+    let send = |client: reqwest::Client, body: Value| {
+        let url = format!("{}/kmip/2_1", t.url);
+        async move { client.post(url).json(&body).send().await }
+    };
+
+    let alice = tls_client(Some(&ca.client("alice", false)));
+    let created = send(alice.clone(), create_key("mtls")).await.unwrap();
+    assert_eq!(created.status(), 200);
+    let uid = uid_of(&created.text().await.unwrap());
+    // The CN is the user: alice's key is hers, not bob's.
+    let owned = alice
+        .get(format!("{}/access/owned", t.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(owned.contains(&uid), "{owned}");
+    let bob = tls_client(Some(&ca.client("bob", false)));
+    let r = send(bob, uid_request("Get", &uid)).await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    // No certificate and no token: 401. A token instead of a certificate: fine.
+    let anonymous = tls_client(None);
+    let r = send(anonymous.clone(), uid_request("Get", &uid))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let token = key.sign(&claims(&idp.url, "alice"));
+    let r = anonymous
+        .post(format!("{}/kmip/2_1", t.url))
+        .bearer_auth(token)
+        .json(&uid_request("Get", &uid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the same user through a JWT");
+
+    // Another CA's certificate and an expired one do not get through the handshake.
+    let stranger = tls_client(Some(&other_ca.client("alice", false)));
+    assert!(send(stranger, uid_request("Get", &uid)).await.is_err());
+    let expired = tls_client(Some(&ca.client("alice", true)));
+    assert!(send(expired, uid_request("Get", &uid)).await.is_err());
+    t.server.stop().await;
+}

@@ -356,7 +356,10 @@ async fn start(State(s): State<Arc<BootState>>, body: Body) -> Response {
                 .as_ref()
                 .map(Secret::expose)
                 .unwrap_or("");
-            match tls::load_pkcs12(data, password).and_then(tls::server_config) {
+            let authority = s.config.authority_cert_file.clone();
+            match tls::load_pkcs12(data, password)
+                .and_then(|identity| tls::kms_server_config(identity, authority.as_deref()))
+            {
                 Ok(t) => Some(t),
                 Err(e) => return bad(e.to_string()),
             }

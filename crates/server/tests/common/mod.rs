@@ -25,6 +25,8 @@ pub struct Builder {
     privileged_users: Option<Vec<String>>,
     jwt_providers: Vec<kms_server::config::JwtProvider>,
     api_token_id: Option<String>,
+    https: Option<kms_server::config::Https>,
+    authority_cert_file: Option<PathBuf>,
 }
 
 impl TestServer {
@@ -39,6 +41,8 @@ impl TestServer {
             privileged_users: None,
             jwt_providers: Vec::new(),
             api_token_id: None,
+            https: None,
+            authority_cert_file: None,
         }
     }
 
@@ -84,6 +88,16 @@ impl Builder {
         self
     }
 
+    /// Serve HTTPS with this PKCS#12, and check client certificates against these CAs.
+    pub fn https(mut self, p12_file: PathBuf, password: &str, client_cas: Option<PathBuf>) -> Self {
+        self.https = Some(kms_server::config::Https {
+            p12_file,
+            p12_password: kms_store::Secret::new(password),
+        });
+        self.authority_cert_file = client_cas;
+        self
+    }
+
     /// Accept the value of this key as API token.
     pub fn api_token_id(mut self, uid: &str) -> Self {
         self.api_token_id = Some(uid.into());
@@ -102,6 +116,7 @@ impl Builder {
     }
 
     pub async fn start(self) -> TestServer {
+        let https = self.https.is_some();
         let (dir, path) = match self.sqlite_dir {
             Some(d) => (None, d),
             None => {
@@ -111,7 +126,7 @@ impl Builder {
             }
         };
         let config = Config {
-            https: None,
+            https: self.https,
             bootstrap: None,
             database_given: true,
             database: self.database.unwrap_or(Backend::Sqlite {
@@ -124,13 +139,15 @@ impl Builder {
             jwt_providers: self.jwt_providers,
             api_token_id: self.api_token_id,
             force_default_username: false,
+            authority_cert_file: self.authority_cert_file,
             max_request_size: self.max_request_size,
             limits: Default::default(),
             connections: self.connections,
             request_timeout: self.request_timeout,
         };
         let server = kms_server::start(config).await.expect("server starts");
-        let url = format!("http://{}", server.addr);
+        let scheme = if https { "https" } else { "http" };
+        let url = format!("{scheme}://{}", server.addr);
         TestServer { server, url, dir }
     }
 }
