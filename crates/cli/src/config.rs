@@ -45,6 +45,47 @@ fn default_url() -> String {
 }
 
 impl CliConfig {
+    /// The client certificate and key of `ssl_client_pkcs12_path` as PEM, for mutual TLS.
+    pub fn client_identity_pem(&self) -> anyhow::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        let Some(path) = &self.ssl_client_pkcs12_path else {
+            return Ok(None);
+        };
+        let data = std::fs::read(path)
+            .with_context(|| format!("cannot read the client PKCS#12 {}", path.display()))?;
+        let password = self.ssl_client_pkcs12_password.as_deref().unwrap_or("");
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            &data,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .with_context(|| {
+            format!(
+                "{} is not a PKCS#12 file this password opens (ssl_client_pkcs12_password)",
+                path.display()
+            )
+        })?;
+        let (_, chain) = store
+            .private_key_chain()
+            .with_context(|| format!("{} holds no private key", path.display()))?;
+        let pem = |label: &str, der: &[u8]| {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            let mut out = format!("-----BEGIN {label}-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                out.push_str(&String::from_utf8_lossy(line));
+                out.push('\n');
+            }
+            out.push_str(&format!("-----END {label}-----\n"));
+            out
+        };
+        let mut out = zeroize::Zeroizing::new(String::new());
+        for cert in chain.certs() {
+            out.push_str(&pem("CERTIFICATE", cert.as_der()));
+        }
+        out.push_str(&pem("PRIVATE KEY", chain.key().as_der()));
+        Ok(Some(zeroize::Zeroizing::new(out.as_bytes().to_vec())))
+    }
+
     /// Loads `path`, or the default location; a missing default file means default settings.
     pub fn load(path: Option<&Path>) -> anyhow::Result<CliConfig> {
         let (path, explicit) = match path {

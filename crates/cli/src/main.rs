@@ -1,5 +1,6 @@
 //! `ckms`: the command-line client of the KMS.
 
+mod access;
 mod attributes;
 mod bench;
 mod bootstrap;
@@ -27,9 +28,14 @@ struct Cli {
     /// Server URL, overriding the configuration file.
     #[arg(long, global = true, env = "KMS_SERVER_URL")]
     url: Option<String>,
-    /// Accept a server certificate that does not verify.
+    /// Accept a server certificate that does not verify (tests only: anyone on the path can
+    /// then read and change the traffic).
     #[arg(long, global = true)]
     accept_invalid_certs: bool,
+    /// Bearer token (a JWT, or the server's API token), overriding `access_token` of the
+    /// configuration file.
+    #[arg(long, global = true, env = "KMS_ACCESS_TOKEN", hide_env_values = true)]
+    access_token: Option<String>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -57,6 +63,11 @@ enum Command {
     Mac(primitives::MacArgs),
     /// Random bytes from the server.
     Rng(primitives::RngArgs),
+    /// Rights on objects: grant, revoke, list; objects owned and obtained.
+    AccessRights {
+        #[command(subcommand)]
+        command: access::AccessCommand,
+    },
     /// Server information.
     Server {
         #[command(subcommand)]
@@ -89,15 +100,25 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     if let Some(url) = cli.url {
         conf.kms_server_url = url;
     }
+    if let Some(token) = cli.access_token {
+        conf.access_token = Some(token);
+    }
+    if cli.accept_invalid_certs || conf.accept_invalid_certs {
+        eprintln!(
+            "warning: the server certificate is not verified (--accept-invalid-certs): use this for tests only"
+        );
+    }
     let client = KmsClient::new(ClientConfig {
         server_url: conf.kms_server_url.clone(),
         access_token: conf.access_token.clone(),
         accept_invalid_certs: cli.accept_invalid_certs || conf.accept_invalid_certs,
         pinned_sha256: None,
+        client_identity_pem: conf.client_identity_pem()?,
     })?;
     match cli.command {
         Command::Sym { command } => sym::run(&client, command, out).await,
         Command::Locate(args) => locate::run(&client, args, out).await,
+        Command::AccessRights { command } => access::run(&client, command, out).await,
         Command::Attributes { command } => attributes::run(&client, command, out).await,
         Command::Hash(args) => primitives::hash(&client, args, out).await,
         Command::Mac(args) => primitives::mac(&client, args, out).await,

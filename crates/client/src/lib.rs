@@ -47,6 +47,8 @@ pub struct ClientConfig {
     pub accept_invalid_certs: bool,
     /// Trust exactly the server certificate with this SHA-256 fingerprint (hex, colons optional).
     pub pinned_sha256: Option<String>,
+    /// A client certificate and its key (PEM) to present to the server (mutual TLS).
+    pub client_identity_pem: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -57,6 +59,10 @@ impl std::fmt::Debug for ClientConfig {
             .field("access_token", &self.access_token.as_ref().map(|_| "***"))
             .field("accept_invalid_certs", &self.accept_invalid_certs)
             .field("pinned_sha256", &self.pinned_sha256)
+            .field(
+                "client_identity_pem",
+                &self.client_identity_pem.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -188,6 +194,35 @@ impl KmsClient {
             .ok_or_else(|| ClientError::Unexpected("success without payload".into()))
     }
 
+    /// An access rights route: `GET` without a body, `POST` with one; answers its JSON.
+    pub async fn access(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let request = match body {
+            Some(b) => self.post(path).json(&b),
+            None => {
+                let mut r = self.http.get(format!("{}{path}", self.base));
+                if let Some(t) = &self.token {
+                    r = r.bearer_auth(t);
+                }
+                r
+            }
+        };
+        let resp = request.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        if status != 200 {
+            return Err(ClientError::Server {
+                status,
+                message: text,
+            });
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Unexpected(format!("{path} answered no JSON: {e}")))
+    }
+
     /// `GET /version`: the server's version string (a JSON string; bare text from older servers).
     pub async fn version(&self) -> Result<String, ClientError> {
         let resp = self
@@ -209,6 +244,14 @@ pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ClientError
         builder = builder.tls_backend_preconfigured(pinning::client_config(pin)?);
     } else {
         builder = builder.danger_accept_invalid_certs(config.accept_invalid_certs);
+    }
+    if let Some(pem) = &config.client_identity_pem {
+        let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
+            ClientError::Config(
+                "the client certificate is not a PEM certificate with its private key".into(),
+            )
+        })?;
+        builder = builder.identity(identity);
     }
     builder
         .build()

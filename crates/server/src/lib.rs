@@ -118,6 +118,7 @@ pub async fn serve(
             ..Default::default()
         },
     });
+    let auth_enabled = state.auth.enabled();
     let app = http::router(state, config.max_request_size);
     let handle = axum_server::Handle::new();
     let https = tls.is_some();
@@ -128,12 +129,27 @@ pub async fn serve(
             reason: e.to_string(),
         })?;
     if !config.listen.ip().is_loopback() && !https {
+        if auth_enabled {
+            tracing::warn!(
+                address = %config.listen,
+                "serving plain HTTP on a non-loopback address: tokens and keys travel in clear \
+                 and can be replayed by anyone on the path. Serve HTTPS with \
+                 --https-p12-file/--https-p12-password"
+            );
+        } else {
+            tracing::warn!(
+                address = %config.listen,
+                "SERVING PLAIN HTTP WITHOUT AUTHENTICATION on a non-loopback address: anyone who \
+                 reaches this port can read, use and destroy every key, and keys travel in clear. \
+                 Serve HTTPS with --https-p12-file/--https-p12-password, or listen on loopback only \
+                 with --hostname 127.0.0.1 behind a proxy that authenticates"
+            );
+        }
+    } else if https && !auth_enabled && !config.listen.ip().is_loopback() {
         tracing::warn!(
             address = %config.listen,
-            "SERVING PLAIN HTTP WITHOUT AUTHENTICATION on a non-loopback address: anyone who \
-             reaches this port can read, use and destroy every key, and keys travel in clear. \
-             Serve HTTPS with --https-p12-file/--https-p12-password, or listen on loopback only \
-             with --hostname 127.0.0.1 behind a proxy that authenticates"
+            "no authentication configured: every caller is the default user and may use every key; \
+             configure --authority-cert-file, --jwt-issuer-uri or --api-token-id"
         );
     }
     let limits = config.connections;
