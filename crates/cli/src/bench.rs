@@ -118,12 +118,21 @@ async fn floor_server() -> anyhow::Result<String> {
     Ok(format!("http://{addr}/floor"))
 }
 
-pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()> {
+pub async fn run(
+    url: &str,
+    token: Option<&str>,
+    args: BenchArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
     let base = url.trim_end_matches('/').to_owned();
-    let client = KmsClient::with_url(&base)?;
+    let client = KmsClient::new(kms_client::ClientConfig {
+        server_url: base.clone(),
+        access_token: token.map(str::to_owned),
+        ..Default::default()
+    })?;
     let create = Create::symmetric_key(CryptographicAlgorithm::AES, 256);
     let uid = client
         .call(create.clone())
@@ -150,8 +159,17 @@ pub async fn run(url: &str, args: BenchArgs, out: &Output) -> anyhow::Result<()>
     let create_json = json_body(&RequestPayload::Create(create));
     let get_json = json_body(&get);
 
+    // Every request carries the token, as a real client's would (the floor ignores it).
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+            .context("the access token is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
+        .default_headers(headers)
         .build()?;
     let d = Duration::from_secs(args.duration);
     let c = args.concurrency;

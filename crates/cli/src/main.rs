@@ -130,7 +130,15 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
             out.value("version", &v);
             Ok(())
         }
-        Command::Bench(args) => bench::run(&conf.kms_server_url, args, out).await,
+        Command::Bench(args) => {
+            bench::run(
+                &conf.kms_server_url,
+                conf.access_token.as_deref(),
+                args,
+                out,
+            )
+            .await
+        }
         Command::BootstrapStart(args) => {
             bootstrap::run(
                 &conf,
