@@ -46,34 +46,12 @@ pub async fn run(client: &KmsClient, command: AccessCommand, out: &Output) -> an
             user,
             operations,
             object_uid,
-        } => {
-            let body = json!({"unique_identifier": object_uid, "user_id": user, "operation_types": operations});
-            client.access("/access/grant", Some(body)).await?;
-            out.report(
-                &format!(
-                    "granted {} on {object_uid} to {user}",
-                    operations.join(", ")
-                ),
-                json!({"granted": operations, "user_id": user, "unique_identifier": object_uid}),
-            );
-            Ok(())
-        }
+        } => change(client, out, "grant", &user, &operations, &object_uid).await,
         AccessCommand::Revoke {
             user,
             operations,
             object_uid,
-        } => {
-            let body = json!({"unique_identifier": object_uid, "user_id": user, "operation_types": operations});
-            client.access("/access/revoke", Some(body)).await?;
-            out.report(
-                &format!(
-                    "revoked {} on {object_uid} from {user}",
-                    operations.join(", ")
-                ),
-                json!({"revoked": operations, "user_id": user, "unique_identifier": object_uid}),
-            );
-            Ok(())
-        }
+        } => change(client, out, "revoke", &user, &operations, &object_uid).await,
         AccessCommand::List { object_uid } => {
             let list = client
                 .access(&format!("/access/list/{object_uid}"), None)
@@ -130,6 +108,26 @@ pub async fn run(client: &KmsClient, command: AccessCommand, out: &Output) -> an
             Ok(())
         }
     }
+}
+
+/// Grants (`grant`) or revokes (`revoke`) rights.
+async fn change(
+    client: &KmsClient,
+    out: &Output,
+    action: &str,
+    user: &str,
+    operations: &[String],
+    uid: &str,
+) -> anyhow::Result<()> {
+    let body = json!({"unique_identifier": uid, "user_id": user, "operation_types": operations});
+    client
+        .access(&format!("/access/{action}"), Some(body))
+        .await?;
+    out.report(
+        &format!("{action}d {} on {uid} for {user}", operations.join(", ")),
+        json!({format!("{action}d"): operations, "user_id": user, "unique_identifier": uid}),
+    );
+    Ok(())
 }
 
 fn names(operations: &Value) -> String {

@@ -156,17 +156,7 @@ impl Kms {
         user: &str,
         operations: &[String],
     ) -> KResult<()> {
-        checked_user(user)?;
-        let operations = checked_operations(operations)?;
-        let object = self.owned_by_caller(ctx, uid).await?;
-        if user == object.owner {
-            return Err(KmsError::InvalidRequest(format!(
-                "`{user}` owns object `{uid}` and may do everything with it already"
-            )));
-        }
-        self.store.grant(uid, user, &operations).await?;
-        tracing::info!(request_id = %ctx.request_id, owner = %ctx.user, %uid, grantee = %user, ?operations, "rights granted");
-        Ok(())
+        self.change_access(ctx, uid, user, operations, true).await
     }
 
     /// Takes `operations` on `uid` back from `user`; the caller must own the object.
@@ -177,11 +167,36 @@ impl Kms {
         user: &str,
         operations: &[String],
     ) -> KResult<()> {
+        self.change_access(ctx, uid, user, operations, false).await
+    }
+
+    async fn change_access(
+        &self,
+        ctx: &RequestContext,
+        uid: &str,
+        user: &str,
+        operations: &[String],
+        grant: bool,
+    ) -> KResult<()> {
         checked_user(user)?;
         let operations = checked_operations(operations)?;
-        self.owned_by_caller(ctx, uid).await?;
-        self.store.revoke_grant(uid, user, &operations).await?;
-        tracing::info!(request_id = %ctx.request_id, owner = %ctx.user, %uid, grantee = %user, ?operations, "rights revoked");
+        let object = self.owned_by_caller(ctx, uid).await?;
+        if grant {
+            if user == object.owner {
+                return Err(KmsError::InvalidRequest(format!(
+                    "`{user}` owns object `{uid}` and may do everything with it already"
+                )));
+            }
+            self.store.grant(uid, user, &operations).await?;
+        } else {
+            self.store.revoke_grant(uid, user, &operations).await?;
+        }
+        let change = if grant {
+            "rights granted"
+        } else {
+            "rights revoked"
+        };
+        tracing::info!(request_id = %ctx.request_id, owner = %ctx.user, %uid, grantee = %user, ?operations, "{change}");
         Ok(())
     }
 

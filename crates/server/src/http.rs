@@ -323,56 +323,41 @@ fn access_body(body: &Bytes) -> Result<AccessRequest, KmsError> {
 /// `POST /access/grant`: the owner grants rights on an object.
 async fn access_grant(
     State(state): State<Arc<AppState>>,
-    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    caller: axum::Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    let ctx = state.kms.context(user);
-    let request = match access_body(&body) {
-        Ok(r) => r,
-        Err(e) => return error_response(&e, ctx.request_id),
-    };
-    let result = state
-        .kms
-        .grant_access(
-            &ctx,
-            &request.unique_identifier,
-            &request.user_id,
-            &request.operation_types,
-        )
-        .await
-        .map(|()| {
-            serde_json::json!({ "success": format!(
-                "access granted to `{}` on `{}`", request.user_id, request.unique_identifier
-            ) })
-        });
-    json_or_error(result, &ctx)
+    access_change(&state, caller, &body, true).await
 }
 
 /// `POST /access/revoke`: the owner takes rights on an object back.
 async fn access_revoke(
     State(state): State<Arc<AppState>>,
-    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    caller: axum::Extension<Caller>,
     body: Bytes,
 ) -> Response {
+    access_change(&state, caller, &body, false).await
+}
+
+async fn access_change(
+    state: &AppState,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    body: &Bytes,
+    grant: bool,
+) -> Response {
     let ctx = state.kms.context(user);
-    let request = match access_body(&body) {
+    let r = match access_body(body) {
         Ok(r) => r,
         Err(e) => return error_response(&e, ctx.request_id),
     };
-    let result = state
-        .kms
-        .revoke_access(
-            &ctx,
-            &request.unique_identifier,
-            &request.user_id,
-            &request.operation_types,
-        )
-        .await
-        .map(|()| {
-            serde_json::json!({ "success": format!(
-                "access revoked from `{}` on `{}`", request.user_id, request.unique_identifier
-            ) })
-        });
+    let (uid, user, ops) = (&r.unique_identifier, &r.user_id, &r.operation_types);
+    let result = if grant {
+        state.kms.grant_access(&ctx, uid, user, ops).await
+    } else {
+        state.kms.revoke_access(&ctx, uid, user, ops).await
+    };
+    let done = if grant { "granted to" } else { "revoked from" };
+    let result = result
+        .map(|()| serde_json::json!({ "success": format!("access {done} `{user}` on `{uid}`") }));
     json_or_error(result, &ctx)
 }
 

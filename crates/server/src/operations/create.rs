@@ -58,21 +58,30 @@ fn secret_data(mut attributes: Attributes) -> KResult<(Object, Attributes)> {
     let material = kms_crypto::random_key((length / 8) as usize)?;
     let object = Object::SecretData(SecretData {
         secret_data_type: SecretDataType::Seed,
-        key_block: KeyBlock {
-            key_format_type: KeyFormatType::Raw,
-            key_compression_type: None,
-            key_value: Some(KeyValue::Plain(PlainKeyValue {
-                key_material: KeyMaterial::Bytes(material.to_vec()),
-                attributes: None,
-                attribute: vec![],
-            })),
-            cryptographic_algorithm: None,
-            cryptographic_length: None,
-            key_wrapping_data: None,
-        },
+        key_block: raw_key_block(&material, None, None),
     });
     attributes.set(Attribute::Other(random_number_generator()));
     Ok((object, attributes))
+}
+
+/// A key block holding `material` in clear, in Raw format.
+fn raw_key_block(
+    material: &[u8],
+    algorithm: Option<CryptographicAlgorithm>,
+    length: Option<i32>,
+) -> KeyBlock {
+    KeyBlock {
+        key_format_type: KeyFormatType::Raw,
+        key_compression_type: None,
+        key_value: Some(KeyValue::Plain(PlainKeyValue {
+            key_material: KeyMaterial::Bytes(material.to_vec()),
+            attributes: None,
+            attribute: vec![],
+        })),
+        cryptographic_algorithm: algorithm,
+        cryptographic_length: length,
+        key_wrapping_data: None,
+    }
 }
 
 /// A symmetric key of the algorithm and length the attributes name.
@@ -131,18 +140,7 @@ fn symmetric_key(mut attributes: Attributes) -> KResult<(Object, Attributes)> {
         kms_crypto::random_key((length / 8) as usize)?
     };
     let object = Object::SymmetricKey(SymmetricKey {
-        key_block: KeyBlock {
-            key_format_type: KeyFormatType::Raw,
-            key_compression_type: None,
-            key_value: Some(KeyValue::Plain(PlainKeyValue {
-                key_material: KeyMaterial::Bytes(material.to_vec()),
-                attributes: None,
-                attribute: vec![],
-            })),
-            cryptographic_algorithm: Some(algorithm),
-            cryptographic_length: Some(length),
-            key_wrapping_data: None,
-        },
+        key_block: raw_key_block(&material, Some(algorithm), Some(length)),
     });
     attributes.set(Attribute::Other(random_number_generator()));
     Ok((object, attributes))
