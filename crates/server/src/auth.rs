@@ -6,7 +6,9 @@
 //! names by `kid`; `exp`, `nbf`, `iss` and `aud` checked with a 60-second leeway. The JWKS is
 //! cached per provider, fetched again after an hour or for an unknown `kid`, but at most once
 //! per [`MIN_REFRESH`], so that a flood of bad tokens is not a flood of fetches. The user is the
-//! token's `email` claim, else its `sub`.
+//! token's `email` claim, else its `sub`. A verified token is remembered (by its SHA-256) for a
+//! minute at most, never beyond its `exp`, so a client sending the same token with every request
+//! pays for one signature verification a minute.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -24,6 +26,11 @@ pub const MIN_REFRESH: Duration = Duration::from_secs(1);
 const JWKS_LIFETIME: Duration = Duration::from_secs(3600);
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY: u64 = 60;
+/// How long a verified JWT is remembered (never beyond its `exp`): clients send the same token
+/// with every request, and verifying a signature costs more than the rest of an Encrypt.
+const VERIFIED_LIFETIME: Duration = Duration::from_secs(60);
+/// Most verified tokens remembered; the memory is emptied when it is full.
+const VERIFIED_MAX: usize = 10_000;
 
 /// The authentication methods of a server.
 pub struct Authenticator {
@@ -34,6 +41,8 @@ pub struct Authenticator {
     /// Client certificates are checked against `--authority-cert-file`.
     client_certificates: bool,
     http: reqwest::Client,
+    /// SHA-256 of verified JWTs → their user and until when they are trusted.
+    verified: std::sync::Mutex<HashMap<[u8; 32], (String, Instant)>>,
 }
 
 struct Provider {
@@ -53,6 +62,7 @@ struct Keys {
 struct Claims {
     email: Option<String>,
     sub: Option<String>,
+    exp: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -79,6 +89,7 @@ impl Authenticator {
             force_default,
             default_user,
             client_certificates: false,
+            verified: std::sync::Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -168,7 +179,39 @@ impl Authenticator {
         )
     }
 
+    /// The user of a JWT, remembered for a while once verified.
     async fn jwt_user(&self, token: &str) -> KResult<String> {
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .unwrap_or([0; 32]);
+        if let Ok(verified) = self.verified.lock()
+            && let Some((user, until)) = verified.get(&digest)
+            && Instant::now() < *until
+        {
+            return Ok(user.clone());
+        }
+        let (user, exp) = self.verify_jwt(token).await?;
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let left = Duration::from_secs(exp.saturating_sub(now_unix));
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+            verified.insert(
+                digest,
+                (user.clone(), Instant::now() + left.min(VERIFIED_LIFETIME)),
+            );
+        }
+        Ok(user)
+    }
+
+    /// Verifies a JWT: answers its user and its `exp`.
+    async fn verify_jwt(&self, token: &str) -> KResult<(String, u64)> {
         let refused = |why: String| KmsError::Unauthenticated(format!("invalid JWT: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             refused("its header is not a JWT header of an allowed algorithm".into())
@@ -222,11 +265,14 @@ impl Authenticator {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| refused(describe(e.kind())))?;
-        data.claims
+        let exp = data.claims.exp.unwrap_or(0);
+        let user = data
+            .claims
             .email
             .or(data.claims.sub)
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| refused("it has neither an `email` nor a `sub` claim".into()))
+            .ok_or_else(|| refused("it has neither an `email` nor a `sub` claim".into()))?;
+        Ok((user, exp))
     }
 }
 
