@@ -129,6 +129,37 @@ impl Kms {
         )))
     }
 
+    /// `object`'s attributes as `ctx.user` may see them: for anyone but the owner, without the
+    /// links to objects that user has no right on (they would reveal their identifiers).
+    pub async fn visible_attributes(
+        &self,
+        ctx: &RequestContext,
+        object: &StoredObject,
+        attributes: kmip::model::Attributes,
+    ) -> KResult<kmip::model::Attributes> {
+        if object.owner == ctx.user || attributes.links().next().is_none() {
+            return Ok(attributes);
+        }
+        let mut out = Vec::with_capacity(attributes.0.len());
+        for attribute in attributes.0 {
+            if let kmip::model::Attribute::Link(link) = &attribute {
+                let Some(target) = link.linked_object_identifier.as_text() else {
+                    continue;
+                };
+                let visible = match self.store.get(target).await? {
+                    Some(o) if o.owner == ctx.user => true,
+                    Some(_) => !self.store.rights(target, &ctx.user).await?.is_empty(),
+                    None => false,
+                };
+                if !visible {
+                    continue;
+                }
+            }
+            out.push(attribute);
+        }
+        Ok(kmip::model::Attributes(out))
+    }
+
     /// The object `uid` for a rights request, which only its owner may make.
     async fn owned_by_caller(&self, ctx: &RequestContext, uid: &str) -> KResult<StoredObject> {
         let object = self

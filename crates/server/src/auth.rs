@@ -40,6 +40,8 @@ pub struct Authenticator {
     default_user: String,
     /// Client certificates are checked against `--authority-cert-file`.
     client_certificates: bool,
+    /// The user of a client certificate is its email address rather than its CN.
+    certificate_email: bool,
     http: reqwest::Client,
     /// SHA-256 of verified JWTs → their user and until when they are trusted.
     verified: std::sync::Mutex<HashMap<[u8; 32], (String, Instant)>>,
@@ -89,6 +91,7 @@ impl Authenticator {
             force_default,
             default_user,
             client_certificates: false,
+            certificate_email: false,
             verified: std::sync::Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -97,9 +100,11 @@ impl Authenticator {
         }
     }
 
-    /// Accepts the CN of a verified client certificate as the user.
-    pub fn with_client_certificates(mut self, on: bool) -> Authenticator {
+    /// Accepts the CN (or, with `email`, the email address) of a verified client certificate
+    /// as the user.
+    pub fn with_client_certificates(mut self, on: bool, email: bool) -> Authenticator {
         self.client_certificates = on;
+        self.certificate_email = email;
         self
     }
 
@@ -123,17 +128,22 @@ impl Authenticator {
     pub async fn user(
         &self,
         kms: &Kms,
-        client_cn: Option<&str>,
+        peer: &crate::listener::PeerIdentity,
         authorization: Option<&str>,
     ) -> KResult<String> {
         if !self.enabled() {
             return Ok(self.default_user.clone());
         }
         // The handshake verified the certificate against the configured CAs.
-        if self.client_certificates
-            && let Some(cn) = client_cn.filter(|cn| !cn.is_empty())
-        {
-            return Ok(cn.to_owned());
+        if self.client_certificates {
+            let name = if self.certificate_email {
+                peer.email.as_deref()
+            } else {
+                peer.common_name.as_deref()
+            };
+            if let Some(name) = name.filter(|n| !n.is_empty()) {
+                return Ok(name.to_owned());
+            }
         }
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))

@@ -87,6 +87,11 @@ pub struct Args {
     #[arg(long, env = "KMS_AUTHORITY_CERT_FILE")]
     pub authority_cert_file: Option<PathBuf>,
 
+    /// The user of a client certificate is its email address (subject alternative name, else
+    /// subject emailAddress) instead of its subject CN.
+    #[arg(long, env = "KMS_CLIENT_CERTIFICATE_EMAIL")]
+    pub client_certificate_email: bool,
+
     /// Password of the PKCS#12 file.
     #[arg(long, env = "KMS_HTTPS_P12_PASSWORD", hide_env_values = true)]
     pub https_p12_password: Option<String>,
@@ -199,6 +204,8 @@ struct HttpSection {
     https_p12_password: Option<String>,
     #[serde(alias = "authority-cert-file")]
     authority_cert_file: Option<PathBuf>,
+    #[serde(alias = "client-certificate-email")]
+    client_certificate_email: Option<bool>,
     hostname: Option<String>,
     port: Option<u16>,
     #[serde(alias = "max-request-size")]
@@ -268,6 +275,10 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("https_p12_file", "[http] https_p12_file"),
     ("https_p12_password", "[http] https_p12_password"),
     ("authority_cert_file", "[http] authority_cert_file"),
+    (
+        "client_certificate_email",
+        "[http] client_certificate_email",
+    ),
     (
         "use_bootstrap_server",
         "[bootstrap_server] use_bootstrap_server",
@@ -435,6 +446,8 @@ pub struct Config {
     pub force_default_username: bool,
     /// CAs that client certificates must chain to (HTTPS): the certificate's CN is the user.
     pub authority_cert_file: Option<PathBuf>,
+    /// The user of a client certificate is its email address rather than its CN.
+    pub client_certificate_email: bool,
     pub max_request_size: usize,
     /// What one request may ask of the server.
     pub limits: crate::kms::Limits,
@@ -549,6 +562,8 @@ impl Config {
             )?,
             api_token_id: args.api_token_id.or(file.auth.api_token_id),
             authority_cert_file: args.authority_cert_file.or(file.http.authority_cert_file),
+            client_certificate_email: args.client_certificate_email
+                || file.http.client_certificate_email.unwrap_or(false),
             force_default_username: args.force_default_username
                 || file.auth.force_default_username.unwrap_or(false),
             privileged_users: args

@@ -93,11 +93,12 @@ async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let client_cn = request
+    let peer = request
         .extensions()
-        .get::<crate::listener::PeerCommonName>()
-        .and_then(|p| p.0.as_deref());
-    match state.auth.user(&state.kms, client_cn, authorization).await {
+        .get::<crate::listener::PeerIdentity>()
+        .cloned()
+        .unwrap_or_default();
+    match state.auth.user(&state.kms, &peer, authorization).await {
         Ok(user) => {
             request.extensions_mut().insert(Caller(user));
             next.run(request).await

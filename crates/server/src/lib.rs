@@ -112,7 +112,10 @@ pub async fn serve(
             config.force_default_username,
             config.default_username.clone(),
         )
-        .with_client_certificates(config.authority_cert_file.is_some() && tls.is_some()),
+        .with_client_certificates(
+            config.authority_cert_file.is_some() && tls.is_some(),
+            config.client_certificate_email,
+        ),
         limits: kmip::binary::Limits {
             max_message_size: config.max_request_size,
             ..Default::default()

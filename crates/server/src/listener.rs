@@ -142,13 +142,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Limited<T> {
     }
 }
 
-/// The subject CN of the client certificate a TLS connection presented (verified against
-/// `--authority-cert-file` during the handshake), or `None` when it presented none.
-#[derive(Clone, Debug)]
-pub struct PeerCommonName(pub Option<String>);
+/// Who the client certificate a TLS connection presented names (verified against
+/// `--authority-cert-file` during the handshake); empty when it presented none.
+#[derive(Clone, Debug, Default)]
+pub struct PeerIdentity {
+    /// The subject common name.
+    pub common_name: Option<String>,
+    /// The email address (subject alternative name, else subject emailAddress).
+    pub email: Option<String>,
+}
 
-/// An acceptor after the TLS one that hands every request of a connection the CN of the
-/// client's certificate (see [`PeerCommonName`]).
+/// An acceptor after the TLS one that hands every request of a connection who the client's
+/// certificate names (see [`PeerIdentity`]).
 #[derive(Clone)]
 pub struct ClientCertAcceptor<A> {
     inner: A,
@@ -168,22 +173,25 @@ where
     T: Send + 'static,
 {
     type Stream = tokio_rustls::server::TlsStream<T>;
-    type Service = tower_http::add_extension::AddExtension<A::Service, PeerCommonName>;
+    type Service = tower_http::add_extension::AddExtension<A::Service, PeerIdentity>;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
         let accepted = self.inner.accept(stream, service);
         Box::pin(async move {
             let (stream, service) = accepted.await?;
-            let cn = stream
+            let leaf = stream
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| crate::tls::common_name(leaf.as_ref()));
+                .and_then(|chain| chain.first());
+            let identity = PeerIdentity {
+                common_name: leaf.and_then(|l| crate::tls::common_name(l.as_ref())),
+                email: leaf.and_then(|l| crate::tls::email(l.as_ref())),
+            };
             Ok((
                 stream,
-                tower_http::add_extension::AddExtension::new(service, PeerCommonName(cn)),
+                tower_http::add_extension::AddExtension::new(service, identity),
             ))
         })
     }

@@ -143,6 +143,25 @@ pub fn common_name(der: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The email address of a DER certificate: its subject alternative name (rfc822Name), else the
+/// subject's emailAddress.
+pub fn email(der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::RFC822Name(email) = name {
+                return Some((*email).to_owned());
+            }
+        }
+    }
+    cert.subject()
+        .iter_email()
+        .next()
+        .and_then(|e| e.as_str().ok())
+        .map(str::to_owned)
+}
+
 /// SHA-256 of a DER certificate, as colon-separated upper-case hex (what `openssl x509
 /// -fingerprint -sha256` prints after `sha256 Fingerprint=`).
 pub fn fingerprint(der: &[u8]) -> String {

@@ -594,13 +594,17 @@ impl Ca {
         Ca { params, key, pem }
     }
 
-    /// A client certificate for `user` (its CN), valid now unless `expired`; PEM cert + key.
+    /// A client certificate for `user` (its CN, and `user@example.com` as its email), valid
+    /// now unless `expired`; PEM cert + key.
     fn client(&self, user: &str, expired: bool) -> String {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, user);
+        params.subject_alt_names = vec![rcgen::SanType::Rfc822Name(
+            format!("{user}@example.com").try_into().unwrap(),
+        )];
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         if expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
@@ -686,5 +690,48 @@ async fn client_certificates() {
     assert!(send(stranger, uid_request("Get", &uid)).await.is_err());
     let expired = tls_client(Some(&ca.client("alice", true)));
     assert!(send(expired, uid_request("Get", &uid)).await.is_err());
+    t.server.stop().await;
+}
+
+/// With `--client-certificate-email`, the user of a certificate is its email address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificate_email_as_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p12, _) =
+        kms_server::tls::self_signed_pkcs12(&["localhost", "127.0.0.1"], "pw", true).unwrap();
+    std::fs::write(dir.path().join("kms.p12"), p12).unwrap();
+    let ca = Ca::new("Mail CA");
+    std::fs::write(dir.path().join("ca.pem"), &ca.pem).unwrap();
+    let key = SigningKey::new("e");
+    let idp = idp(&[&key]).await;
+    let t = TestServer::builder()
+        .https(
+            dir.path().join("kms.p12"),
+            "pw",
+            Some(dir.path().join("ca.pem")),
+        )
+        .client_certificate_email()
+        .jwt(vec![provider(&idp, false)])
+        .start()
+        .await;
+    let alice = tls_client(Some(&ca.client("alice", false)));
+    let created = alice
+        .post(format!("{}/kmip/2_1", t.url))
+        .json(&create_key("mail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let uid = uid_of(&created.text().await.unwrap());
+    // The owner is alice@example.com, not alice.
+    let by_token = |user: &str| {
+        let request = tls_client(None)
+            .post(format!("{}/kmip/2_1", t.url))
+            .bearer_auth(key.sign(&claims(&idp.url, user)))
+            .json(&uid_request("Get", &uid));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(by_token("alice@example.com").await, 200);
+    assert_eq!(by_token("alice").await, 404);
     t.server.stop().await;
 }

@@ -874,3 +874,46 @@ async fn only_privileged_users_create() {
     assert_eq!(refused.reason(), ResultReason::PermissionDenied);
     assert!(c.kms.store.get("b").await.unwrap().is_none());
 }
+
+/// Links never reveal objects the caller has no right on.
+#[tokio::test]
+async fn links_to_unseen_objects_are_hidden() {
+    let c = core(Limits::default());
+    active_key(&c.kms, "a", vec![]).await;
+    active_key(&c.kms, "b", vec![]).await;
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::AddAttribute(NewAttributeRequest {
+            unique_identifier: Some("a".into()),
+            new_attribute: AttributeHolder(Attribute::Link(Link {
+                link_type: kmip::LinkType::NextLink,
+                linked_object_identifier: "b".into(),
+            })),
+        }),
+    )
+    .await
+    .unwrap();
+    let owner = c.kms.context("alice");
+    let ops = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    c.kms
+        .grant_access(&owner, "a", "bob", &ops(&["get_attributes"]))
+        .await
+        .unwrap();
+    let links = |r: ResponsePayload| match r {
+        ResponsePayload::GetAttributes(g) => g.attributes.links().count(),
+        other => panic!("{other:?}"),
+    };
+    let get_a = || RequestPayload::GetAttributes(GetAttributes::all("a"));
+    assert_eq!(links(run(&c.kms, "alice", get_a()).await.unwrap()), 1);
+    assert_eq!(
+        links(run(&c.kms, "bob", get_a()).await.unwrap()),
+        0,
+        "b is not bob's to see"
+    );
+    c.kms
+        .grant_access(&owner, "b", "bob", &ops(&["get"]))
+        .await
+        .unwrap();
+    assert_eq!(links(run(&c.kms, "bob", get_a()).await.unwrap()), 1);
+}

@@ -9,10 +9,13 @@ use crate::kms::{Kms, RequestContext};
 pub async fn export(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<ExportResponse> {
     let stored = kms.load(ctx, request.unique_identifier.clone()).await?;
     let object = exportable(&stored, &request)?;
+    let attributes = kms
+        .visible_attributes(ctx, &stored, stored.attributes.clone())
+        .await?;
     Ok(ExportResponse {
         object_type: stored.object_type,
         unique_identifier: stored.uid.into(),
-        attributes: stored.attributes,
+        attributes,
         object,
     })
 }

@@ -13,7 +13,7 @@ pub async fn get_attributes(
 ) -> KResult<GetAttributesResponse> {
     let stored = kms.load(ctx, request.unique_identifier).await?;
     let attributes = if request.attribute_reference.is_empty() {
-        stored.attributes
+        stored.attributes.clone()
     } else {
         let mut out = Vec::new();
         for reference in &request.attribute_reference {
@@ -53,6 +53,7 @@ pub async fn get_attributes(
         }
         Attributes(out)
     };
+    let attributes = kms.visible_attributes(ctx, &stored, attributes).await?;
     Ok(GetAttributesResponse {
         unique_identifier: stored.uid.into(),
         attributes,

@@ -27,6 +27,7 @@ pub struct Builder {
     api_token_id: Option<String>,
     https: Option<kms_server::config::Https>,
     authority_cert_file: Option<PathBuf>,
+    client_certificate_email: bool,
 }
 
 impl TestServer {
@@ -43,6 +44,7 @@ impl TestServer {
             api_token_id: None,
             https: None,
             authority_cert_file: None,
+            client_certificate_email: false,
         }
     }
 
@@ -98,6 +100,12 @@ impl Builder {
         self
     }
 
+    /// The user of a client certificate is its email address.
+    pub fn client_certificate_email(mut self) -> Self {
+        self.client_certificate_email = true;
+        self
+    }
+
     /// Accept the value of this key as API token.
     pub fn api_token_id(mut self, uid: &str) -> Self {
         self.api_token_id = Some(uid.into());
@@ -140,6 +148,7 @@ impl Builder {
             api_token_id: self.api_token_id,
             force_default_username: false,
             authority_cert_file: self.authority_cert_file,
+            client_certificate_email: self.client_certificate_email,
             max_request_size: self.max_request_size,
             limits: Default::default(),
             connections: self.connections,
