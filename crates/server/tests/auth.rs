@@ -376,6 +376,41 @@ async fn rights_matrix(database: Option<Backend>) {
             Box::new(|u: &str| uid_request("GetAttributeList", u)),
         ),
         ("activate", Box::new(|u: &str| uid_request("Activate", u))),
+        (
+            "mac_verify",
+            Box::new(|u: &str| {
+                json!({"tag": "MACVerify", "value": [
+            {"tag": "UniqueIdentifier", "type": "TextString", "value": u},
+            {"tag": "Data", "type": "ByteString", "value": "00"},
+            {"tag": "MACData", "type": "ByteString", "value": "00"}]})
+            }),
+        ),
+        (
+            "modify_attribute",
+            Box::new(|u: &str| {
+                json!({"tag": "ModifyAttribute", "value": [
+            {"tag": "UniqueIdentifier", "type": "TextString", "value": u},
+            {"tag": "NewAttribute", "value": [
+                {"tag": "ContactInformation", "type": "TextString", "value": "ops"}]}]})
+            }),
+        ),
+        (
+            "import",
+            Box::new(|u: &str| {
+                json!({"tag": "Import", "value": [
+            {"tag": "UniqueIdentifier", "type": "TextString", "value": u},
+            {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
+            {"tag": "ReplaceExisting", "type": "Boolean", "value": true},
+            {"tag": "Attributes", "value": [
+                {"tag": "CryptographicUsageMask", "type": "Integer", "value": 12}]},
+            {"tag": "SymmetricKey", "value": [{"tag": "KeyBlock", "value": [
+                {"tag": "KeyFormatType", "type": "Enumeration", "value": "Raw"},
+                {"tag": "KeyValue", "value": [{"tag": "KeyMaterial", "type": "ByteString",
+                    "value": "000102030405060708090A0B0C0D0E0F000102030405060708090A0B0C0D0E0F"}]},
+                {"tag": "CryptographicAlgorithm", "type": "Enumeration", "value": "AES"},
+                {"tag": "CryptographicLength", "type": "Integer", "value": 256}]}]}]})
+            }),
+        ),
         ("check", Box::new(|u: &str| uid_request("Check", u))),
         (
             "add_attribute",
