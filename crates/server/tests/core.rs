@@ -78,6 +78,19 @@ fn get(uid: &str) -> Get {
     }
 }
 
+/// Runs `items` as one batch with the Undo option for `user`; answers each item's status.
+async fn undo_batch(kms: &Kms, user: &str, items: Vec<RequestPayload>) -> Vec<ResultStatus> {
+    kms.process_message(
+        kms.context(user),
+        message(items, Some(BatchErrorContinuationOption::Undo)),
+    )
+    .await
+    .batch_item
+    .iter()
+    .map(|i| i.result_status)
+    .collect()
+}
+
 fn message(
     items: Vec<RequestPayload>,
     option: Option<BatchErrorContinuationOption>,
@@ -265,20 +278,8 @@ async fn undo_restores_own_objects_and_removes_imported_ones() {
         }),
         RequestPayload::Get(get("missing")),
     ];
-    let response = c
-        .kms
-        .process_message(
-            c.kms.context("alice"),
-            message(items, Some(BatchErrorContinuationOption::Undo)),
-        )
-        .await;
-    let statuses: Vec<_> = response
-        .batch_item
-        .iter()
-        .map(|i| i.result_status)
-        .collect();
     assert_eq!(
-        statuses,
+        undo_batch(&c.kms, "alice", items).await,
         [
             ResultStatus::OperationUndone,
             ResultStatus::OperationUndone,
@@ -651,20 +652,8 @@ async fn destroy_remove_and_expected_type_and_their_undo() {
         }),
         RequestPayload::Get(get("missing")),
     ];
-    let response = c
-        .kms
-        .process_message(
-            c.kms.context("alice"),
-            message(items, Some(BatchErrorContinuationOption::Undo)),
-        )
-        .await;
-    let statuses: Vec<_> = response
-        .batch_item
-        .iter()
-        .map(|i| i.result_status)
-        .collect();
     assert_eq!(
-        statuses,
+        undo_batch(&c.kms, "alice", items).await,
         [
             ResultStatus::OperationUndone,
             ResultStatus::OperationUndone,
