@@ -121,6 +121,21 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A key given in a request cannot be used: malformed, inconsistent, or of another kind.
+    #[error(
+        "the {algorithm} key is not usable: {reason}; send a valid key in the format it is declared in"
+    )]
+    InvalidKey {
+        algorithm: &'static str,
+        reason: &'static str,
+    },
+
+    /// Asymmetric decryption failed. Deliberately says nothing of why (padding oracles).
+    #[error(
+        "{algorithm} decryption failed: the key, the parameters or the ciphertext are not those used to encrypt"
+    )]
+    DecryptionFailed { algorithm: &'static str },
+
     /// AES key unwrap found that the integrity check value does not match.
     #[error(
         "the wrapped key failed its integrity check: the key-encryption key is wrong or the \

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// Hash functions named by KMIP's `HashingAlgorithm`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HashAlgorithm {
     Sha1,
     Sha224,
@@ -38,7 +38,19 @@ impl HashAlgorithm {
         }
     }
 
-    fn digest(self) -> Result<&'static digest::Algorithm> {
+    /// Length of the digest in bytes.
+    #[must_use]
+    pub const fn output_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha224 | Self::Sha3_224 => 28,
+            Self::Sha256 | Self::Sha3_256 => 32,
+            Self::Sha384 | Self::Sha3_384 => 48,
+            Self::Sha512 | Self::Sha3_512 => 64,
+        }
+    }
+
+    pub(crate) fn digest(self) -> Result<&'static digest::Algorithm> {
         match self {
             Self::Sha1 => Ok(&digest::SHA1_FOR_LEGACY_USE_ONLY),
             Self::Sha224 => Ok(&digest::SHA224),

@@ -28,6 +28,7 @@
 //! ```
 
 mod aead;
+pub mod asymmetric;
 mod block;
 mod error;
 mod hash;

@@ -1,0 +1,208 @@
+//! RSA encryption: OAEP (with a label when given) and PKCS#1 v1.5.
+//!
+//! Decryption failures all give the same error, whatever went wrong inside the padding, so that
+//! the answer tells an attacker nothing about the plaintext (PKCS#1 v1.5 in particular).
+
+use aws_lc_rs::rsa::{
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
+    OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
+    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::hash::HashAlgorithm;
+
+/// RSA encryption padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RsaEncryption<'a> {
+    /// RSAES-OAEP with `hash`, MGF1 over `mgf1`, and the label (empty when none).
+    Oaep {
+        hash: HashAlgorithm,
+        mgf1: HashAlgorithm,
+        label: &'a [u8],
+    },
+    Pkcs1v15,
+}
+
+fn oaep(hash: HashAlgorithm, mgf1: HashAlgorithm) -> Result<&'static OaepAlgorithm> {
+    use HashAlgorithm as H;
+    match (hash, mgf1) {
+        (H::Sha1, H::Sha1) => Ok(&OAEP_SHA1_MGF1SHA1),
+        (H::Sha256, H::Sha256) => Ok(&OAEP_SHA256_MGF1SHA256),
+        (H::Sha384, H::Sha384) => Ok(&OAEP_SHA384_MGF1SHA384),
+        (H::Sha512, H::Sha512) => Ok(&OAEP_SHA512_MGF1SHA512),
+        (a, b) if a == b => Err(Error::UnsupportedAlgorithm {
+            algorithm: "RSA-OAEP",
+            detail: "the hash must be SHA-1, SHA-256, SHA-384 or SHA-512",
+        }),
+        _ => Err(Error::UnsupportedAlgorithm {
+            algorithm: "RSA-OAEP",
+            detail: "the crypto library needs the same hash for OAEP and MGF1; send the same MaskGeneratorHashingAlgorithm as HashingAlgorithm",
+        }),
+    }
+}
+
+fn public_key(spki: &[u8]) -> Result<PublicEncryptingKey> {
+    PublicEncryptingKey::from_der(spki).map_err(|_| Error::InvalidKey {
+        algorithm: "RSA",
+        reason: "the public key cannot be read",
+    })
+}
+
+fn label(l: &[u8]) -> Option<&[u8]> {
+    (!l.is_empty()).then_some(l)
+}
+
+/// The longest plaintext one encryption takes.
+pub fn rsa_max_plaintext(spki: &[u8], padding: RsaEncryption<'_>) -> Result<usize> {
+    let key = public_key(spki)?;
+    Ok(match padding {
+        RsaEncryption::Oaep { hash, mgf1, .. } => OaepPublicEncryptingKey::new(key)
+            .map_err(Error::backend("load a key"))?
+            .max_plaintext_size(oaep(hash, mgf1)?),
+        RsaEncryption::Pkcs1v15 => Pkcs1PublicEncryptingKey::new(key)
+            .map_err(Error::backend("load a key"))?
+            .max_plaintext_size(),
+    })
+}
+
+/// Encrypts `data` for the holder of the private key of `spki`.
+pub fn rsa_encrypt(spki: &[u8], padding: RsaEncryption<'_>, data: &[u8]) -> Result<Vec<u8>> {
+    let maximum = rsa_max_plaintext(spki, padding)?;
+    if data.len() > maximum {
+        return Err(Error::DataTooLong {
+            algorithm: "RSA encryption",
+            maximum: maximum as u64,
+            actual: data.len() as u64,
+        });
+    }
+    let key = public_key(spki)?;
+    let failed = Error::backend("encrypt with RSA");
+    match padding {
+        RsaEncryption::Oaep {
+            hash,
+            mgf1,
+            label: l,
+        } => {
+            let key = OaepPublicEncryptingKey::new(key).map_err(failed)?;
+            let mut out = vec![0u8; key.ciphertext_size()];
+            let n = key
+                .encrypt(oaep(hash, mgf1)?, data, &mut out, label(l))
+                .map_err(Error::backend("encrypt with RSA"))?
+                .len();
+            out.truncate(n);
+            Ok(out)
+        }
+        RsaEncryption::Pkcs1v15 => {
+            let key = Pkcs1PublicEncryptingKey::new(key).map_err(failed)?;
+            let mut out = vec![0u8; key.ciphertext_size()];
+            let n = key
+                .encrypt(data, &mut out)
+                .map_err(Error::backend("encrypt with RSA"))?
+                .len();
+            out.truncate(n);
+            Ok(out)
+        }
+    }
+}
+
+/// Decrypts `data` with the PKCS#8 private key `pkcs8`.
+pub fn rsa_decrypt(
+    pkcs8: &[u8],
+    padding: RsaEncryption<'_>,
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let key = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| Error::InvalidKey {
+        algorithm: "RSA",
+        reason: "the private key cannot be read",
+    })?;
+    let failed = Error::backend("load a key");
+    let mut out = Zeroizing::new(vec![0u8; key.key_size_bytes()]);
+    let n = match padding {
+        RsaEncryption::Oaep {
+            hash,
+            mgf1,
+            label: l,
+        } => {
+            let alg = oaep(hash, mgf1)?;
+            OaepPrivateDecryptingKey::new(key)
+                .map_err(failed)?
+                .decrypt(alg, data, &mut out, label(l))
+                .map_err(|_| Error::DecryptionFailed {
+                    algorithm: "RSA-OAEP",
+                })?
+                .len()
+        }
+        RsaEncryption::Pkcs1v15 => Pkcs1PrivateDecryptingKey::new(key)
+            .map_err(failed)?
+            .decrypt(data, &mut out)
+            .map_err(|_| Error::DecryptionFailed {
+                algorithm: "RSA PKCS#1 v1.5",
+            })?
+            .len(),
+    };
+    out.truncate(n);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::asymmetric::{KeyKind, generate_key_pair};
+
+    #[test]
+    fn oaep_and_pkcs1_round_trip_and_a_wrong_label_fails() {
+        let pair = generate_key_pair(KeyKind::Rsa, 2048).unwrap();
+        for padding in [
+            RsaEncryption::Oaep {
+                hash: HashAlgorithm::Sha256,
+                mgf1: HashAlgorithm::Sha256,
+                label: b"",
+            },
+            RsaEncryption::Oaep {
+                hash: HashAlgorithm::Sha1,
+                mgf1: HashAlgorithm::Sha1,
+                label: b"l",
+            },
+            RsaEncryption::Pkcs1v15,
+        ] {
+            let c = rsa_encrypt(&pair.public, padding, b"secret").unwrap();
+            assert_eq!(c.len(), 256);
+            assert_eq!(
+                rsa_decrypt(&pair.private, padding, &c).unwrap().as_slice(),
+                b"secret"
+            );
+        }
+        let with = RsaEncryption::Oaep {
+            hash: HashAlgorithm::Sha256,
+            mgf1: HashAlgorithm::Sha256,
+            label: b"a",
+        };
+        let other = RsaEncryption::Oaep {
+            hash: HashAlgorithm::Sha256,
+            mgf1: HashAlgorithm::Sha256,
+            label: b"b",
+        };
+        let c = rsa_encrypt(&pair.public, with, b"secret").unwrap();
+        assert!(matches!(
+            rsa_decrypt(&pair.private, other, &c),
+            Err(Error::DecryptionFailed { .. })
+        ));
+    }
+
+    #[test]
+    fn too_long_data_is_refused_with_the_limit() {
+        let pair = generate_key_pair(KeyKind::Rsa, 2048).unwrap();
+        let padding = RsaEncryption::Oaep {
+            hash: HashAlgorithm::Sha256,
+            mgf1: HashAlgorithm::Sha256,
+            label: b"",
+        };
+        assert!(matches!(
+            rsa_encrypt(&pair.public, padding, &[0; 300]),
+            Err(Error::DataTooLong { maximum: 190, .. })
+        ));
+    }
+}
