@@ -32,6 +32,10 @@ EXTENSIONS = [
     ("BlockCipherMode", 0x80000002, "GCMSIV", "GCMSIV"),
     # KMIP defines no opaque data type; Cosmian's clients name theirs `Vendor` (value ours).
     ("OpaqueDataType", 0x80000001, "Vendor", "Vendor"),
+    # Post-quantum keys (FIPS 203, FIPS 204), which KMIP 2.1 does not enumerate; the
+    # parameter set is the CryptographicLength (512/768/1024, 44/65/87). Values ours.
+    ("CryptographicAlgorithm", 0x80000010, "ML_KEM", "ML_KEM"),
+    ("CryptographicAlgorithm", 0x80000011, "ML_DSA", "ML_DSA"),
 ]
 for kind, value, spec, cosmian in EXTENSIONS:
     enums.setdefault(kind, []).append((value, spec, cosmian))

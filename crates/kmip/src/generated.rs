@@ -1963,6 +1963,16 @@ static ENUM_CRYPTOGRAPHIC_ALGORITHM: &[EnumEntry] = &[
         spec: "Ed448",
         cosmian: "Ed448",
     },
+    EnumEntry {
+        value: 0x80000010,
+        spec: "ML_KEM",
+        cosmian: "ML_KEM",
+    },
+    EnumEntry {
+        value: 0x80000011,
+        spec: "ML_DSA",
+        cosmian: "ML_DSA",
+    },
 ];
 
 static ENUM_DRBG_ALGORITHM: &[EnumEntry] = &[
@@ -6026,6 +6036,8 @@ pub enum CryptographicAlgorithm {
     McEliece_8192128 = 0x00000036,
     Ed25519 = 0x00000037,
     Ed448 = 0x00000038,
+    ML_KEM = 0x80000010,
+    ML_DSA = 0x80000011,
 }
 
 impl crate::enums::KmipEnum for CryptographicAlgorithm {
@@ -6091,6 +6103,8 @@ impl crate::enums::KmipEnum for CryptographicAlgorithm {
             0x00000036 => Some(CryptographicAlgorithm::McEliece_8192128),
             0x00000037 => Some(CryptographicAlgorithm::Ed25519),
             0x00000038 => Some(CryptographicAlgorithm::Ed448),
+            0x80000010 => Some(CryptographicAlgorithm::ML_KEM),
+            0x80000011 => Some(CryptographicAlgorithm::ML_DSA),
             _ => None,
         }
     }

@@ -127,9 +127,9 @@ pub enum KmsError {
 impl From<kms_crypto::Error> for KmsError {
     fn from(e: kms_crypto::Error) -> Self {
         match e {
-            kms_crypto::Error::AuthenticationFailed | kms_crypto::Error::InvalidPadding => {
-                KmsError::DecryptionFailed
-            }
+            kms_crypto::Error::AuthenticationFailed
+            | kms_crypto::Error::InvalidPadding
+            | kms_crypto::Error::DecryptionFailed { .. } => KmsError::DecryptionFailed,
             other => KmsError::Cryptographic(other),
         }
     }
@@ -184,6 +184,7 @@ impl KmsError {
                 // does not allow a General Failure (CS-BC-M-GCM-1, CS-BC-M-CHACHA20POLY1305-1).
                 kms_crypto::Error::MissingIv { .. } => ResultReason::InvalidMessage,
                 kms_crypto::Error::InvalidTagLength { .. } => ResultReason::GeneralFailure,
+                kms_crypto::Error::InvalidKey { .. } => ResultReason::InvalidField,
                 _ => ResultReason::BadCryptographicParameters,
             },
             KmsError::AttributeNotFound(_) => ResultReason::AttributeNotFound,

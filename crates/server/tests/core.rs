@@ -42,6 +42,13 @@ fn aes(uid: &str, extra: Vec<Attribute>) -> RequestPayload {
         Attribute::CryptographicUsageMask(0x4 | 0x8 | 0x80),
         Attribute::UniqueIdentifier(uid.into()),
     ];
+    // A usage mask given replaces the default one.
+    if extra
+        .iter()
+        .any(|a| matches!(a, Attribute::CryptographicUsageMask(_)))
+    {
+        attributes.retain(|a| !matches!(a, Attribute::CryptographicUsageMask(_)));
+    }
     attributes.extend(extra);
     RequestPayload::Create(Create {
         object_type: ObjectType::SymmetricKey,
@@ -113,31 +120,159 @@ fn message(
 }
 
 #[tokio::test]
-async fn a_key_asked_for_wrapped_or_compressed_is_refused_never_sent_in_clear() {
+async fn a_wrapped_get_never_answers_the_plain_key_and_imports_back() {
     let c = core(Limits::default());
     active_key(&c.kms, "k", vec![]).await;
-    let spec = Ttlv::structure(
+    active_key(
+        &c.kms,
+        "kek",
+        vec![Attribute::CryptographicUsageMask(0x10 | 0x20)],
+    )
+    .await;
+    let plain = |r: ResponsePayload| match r {
+        ResponsePayload::Get(g) => g.object,
+        ResponsePayload::Export(e) => e.object,
+        other => panic!("{other:?}"),
+    };
+    let original = plain(
+        run(&c.kms, "alice", RequestPayload::Get(get("k")))
+            .await
+            .unwrap(),
+    );
+    let original_bytes = original
+        .key_block()
+        .unwrap()
+        .symmetric_key_bytes()
+        .unwrap()
+        .to_vec();
+    let spec = |kek: &str, mode: kmip::BlockCipherMode, encoding: u32| {
+        Ttlv::structure(
+            Tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                Ttlv::new(Tag::WRAPPING_METHOD, kmip::Value::Enumeration(1)),
+                Ttlv::structure(
+                    Tag::ENCRYPTION_KEY_INFORMATION,
+                    vec![
+                        Ttlv::new(Tag::UNIQUE_IDENTIFIER, kmip::Value::TextString(kek.into())),
+                        Ttlv::structure(
+                            Tag::CRYPTOGRAPHIC_PARAMETERS,
+                            vec![Ttlv::new(
+                                Tag::BLOCK_CIPHER_MODE,
+                                kmip::Value::Enumeration(mode as u32),
+                            )],
+                        ),
+                    ],
+                ),
+                Ttlv::new(Tag::ENCODING_OPTION, kmip::Value::Enumeration(encoding)),
+            ],
+        )
+    };
+    use kmip::BlockCipherMode as M;
+    for (mode, encoding) in [
+        (M::NISTKeyWrap, 1),
+        (M::AESKeyWrapPadding, 1),
+        (M::AESKeyWrapPadding, 2),
+        (M::GCM, 2),
+    ] {
+        for export in [false, true] {
+            let request = Get {
+                key_wrapping_specification: Some(spec("kek", mode, encoding)),
+                ..get("k")
+            };
+            let payload = if export {
+                RequestPayload::Export(request)
+            } else {
+                RequestPayload::Get(request)
+            };
+            let wrapped = plain(run(&c.kms, "alice", payload).await.unwrap());
+            let kb = wrapped.key_block().unwrap();
+            let Some(KeyValue::Wrapped(bytes)) = &kb.key_value else {
+                panic!("{mode:?}: the key came back in the clear");
+            };
+            assert!(
+                !bytes
+                    .windows(original_bytes.len())
+                    .any(|w| w == original_bytes.as_slice())
+            );
+            assert!(kb.key_wrapping_data.is_some());
+            // Imported back unwrapped under a new identifier: the same key bytes.
+            let imported = run(
+                &c.kms,
+                "alice",
+                RequestPayload::Import(Import {
+                    unique_identifier: "".into(),
+                    object_type: ObjectType::SymmetricKey,
+                    replace_existing: None,
+                    key_wrap_type: Some(KeyWrapType::NotWrapped),
+                    attributes: Attributes::new(),
+                    object: wrapped.clone(),
+                }),
+            )
+            .await
+            .unwrap();
+            let ResponsePayload::Import(UidResponse { unique_identifier }) = imported else {
+                panic!("{imported:?}")
+            };
+            let back = plain(
+                run(
+                    &c.kms,
+                    "alice",
+                    RequestPayload::Get(get(unique_identifier.as_text().unwrap())),
+                )
+                .await
+                .unwrap(),
+            );
+            assert_eq!(
+                back.key_block().unwrap().symmetric_key_bytes().unwrap(),
+                original_bytes,
+                "{mode:?} {encoding}"
+            );
+        }
+    }
+    // A wrapping key that does not exist, that may not wrap, or no wrapping key at all: an
+    // error, never the plain key.
+    run(
+        &c.kms,
+        "alice",
+        aes("nowrap", vec![Attribute::CryptographicUsageMask(4)]),
+    )
+    .await
+    .unwrap();
+    let no_info = Ttlv::structure(
         Tag::KEY_WRAPPING_SPECIFICATION,
         vec![Ttlv::new(Tag::WRAPPING_METHOD, kmip::Value::Enumeration(1))],
     );
-    for wrapped in [
-        Get {
-            key_wrapping_specification: Some(spec.clone()),
-            ..get("k")
-        },
-        Get {
-            key_compression_type: Some(kmip::KeyCompressionType::ECPublicKeyTypeUncompressed),
-            ..get("k")
-        },
+    for bad in [
+        spec("missing", M::NISTKeyWrap, 1),
+        spec("nowrap", M::NISTKeyWrap, 1),
+        spec("k", M::NISTKeyWrap, 1),
+        no_info,
     ] {
         for payload in [
-            RequestPayload::Get(wrapped.clone()),
-            RequestPayload::Export(wrapped.clone()),
+            RequestPayload::Get(Get {
+                key_wrapping_specification: Some(bad.clone()),
+                ..get("k")
+            }),
+            RequestPayload::Export(Get {
+                key_wrapping_specification: Some(bad.clone()),
+                ..get("k")
+            }),
         ] {
-            let e = run(&c.kms, "alice", payload).await.expect_err("refused");
-            assert_eq!(e.reason(), ResultReason::FeatureNotSupported, "{e}");
+            run(&c.kms, "alice", payload).await.expect_err("refused");
         }
     }
+    // Compressed points are not offered.
+    let e = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Get(Get {
+            key_compression_type: Some(kmip::KeyCompressionType::ECPublicKeyTypeUncompressed),
+            ..get("k")
+        }),
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(e.reason(), ResultReason::FeatureNotSupported, "{e}");
     // Not wrapped, or as registered (a plain key), is the plain key.
     for wrap_type in [KeyWrapType::NotWrapped, KeyWrapType::AsRegistered] {
         let r = run(

@@ -138,9 +138,9 @@ fn wrap_spki(kind: KeyKind, bits: &[u8]) -> Result<Vec<u8>> {
 pub fn rsa_private_from_pkcs1(pkcs1: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     pkcs1::RsaPrivateKey::from_der(pkcs1)
         .map_err(|_| invalid("RSA", "it is not a DER PKCS#1 RSAPrivateKey"))?;
-    let pkcs8 = wrap_pkcs8(KeyKind::Rsa, pkcs1)?;
-    super::check_private(KeyKind::Rsa, &pkcs8)?;
-    Ok(pkcs8)
+    // Structure only: keys the library will not use (under 2048 bits) can still be stored and
+    // converted; an operation on them is refused when it loads them.
+    wrap_pkcs8(KeyKind::Rsa, pkcs1)
 }
 
 /// The key inside a PKCS#8 structure (PKCS#1 for RSA, SEC1 for EC, an OCTET STRING for the
@@ -163,9 +163,7 @@ pub fn rsa_private_to_pkcs1(pkcs8: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
 pub fn rsa_public_from_pkcs1(pkcs1: &[u8]) -> Result<Vec<u8>> {
     pkcs1::RsaPublicKey::from_der(pkcs1)
         .map_err(|_| invalid("RSA", "it is not a DER PKCS#1 RSAPublicKey"))?;
-    let spki = wrap_spki(KeyKind::Rsa, pkcs1)?;
-    super::public_bits(KeyKind::Rsa, &spki)?;
-    Ok(spki)
+    wrap_spki(KeyKind::Rsa, pkcs1)
 }
 
 /// RSA: SubjectPublicKeyInfo → PKCS#1 `RSAPublicKey`.

@@ -19,7 +19,10 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-pub use rsa::{RsaEncryption, rsa_decrypt, rsa_encrypt, rsa_max_plaintext};
+pub use rsa::{
+    RsaEncryption, rsa_aes_key_unwrap, rsa_aes_key_wrap, rsa_decrypt, rsa_encrypt,
+    rsa_max_plaintext,
+};
 pub use sign::{Message, SignatureScheme, sign, verify};
 
 /// The elliptic curves of ECDSA and ECDH keys.

@@ -146,6 +146,48 @@ pub fn rsa_decrypt(
     Ok(out)
 }
 
+/// CKM_RSA_AES_KEY_WRAP (PKCS#11 3.0): a fresh AES-256 key encrypted with RSA-OAEP (`hash`,
+/// MGF1 with the same hash), followed by `key` wrapped with it by AES-KWP (RFC 5649).
+pub fn rsa_aes_key_wrap(spki: &[u8], hash: HashAlgorithm, key: &[u8]) -> Result<Vec<u8>> {
+    let ephemeral = crate::random_key(32)?;
+    let padding = RsaEncryption::Oaep {
+        hash,
+        mgf1: hash,
+        label: &[],
+    };
+    let mut out = rsa_encrypt(spki, padding, &ephemeral)?;
+    out.extend(crate::aes_key_wrap(&ephemeral, key)?);
+    Ok(out)
+}
+
+/// The inverse of [`rsa_aes_key_wrap`].
+pub fn rsa_aes_key_unwrap(
+    pkcs8: &[u8],
+    hash: HashAlgorithm,
+    wrapped: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let size = PrivateDecryptingKey::from_pkcs8(pkcs8)
+        .map_err(|_| Error::InvalidKey {
+            algorithm: "RSA",
+            reason: "the private key cannot be read",
+        })?
+        .key_size_bytes();
+    if wrapped.len() <= size {
+        return Err(Error::DataTooShort {
+            algorithm: "RSA-AES key wrap",
+            minimum: size + 16,
+            actual: wrapped.len(),
+        });
+    }
+    let padding = RsaEncryption::Oaep {
+        hash,
+        mgf1: hash,
+        label: &[],
+    };
+    let ephemeral = rsa_decrypt(pkcs8, padding, &wrapped[..size])?;
+    crate::aes_key_unwrap(&ephemeral, &wrapped[size..])
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -204,5 +246,15 @@ mod tests {
             rsa_encrypt(&pair.public, padding, &[0; 300]),
             Err(Error::DataTooLong { maximum: 190, .. })
         ));
+    }
+
+    #[test]
+    fn rsa_aes_key_wrap_round_trips() {
+        let pair = generate_key_pair(KeyKind::Rsa, 2048).unwrap();
+        let wrapped = rsa_aes_key_wrap(&pair.public, HashAlgorithm::Sha256, &[7; 45]).unwrap();
+        assert_eq!(wrapped.len(), 256 + 56);
+        let back = rsa_aes_key_unwrap(&pair.private, HashAlgorithm::Sha256, &wrapped).unwrap();
+        assert_eq!(back.as_slice(), &[7; 45]);
+        assert!(rsa_aes_key_unwrap(&pair.private, HashAlgorithm::Sha256, &wrapped[..200]).is_err());
     }
 }

@@ -308,13 +308,24 @@ pub fn verify(
             KeyKind::Rsa,
             SignatureScheme::RsaPkcs1v15(hash) | SignatureScheme::RsaPss { hash, .. },
         ) => {
-            let params = rsa_parameters(scheme)?;
-            match message {
-                Message::Data(data) => params.verify_sig(&raw, data, signature),
-                Message::Digest(d) => {
-                    params.verify_digest_sig(&raw, &imported_digest(hash, d)?, signature)
+            let check = |params: RsaParameters| -> Result<bool> {
+                Ok(match message {
+                    Message::Data(data) => params.verify_sig(&raw, data, signature),
+                    Message::Digest(d) => {
+                        params.verify_digest_sig(&raw, &imported_digest(hash, d)?, signature)
+                    }
                 }
+                .is_ok())
+            };
+            let params = rsa_parameters(scheme)?;
+            // A PSS signature whose salt length is not given: the hash's length, else the
+            // largest the key allows (the two lengths signers use).
+            if let SignatureScheme::RsaPss { salt: None, .. } = scheme
+                && !check(rsa_parameters(scheme)?)?
+            {
+                return check(params.with_pss_salt_length(RsaPssSaltLength::Max));
             }
+            return check(params);
         }
         (KeyKind::Ec(curve), SignatureScheme::Ecdsa(hash)) => {
             let alg = ecdsa_verification(curve, hash)?;

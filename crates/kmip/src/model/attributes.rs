@@ -225,6 +225,7 @@ single_getters! {
     cryptographic_algorithm -> CryptographicAlgorithm: CryptographicAlgorithm,
     cryptographic_length -> CryptographicLength: i32,
     cryptographic_parameters -> CryptographicParameters: CryptographicParameters,
+    cryptographic_domain_parameters -> CryptographicDomainParameters: CryptographicDomainParameters,
     cryptographic_usage_mask -> CryptographicUsageMask: i32,
     state -> State: State,
     initial_date -> InitialDate: DateTime,

@@ -148,7 +148,7 @@ fn symmetric_key(mut attributes: Attributes) -> KResult<(Object, Attributes)> {
 
 /// The `RandomNumberGenerator` attribute of the keys this server makes: aws-lc's CTR-DRBG
 /// (NIST SP 800-90A) over AES-256.
-fn random_number_generator() -> kmip::Ttlv {
+pub(super) fn random_number_generator() -> kmip::Ttlv {
     use kmip::{Tag, Ttlv, Value};
     Ttlv::structure(
         Tag::RANDOM_NUMBER_GENERATOR,

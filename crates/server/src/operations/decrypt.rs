@@ -1,9 +1,11 @@
-//! Decrypt with a symmetric key.
+//! Decrypt with a symmetric key or a private key.
 
 use kmip::State;
 use kmip::model::{Decrypt, DecryptResponse};
 
-use super::{key_bytes, require_state, require_usage, require_usage_period, symmetric, usage};
+use super::{
+    asymmetric, key_bytes, require_state, require_usage, require_usage_period, symmetric, usage,
+};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
@@ -12,7 +14,8 @@ pub async fn decrypt(
     ctx: &mut RequestContext,
     request: Decrypt,
 ) -> KResult<DecryptResponse> {
-    let key = kms.load(ctx, request.unique_identifier).await?;
+    let mut request = request;
+    let key = kms.load(ctx, request.unique_identifier.take()).await?;
     // Decryption stays possible after deactivation or compromise, to recover protected data.
     require_state(
         &key,
@@ -21,6 +24,9 @@ pub async fn decrypt(
     )?;
     require_usage(&key, usage::DECRYPT, "decrypt")?;
     require_usage_period(&key, false)?;
+    if key.object_type == kmip::ObjectType::PrivateKey {
+        return private_key_decrypt(&key, request);
+    }
     let (choice, binding) =
         symmetric::choose_bound(&key, request.cryptographic_parameters.as_ref())?;
     let data = request
@@ -50,4 +56,34 @@ pub async fn decrypt(
 /// A byte field's value, an empty one counting as absent.
 fn given(field: &Option<Vec<u8>>) -> Option<&[u8]> {
     field.as_deref().filter(|v| !v.is_empty())
+}
+
+/// Decryption with an RSA private key (OAEP or PKCS#1 v1.5).
+fn private_key_decrypt(
+    key: &kms_store::StoredObject,
+    request: Decrypt,
+) -> KResult<DecryptResponse> {
+    let (kind, private) = asymmetric::private_key(key)?;
+    let data = request
+        .data
+        .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
+    let params = asymmetric::parameters(request.cryptographic_parameters.as_ref(), key);
+    let plaintext = match kind {
+        kms_crypto::asymmetric::KeyKind::Rsa => kms_crypto::asymmetric::rsa_decrypt(
+            &private,
+            asymmetric::rsa_encryption(&params)?,
+            &data,
+        )?,
+        other => {
+            return Err(KmsError::FeatureNotSupported(format!(
+                "decryption with {} private keys; use an RSA private key",
+                other.name()
+            )));
+        }
+    };
+    Ok(DecryptResponse {
+        unique_identifier: key.uid.clone().into(),
+        data: Some(plaintext.to_vec()),
+        correlation_value: None,
+    })
 }

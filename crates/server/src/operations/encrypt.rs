@@ -1,10 +1,11 @@
-//! Encrypt with a symmetric key.
+//! Encrypt with a symmetric key or a public key.
 
 use kmip::State;
 use kmip::model::{Encrypt, EncryptResponse};
 
 use super::{
-    consume_usage, key_bytes, require_state, require_usage, require_usage_period, symmetric, usage,
+    asymmetric, consume_usage, key_bytes, require_state, require_usage, require_usage_period,
+    symmetric, usage,
 };
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
@@ -27,6 +28,9 @@ pub async fn encrypt(
     )?;
     require_usage(&key, usage::ENCRYPT, "encrypt")?;
     require_usage_period(&key, true)?;
+    if key.object_type == kmip::ObjectType::PublicKey {
+        return public_key_encrypt(kms, ctx, &key, request).await;
+    }
     let (choice, binding) =
         symmetric::choose_bound(&key, request.cryptographic_parameters.as_ref())?;
     let data = request
@@ -66,5 +70,42 @@ pub async fn encrypt(
         iv_counter_nonce: iv,
         correlation_value: None,
         authenticated_encryption_tag: out.tag,
+    })
+}
+
+/// Encryption with an RSA public key (OAEP or PKCS#1 v1.5).
+async fn public_key_encrypt(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    key: &kms_store::StoredObject,
+    request: Encrypt,
+) -> KResult<EncryptResponse> {
+    let (kind, public) = asymmetric::public_key(key)?;
+    let data = request
+        .data
+        .ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
+    let params = asymmetric::parameters(request.cryptographic_parameters.as_ref(), key);
+    let ciphertext = match kind {
+        kms_crypto::asymmetric::KeyKind::Rsa => kms_crypto::asymmetric::rsa_encrypt(
+            &public,
+            asymmetric::rsa_encryption(&params)?,
+            &data,
+        )?,
+        other => {
+            return Err(KmsError::FeatureNotSupported(format!(
+                "encryption with {} public keys; use an RSA public key",
+                other.name()
+            )));
+        }
+    };
+    if key.attributes.usage_limits().is_some() {
+        consume_usage(kms, ctx, &key.uid, data.len()).await?;
+    }
+    Ok(EncryptResponse {
+        unique_identifier: key.uid.clone().into(),
+        data: Some(ciphertext),
+        iv_counter_nonce: None,
+        correlation_value: None,
+        authenticated_encryption_tag: None,
     })
 }

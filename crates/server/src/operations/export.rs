@@ -2,13 +2,13 @@
 
 use kmip::model::{ExportResponse, Get};
 
-use super::get::exportable;
+use super::get::served_object;
 use crate::error::KResult;
 use crate::kms::{Kms, RequestContext};
 
 pub async fn export(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<ExportResponse> {
     let stored = kms.load(ctx, request.unique_identifier.clone()).await?;
-    let object = exportable(&stored, &request)?;
+    let object = served_object(kms, ctx, &stored, &request).await?;
     let attributes = kms
         .visible_attributes(ctx, &stored, stored.attributes.clone())
         .await?;

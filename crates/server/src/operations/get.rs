@@ -9,7 +9,7 @@ use crate::kms::{Kms, RequestContext};
 
 pub async fn get(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<GetResponse> {
     let stored = kms.load(ctx, request.unique_identifier.clone()).await?;
-    let object = exportable(&stored, &request)?;
+    let object = served_object(kms, ctx, &stored, &request).await?;
     Ok(GetResponse {
         object_type: stored.object_type,
         unique_identifier: stored.uid.into(),
@@ -20,19 +20,52 @@ pub async fn get(kms: &Kms, ctx: &mut RequestContext, request: Get) -> KResult<G
 /// The object as a Get or Export request asks for it: converted to the key format asked for.
 /// A request for the key wrapped or compressed is refused until the server can do it: a key
 /// asked for wrapped never leaves in clear.
-pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
-    if request.key_wrapping_specification.is_some() {
-        return Err(KmsError::WrappingNotSupported(
-            "Get/Export with a KeyWrappingSpecification (the key wrapped by another key)",
-        ));
+/// A key served to a client is no longer `Fresh` (KMIP 2.1 §4.19): the attribute turns false
+/// the first time, with one write.
+pub async fn served(kms: &Kms, ctx: &mut RequestContext, stored: &StoredObject) -> KResult<()> {
+    if stored
+        .attributes
+        .0
+        .iter()
+        .any(|a| matches!(a, kmip::model::Attribute::Fresh(true)))
+    {
+        kms.modify(ctx, Some(stored.uid.clone().into()), |object| {
+            object.attributes.set(kmip::model::Attribute::Fresh(false));
+            Ok(())
+        })
+        .await?;
     }
+    Ok(())
+}
+
+/// The object as Get and Export serve it: in the format asked, wrapped when asked (never
+/// in the clear then), unwrapped when asked, and no longer `Fresh`.
+pub async fn served_object(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    stored: &StoredObject,
+    request: &Get,
+) -> KResult<Object> {
+    let mut object = exportable(stored, request)?;
+    if request.key_wrap_type == Some(kmip::KeyWrapType::NotWrapped)
+        && super::wrapping::is_wrapped(&object)
+    {
+        super::wrapping::unwrap(kms, ctx, &stored.uid, &mut object).await?;
+        convert(stored, &mut object, request.key_format_type)?;
+    }
+    if let Some(spec) = &request.key_wrapping_specification {
+        super::wrapping::wrap(kms, ctx, &stored.uid, &mut object, spec).await?;
+    }
+    served(kms, ctx, stored).await?;
+    Ok(object)
+}
+
+pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
     if request.key_compression_type.is_some() {
         return Err(KmsError::WrappingNotSupported(
             "a KeyCompressionType (compressed elliptic-curve points)",
         ));
     }
-    // KeyWrapType AsRegistered or NotWrapped: this server keeps no wrapped key, so both mean
-    // the plain key.
     let format = request.key_format_type;
     let mut object = stored
         .object
@@ -41,12 +74,26 @@ pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
     if stored.attributes.extractable() == Some(false) {
         return Err(KmsError::NotExtractable(stored.uid.clone()));
     }
-    // A sensitive key may leave the server only wrapped, which it cannot do yet.
-    if stored.attributes.sensitive() == Some(true) {
+    // A sensitive key leaves the server only wrapped.
+    if stored.attributes.sensitive() == Some(true) && request.key_wrapping_specification.is_none() {
         return Err(KmsError::Sensitive(stored.uid.clone()));
     }
-    let Some(format) = format else {
+    if super::wrapping::is_wrapped(&object) {
+        // Served as registered; converted after unwrapping when asked for NotWrapped.
         return Ok(object);
+    }
+    convert(stored, &mut object, format)?;
+    Ok(object)
+}
+
+/// Converts the key block of `object` to `format` (unchanged when `None`).
+fn convert(
+    stored: &StoredObject,
+    object: &mut Object,
+    format: Option<KeyFormatType>,
+) -> KResult<()> {
+    let Some(format) = format else {
+        return Ok(());
     };
     let Some(kb) = object.key_block_mut() else {
         return Err(KmsError::KeyFormatNotSupported(format!(
@@ -55,7 +102,13 @@ pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
         )));
     };
     if kb.key_format_type == format {
-        return Ok(object);
+        return Ok(());
+    }
+    if matches!(
+        stored.object_type,
+        kmip::ObjectType::PrivateKey | kmip::ObjectType::PublicKey
+    ) {
+        return super::asymmetric::convert(stored.object_type, kb, format);
     }
     let bytes = kb.symmetric_key_bytes().map(<[u8]>::to_vec);
     let material = match (format, bytes) {
@@ -73,5 +126,5 @@ pub fn exportable(stored: &StoredObject, request: &Get) -> KResult<Object> {
         p.key_material = material;
     }
     kb.key_format_type = format;
-    Ok(object)
+    Ok(())
 }

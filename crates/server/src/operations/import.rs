@@ -2,19 +2,27 @@
 //! when it gives an empty identifier), replacing an existing one when asked
 //! (`ReplaceExisting`). Imported keys are active unless their attributes say otherwise.
 
-use kmip::State;
 use kmip::model::{Import, UidResponse};
+use kmip::{KeyWrapType, State};
 
-use super::{check_registrable, new_stored_object, new_uid};
+use super::{check_registrable, new_stored_object, new_uid, wrapping};
 use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext, resolve_uid};
 
 pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KResult<UidResponse> {
-    check_registrable(request.object_type, &request.object)?;
-    let uid = match resolve_uid(ctx, Some(request.unique_identifier))? {
+    let mut request = request;
+    let uid = match resolve_uid(ctx, Some(request.unique_identifier.clone()))? {
         uid if uid.is_empty() => new_uid(&request.attributes)?,
         uid => uid,
     };
+    // A wrapped key is unwrapped when the client asks for it unwrapped (KeyWrapType
+    // NotWrapped), and otherwise kept wrapped as given.
+    if request.key_wrap_type == Some(KeyWrapType::NotWrapped)
+        && wrapping::is_wrapped(&request.object)
+    {
+        wrapping::unwrap(kms, ctx, &uid, &mut request.object).await?;
+    }
+    check_registrable(request.object_type, &request.object)?;
     let state = request.attributes.state().unwrap_or(State::Active);
     let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {

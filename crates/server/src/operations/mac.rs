@@ -40,6 +40,9 @@ pub fn mac_hash(
     key: &StoredObject,
     params: Option<&kmip::model::CryptographicParameters>,
 ) -> KResult<kms_crypto::HashAlgorithm> {
+    // What the request leaves out, the key's own CryptographicParameters attribute says.
+    let params = Some(super::asymmetric::parameters(params, key));
+    let params = params.as_ref();
     let asked = match params
         .and_then(|p| p.cryptographic_algorithm)
         .and_then(symmetric::hmac_hash)

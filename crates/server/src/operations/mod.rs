@@ -3,8 +3,10 @@
 
 pub mod activate;
 pub mod add_attribute;
+pub mod asymmetric;
 pub mod check;
 pub mod create;
+pub mod create_key_pair;
 pub mod decrypt;
 pub mod delete_attribute;
 pub mod destroy;
@@ -27,7 +29,10 @@ pub mod register;
 pub mod revoke;
 pub mod rng_retrieve;
 pub mod set_attribute;
+pub mod sign;
+pub mod signature_verify;
 pub mod symmetric;
+pub mod wrapping;
 
 use kmip::Operation;
 
@@ -114,6 +119,7 @@ macro_rules! target_of {
 operations! {
     typed {
         Create => create, Creates;
+        CreateKeyPair => create_key_pair, Creates;
         Register => register, Creates;
         Import => import, Changes;
         Locate => locate, Reads;
@@ -137,6 +143,8 @@ operations! {
         MACVerify => mac_verify, Reads;
         RNGRetrieve => rng_retrieve, Reads;
         Hash => hash, Reads;
+        Sign => sign, Reads;
+        SignatureVerify => signature_verify, Reads;
     }
     untyped {
         Interop => interop;
@@ -199,6 +207,8 @@ use crate::kms::{Kms, RequestContext, state_name};
 
 /// Usage mask bits the server checks.
 pub mod usage {
+    pub const SIGN: i32 = 0x0000_0001;
+    pub const VERIFY: i32 = 0x0000_0002;
     pub const ENCRYPT: i32 = 0x0000_0004;
     pub const DECRYPT: i32 = 0x0000_0008;
     pub const WRAP_KEY: i32 = 0x0000_0010;
@@ -206,6 +216,7 @@ pub mod usage {
     pub const MAC_GENERATE: i32 = 0x0000_0080;
     pub const MAC_VERIFY: i32 = 0x0000_0100;
     pub const DERIVE_KEY: i32 = 0x0000_0200;
+    pub const KEY_AGREEMENT: i32 = 0x0000_0800;
 }
 
 /// Attributes only the server sets.
@@ -471,10 +482,14 @@ pub fn new_stored_object(
         }
         if let Some(bytes) = kb.symmetric_key_bytes() {
             let digest = kms_crypto::hash(kms_crypto::HashAlgorithm::Sha256, bytes)?;
+            let format = match kb.key_format_type {
+                KeyFormatType::TransparentSymmetricKey => KeyFormatType::Raw,
+                other => other,
+            };
             attributes.set(Attribute::Digest(Digest {
                 hashing_algorithm: HashingAlgorithm::SHA_256,
                 digest_value: Some(digest),
-                key_format_type: Some(KeyFormatType::Raw),
+                key_format_type: Some(format),
             }));
         }
     }
@@ -538,6 +553,7 @@ pub fn check_registrable(object_type: ObjectType, object: &Object) -> KResult<()
     }
     match object_type {
         ObjectType::SymmetricKey | ObjectType::SecretData | ObjectType::OpaqueObject => Ok(()),
+        ObjectType::PrivateKey | ObjectType::PublicKey => asymmetric::check_registered(object),
         other => Err(KmsError::FeatureNotSupported(format!(
             "registering objects of type {other:?}"
         ))),
