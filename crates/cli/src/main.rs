@@ -1,6 +1,7 @@
 //! `ckms`: the command-line client of the KMS.
 
 mod access;
+mod asym;
 mod attributes;
 mod bench;
 mod bootstrap;
@@ -49,6 +50,21 @@ enum Command {
     Sym {
         #[command(subcommand)]
         command: sym::SymCommand,
+    },
+    /// RSA key pairs: create, export, import, wrap; encrypt, decrypt, sign, verify.
+    Rsa {
+        #[command(subcommand)]
+        command: asym::AsymCommand,
+    },
+    /// Elliptic-curve key pairs (P-256/384/521, secp256k1, Ed25519, X25519).
+    Ec {
+        #[command(subcommand)]
+        command: asym::AsymCommand,
+    },
+    /// Post-quantum key pairs (ML-KEM, ML-DSA).
+    Pqc {
+        #[command(subcommand)]
+        command: asym::AsymCommand,
     },
     /// Find objects by attributes and tags.
     Locate(locate::LocateArgs),
@@ -117,6 +133,9 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     })?;
     match cli.command {
         Command::Sym { command } => sym::run(&client, command, out).await,
+        Command::Rsa { command } => asym::run(&client, asym::Family::Rsa, command, out).await,
+        Command::Ec { command } => asym::run(&client, asym::Family::Ec, command, out).await,
+        Command::Pqc { command } => asym::run(&client, asym::Family::Pqc, command, out).await,
         Command::Locate(args) => locate::run(&client, args, out).await,
         Command::AccessRights { command } => access::run(&client, command, out).await,
         Command::Attributes { command } => attributes::run(&client, command, out).await,

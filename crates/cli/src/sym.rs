@@ -161,7 +161,7 @@ pub async fn run(client: &KmsClient, command: SymCommand, out: &Output) -> anyho
     }
 }
 
-fn append_ext(path: &std::path::Path, ext: &str) -> PathBuf {
+pub fn append_ext(path: &std::path::Path, ext: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".");
     s.push(ext);
@@ -297,7 +297,7 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
 }
 
 /// Writes key material readable by the owner only.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -527,6 +527,21 @@ impl Encrypt {
 }
 
 impl Decrypt {
+    /// A Decrypt of `data` with the key's default parameters.
+    pub fn new(unique_identifier: Option<UniqueIdentifier>, data: Vec<u8>) -> Decrypt {
+        Decrypt {
+            unique_identifier,
+            cryptographic_parameters: None,
+            data: Some(data),
+            iv_counter_nonce: None,
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+            authenticated_encryption_additional_data: None,
+            authenticated_encryption_tag: None,
+        }
+    }
+
     /// The Decrypt of what an Encrypt answered: its ciphertext, IV and tag.
     pub fn of(unique_identifier: Option<UniqueIdentifier>, encrypted: &EncryptResponse) -> Decrypt {
         Decrypt {

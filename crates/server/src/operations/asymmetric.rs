@@ -696,3 +696,44 @@ pub fn rsa_encryption(
         ))),
     }
 }
+
+/// Fills the `CryptographicAlgorithm` and `CryptographicLength` of a registered private or
+/// public key block that does not give them (PKCS#8 and X.509 keys say what they are).
+pub fn complete(object: &mut kmip::model::Object) -> KResult<()> {
+    let object_type = object.object_type();
+    let Some(kb) = object.key_block_mut() else {
+        return Ok(());
+    };
+    if kb.cryptographic_algorithm.is_some() && kb.cryptographic_length.is_some()
+        || !matches!(
+            object_type,
+            kmip::ObjectType::PrivateKey | kmip::ObjectType::PublicKey
+        )
+        || !readable(kb.key_format_type)
+        || !matches!(kb.key_value, Some(KeyValue::Plain(_)))
+    {
+        return Ok(());
+    }
+    let (kind, bits) = if object_type == kmip::ObjectType::PrivateKey {
+        let (kind, der) = read_private(kb)?;
+        let bits = match kind {
+            KeyKind::Rsa => encoding::rsa_private_components(&der)?.modulus.len() * 8,
+            other => other.fixed_bits().unwrap_or(0) as usize,
+        };
+        (kind, bits)
+    } else {
+        let (kind, der) = read_public(kb)?;
+        let bits = match kind {
+            KeyKind::Rsa => encoding::rsa_public_components(&der)?.0.len() * 8,
+            other => other.fixed_bits().unwrap_or(0) as usize,
+        };
+        (kind, bits)
+    };
+    if kb.cryptographic_algorithm.is_none() {
+        kb.cryptographic_algorithm = Some(algorithm_of(kind));
+    }
+    if kb.cryptographic_length.is_none() {
+        kb.cryptographic_length = i32::try_from(bits).ok();
+    }
+    Ok(())
+}

@@ -23,6 +23,7 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
         wrapping::unwrap(kms, ctx, &uid, &mut request.object).await?;
     }
     check_registrable(request.object_type, &request.object)?;
+    super::asymmetric::complete(&mut request.object)?;
     let state = request.attributes.state().unwrap_or(State::Active);
     let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {

@@ -14,7 +14,9 @@ pub async fn register(
     request: Register,
 ) -> KResult<UidResponse> {
     super::require_may_create(ctx)?;
+    let mut request = request;
     check_registrable(request.object_type, &request.object)?;
+    super::asymmetric::complete(&mut request.object)?;
     let uid = new_uid(&request.attributes)?;
     let stored = new_stored_object(
         ctx,

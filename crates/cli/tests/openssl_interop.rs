@@ -1,0 +1,629 @@
+//! Key pairs against `openssl`, a client this project does not write, through `ckms` and a real
+//! KMS over HTTP: keys the server makes are read by openssl, what openssl encrypts and signs
+//! the server decrypts and verifies and the other way round, keys openssl generates import and
+//! work, and a key wrapped by the server with AES-KWP unwraps with `openssl enc
+//! -id-aes256-wrap-pad`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kms_server::config::{Args, Config};
+use serde_json::Value;
+
+async fn server(dir: &Path) -> kms_server::RunningServer {
+    let config = Config::from_args(Args {
+        sqlite_path: Some(dir.join("data")),
+        hostname: Some("127.0.0.1".into()),
+        port: Some(0),
+        ..Args::default()
+    })
+    .unwrap();
+    kms_server::start(config).await.expect("the KMS starts")
+}
+
+struct Env {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl Env {
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_owned()
+    }
+
+    /// Runs ckms (JSON output) and answers its JSON; fails the test if it fails.
+    async fn ckms(&self, args: &[&str]) -> Value {
+        let out = self.ckms_raw(args).await;
+        assert!(
+            out.status.success(),
+            "ckms {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    async fn ckms_raw(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ckms"));
+        command
+            .arg("--conf")
+            .arg(&self.conf)
+            .arg("--json")
+            .args(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Runs openssl in the test directory; fails the test if it fails.
+    fn openssl(&self, args: &[&str]) -> String {
+        let out = Command::new("openssl")
+            .current_dir(&self.dir)
+            .args(args)
+            .output()
+            .expect("openssl is installed (Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates a key pair with `ckms FAMILY keys create ARGS`; answers (private, public).
+    async fn pair(&self, family: &str, args: &[&str]) -> (String, String) {
+        let mut all = vec![family, "keys", "create"];
+        all.extend_from_slice(args);
+        let v = self.ckms(&all).await;
+        (
+            v["private_key_unique_identifier"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            v["public_key_unique_identifier"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    }
+
+    /// Exports `id` as PKCS#8/SPKI PEM to `file`.
+    async fn export_pem(&self, family: &str, id: &str, file: &str) {
+        self.ckms(&[
+            family,
+            "keys",
+            "export",
+            "-k",
+            id,
+            "-f",
+            "pkcs8-pem",
+            &self.path(file),
+        ])
+        .await;
+    }
+}
+
+async fn env() -> (Env, kms_server::RunningServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = server(dir.path()).await;
+    let conf = dir.path().join("kms.json");
+    std::fs::write(
+        &conf,
+        format!(r#"{{"kms_server_url": "http://{}"}}"#, kms.addr),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("msg"),
+        b"the quick brown fox jumps over the lazy dog",
+    )
+    .unwrap();
+    (
+        Env {
+            dir: dir.path().to_owned(),
+            conf,
+        },
+        kms,
+        dir,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_keys_are_read_by_openssl_and_rsa_oaep_from_openssl_decrypts() {
+    let (e, _kms, _dir) = env().await;
+    let (private, public) = e.pair("rsa", &["--size-in-bits", "2048"]).await;
+    e.export_pem("rsa", &private, "priv.pem").await;
+    e.export_pem("rsa", &public, "pub.pem").await;
+    e.ckms(&[
+        "rsa",
+        "keys",
+        "export",
+        "-k",
+        &private,
+        "-f",
+        "pkcs1-pem",
+        &e.path("priv1.pem"),
+    ])
+    .await;
+    // openssl reads all three, and they are the same key.
+    let text = e.openssl(&["pkey", "-in", "priv.pem", "-noout", "-text"]);
+    assert!(text.contains("Private-Key: (2048 bit"), "{text}");
+    e.openssl(&["pkey", "-in", "priv1.pem", "-noout"]);
+    let from_private = e.openssl(&["pkey", "-in", "priv.pem", "-pubout"]);
+    let from_public = e.openssl(&["pkey", "-pubin", "-in", "pub.pem"]);
+    assert_eq!(from_private, from_public);
+
+    // OAEP SHA-256 by openssl, decrypted by the server.
+    e.openssl(&[
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-inkey",
+        "pub.pem",
+        "-in",
+        "msg",
+        "-out",
+        "msg.oaep",
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
+    ]);
+    e.ckms(&[
+        "rsa",
+        "decrypt",
+        "-k",
+        &private,
+        &e.path("msg.oaep"),
+        "-o",
+        &e.path("msg.back"),
+    ])
+    .await;
+    assert_eq!(
+        std::fs::read(e.dir.join("msg.back")).unwrap(),
+        std::fs::read(e.dir.join("msg")).unwrap()
+    );
+    // And the other way: the server encrypts, openssl decrypts with the exported key.
+    e.ckms(&[
+        "rsa",
+        "encrypt",
+        "-k",
+        &public,
+        &e.path("msg"),
+        "-o",
+        &e.path("msg.srv"),
+    ])
+    .await;
+    e.openssl(&[
+        "pkeyutl",
+        "-decrypt",
+        "-inkey",
+        "priv.pem",
+        "-in",
+        "msg.srv",
+        "-out",
+        "msg.srv.back",
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
+    ]);
+    assert_eq!(
+        std::fs::read(e.dir.join("msg.srv.back")).unwrap(),
+        std::fs::read(e.dir.join("msg")).unwrap()
+    );
+    // A key that only signs does not decrypt.
+    let (signer, _) = e.pair("ec", &["--curve", "ed25519"]).await;
+    let out = e
+        .ckms_raw(&[
+            "rsa",
+            "decrypt",
+            "-k",
+            &signer,
+            &e.path("msg.oaep"),
+            "-o",
+            &e.path("x"),
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("decrypt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_signatures_verify_with_openssl() {
+    let (e, _kms, _dir) = env().await;
+    // RSA-PSS (salt: the hash length), ECDSA P-256 and P-384 (DER), Ed25519.
+    let (rsa, rsa_pub) = e.pair("rsa", &[]).await;
+    e.export_pem("rsa", &rsa_pub, "rsa.pem").await;
+    e.ckms(&[
+        "rsa",
+        "sign",
+        "-k",
+        &rsa,
+        &e.path("msg"),
+        "-o",
+        &e.path("rsa.sig"),
+    ])
+    .await;
+    let ok = e.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:-1",
+        "-verify",
+        "rsa.pem",
+        "-signature",
+        "rsa.sig",
+        "msg",
+    ]);
+    assert!(ok.contains("Verified OK"), "{ok}");
+    // PKCS#1 v1.5 with SHA-512.
+    e.ckms(&[
+        "rsa",
+        "sign",
+        "-k",
+        &rsa,
+        "--pkcs1",
+        "--hash",
+        "sha512",
+        &e.path("msg"),
+        "-o",
+        &e.path("rsa1.sig"),
+    ])
+    .await;
+    let ok = e.openssl(&[
+        "dgst",
+        "-sha512",
+        "-verify",
+        "rsa.pem",
+        "-signature",
+        "rsa1.sig",
+        "msg",
+    ]);
+    assert!(ok.contains("Verified OK"), "{ok}");
+
+    for (curve, digest) in [
+        ("nist-p256", "-sha256"),
+        ("nist-p384", "-sha384"),
+        ("secp256k1", "-sha256"),
+    ] {
+        let (ec, ec_pub) = e.pair("ec", &["--curve", curve]).await;
+        let pem = format!("{curve}.pem");
+        let sig = format!("{curve}.sig");
+        e.export_pem("ec", &ec_pub, &pem).await;
+        e.ckms(&["ec", "sign", "-k", &ec, &e.path("msg"), "-o", &e.path(&sig)])
+            .await;
+        let ok = e.openssl(&["dgst", digest, "-verify", &pem, "-signature", &sig, "msg"]);
+        assert!(ok.contains("Verified OK"), "{curve}: {ok}");
+    }
+
+    let (ed, ed_pub) = e.pair("ec", &["--curve", "ed25519"]).await;
+    e.export_pem("ec", &ed_pub, "ed.pem").await;
+    e.ckms(&[
+        "ec",
+        "sign",
+        "-k",
+        &ed,
+        &e.path("msg"),
+        "-o",
+        &e.path("ed.sig"),
+    ])
+    .await;
+    let ok = e.openssl(&[
+        "pkeyutl", "-verify", "-pubin", "-inkey", "ed.pem", "-rawin", "-in", "msg", "-sigfile",
+        "ed.sig",
+    ]);
+    assert!(ok.contains("Signature Verified Successfully"), "{ok}");
+
+    // A signature of a digest made by the client verifies on the data.
+    e.openssl(&["dgst", "-sha256", "-binary", "-out", "msg.sha256", "msg"]);
+    let (ec, ec_pub) = e.pair("ec", &["--curve", "nist-p256"]).await;
+    e.export_pem("ec", &ec_pub, "ecd.pem").await;
+    e.ckms(&[
+        "ec",
+        "sign",
+        "-k",
+        &ec,
+        "--digested",
+        &e.path("msg.sha256"),
+        "-o",
+        &e.path("ecd.sig"),
+    ])
+    .await;
+    let ok = e.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        "ecd.pem",
+        "-signature",
+        "ecd.sig",
+        "msg",
+    ]);
+    assert!(ok.contains("Verified OK"), "{ok}");
+    // A changed message does not verify on the server.
+    e.ckms(&[
+        "ec",
+        "sign-verify",
+        "-k",
+        &ec_pub,
+        &e.path("msg"),
+        &e.path("ecd.sig"),
+    ])
+    .await;
+    let out = e
+        .ckms_raw(&[
+            "ec",
+            "sign-verify",
+            "-k",
+            &ec_pub,
+            &e.path("msg.sha256"),
+            &e.path("ecd.sig"),
+        ])
+        .await;
+    assert!(!out.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_keys_import_and_their_signatures_verify_on_the_server() {
+    let (e, _kms, _dir) = env().await;
+    // RSA: openssl signs (PKCS#1 v1.5 and PSS with its default salt), the server verifies.
+    e.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "o-rsa.pem",
+    ]);
+    e.openssl(&["pkey", "-in", "o-rsa.pem", "-pubout", "-out", "o-rsa.pub"]);
+    let public = e
+        .ckms(&["rsa", "keys", "import", &e.path("o-rsa.pub")])
+        .await["unique_identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    e.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        "o-rsa.pem",
+        "-out",
+        "o1.sig",
+        "msg",
+    ]);
+    e.ckms(&[
+        "rsa",
+        "sign-verify",
+        "-k",
+        &public,
+        "--pkcs1",
+        &e.path("msg"),
+        &e.path("o1.sig"),
+    ])
+    .await;
+    e.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sign",
+        "o-rsa.pem",
+        "-out",
+        "opss.sig",
+        "msg",
+    ]);
+    e.ckms(&[
+        "rsa",
+        "sign-verify",
+        "-k",
+        &public,
+        &e.path("msg"),
+        &e.path("opss.sig"),
+    ])
+    .await;
+    // The openssl private key imported (PKCS#8 PEM) signs on the server; openssl verifies.
+    let private = e
+        .ckms(&["rsa", "keys", "import", &e.path("o-rsa.pem")])
+        .await["unique_identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    e.ckms(&[
+        "rsa",
+        "sign",
+        "-k",
+        &private,
+        &e.path("msg"),
+        "-o",
+        &e.path("srv.sig"),
+    ])
+    .await;
+    let ok = e.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:-1",
+        "-verify",
+        "o-rsa.pub",
+        "-signature",
+        "srv.sig",
+        "msg",
+    ]);
+    assert!(ok.contains("Verified OK"), "{ok}");
+
+    // EC keys generated by openssl, in PKCS#8 and in SEC1 ("EC PRIVATE KEY").
+    e.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        "o-ec.pem",
+    ]);
+    e.openssl(&["ec", "-in", "o-ec.pem", "-out", "o-ec-sec1.pem"]);
+    e.openssl(&["pkey", "-in", "o-ec.pem", "-pubout", "-out", "o-ec.pub"]);
+    for file in ["o-ec.pem", "o-ec-sec1.pem"] {
+        let id = e.ckms(&["ec", "keys", "import", &e.path(file)]).await["unique_identifier"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        e.ckms(&[
+            "ec",
+            "sign",
+            "-k",
+            &id,
+            &e.path("msg"),
+            "-o",
+            &e.path("o-ec.sig"),
+        ])
+        .await;
+        let ok = e.openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "o-ec.pub",
+            "-signature",
+            "o-ec.sig",
+            "msg",
+        ]);
+        assert!(ok.contains("Verified OK"), "{file}: {ok}");
+    }
+    // openssl's ECDSA signature verifies on the server with the imported public key.
+    let ec_pub = e.ckms(&["ec", "keys", "import", &e.path("o-ec.pub")]).await["unique_identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    e.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        "o-ec.pem",
+        "-out",
+        "o-ec2.sig",
+        "msg",
+    ]);
+    e.ckms(&[
+        "ec",
+        "sign-verify",
+        "-k",
+        &ec_pub,
+        &e.path("msg"),
+        &e.path("o-ec2.sig"),
+    ])
+    .await;
+    // Ed25519 from openssl.
+    e.openssl(&["genpkey", "-algorithm", "ed25519", "-out", "o-ed.pem"]);
+    e.openssl(&["pkey", "-in", "o-ed.pem", "-pubout", "-out", "o-ed.pub"]);
+    let ed_pub = e.ckms(&["ec", "keys", "import", &e.path("o-ed.pub")]).await["unique_identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    e.openssl(&[
+        "pkeyutl", "-sign", "-inkey", "o-ed.pem", "-rawin", "-in", "msg", "-out", "o-ed.sig",
+    ]);
+    e.ckms(&[
+        "ec",
+        "sign-verify",
+        "-k",
+        &ed_pub,
+        &e.path("msg"),
+        &e.path("o-ed.sig"),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_wrapped_with_aes_kwp_unwraps_with_openssl() {
+    let (e, _kms, _dir) = env().await;
+    e.ckms(&["sym", "keys", "create", "kek"]).await;
+    e.ckms(&["sym", "keys", "activate", "kek"]).await;
+    e.ckms(&["sym", "keys", "export", "-k", "kek", &e.path("kek.bin")])
+        .await;
+    let kek_hex: String = std::fs::read(e.dir.join("kek.bin"))
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (private, _) = e.pair("rsa", &[]).await;
+    e.ckms(&[
+        "rsa",
+        "keys",
+        "export",
+        "-k",
+        &private,
+        "-f",
+        "pkcs8-der",
+        &e.path("plain.der"),
+    ])
+    .await;
+    e.ckms(&[
+        "rsa",
+        "keys",
+        "export",
+        "-k",
+        &private,
+        "-f",
+        "pkcs8-der",
+        "-w",
+        "kek",
+        &e.path("wrapped.bin"),
+    ])
+    .await;
+    let wrapped = std::fs::read(e.dir.join("wrapped.bin")).unwrap();
+    let plain = std::fs::read(e.dir.join("plain.der")).unwrap();
+    assert!(
+        !wrapped
+            .windows(32)
+            .any(|w| plain.windows(32).any(|p| p == w)),
+        "the wrapped file holds the key in clear"
+    );
+    e.openssl(&[
+        "enc",
+        "-d",
+        "-id-aes256-wrap-pad",
+        "-K",
+        &kek_hex,
+        "-iv",
+        "A65959A6",
+        "-in",
+        "wrapped.bin",
+        "-out",
+        "unwrapped.der",
+    ]);
+    assert_eq!(std::fs::read(e.dir.join("unwrapped.der")).unwrap(), plain);
+    // And openssl reads what came out as the key.
+    e.openssl(&["pkey", "-inform", "DER", "-in", "unwrapped.der", "-noout"]);
+    // A wrapped key cannot be asked for as PEM (it is not one).
+    let out = e
+        .ckms_raw(&[
+            "rsa",
+            "keys",
+            "export",
+            "-k",
+            &private,
+            "-w",
+            "kek",
+            &e.path("w.pem"),
+        ])
+        .await;
+    assert!(!out.status.success());
+}
