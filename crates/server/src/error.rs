@@ -122,6 +122,8 @@ pub enum KmsError {
     BootstrapToken,
     #[error("authentication required: {0}")]
     Unauthenticated(String),
+    #[error("the object already has the name `{0}`; give another name")]
+    NonUniqueName(String),
 }
 
 impl From<kms_crypto::Error> for KmsError {
@@ -188,6 +190,7 @@ impl KmsError {
                 _ => ResultReason::BadCryptographicParameters,
             },
             KmsError::AttributeNotFound(_) => ResultReason::AttributeNotFound,
+            KmsError::NonUniqueName(_) => ResultReason::NonUniqueNameAttribute,
             KmsError::AttributeReadOnly(_) => ResultReason::AttributeReadOnly,
             KmsError::AttributeSingleValued(_) => ResultReason::AttributeSingleValued,
             KmsError::AlreadyExists(_) => ResultReason::ObjectAlreadyExists,
@@ -236,6 +239,7 @@ impl KmsError {
             | KmsError::AttributeNotFound(_)
             | KmsError::AttributeReadOnly(_)
             | KmsError::AttributeSingleValued(_)
+            | KmsError::NonUniqueName(_)
             | KmsError::NotExtractable(_)
             | KmsError::Sensitive(_)
             | KmsError::KeyFormatNotSupported(_)

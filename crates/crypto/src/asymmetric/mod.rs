@@ -11,6 +11,7 @@
 
 pub mod encoding;
 mod rsa;
+mod rsa_raw;
 mod sign;
 
 use aws_lc_rs::encoding::{AsDer, AsRawBytes};

@@ -43,6 +43,13 @@ fn oaep(hash: HashAlgorithm, mgf1: HashAlgorithm) -> Result<&'static OaepAlgorit
     }
 }
 
+/// OAEP hash pairs the library lacks that `rsa_raw` computes: any two of SHA-1 and SHA-2.
+fn computed_here(hash: HashAlgorithm, mgf1: HashAlgorithm) -> bool {
+    use HashAlgorithm as H;
+    let sha = |h| matches!(h, H::Sha1 | H::Sha224 | H::Sha256 | H::Sha384 | H::Sha512);
+    sha(hash) && sha(mgf1)
+}
+
 fn public_key(spki: &[u8]) -> Result<PublicEncryptingKey> {
     PublicEncryptingKey::from_der(spki).map_err(|_| Error::InvalidKey {
         algorithm: "RSA",
@@ -56,6 +63,13 @@ fn label(l: &[u8]) -> Option<&[u8]> {
 
 /// The longest plaintext one encryption takes.
 pub fn rsa_max_plaintext(spki: &[u8], padding: RsaEncryption<'_>) -> Result<usize> {
+    if let RsaEncryption::Oaep { hash, mgf1, .. } = padding
+        && oaep(hash, mgf1).is_err()
+        && computed_here(hash, mgf1)
+    {
+        let (n, _) = super::encoding::rsa_public_components(spki)?;
+        return Ok(n.len().saturating_sub(2 * hash.output_len() + 2));
+    }
     let key = public_key(spki)?;
     Ok(match padding {
         RsaEncryption::Oaep { hash, mgf1, .. } => OaepPublicEncryptingKey::new(key)
@@ -69,6 +83,12 @@ pub fn rsa_max_plaintext(spki: &[u8], padding: RsaEncryption<'_>) -> Result<usiz
 
 /// Encrypts `data` for the holder of the private key of `spki`.
 pub fn rsa_encrypt(spki: &[u8], padding: RsaEncryption<'_>, data: &[u8]) -> Result<Vec<u8>> {
+    if let RsaEncryption::Oaep { hash, mgf1, label } = padding
+        && oaep(hash, mgf1).is_err()
+        && computed_here(hash, mgf1)
+    {
+        return super::rsa_raw::oaep_encrypt(spki, hash, mgf1, label, data);
+    }
     let maximum = rsa_max_plaintext(spki, padding)?;
     if data.len() > maximum {
         return Err(Error::DataTooLong {
@@ -113,6 +133,12 @@ pub fn rsa_decrypt(
     padding: RsaEncryption<'_>,
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
+    if let RsaEncryption::Oaep { hash, mgf1, label } = padding
+        && oaep(hash, mgf1).is_err()
+        && computed_here(hash, mgf1)
+    {
+        return super::rsa_raw::oaep_decrypt(pkcs8, hash, mgf1, label, data);
+    }
     let key = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| Error::InvalidKey {
         algorithm: "RSA",
         reason: "the private key cannot be read",

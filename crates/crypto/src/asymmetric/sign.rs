@@ -317,6 +317,23 @@ pub fn verify(
                 }
                 .is_ok())
             };
+            if let SignatureScheme::RsaPss {
+                hash: h @ (HashAlgorithm::Sha1 | HashAlgorithm::Sha224),
+                salt,
+            } = scheme
+            {
+                let digest = match message {
+                    Message::Data(data) => crate::hash(h, data)?,
+                    Message::Digest(d) => d.to_vec(),
+                };
+                return super::rsa_raw::pss_verify(
+                    public,
+                    h,
+                    salt.map(usize::from),
+                    &digest,
+                    signature,
+                );
+            }
             let params = rsa_parameters(scheme)?;
             // A PSS signature whose salt length is not given: the hash's length, else the
             // largest the key allows (the two lengths signers use).

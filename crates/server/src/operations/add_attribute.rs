@@ -18,6 +18,14 @@ pub async fn add_attribute(
             if !is_multi_valued(&attr) && stored.attributes.has(attr.tag()) {
                 return Err(KmsError::AttributeSingleValued(attribute_name(&attr)));
             }
+            if let kmip::model::Attribute::Name(name) = &attr
+                && stored
+                    .attributes
+                    .names()
+                    .any(|n| n.name_value == name.name_value)
+            {
+                return Err(KmsError::NonUniqueName(name.name_value.clone()));
+            }
             stored.attributes.0.push(attr.clone());
             refresh_tags(stored)?;
             Ok(attr)
