@@ -34,7 +34,8 @@ pub enum AsymCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Encrypt a file with a public key (RSA: OAEP by default).
+    /// Encrypt a file with a public key (RSA: OAEP by default; EC, X25519, ML-KEM: a key
+    /// encapsulation then AES-256-GCM).
     Encrypt(CipherArgs),
     /// Decrypt a file with a private key.
     Decrypt(CipherArgs),
@@ -235,8 +236,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         AsymCommand::Keys { command } => keys(client, family, command, out).await,
-        AsymCommand::Encrypt(args) => cipher(client, args, true, out).await,
-        AsymCommand::Decrypt(args) => cipher(client, args, false, out).await,
+        AsymCommand::Encrypt(args) => cipher(client, family, args, true, out).await,
+        AsymCommand::Decrypt(args) => cipher(client, family, args, false, out).await,
         AsymCommand::Sign(args) => sign(client, args, out).await,
         AsymCommand::SignVerify(args) => verify(client, args, out).await,
     }
@@ -602,11 +603,13 @@ fn wrap_parameters(kek_type: ObjectType) -> CryptographicParameters {
 
 async fn cipher(
     client: &KmsClient,
+    family: Family,
     args: CipherArgs,
     encrypting: bool,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let params = CryptographicParameters {
+    // EC, X25519 and ML-KEM keys encrypt one way (ECIES / KEM + AES-256-GCM): no parameters.
+    let params = (family == Family::Rsa).then(|| CryptographicParameters {
         padding_method: Some(if args.pkcs1 {
             PaddingMethod::PKCS1V1_5
         } else {
@@ -614,12 +617,12 @@ async fn cipher(
         }),
         hashing_algorithm: (!args.pkcs1).then(|| args.hash.kmip()),
         ..CryptographicParameters::default()
-    };
+    });
     let data = read(&args.file)?;
     let (result, default_ext) = if encrypting {
         let r = client
             .call(Encrypt {
-                cryptographic_parameters: Some(params),
+                cryptographic_parameters: params,
                 ..Encrypt::new(Some(args.key_id.clone().into()), data)
             })
             .await?;
@@ -627,7 +630,7 @@ async fn cipher(
     } else {
         let r = client
             .call(Decrypt {
-                cryptographic_parameters: Some(params),
+                cryptographic_parameters: params,
                 ..Decrypt::new(Some(args.key_id.clone().into()), data)
             })
             .await?;

@@ -627,3 +627,75 @@ async fn a_key_wrapped_with_aes_kwp_unwraps_with_openssl() {
         .await;
     assert!(!out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec_x25519_and_post_quantum_keys_encrypt_and_sign_through_ckms() {
+    let (e, _kms, _dir) = env().await;
+    let msg = std::fs::read(e.dir.join("msg")).unwrap();
+    for (family, args) in [
+        ("ec", vec!["--curve", "nist-p256"]),
+        ("ec", vec!["--curve", "nist-p521"]),
+        ("ec", vec!["--curve", "x25519"]),
+        ("pqc", vec!["--algorithm", "ml-kem-512"]),
+        ("pqc", vec!["--algorithm", "ml-kem-768"]),
+        ("pqc", vec!["--algorithm", "ml-kem-1024"]),
+    ] {
+        let (private, public) = e.pair(family, &args).await;
+        e.ckms(&[
+            family,
+            "encrypt",
+            "-k",
+            &public,
+            &e.path("msg"),
+            "-o",
+            &e.path("c"),
+        ])
+        .await;
+        let c = std::fs::read(e.dir.join("c")).unwrap();
+        assert!(c.len() > msg.len() + 16, "{args:?}");
+        e.ckms(&[
+            family,
+            "decrypt",
+            "-k",
+            &private,
+            &e.path("c"),
+            "-o",
+            &e.path("p"),
+        ])
+        .await;
+        assert_eq!(std::fs::read(e.dir.join("p")).unwrap(), msg, "{args:?}");
+        // X25519 and ML-KEM keys encrypt only: they do not sign.
+        if args[1] != "nist-p256" && args[1] != "nist-p521" {
+            let out = e
+                .ckms_raw(&[family, "sign", "-k", &private, &e.path("msg")])
+                .await;
+            assert!(!out.status.success(), "{args:?}");
+        }
+    }
+    for algorithm in ["ml-dsa-44", "ml-dsa-65", "ml-dsa-87"] {
+        let (private, public) = e.pair("pqc", &["--algorithm", algorithm]).await;
+        e.ckms(&[
+            "pqc",
+            "sign",
+            "-k",
+            &private,
+            &e.path("msg"),
+            "-o",
+            &e.path("s"),
+        ])
+        .await;
+        e.ckms(&[
+            "pqc",
+            "sign-verify",
+            "-k",
+            &public,
+            &e.path("msg"),
+            &e.path("s"),
+        ])
+        .await;
+        // The exported public key is an X.509 SubjectPublicKeyInfo.
+        e.export_pem("pqc", &public, "mldsa.pem").await;
+        let pem = std::fs::read_to_string(e.dir.join("mldsa.pem")).unwrap();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    }
+}

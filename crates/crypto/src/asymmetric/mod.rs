@@ -10,6 +10,7 @@
 //! read and write the DER structures around the keys.
 
 pub mod encoding;
+mod hybrid;
 mod rsa;
 mod rsa_raw;
 mod sign;
@@ -20,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
+pub use hybrid::{hybrid_decrypt, hybrid_encrypt};
 pub use rsa::{
     RsaEncryption, rsa_aes_key_unwrap, rsa_aes_key_wrap, rsa_decrypt, rsa_encrypt,
     rsa_max_plaintext,

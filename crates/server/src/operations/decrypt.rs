@@ -58,7 +58,8 @@ fn given(field: &Option<Vec<u8>>) -> Option<&[u8]> {
     field.as_deref().filter(|v| !v.is_empty())
 }
 
-/// Decryption with an RSA private key (OAEP or PKCS#1 v1.5).
+/// Decryption with a private key: RSA (OAEP, PKCS#1 v1.5, RSA-AES key wrap), EC and X25519
+/// (ECIES), ML-KEM.
 fn private_key_decrypt(
     key: &kms_store::StoredObject,
     request: Decrypt,
@@ -68,18 +69,27 @@ fn private_key_decrypt(
         .data
         .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
     let params = asymmetric::parameters(request.cryptographic_parameters.as_ref(), key);
+    let aad = request
+        .authenticated_encryption_additional_data
+        .as_deref()
+        .unwrap_or(&[]);
     let plaintext = match kind {
+        kms_crypto::asymmetric::KeyKind::Rsa
+            if params.cryptographic_algorithm == Some(kmip::CryptographicAlgorithm::AES) =>
+        {
+            let hash = params
+                .hashing_algorithm
+                .map(super::symmetric::hash_algorithm)
+                .transpose()?
+                .unwrap_or(kms_crypto::HashAlgorithm::Sha256);
+            kms_crypto::asymmetric::rsa_aes_key_unwrap(&private, hash, &data)?
+        }
         kms_crypto::asymmetric::KeyKind::Rsa => kms_crypto::asymmetric::rsa_decrypt(
             &private,
             asymmetric::rsa_encryption(&params)?,
             &data,
         )?,
-        other => {
-            return Err(KmsError::FeatureNotSupported(format!(
-                "decryption with {} private keys; use an RSA private key",
-                other.name()
-            )));
-        }
+        other => kms_crypto::asymmetric::hybrid_decrypt(other, &private, &data, aad)?,
     };
     Ok(DecryptResponse {
         unique_identifier: key.uid.clone().into(),

@@ -73,7 +73,8 @@ pub async fn encrypt(
     })
 }
 
-/// Encryption with an RSA public key (OAEP or PKCS#1 v1.5).
+/// Encryption with a public key: RSA (OAEP, PKCS#1 v1.5, RSA-AES key wrap), EC and X25519
+/// (ECIES), ML-KEM.
 async fn public_key_encrypt(
     kms: &Kms,
     ctx: &mut RequestContext,
@@ -85,18 +86,29 @@ async fn public_key_encrypt(
         .data
         .ok_or_else(|| KmsError::MissingData("Encrypt needs Data".into()))?;
     let params = asymmetric::parameters(request.cryptographic_parameters.as_ref(), key);
+    let aad = request
+        .authenticated_encryption_additional_data
+        .as_deref()
+        .unwrap_or(&[]);
     let ciphertext = match kind {
+        // CKM_RSA_AES_KEY_WRAP when the parameters name AES.
+        kms_crypto::asymmetric::KeyKind::Rsa
+            if params.cryptographic_algorithm == Some(kmip::CryptographicAlgorithm::AES) =>
+        {
+            let hash = params
+                .hashing_algorithm
+                .map(super::symmetric::hash_algorithm)
+                .transpose()?
+                .unwrap_or(kms_crypto::HashAlgorithm::Sha256);
+            kms_crypto::asymmetric::rsa_aes_key_wrap(&public, hash, &data)?
+        }
         kms_crypto::asymmetric::KeyKind::Rsa => kms_crypto::asymmetric::rsa_encrypt(
             &public,
             asymmetric::rsa_encryption(&params)?,
             &data,
         )?,
-        other => {
-            return Err(KmsError::FeatureNotSupported(format!(
-                "encryption with {} public keys; use an RSA public key",
-                other.name()
-            )));
-        }
+        // ECIES and ML-KEM: a key encapsulation, then AES-256-GCM (docs/adr/0004).
+        other => kms_crypto::asymmetric::hybrid_encrypt(other, &public, &data, aad)?,
     };
     if key.attributes.usage_limits().is_some() {
         consume_usage(kms, ctx, &key.uid, data.len()).await?;

@@ -1,9 +1,9 @@
 //! Key wrapping (KMIP `KeyWrappingSpecification` / `KeyWrappingData`): a key served wrapped by
 //! another key the caller may use (Get, Export), and a wrapped key unwrapped on Import.
 //!
-//! Wrapping keys: AES keys (AES-KW, RFC 3394; AES-KWP, RFC 5649, the default; AES-GCM) and RSA
+//! Wrapping keys: AES keys (AES-KW, RFC 3394; AES-KWP, RFC 5649, the default; AES-GCM), RSA
 //! public keys (RSA-OAEP, the default; RSA-AES key wrap, CKM_RSA_AES_KEY_WRAP, when the
-//! parameters name AES). Only the `Encrypt` wrapping method is offered. What is wrapped is the
+//! parameters name AES), and EC, X25519 and ML-KEM public keys (docs/adr/0004). Only the `Encrypt` wrapping method is offered. What is wrapped is the
 //! key material itself (`NoEncoding`) or the TTLV-encoded `KeyValue` (`TTLVEncoding`, the
 //! default KMIP gives).
 
@@ -181,12 +181,9 @@ pub async fn wrap(
         ObjectType::PublicKey => {
             let (kind, public) = asymmetric::public_key(&kek)?;
             if kind != kms_crypto::asymmetric::KeyKind::Rsa {
-                return Err(KmsError::FeatureNotSupported(format!(
-                    "wrapping with {} public keys; use an RSA public key or an AES key",
-                    kind.name()
-                )));
-            }
-            if params.cryptographic_algorithm == Some(CryptographicAlgorithm::AES) {
+                // ECIES / ML-KEM (docs/adr/0004).
+                kms_crypto::asymmetric::hybrid_encrypt(kind, &public, &data, &[])?
+            } else if params.cryptographic_algorithm == Some(CryptographicAlgorithm::AES) {
                 let hash = rsa_aes_hash(&params)?;
                 kms_crypto::asymmetric::rsa_aes_key_wrap(&public, hash, &data)?
             } else {
@@ -309,12 +306,8 @@ pub async fn unwrap(
         ObjectType::PrivateKey => {
             let (kind, private) = asymmetric::private_key(&kek)?;
             if kind != kms_crypto::asymmetric::KeyKind::Rsa {
-                return Err(KmsError::FeatureNotSupported(format!(
-                    "unwrapping with {} private keys; use an RSA private key or an AES key",
-                    kind.name()
-                )));
-            }
-            if params.cryptographic_algorithm == Some(CryptographicAlgorithm::AES) {
+                kms_crypto::asymmetric::hybrid_decrypt(kind, &private, wrapped, &[])?
+            } else if params.cryptographic_algorithm == Some(CryptographicAlgorithm::AES) {
                 kms_crypto::asymmetric::rsa_aes_key_unwrap(
                     &private,
                     rsa_aes_hash(&params)?,
