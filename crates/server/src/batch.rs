@@ -94,11 +94,17 @@ pub async fn process(
         if undo && let Ok(payload) = &result {
             match (effect, &target) {
                 (Some(Effect::Creates), _) => {
-                    if let Some(uid) = created_uid(payload) {
+                    for uid in created_uids(payload) {
                         journal.created(kms, &uid).await;
                     }
                 }
                 (Some(Effect::Changes), Some(uid)) => journal.written(kms, uid).await,
+                (Some(Effect::Replaces), Some(uid)) => {
+                    journal.written(kms, uid).await;
+                    for new in created_uids(payload) {
+                        journal.created(kms, &new).await;
+                    }
+                }
                 _ => {}
             }
         }
@@ -143,14 +149,23 @@ pub fn log_failure(ctx: &RequestContext, op: kmip::Operation, e: &KmsError) {
 
 /// The identifier an item names, or the batch's placeholder.
 /// The object an operation created.
-fn created_uid(payload: &ResponsePayload) -> Option<String> {
-    let uid = match payload {
-        ResponsePayload::Create(r) => &r.unique_identifier,
-        ResponsePayload::Register(r) => &r.unique_identifier,
-        ResponsePayload::Import(r) => &r.unique_identifier,
-        _ => return None,
+/// The objects an operation's response says it made.
+fn created_uids(payload: &ResponsePayload) -> Vec<String> {
+    let uids = match payload {
+        ResponsePayload::Create(r) => vec![&r.unique_identifier],
+        ResponsePayload::Register(r)
+        | ResponsePayload::Import(r)
+        | ResponsePayload::ReKey(r)
+        | ResponsePayload::DeriveKey(r) => vec![&r.unique_identifier],
+        ResponsePayload::CreateKeyPair(r) | ResponsePayload::ReKeyKeyPair(r) => vec![
+            &r.private_key_unique_identifier,
+            &r.public_key_unique_identifier,
+        ],
+        _ => vec![],
     };
-    uid.as_text().map(str::to_owned)
+    uids.into_iter()
+        .filter_map(|u| u.as_text().map(str::to_owned))
+        .collect()
 }
 
 /// What an Undo batch must put back.

@@ -1041,3 +1041,255 @@ async fn links_to_unseen_objects_are_hidden() {
         .unwrap();
     assert_eq!(links(run(&c.kms, "bob", get_a()).await.unwrap()), 1);
 }
+
+async fn attributes_of(kms: &Kms, uid: &str) -> Attributes {
+    match run(
+        kms,
+        "alice",
+        RequestPayload::GetAttributes(GetAttributes {
+            unique_identifier: Some(uid.into()),
+            attribute_reference: vec![],
+        }),
+    )
+    .await
+    .unwrap()
+    {
+        ResponsePayload::GetAttributes(r) => r.attributes,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn linked(attributes: &Attributes, link_type: kmip::LinkType) -> Option<String> {
+    attributes
+        .links()
+        .find(|l| l.link_type == link_type)
+        .and_then(|l| l.linked_object_identifier.as_text().map(str::to_owned))
+}
+
+fn key_of(r: ResponsePayload) -> Vec<u8> {
+    match r {
+        ResponsePayload::Get(g) => g
+            .object
+            .key_block()
+            .unwrap()
+            .symmetric_key_bytes()
+            .unwrap()
+            .to_vec(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn re_key_replaces_with_new_material_moves_names_and_links_both_ways() {
+    let c = core(Limits::default());
+    let name = Attribute::Name(Name {
+        name_value: "payroll".into(),
+        name_type: kmip::NameType::UninterpretedTextString,
+    });
+    active_key(&c.kms, "old", vec![name]).await;
+    let rekey = |offset: Option<u32>| {
+        RequestPayload::ReKey(ReKey {
+            unique_identifier: Some("old".into()),
+            offset: offset.map(Interval),
+            attributes: None,
+            protection_storage_masks: None,
+        })
+    };
+    let ResponsePayload::ReKey(UidResponse { unique_identifier }) =
+        run(&c.kms, "alice", rekey(Some(0))).await.unwrap()
+    else {
+        panic!()
+    };
+    let new = unique_identifier.as_text().unwrap().to_owned();
+    assert_ne!(new, "old");
+    let old_attributes = attributes_of(&c.kms, "old").await;
+    let new_attributes = attributes_of(&c.kms, &new).await;
+    assert_eq!(
+        linked(&old_attributes, kmip::LinkType::ReplacementObjectLink).as_deref(),
+        Some(new.as_str())
+    );
+    assert_eq!(
+        linked(&new_attributes, kmip::LinkType::ReplacedObjectLink).as_deref(),
+        Some("old")
+    );
+    assert_eq!(old_attributes.names().count(), 0);
+    assert_eq!(new_attributes.names().next().unwrap().name_value, "payroll");
+    assert_eq!(
+        old_attributes.state(),
+        Some(State::Active),
+        "the old key keeps its state"
+    );
+    assert_eq!(new_attributes.state(), Some(State::Active));
+    assert_eq!(new_attributes.cryptographic_length(), Some(256));
+    let old_key = key_of(
+        run(&c.kms, "alice", RequestPayload::Get(get("old")))
+            .await
+            .unwrap(),
+    );
+    let new_key = key_of(
+        run(&c.kms, "alice", RequestPayload::Get(get(&new)))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(old_key, new_key);
+    // An offset in the future leaves the new key pre-active.
+    let ResponsePayload::ReKey(UidResponse { unique_identifier }) =
+        run(&c.kms, "alice", rekey(Some(3600))).await.unwrap()
+    else {
+        panic!()
+    };
+    let later = attributes_of(&c.kms, unique_identifier.as_text().unwrap()).await;
+    assert_eq!(later.state(), Some(State::PreActive));
+    // In an Undo batch that fails, the new key is removed and the old one restored.
+    let before = attributes_of(&c.kms, "old").await;
+    let statuses = undo_batch(
+        &c.kms,
+        "alice",
+        vec![rekey(None), RequestPayload::Get(get("missing"))],
+    )
+    .await;
+    assert_eq!(
+        statuses,
+        vec![ResultStatus::OperationUndone, ResultStatus::OperationFailed]
+    );
+    let after = attributes_of(&c.kms, "old").await;
+    assert_eq!(after.links().count(), before.links().count());
+    // A key pair is not re-keyed by ReKey.
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::ReKey(ReKey {
+            unique_identifier: Some("missing".into()),
+            offset: None,
+            attributes: None,
+            protection_storage_masks: None,
+        }),
+    )
+    .await
+    .expect_err("no such key");
+}
+
+#[tokio::test]
+async fn re_key_key_pair_replaces_both_halves() {
+    let c = core(Limits::default());
+    let created = run(
+        &c.kms,
+        "alice",
+        RequestPayload::CreateKeyPair(CreateKeyPair {
+            common_attributes: Some(Attributes(vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::EC),
+                Attribute::CryptographicLength(256),
+                Attribute::ActivationDate(kmip::DateTime::now()),
+            ])),
+            private_key_attributes: None,
+            public_key_attributes: None,
+            common_protection_storage_masks: None,
+            private_protection_storage_masks: None,
+            public_protection_storage_masks: None,
+        }),
+    )
+    .await
+    .unwrap();
+    let ResponsePayload::CreateKeyPair(old) = created else {
+        panic!()
+    };
+    let old_private = old
+        .private_key_unique_identifier
+        .as_text()
+        .unwrap()
+        .to_owned();
+    let old_public = old
+        .public_key_unique_identifier
+        .as_text()
+        .unwrap()
+        .to_owned();
+    let ResponsePayload::ReKeyKeyPair(new) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::ReKeyKeyPair(ReKeyKeyPair {
+            private_key_unique_identifier: Some(old_private.clone().into()),
+            offset: None,
+            common_attributes: None,
+            private_key_attributes: None,
+            public_key_attributes: None,
+            common_protection_storage_masks: None,
+            private_protection_storage_masks: None,
+            public_protection_storage_masks: None,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let new_private = new
+        .private_key_unique_identifier
+        .as_text()
+        .unwrap()
+        .to_owned();
+    let new_public = new
+        .public_key_unique_identifier
+        .as_text()
+        .unwrap()
+        .to_owned();
+    let p = attributes_of(&c.kms, &new_private).await;
+    assert_eq!(
+        linked(&p, kmip::LinkType::PublicKeyLink).as_deref(),
+        Some(new_public.as_str())
+    );
+    assert_eq!(
+        linked(&p, kmip::LinkType::ReplacedObjectLink).as_deref(),
+        Some(old_private.as_str())
+    );
+    assert_eq!(p.state(), Some(State::Active));
+    let q = attributes_of(&c.kms, &new_public).await;
+    assert_eq!(
+        linked(&q, kmip::LinkType::PrivateKeyLink).as_deref(),
+        Some(new_private.as_str())
+    );
+    assert_eq!(
+        linked(&q, kmip::LinkType::ReplacedObjectLink).as_deref(),
+        Some(old_public.as_str())
+    );
+    let o = attributes_of(&c.kms, &old_public).await;
+    assert_eq!(
+        linked(&o, kmip::LinkType::ReplacementObjectLink).as_deref(),
+        Some(new_public.as_str())
+    );
+    // The new pair signs and verifies.
+    let ResponsePayload::Sign(signed) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Sign(Sign {
+            unique_identifier: Some(new_private.clone().into()),
+            cryptographic_parameters: None,
+            data: Some(b"data".to_vec()),
+            digested_data: None,
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let ResponsePayload::SignatureVerify(v) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::SignatureVerify(SignatureVerify {
+            unique_identifier: Some(new_public.into()),
+            cryptographic_parameters: None,
+            data: Some(b"data".to_vec()),
+            digested_data: None,
+            signature_data: signed.signature_data,
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(v.validity_indicator, kmip::ValidityIndicator::Valid);
+}

@@ -85,7 +85,7 @@ fn raw_key_block(
 }
 
 /// A symmetric key of the algorithm and length the attributes name.
-fn symmetric_key(mut attributes: Attributes) -> KResult<(Object, Attributes)> {
+pub(super) fn symmetric_key(mut attributes: Attributes) -> KResult<(Object, Attributes)> {
     let algorithm = attributes.cryptographic_algorithm().ok_or_else(|| {
         KmsError::MissingData(
             "Create needs a CryptographicAlgorithm attribute (AES, ChaCha20...)".into(),

@@ -22,9 +22,36 @@ pub async fn create_key_pair(
 ) -> KResult<CreateKeyPairResponse> {
     super::require_may_create(ctx)?;
     let common = request.common_attributes.unwrap_or_default();
-    let mut private_attributes = merged(&common, request.private_key_attributes);
-    let mut public_attributes = merged(&common, request.public_key_attributes);
+    let private_attributes = merged(&common, request.private_key_attributes);
+    let public_attributes = merged(&common, request.public_key_attributes);
     let (kind, rsa_bits) = kind_for_create(&private_attributes)?;
+    let (private_uid, public_uid) = store_pair(
+        kms,
+        ctx,
+        kind,
+        rsa_bits,
+        private_attributes,
+        public_attributes,
+    )
+    .await?;
+    // The batch's ID placeholder names the private key.
+    ctx.placeholder = Some(private_uid.clone());
+    Ok(CreateKeyPairResponse {
+        private_key_unique_identifier: private_uid.into(),
+        public_key_unique_identifier: public_uid.into(),
+    })
+}
+
+/// Generates a key pair of `kind` and saves both halves with these attributes, linked both
+/// ways; answers (private, public) identifiers. Both are saved or neither.
+pub async fn store_pair(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    kind: KeyKind,
+    rsa_bits: u32,
+    mut private_attributes: Attributes,
+    mut public_attributes: Attributes,
+) -> KResult<(String, String)> {
     // RSA generation takes from milliseconds to seconds: off the request threads.
     let pair = tokio::task::spawn_blocking(move || generate_key_pair(kind, rsa_bits))
         .await
@@ -104,16 +131,11 @@ pub async fn create_key_pair(
             return Err(e);
         }
     };
-    // The batch's ID placeholder names the private key.
-    ctx.placeholder = Some(private_uid.clone());
-    Ok(CreateKeyPairResponse {
-        private_key_unique_identifier: private_uid.into(),
-        public_key_unique_identifier: public_uid.into(),
-    })
+    Ok((private_uid, public_uid))
 }
 
 /// `specific` over `common`: single-valued attributes replace, multi-valued ones add.
-fn merged(common: &Attributes, specific: Option<Attributes>) -> Attributes {
+pub fn merged(common: &Attributes, specific: Option<Attributes>) -> Attributes {
     let mut out = common.clone();
     for attribute in specific.map(|a| a.0).unwrap_or_default() {
         if is_multi_valued(&attribute) {

@@ -25,6 +25,8 @@ pub mod mac;
 pub mod mac_verify;
 pub mod modify_attribute;
 pub mod query;
+pub mod re_key;
+pub mod re_key_key_pair;
 pub mod register;
 pub mod revoke;
 pub mod rng_retrieve;
@@ -48,6 +50,8 @@ pub enum Effect {
     Creates,
     /// Changes the object it names (see [`Target`]) or the batch's placeholder.
     Changes,
+    /// Changes the object it names and makes new ones from it (ReKey: the replacement).
+    Replaces,
 }
 
 /// The object a changing operation names; `None` means the batch's ID placeholder.
@@ -110,6 +114,9 @@ macro_rules! target_of {
     (Changes, $p:ident) => {
         Some(Target::target($p))
     };
+    (Replaces, $p:ident) => {
+        Some(Target::target($p))
+    };
     ($other:ident, $p:ident) => {{
         let _ = $p;
         None
@@ -120,6 +127,8 @@ operations! {
     typed {
         Create => create, Creates;
         CreateKeyPair => create_key_pair, Creates;
+        ReKey => re_key, Replaces;
+        ReKeyKeyPair => re_key_key_pair, Replaces;
         Register => register, Creates;
         Import => import, Changes;
         Locate => locate, Reads;
@@ -564,4 +573,14 @@ pub fn check_registrable(object_type: ObjectType, object: &Object) -> KResult<()
 pub fn refresh_tags(object: &mut StoredObject) -> KResult<()> {
     object.tags = object.attributes.user_tags()?;
     Ok(())
+}
+impl Target for kmip::model::ReKey {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::ReKeyKeyPair {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.private_key_unique_identifier.as_ref()
+    }
 }
