@@ -32,6 +32,7 @@ pub mod asymmetric;
 mod block;
 mod error;
 mod hash;
+mod kdf;
 mod rng;
 mod stream;
 mod symmetric;
@@ -43,6 +44,7 @@ mod test_hex;
 
 pub use error::{Error, Result};
 pub use hash::{HashAlgorithm, hash, hmac, hmac_verify, sha256};
+pub use kdf::{MAX_DERIVED_LENGTH, hkdf, kdf_counter_hmac, pbkdf2};
 pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_key};
 pub use symmetric::{
     DEFAULT_TAG_LENGTH, DecryptRequest, EncryptRequest, Encrypted, Padding, SymmetricCipher,

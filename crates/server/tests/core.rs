@@ -1293,3 +1293,137 @@ async fn re_key_key_pair_replaces_both_halves() {
     };
     assert_eq!(v.validity_indicator, kmip::ValidityIndicator::Valid);
 }
+
+#[tokio::test]
+async fn derive_key_matches_the_kdfs_and_needs_the_derive_right_on_the_base() {
+    let c = core(Limits::default());
+    // A secret (its default usage is DeriveKey) and an AES key that may not derive.
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Create(Create {
+            object_type: ObjectType::SecretData,
+            attributes: Attributes(vec![Attribute::UniqueIdentifier("seed".into())]),
+            protection_storage_masks: None,
+        }),
+    )
+    .await
+    .unwrap();
+    run(
+        &c.kms,
+        "alice",
+        RequestPayload::Activate(UidRequest {
+            unique_identifier: Some("seed".into()),
+        }),
+    )
+    .await
+    .unwrap();
+    let seed = match run(&c.kms, "alice", RequestPayload::Get(get("seed")))
+        .await
+        .unwrap()
+    {
+        ResponsePayload::Get(g) => g
+            .object
+            .key_block()
+            .unwrap()
+            .symmetric_key_bytes()
+            .unwrap()
+            .to_vec(),
+        other => panic!("{other:?}"),
+    };
+    active_key(&c.kms, "aes", vec![]).await;
+    let params = |items: Vec<Ttlv>| Ttlv::structure(Tag::DERIVATION_PARAMETERS, items);
+    let bytes = |tag, v: &[u8]| Ttlv::new(tag, kmip::Value::ByteString(v.to_vec()));
+    let derive = |base: &str, method, p: Ttlv| {
+        RequestPayload::DeriveKey(DeriveKey {
+            object_type: ObjectType::SymmetricKey,
+            unique_identifier: vec![base.into()],
+            derivation_method: method,
+            derivation_parameters: p,
+            attributes: Attributes(vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+                Attribute::CryptographicLength(256),
+            ]),
+        })
+    };
+    use kmip::DerivationMethod as M;
+    let cases = [
+        (
+            M::PBKDF2,
+            params(vec![
+                bytes(Tag::SALT, b"salt-salt-salt!!"),
+                Ttlv::new(Tag::ITERATION_COUNT, kmip::Value::Integer(1000)),
+            ]),
+            kms_crypto::pbkdf2(
+                kms_crypto::HashAlgorithm::Sha256,
+                &seed,
+                b"salt-salt-salt!!",
+                1000,
+                32,
+            )
+            .unwrap()
+            .to_vec(),
+        ),
+        (
+            M::HKDF,
+            params(vec![
+                bytes(Tag::SALT, b"s"),
+                bytes(Tag::DERIVATION_DATA, b"info"),
+            ]),
+            kms_crypto::hkdf(kms_crypto::HashAlgorithm::Sha256, &seed, b"s", b"info", 32)
+                .unwrap()
+                .to_vec(),
+        ),
+        (
+            M::NIST800_108_C,
+            params(vec![bytes(Tag::DERIVATION_DATA, b"label\0context")]),
+            kms_crypto::kdf_counter_hmac(
+                kms_crypto::HashAlgorithm::Sha256,
+                &seed,
+                b"label\0context",
+                32,
+            )
+            .unwrap()
+            .to_vec(),
+        ),
+        (
+            M::HMAC,
+            params(vec![bytes(Tag::DERIVATION_DATA, b"data")]),
+            kms_crypto::hmac(kms_crypto::HashAlgorithm::Sha256, &seed, b"data").unwrap(),
+        ),
+    ];
+    for (method, p, expected) in cases {
+        let ResponsePayload::DeriveKey(UidResponse { unique_identifier }) =
+            run(&c.kms, "alice", derive("seed", method, p))
+                .await
+                .unwrap()
+        else {
+            panic!()
+        };
+        let uid = unique_identifier.as_text().unwrap().to_owned();
+        let derived = key_of(
+            run(&c.kms, "alice", RequestPayload::Get(get(&uid)))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(derived, expected, "{method:?}");
+        let a = attributes_of(&c.kms, &uid).await;
+        assert_eq!(
+            linked(&a, kmip::LinkType::DerivationBaseObjectLink).as_deref(),
+            Some("seed")
+        );
+    }
+    // The AES key's usage mask does not allow DeriveKey; PBKDF2 without salt is refused.
+    let e = run(&c.kms, "alice", derive("aes", M::HKDF, params(vec![])))
+        .await
+        .expect_err("no right");
+    assert_eq!(
+        e.reason(),
+        ResultReason::IncompatibleCryptographicUsageMask,
+        "{e}"
+    );
+    let e = run(&c.kms, "alice", derive("seed", M::PBKDF2, params(vec![])))
+        .await
+        .expect_err("no salt");
+    assert_eq!(e.reason(), ResultReason::MissingData, "{e}");
+}

@@ -9,6 +9,7 @@ pub mod create;
 pub mod create_key_pair;
 pub mod decrypt;
 pub mod delete_attribute;
+pub mod derive_key;
 pub mod destroy;
 pub mod discover_versions;
 pub mod encrypt;
@@ -128,6 +129,7 @@ operations! {
         Create => create, Creates;
         CreateKeyPair => create_key_pair, Creates;
         ReKey => re_key, Replaces;
+        DeriveKey => derive_key, Creates;
         ReKeyKeyPair => re_key_key_pair, Replaces;
         Register => register, Creates;
         Import => import, Changes;
