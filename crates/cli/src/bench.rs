@@ -33,6 +33,11 @@ pub struct BenchArgs {
     /// Skip the Create scenario (it writes a key per request).
     #[arg(long)]
     no_create: bool,
+    /// Private-key operations instead: RSA-2048 and RSA-4096 OAEP decrypt, ECDSA P-256 and
+    /// Ed25519 sign, ML-KEM-768 decrypt (compare with `cargo run --release -p kms-crypto
+    /// --example raw_speed`).
+    #[arg(long)]
+    asymmetric: bool,
 }
 
 struct Scenario {
@@ -174,6 +179,11 @@ pub async fn run(
     let d = Duration::from_secs(args.duration);
     let c = args.concurrency;
     let floor_url = floor_server().await?;
+    let asymmetric = if args.asymmetric {
+        asymmetric_scenarios(&client, &base).await?
+    } else {
+        Vec::new()
+    };
     // (name, url, content type, body) of each scenario.
     let mut scenarios: Vec<(&'static str, String, &'static str, Arc<Vec<u8>>)> = vec![
         (
@@ -201,7 +211,10 @@ pub async fn run(
             get_json,
         ),
     ];
-    if !args.no_create {
+    if args.asymmetric {
+        scenarios.truncate(1);
+        scenarios.extend(asymmetric);
+    } else if !args.no_create {
         scenarios.push((
             "create (durable)",
             format!("{base}/kmip/2_1"),
@@ -267,4 +280,129 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+type ScenarioSpec = (&'static str, String, &'static str, Arc<Vec<u8>>);
+
+/// The private-key scenarios: a key pair each, and the request body that uses it.
+async fn asymmetric_scenarios(client: &KmsClient, base: &str) -> anyhow::Result<Vec<ScenarioSpec>> {
+    use kmip::model::{
+        Attribute, Attributes, CreateKeyPair, CryptographicDomainParameters, Decrypt, Sign,
+    };
+    use kmip::{HashingAlgorithm, PaddingMethod, RecommendedCurve};
+    let pair = |attributes: Vec<Attribute>| CreateKeyPair {
+        common_attributes: Some(Attributes(
+            attributes
+                .into_iter()
+                .chain([Attribute::ActivationDate(kmip::DateTime::now())])
+                .collect(),
+        )),
+        private_key_attributes: None,
+        public_key_attributes: None,
+        common_protection_storage_masks: None,
+        private_protection_storage_masks: None,
+        public_protection_storage_masks: None,
+    };
+    let oaep = CryptographicParameters {
+        padding_method: Some(PaddingMethod::OAEP),
+        hashing_algorithm: Some(HashingAlgorithm::SHA_256),
+        ..Default::default()
+    };
+    let json_body = |p: RequestPayload| {
+        let mut t = p.encode();
+        t.tag = Tag::operation_request(p.operation().to_u32());
+        Arc::new(json::to_string(&t).into_bytes())
+    };
+    let url = format!("{base}/kmip/2_1");
+    let mut out = Vec::new();
+    let decrypting: [(
+        &'static str,
+        Vec<Attribute>,
+        Option<CryptographicParameters>,
+    ); 3] = [
+        (
+            "RSA-2048 OAEP decrypt",
+            vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::RSA),
+                Attribute::CryptographicLength(2048),
+            ],
+            Some(oaep.clone()),
+        ),
+        (
+            "RSA-4096 OAEP decrypt",
+            vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::RSA),
+                Attribute::CryptographicLength(4096),
+            ],
+            Some(oaep),
+        ),
+        (
+            "ML-KEM-768 decrypt",
+            vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::ML_KEM),
+                Attribute::CryptographicLength(768),
+            ],
+            None,
+        ),
+    ];
+    for (name, attributes, params) in decrypting {
+        let keys = client.call(pair(attributes)).await.context(name)?;
+        let encrypted = client
+            .call(Encrypt {
+                cryptographic_parameters: params.clone(),
+                ..Encrypt::new(Some(keys.public_key_unique_identifier), vec![7; 32])
+            })
+            .await
+            .context(name)?;
+        let decrypt = Decrypt {
+            cryptographic_parameters: params,
+            ..Decrypt::new(
+                Some(keys.private_key_unique_identifier),
+                encrypted.data.unwrap_or_default(),
+            )
+        };
+        out.push((
+            name,
+            url.clone(),
+            "application/json",
+            json_body(RequestPayload::Decrypt(decrypt)),
+        ));
+    }
+    let signing: [(&'static str, Vec<Attribute>); 2] = [
+        (
+            "ECDSA P-256 sign",
+            vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::EC),
+                Attribute::CryptographicDomainParameters(CryptographicDomainParameters {
+                    qlength: None,
+                    recommended_curve: Some(RecommendedCurve::P_256),
+                }),
+            ],
+        ),
+        (
+            "Ed25519 sign",
+            vec![Attribute::CryptographicAlgorithm(
+                CryptographicAlgorithm::Ed25519,
+            )],
+        ),
+    ];
+    for (name, attributes) in signing {
+        let keys = client.call(pair(attributes)).await.context(name)?;
+        let sign = Sign {
+            unique_identifier: Some(keys.private_key_unique_identifier),
+            cryptographic_parameters: None,
+            data: Some(vec![7; 64]),
+            digested_data: None,
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        };
+        out.push((
+            name,
+            url.clone(),
+            "application/json",
+            json_body(RequestPayload::Sign(sign)),
+        ));
+    }
+    Ok(out)
 }

@@ -43,7 +43,7 @@ mod xts;
 mod test_hex;
 
 pub use error::{Error, Result};
-pub use hash::{HashAlgorithm, hash, hmac, hmac_verify, sha256};
+pub use hash::{HashAlgorithm, Hasher, hash, hmac, hmac_verify, sha256};
 pub use kdf::{MAX_DERIVED_LENGTH, hkdf, kdf_counter_hmac, pbkdf2};
 pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_key};
 pub use symmetric::{

@@ -33,6 +33,10 @@ pub fn right_of(operation: Operation) -> Option<&'static str> {
         Operation::MACVerify => "mac_verify",
         Operation::Check => "check",
         Operation::Import => "import",
+        Operation::Sign => "sign",
+        Operation::SignatureVerify => "signature_verify",
+        Operation::ReKey | Operation::ReKeyKeyPair => "rekey",
+        Operation::DeriveKey => "derive_key",
         _ => return None,
     })
 }
@@ -57,6 +61,10 @@ pub const GRANTABLE: &[&str] = &[
     "mac_verify",
     "check",
     "import",
+    "sign",
+    "signature_verify",
+    "rekey",
+    "derive_key",
     "locate",
 ];
 

@@ -20,6 +20,8 @@ pub struct Kms {
     pub limits: Limits,
     /// When set, only these users may create, register or import objects.
     pub privileged_users: Option<Vec<String>>,
+    /// Streamed (multi-part) operations in progress on this server.
+    pub streams: crate::streams::Streams,
 }
 
 /// What one request may ask of the server.
@@ -103,6 +105,7 @@ impl Kms {
             vendor: "Cosmian".into(),
             limits: Limits::default(),
             privileged_users: None,
+            streams: crate::streams::Streams::default(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod kms;
 pub mod listener;
 pub mod operations;
+pub mod streams;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -1427,3 +1427,128 @@ async fn derive_key_matches_the_kdfs_and_needs_the_derive_right_on_the_base() {
         .expect_err("no salt");
     assert_eq!(e.reason(), ResultReason::MissingData, "{e}");
 }
+
+#[tokio::test]
+async fn streamed_sign_and_verify_match_the_whole_message() {
+    let c = core(Limits::default());
+    for algorithm in [
+        vec![
+            Attribute::CryptographicAlgorithm(CryptographicAlgorithm::RSA),
+            Attribute::CryptographicLength(2048),
+        ],
+        vec![Attribute::CryptographicAlgorithm(
+            CryptographicAlgorithm::Ed25519,
+        )],
+    ] {
+        let ResponsePayload::CreateKeyPair(pair) = run(
+            &c.kms,
+            "alice",
+            RequestPayload::CreateKeyPair(CreateKeyPair {
+                common_attributes: Some(Attributes(
+                    algorithm
+                        .into_iter()
+                        .chain([Attribute::ActivationDate(kmip::DateTime::now())])
+                        .collect(),
+                )),
+                private_key_attributes: None,
+                public_key_attributes: None,
+                common_protection_storage_masks: None,
+                private_protection_storage_masks: None,
+                public_protection_storage_masks: None,
+            }),
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        let sign = |init, last, correlation: Option<Vec<u8>>, data: &[u8]| {
+            RequestPayload::Sign(Sign {
+                unique_identifier: Some(pair.private_key_unique_identifier.clone()),
+                cryptographic_parameters: None,
+                data: Some(data.to_vec()),
+                digested_data: None,
+                correlation_value: correlation,
+                init_indicator: init,
+                final_indicator: last,
+            })
+        };
+        let answer = |r: ResponsePayload| match r {
+            ResponsePayload::Sign(s) => s,
+            other => panic!("{other:?}"),
+        };
+        let first = answer(
+            run(&c.kms, "alice", sign(Some(true), None, None, b"part one, "))
+                .await
+                .unwrap(),
+        );
+        assert!(first.signature_data.is_none());
+        let id = first.correlation_value.unwrap();
+        let middle = answer(
+            run(
+                &c.kms,
+                "alice",
+                sign(None, None, Some(id.clone()), b"part two, "),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(middle.correlation_value.as_ref(), Some(&id));
+        let last = answer(
+            run(
+                &c.kms,
+                "alice",
+                sign(None, Some(true), Some(id.clone()), b"part three"),
+            )
+            .await
+            .unwrap(),
+        );
+        let signature = last.signature_data.unwrap();
+        // The stream is closed: its correlation value is unknown now.
+        let e = run(&c.kms, "alice", sign(None, Some(true), Some(id), b"x"))
+            .await
+            .expect_err("closed");
+        assert!(e.to_string().contains("CorrelationValue"), "{e}");
+        // The signature is that of the whole message, verified in one request.
+        let ResponsePayload::SignatureVerify(v) = run(
+            &c.kms,
+            "alice",
+            RequestPayload::SignatureVerify(SignatureVerify {
+                unique_identifier: Some(pair.public_key_unique_identifier.clone()),
+                cryptographic_parameters: None,
+                data: Some(b"part one, part two, part three".to_vec()),
+                digested_data: None,
+                signature_data: Some(signature),
+                correlation_value: None,
+                init_indicator: None,
+                final_indicator: None,
+            }),
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.validity_indicator, kmip::ValidityIndicator::Valid);
+        // A correlation value of a stream on another key is refused.
+        let other = answer(
+            run(&c.kms, "alice", sign(Some(true), None, None, b"x"))
+                .await
+                .unwrap(),
+        );
+        let e = run(
+            &c.kms,
+            "alice",
+            RequestPayload::Sign(Sign {
+                unique_identifier: Some(pair.public_key_unique_identifier.clone()),
+                cryptographic_parameters: None,
+                data: Some(b"y".to_vec()),
+                digested_data: None,
+                correlation_value: other.correlation_value,
+                init_indicator: None,
+                final_indicator: Some(true),
+            }),
+        )
+        .await
+        .expect_err("another key");
+        assert_ne!(e.reason(), ResultReason::GeneralFailure, "{e}");
+    }
+}

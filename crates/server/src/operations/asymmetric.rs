@@ -737,3 +737,14 @@ pub fn complete(object: &mut kmip::model::Object) -> KResult<()> {
     }
     Ok(())
 }
+
+/// The hash a signature scheme applies before signing (`None`: it signs the message itself).
+pub fn scheme_hash(
+    scheme: kms_crypto::asymmetric::SignatureScheme,
+) -> Option<kms_crypto::HashAlgorithm> {
+    use kms_crypto::asymmetric::SignatureScheme as S;
+    match scheme {
+        S::RsaPkcs1v15(h) | S::RsaPss { hash: h, .. } | S::Ecdsa(h) => Some(h),
+        S::Ed25519 | S::MlDsa => None,
+    }
+}

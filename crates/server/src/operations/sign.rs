@@ -1,23 +1,17 @@
-//! Sign: a signature of data (or of the client's digest of it) with a private key.
+//! Sign: a signature of data (or of the client's digest of it) with a private key, in one
+//! request or streamed in parts (`InitIndicator` ... `FinalIndicator`, see `streams.rs`).
 
-use kmip::State;
 use kmip::model::{Sign, SignResponse};
+use kmip::{Operation, State};
 use kms_crypto::asymmetric::Message;
 
-use super::asymmetric::{parameters, private_key, signature_scheme};
+use super::asymmetric::{parameters, private_key, scheme_hash, signature_scheme};
 use super::{require_state, require_usage, require_usage_period, usage};
-use crate::error::{KResult, KmsError};
+use crate::error::KResult;
 use crate::kms::{Kms, RequestContext};
+use crate::streams::{Part, Step};
 
 pub async fn sign(kms: &Kms, ctx: &mut RequestContext, request: Sign) -> KResult<SignResponse> {
-    if request.init_indicator.is_some()
-        || request.final_indicator.is_some()
-        || request.correlation_value.is_some()
-    {
-        return Err(KmsError::FeatureNotSupported(
-            "streamed signing (InitIndicator, FinalIndicator, CorrelationValue); send the whole data, or its digest as DigestedData".into(),
-        ));
-    }
     let key = kms.load(ctx, request.unique_identifier).await?;
     require_state(
         &key,
@@ -29,24 +23,40 @@ pub async fn sign(kms: &Kms, ctx: &mut RequestContext, request: Sign) -> KResult
     let (kind, private) = private_key(&key)?;
     let params = parameters(request.cryptographic_parameters.as_ref(), &key);
     let scheme = signature_scheme(kind, &params)?;
-    let message = match (&request.data, &request.digested_data) {
-        (Some(data), None) => Message::Data(data),
-        (None, Some(digest)) => Message::Digest(digest),
-        (Some(_), Some(_)) => {
-            return Err(KmsError::InvalidRequest(
-                "give either Data or DigestedData, not both".into(),
-            ));
-        }
-        (None, None) => {
-            return Err(KmsError::MissingData(
-                "Sign needs Data or DigestedData".into(),
-            ));
-        }
+    let step = kms.streams.step(
+        &ctx.user,
+        &key.uid,
+        Operation::Sign,
+        scheme_hash(scheme),
+        Part {
+            init: request.init_indicator,
+            last: request.final_indicator,
+            correlation: request.correlation_value.as_deref(),
+            data: request.data,
+            digested: request.digested_data,
+        },
+    )?;
+    let signature = match &step {
+        Step::Pending(_) => None,
+        Step::Data(data) => Some(kms_crypto::asymmetric::sign(
+            kind,
+            &private,
+            scheme,
+            Message::Data(data),
+        )?),
+        Step::Digest(digest) => Some(kms_crypto::asymmetric::sign(
+            kind,
+            &private,
+            scheme,
+            Message::Digest(digest),
+        )?),
     };
-    let signature = kms_crypto::asymmetric::sign(kind, &private, scheme, message)?;
     Ok(SignResponse {
         unique_identifier: key.uid.into(),
-        signature_data: Some(signature),
-        correlation_value: None,
+        signature_data: signature,
+        correlation_value: match step {
+            Step::Pending(id) => Some(id),
+            _ => None,
+        },
     })
 }
