@@ -167,6 +167,37 @@ fn composed_hmac(alg: &'static digest::Algorithm, key: &[u8], data: &[u8]) -> Ve
     outer.finish().as_ref().to_vec()
 }
 
+/// A digest computed part by part (streamed signing).
+pub struct Hasher {
+    context: digest::Context,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher")
+    }
+}
+
+impl Hasher {
+    /// A new digest of `algorithm`.
+    pub fn new(algorithm: HashAlgorithm) -> Result<Self> {
+        Ok(Hasher {
+            context: digest::Context::new(algorithm.digest()?),
+        })
+    }
+
+    /// Absorbs `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.context.update(data);
+    }
+
+    /// The digest of everything absorbed.
+    #[must_use]
+    pub fn finish(self) -> Vec<u8> {
+        self.context.finish().as_ref().to_vec()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,33 +359,3 @@ mod tests {
     }
 }
 
-/// A digest computed part by part (streamed signing).
-pub struct Hasher {
-    context: digest::Context,
-}
-
-impl std::fmt::Debug for Hasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hasher")
-    }
-}
-
-impl Hasher {
-    /// A new digest of `algorithm`.
-    pub fn new(algorithm: HashAlgorithm) -> Result<Self> {
-        Ok(Hasher {
-            context: digest::Context::new(algorithm.digest()?),
-        })
-    }
-
-    /// Absorbs `data`.
-    pub fn update(&mut self, data: &[u8]) {
-        self.context.update(data);
-    }
-
-    /// The digest of everything absorbed.
-    #[must_use]
-    pub fn finish(self) -> Vec<u8> {
-        self.context.finish().as_ref().to_vec()
-    }
-}
