@@ -22,6 +22,8 @@ pub struct Kms {
     pub privileged_users: Option<Vec<String>>,
     /// Streamed (multi-part) operations in progress on this server.
     pub streams: crate::streams::Streams,
+    /// Private keys parsed by earlier requests.
+    pub key_cache: crate::key_cache::KeyCache,
 }
 
 /// What one request may ask of the server.
@@ -106,6 +108,7 @@ impl Kms {
             limits: Limits::default(),
             privileged_users: None,
             streams: crate::streams::Streams::default(),
+            key_cache: crate::key_cache::KeyCache::default(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod key_cache;
 pub mod kms;
 pub mod listener;
 pub mod operations;

@@ -11,6 +11,7 @@
 
 pub mod encoding;
 mod hybrid;
+mod loaded;
 mod rsa;
 mod rsa_raw;
 mod sign;
@@ -22,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 pub use hybrid::{hybrid_decrypt, hybrid_encrypt};
+pub use loaded::LoadedPrivateKey;
 pub use rsa::{
     RsaEncryption, rsa_aes_key_unwrap, rsa_aes_key_wrap, rsa_decrypt, rsa_encrypt,
     rsa_max_plaintext,

@@ -5,8 +5,8 @@
 
 use aws_lc_rs::rsa::{
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
-    OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
-    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+    OaepAlgorithm, OaepPublicEncryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey,
+    PublicEncryptingKey,
 };
 use zeroize::Zeroizing;
 
@@ -25,7 +25,7 @@ pub enum RsaEncryption<'a> {
     Pkcs1v15,
 }
 
-fn oaep(hash: HashAlgorithm, mgf1: HashAlgorithm) -> Result<&'static OaepAlgorithm> {
+pub(super) fn oaep(hash: HashAlgorithm, mgf1: HashAlgorithm) -> Result<&'static OaepAlgorithm> {
     use HashAlgorithm as H;
     match (hash, mgf1) {
         (H::Sha1, H::Sha1) => Ok(&OAEP_SHA1_MGF1SHA1),
@@ -139,37 +139,7 @@ pub fn rsa_decrypt(
     {
         return super::rsa_raw::oaep_decrypt(pkcs8, hash, mgf1, label, data);
     }
-    let key = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| Error::InvalidKey {
-        algorithm: "RSA",
-        reason: "the private key cannot be read",
-    })?;
-    let failed = Error::backend("load a key");
-    let mut out = Zeroizing::new(vec![0u8; key.key_size_bytes()]);
-    let n = match padding {
-        RsaEncryption::Oaep {
-            hash,
-            mgf1,
-            label: l,
-        } => {
-            let alg = oaep(hash, mgf1)?;
-            OaepPrivateDecryptingKey::new(key)
-                .map_err(failed)?
-                .decrypt(alg, data, &mut out, label(l))
-                .map_err(|_| Error::DecryptionFailed {
-                    algorithm: "RSA-OAEP",
-                })?
-                .len()
-        }
-        RsaEncryption::Pkcs1v15 => Pkcs1PrivateDecryptingKey::new(key)
-            .map_err(failed)?
-            .decrypt(data, &mut out)
-            .map_err(|_| Error::DecryptionFailed {
-                algorithm: "RSA PKCS#1 v1.5",
-            })?
-            .len(),
-    };
-    out.truncate(n);
-    Ok(out)
+    super::LoadedPrivateKey::new(super::KeyKind::Rsa, pkcs8).rsa_decrypt(padding, data)
 }
 
 /// CKM_RSA_AES_KEY_WRAP (PKCS#11 3.0): a fresh AES-256 key encrypted with RSA-OAEP (`hash`,

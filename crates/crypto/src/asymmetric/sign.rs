@@ -38,7 +38,7 @@ fn unsupported(algorithm: &'static str, detail: &'static str) -> Error {
     Error::UnsupportedAlgorithm { algorithm, detail }
 }
 
-pub(super) fn ecdsa_signing(
+pub(crate) fn ecdsa_signing(
     curve: Curve,
     hash: Option<HashAlgorithm>,
 ) -> Result<&'static EcdsaSigningAlgorithm> {
@@ -93,7 +93,7 @@ fn ecdsa_verification(
     })
 }
 
-pub(super) fn ml_dsa_signing(level: MlDsa) -> &'static sig::PqdsaSigningAlgorithm {
+pub(crate) fn ml_dsa_signing(level: MlDsa) -> &'static sig::PqdsaSigningAlgorithm {
     match level {
         MlDsa::MlDsa44 => &sig::ML_DSA_44_SIGNING,
         MlDsa::MlDsa65 => &sig::ML_DSA_65_SIGNING,
@@ -212,85 +212,71 @@ fn wrong_scheme(kind: KeyKind) -> Error {
     }
 }
 
-/// Signs `message` with `private` (canonical form).
+/// Signs `message` with `private` (canonical form), parsing the key for this one use (see
+/// [`super::LoadedPrivateKey`] to parse once and sign many times).
 pub fn sign(
     kind: KeyKind,
     private: &[u8],
     scheme: SignatureScheme,
     message: Message<'_>,
 ) -> Result<Vec<u8>> {
-    let bad_key = || Error::InvalidKey {
-        algorithm: kind.name(),
-        reason: "the private key cannot be read",
-    };
+    super::LoadedPrivateKey::new(kind, private).sign(scheme, message)
+}
+
+pub(super) fn rsa_sign_with(
+    pair: &aws_lc_rs::rsa::KeyPair,
+    scheme: SignatureScheme,
+    hash: HashAlgorithm,
+    message: Message<'_>,
+) -> Result<Vec<u8>> {
+    let encoding = rsa_encoding(scheme)?;
     let failed = Error::backend("sign");
-    match (kind, scheme) {
-        (
-            KeyKind::Rsa,
-            SignatureScheme::RsaPkcs1v15(hash) | SignatureScheme::RsaPss { hash, .. },
-        ) => {
-            let encoding = rsa_encoding(scheme)?;
-            let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(private).map_err(|_| bad_key())?;
-            let mut out = vec![0u8; pair.public_modulus_len()];
-            match message {
-                Message::Data(data) => pair
-                    .sign(
-                        encoding,
-                        &aws_lc_rs::rand::SystemRandom::new(),
-                        data,
-                        &mut out,
-                    )
-                    .map_err(failed)?,
-                Message::Digest(d) => pair
-                    .sign_digest(encoding, &imported_digest(hash, d)?, &mut out)
-                    .map_err(failed)?,
-            }
-            Ok(out)
-        }
-        (KeyKind::Ec(curve), SignatureScheme::Ecdsa(hash)) => {
-            let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
-                ecdsa_signing(curve, Some(hash))?,
-                private,
+    let mut out = vec![0u8; pair.public_modulus_len()];
+    match message {
+        Message::Data(data) => pair
+            .sign(
+                encoding,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                data,
+                &mut out,
             )
-            .map_err(|_| bad_key())?;
-            let signature = match message {
-                Message::Data(data) => pair
-                    .sign(&aws_lc_rs::rand::SystemRandom::new(), data)
-                    .map_err(failed)?,
-                Message::Digest(d) => pair
-                    .sign_digest(&imported_digest(hash, d)?)
-                    .map_err(failed)?,
-            };
-            Ok(signature.as_ref().to_vec())
-        }
-        (KeyKind::Ed25519, SignatureScheme::Ed25519) => {
-            let Message::Data(data) = message else {
-                return Err(unsupported(
-                    "Ed25519",
-                    "signs the data itself, not a digest; send Data",
-                ));
-            };
-            let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(private)
-                .map_err(|_| bad_key())?;
-            Ok(pair.try_sign(data).map_err(failed)?.as_ref().to_vec())
-        }
-        (KeyKind::MlDsa(level), SignatureScheme::MlDsa) => {
-            let Message::Data(data) = message else {
-                return Err(unsupported(
-                    "ML-DSA",
-                    "signs the data itself, not a digest; send Data",
-                ));
-            };
-            let alg = ml_dsa_signing(level);
-            let pair = aws_lc_rs::signature::PqdsaKeyPair::from_pkcs8(alg, private)
-                .map_err(|_| bad_key())?;
-            let mut out = vec![0u8; alg.signature_len()];
-            let n = pair.sign(data, &mut out).map_err(failed)?;
-            out.truncate(n);
-            Ok(out)
-        }
-        _ => Err(wrong_scheme(kind)),
+            .map_err(failed)?,
+        Message::Digest(d) => pair
+            .sign_digest(encoding, &imported_digest(hash, d)?, &mut out)
+            .map_err(failed)?,
     }
+    Ok(out)
+}
+
+pub(super) fn ecdsa_sign_with(
+    pair: &aws_lc_rs::signature::EcdsaKeyPair,
+    hash: HashAlgorithm,
+    message: Message<'_>,
+) -> Result<Vec<u8>> {
+    let failed = Error::backend("sign");
+    let signature = match message {
+        Message::Data(data) => pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), data)
+            .map_err(failed)?,
+        Message::Digest(d) => pair
+            .sign_digest(&imported_digest(hash, d)?)
+            .map_err(failed)?,
+    };
+    Ok(signature.as_ref().to_vec())
+}
+
+pub(super) fn whole_message<'a>(algorithm: &'static str, message: Message<'a>) -> Result<&'a [u8]> {
+    match message {
+        Message::Data(data) => Ok(data),
+        Message::Digest(_) => Err(unsupported(
+            algorithm,
+            "signs the data itself, not a digest; send Data",
+        )),
+    }
+}
+
+pub(super) fn wrong_scheme_for(kind: KeyKind) -> Error {
+    wrong_scheme(kind)
 }
 
 /// Checks `signature` of `message` with `public` (canonical form): `Ok(false)` when it does not

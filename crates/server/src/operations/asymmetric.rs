@@ -748,3 +748,33 @@ pub fn scheme_hash(
         S::Ed25519 | S::MlDsa => None,
     }
 }
+
+/// The private key of a stored PrivateKey object, parsed, from the server's key cache when an
+/// earlier request parsed the same material (looked up by the digest of the stored bytes,
+/// before any conversion).
+pub fn loaded_private_key(
+    kms: &crate::kms::Kms,
+    stored: &StoredObject,
+) -> KResult<std::sync::Arc<kms_crypto::asymmetric::LoadedPrivateKey>> {
+    let kb = object_block(stored)?;
+    let id = match &kb.key_value {
+        Some(KeyValue::Plain(PlainKeyValue {
+            key_material: KeyMaterial::Bytes(bytes),
+            ..
+        })) => {
+            let mut tagged = Zeroizing::new(Vec::with_capacity(bytes.len() + 8));
+            tagged.extend_from_slice(&(kb.key_format_type as u32).to_be_bytes());
+            tagged.extend_from_slice(&kb.cryptographic_length.unwrap_or(0).to_be_bytes());
+            tagged.extend_from_slice(bytes);
+            kms_crypto::sha256(&tagged)
+        }
+        _ => {
+            let (kind, der) = private_key(stored)?;
+            return Ok(kms.key_cache.private(kind, &der));
+        }
+    };
+    kms.key_cache.get_or_load(id, || {
+        let (kind, der) = private_key(stored)?;
+        Ok(kms_crypto::asymmetric::LoadedPrivateKey::new(kind, &der))
+    })
+}

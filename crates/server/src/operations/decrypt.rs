@@ -25,7 +25,7 @@ pub async fn decrypt(
     require_usage(&key, usage::DECRYPT, "decrypt")?;
     require_usage_period(&key, false)?;
     if key.object_type == kmip::ObjectType::PrivateKey {
-        return private_key_decrypt(&key, request);
+        return private_key_decrypt(kms, &key, request);
     }
     let (choice, binding) =
         symmetric::choose_bound(&key, request.cryptographic_parameters.as_ref())?;
@@ -61,10 +61,12 @@ fn given(field: &Option<Vec<u8>>) -> Option<&[u8]> {
 /// Decryption with a private key: RSA (OAEP, PKCS#1 v1.5, RSA-AES key wrap), EC and X25519
 /// (ECIES), ML-KEM.
 fn private_key_decrypt(
+    kms: &Kms,
     key: &kms_store::StoredObject,
     request: Decrypt,
 ) -> KResult<DecryptResponse> {
-    let (kind, private) = asymmetric::private_key(key)?;
+    let loaded = asymmetric::loaded_private_key(kms, key)?;
+    let (kind, private) = (loaded.kind(), loaded.der());
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
@@ -82,14 +84,24 @@ fn private_key_decrypt(
                 .map(super::symmetric::hash_algorithm)
                 .transpose()?
                 .unwrap_or(kms_crypto::HashAlgorithm::Sha256);
-            kms_crypto::asymmetric::rsa_aes_key_unwrap(&private, hash, &data)?
+            kms_crypto::asymmetric::rsa_aes_key_unwrap(private, hash, &data)?
         }
-        kms_crypto::asymmetric::KeyKind::Rsa => kms_crypto::asymmetric::rsa_decrypt(
-            &private,
-            asymmetric::rsa_encryption(&params)?,
-            &data,
-        )?,
-        other => kms_crypto::asymmetric::hybrid_decrypt(other, &private, &data, aad)?,
+        kms_crypto::asymmetric::KeyKind::Rsa => {
+            let padding = asymmetric::rsa_encryption(&params)?;
+            match padding {
+                // The paddings the library has use the parsed key kept between requests.
+                kms_crypto::asymmetric::RsaEncryption::Oaep { hash, mgf1, .. }
+                    if hash != mgf1 || hash == kms_crypto::HashAlgorithm::Sha224 =>
+                {
+                    kms_crypto::asymmetric::rsa_decrypt(private, padding, &data)?
+                }
+                _ => kms
+                    .key_cache
+                    .private(kind, &private)
+                    .rsa_decrypt(padding, &data)?,
+            }
+        }
+        other => kms_crypto::asymmetric::hybrid_decrypt(other, private, &data, aad)?,
     };
     Ok(DecryptResponse {
         unique_identifier: key.uid.clone().into(),

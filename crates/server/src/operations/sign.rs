@@ -5,7 +5,7 @@ use kmip::model::{Sign, SignResponse};
 use kmip::{Operation, State};
 use kms_crypto::asymmetric::Message;
 
-use super::asymmetric::{parameters, private_key, scheme_hash, signature_scheme};
+use super::asymmetric::{loaded_private_key, parameters, scheme_hash, signature_scheme};
 use super::{require_state, require_usage, require_usage_period, usage};
 use crate::error::KResult;
 use crate::kms::{Kms, RequestContext};
@@ -20,7 +20,8 @@ pub async fn sign(kms: &Kms, ctx: &mut RequestContext, request: Sign) -> KResult
     )?;
     require_usage(&key, usage::SIGN, "sign")?;
     require_usage_period(&key, true)?;
-    let (kind, private) = private_key(&key)?;
+    let private = loaded_private_key(kms, &key)?;
+    let kind = private.kind();
     let params = parameters(request.cryptographic_parameters.as_ref(), &key);
     let scheme = signature_scheme(kind, &params)?;
     let step = kms.streams.step(
@@ -38,18 +39,8 @@ pub async fn sign(kms: &Kms, ctx: &mut RequestContext, request: Sign) -> KResult
     )?;
     let signature = match &step {
         Step::Pending(_) => None,
-        Step::Data(data) => Some(kms_crypto::asymmetric::sign(
-            kind,
-            &private,
-            scheme,
-            Message::Data(data),
-        )?),
-        Step::Digest(digest) => Some(kms_crypto::asymmetric::sign(
-            kind,
-            &private,
-            scheme,
-            Message::Digest(digest),
-        )?),
+        Step::Data(data) => Some(private.sign(scheme, Message::Data(data))?),
+        Step::Digest(digest) => Some(private.sign(scheme, Message::Digest(digest))?),
     };
     Ok(SignResponse {
         unique_identifier: key.uid.into(),
