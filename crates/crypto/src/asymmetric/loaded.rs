@@ -36,7 +36,7 @@ impl std::fmt::Debug for LoadedPrivateKey {
 }
 
 /// The key made once, or the error of making it (not kept: the next use tries again).
-fn once<'a, T>(cell: &'a OnceLock<T>, make: impl FnOnce() -> Result<T>) -> Result<&'a T> {
+fn once<T>(cell: &OnceLock<T>, make: impl FnOnce() -> Result<T>) -> Result<&T> {
     if let Some(v) = cell.get() {
         return Ok(v);
     }
