@@ -16,9 +16,12 @@ use kms_crypto::asymmetric::{KeyKind, LoadedPrivateKey};
 /// Most parsed private keys kept.
 pub const CAPACITY: usize = 1024;
 
+/// A parsed key and the clock value of its last use, by digest of its material.
+type Entries = HashMap<[u8; 32], (Arc<LoadedPrivateKey>, u64)>;
+
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<[u8; 32], (Arc<LoadedPrivateKey>, u64)>>,
+    entries: Mutex<Entries>,
     clock: AtomicU64,
 }
 

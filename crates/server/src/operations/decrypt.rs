@@ -95,10 +95,7 @@ fn private_key_decrypt(
                 {
                     kms_crypto::asymmetric::rsa_decrypt(private, padding, &data)?
                 }
-                _ => kms
-                    .key_cache
-                    .private(kind, &private)
-                    .rsa_decrypt(padding, &data)?,
+                _ => loaded.rsa_decrypt(padding, &data)?,
             }
         }
         other => kms_crypto::asymmetric::hybrid_decrypt(other, private, &data, aad)?,
