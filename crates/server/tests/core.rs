@@ -1552,3 +1552,54 @@ async fn streamed_sign_and_verify_match_the_whole_message() {
         assert_ne!(e.reason(), ResultReason::GeneralFailure, "{e}");
     }
 }
+
+#[tokio::test]
+async fn a_registered_certificate_gets_its_derived_attributes_and_garbage_is_refused() {
+    let c = core(Limits::default());
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["kms.example.com".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kms test");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example");
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let register = |value: Vec<u8>| {
+        RequestPayload::Register(Register {
+            object_type: ObjectType::Certificate,
+            attributes: Attributes::new(),
+            object: Object::Certificate(Certificate {
+                certificate_type: kmip::CertificateType::X_509,
+                certificate_value: value,
+            }),
+            protection_storage_masks: None,
+        })
+    };
+    let ResponsePayload::Register(UidResponse { unique_identifier }) =
+        run(&c.kms, "alice", register(der.clone())).await.unwrap()
+    else {
+        panic!()
+    };
+    let a = attributes_of(&c.kms, unique_identifier.as_text().unwrap()).await;
+    let length = a.0.iter().find_map(|x| match x {
+        Attribute::CertificateLength(l) => Some(*l),
+        _ => None,
+    });
+    assert_eq!(length, Some(der.len() as i32));
+    let text = |tag| {
+        a.0.iter().find_map(|x| match x {
+            Attribute::Other(t) if t.tag == tag => t.as_str().ok().map(str::to_owned),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        text(Tag::CERTIFICATE_SUBJECT_CN).as_deref(),
+        Some("kms test")
+    );
+    assert_eq!(text(Tag::CERTIFICATE_ISSUER_O).as_deref(), Some("Example"));
+    let e = run(&c.kms, "alice", register(b"not a certificate".to_vec()))
+        .await
+        .expect_err("garbage");
+    assert_eq!(e.reason(), ResultReason::InvalidField, "{e}");
+}

@@ -24,6 +24,7 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
     }
     check_registrable(request.object_type, &request.object)?;
     super::asymmetric::complete(&mut request.object)?;
+    super::certificate::derive_attributes(&request.object, &mut request.attributes)?;
     let state = request.attributes.state().unwrap_or(State::Active);
     let stored = new_stored_object(ctx, uid.clone(), request.object, request.attributes, state)?;
     match kms.store.get(&uid).await? {

@@ -4,6 +4,7 @@
 pub mod activate;
 pub mod add_attribute;
 pub mod asymmetric;
+pub mod certificate;
 pub mod check;
 pub mod create;
 pub mod create_key_pair;
@@ -252,6 +253,16 @@ pub fn is_read_only(tag: Tag) -> bool {
             | Tag::CRYPTOGRAPHIC_LENGTH
             | Tag::CERTIFICATE_TYPE
             | Tag::CERTIFICATE_LENGTH
+            | Tag::CERTIFICATE_SUBJECT_CN
+            | Tag::CERTIFICATE_SUBJECT_O
+            | Tag::CERTIFICATE_SUBJECT_OU
+            | Tag::CERTIFICATE_SUBJECT_C
+            | Tag::CERTIFICATE_SUBJECT_EMAIL
+            | Tag::CERTIFICATE_ISSUER_CN
+            | Tag::CERTIFICATE_ISSUER_O
+            | Tag::CERTIFICATE_ISSUER_OU
+            | Tag::CERTIFICATE_ISSUER_C
+            | Tag::CERTIFICATE_ISSUER_EMAIL
             | Tag::FRESH
     )
 }
@@ -565,6 +576,7 @@ pub fn check_registrable(object_type: ObjectType, object: &Object) -> KResult<()
     match object_type {
         ObjectType::SymmetricKey | ObjectType::SecretData | ObjectType::OpaqueObject => Ok(()),
         ObjectType::PrivateKey | ObjectType::PublicKey => asymmetric::check_registered(object),
+        ObjectType::Certificate => certificate::derive_attributes(object, &mut Attributes::new()),
         other => Err(KmsError::FeatureNotSupported(format!(
             "registering objects of type {other:?}"
         ))),

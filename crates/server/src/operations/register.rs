@@ -17,6 +17,7 @@ pub async fn register(
     let mut request = request;
     check_registrable(request.object_type, &request.object)?;
     super::asymmetric::complete(&mut request.object)?;
+    super::certificate::derive_attributes(&request.object, &mut request.attributes)?;
     let uid = new_uid(&request.attributes)?;
     let stored = new_stored_object(
         ctx,
