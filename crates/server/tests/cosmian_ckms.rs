@@ -628,3 +628,192 @@ async fn access_rights_commands() {
     assert!(missing.contains("not found"), "{missing}");
     t.server.stop().await;
 }
+
+/// The two identifiers `ckms rsa|ec keys create` prints: (private, public).
+fn pair_in(output: &str) -> (String, String) {
+    let find = |prefix: &str| {
+        output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{output}"))
+    };
+    (
+        find("Private key unique identifier: "),
+        find("Public key unique identifier: "),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_and_ec_key_pairs_wrapped_export_and_re_key() {
+    let t = server().await;
+    let ckms = Ckms::new(&t.url);
+    let plain = data(100);
+    std::fs::write(ckms.path("m"), &plain).expect("write");
+    // RSA: create, encrypt with the public key and decrypt with the private one, sign (PSS)
+    // and verify, export the public key as PEM (openssl reads it and checks the signature).
+    let (private, public) = pair_in(&ckms.ok(&["rsa", "keys", "create"]).await);
+    ckms.ok(&[
+        "rsa",
+        "encrypt",
+        "-k",
+        &public,
+        &ckms.file("m"),
+        "-o",
+        &ckms.file("m.enc"),
+    ])
+    .await;
+    ckms.ok(&[
+        "rsa",
+        "decrypt",
+        "-k",
+        &private,
+        &ckms.file("m.enc"),
+        "-o",
+        &ckms.file("m.dec"),
+    ])
+    .await;
+    assert_eq!(read(&ckms.path("m.dec")), plain);
+    ckms.ok(&[
+        "rsa",
+        "sign",
+        "-k",
+        &private,
+        &ckms.file("m"),
+        "-o",
+        &ckms.file("m.sig"),
+    ])
+    .await;
+    let verified = ckms
+        .ok(&[
+            "rsa",
+            "sign-verify",
+            "-k",
+            &public,
+            &ckms.file("m"),
+            &ckms.file("m.sig"),
+        ])
+        .await;
+    assert!(verified.contains("Valid"), "{verified}");
+    ckms.ok(&[
+        "rsa",
+        "keys",
+        "export",
+        "-k",
+        &public,
+        "-f",
+        "pkcs8-pem",
+        &ckms.file("pub.pem"),
+    ])
+    .await;
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "dgst",
+            "-sha256",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:-2",
+            "-verify",
+        ])
+        .arg(ckms.path("pub.pem"))
+        .arg("-signature")
+        .arg(ckms.path("m.sig"))
+        .arg(ckms.path("m"))
+        .output()
+        .expect("openssl runs");
+    assert!(
+        String::from_utf8_lossy(&openssl.stdout).contains("Verified OK"),
+        "{openssl:?}"
+    );
+
+    // EC: sign and verify.
+    let (ec_private, ec_public) = pair_in(&ckms.ok(&["ec", "keys", "create"]).await);
+    ckms.ok(&[
+        "ec",
+        "sign",
+        "-k",
+        &ec_private,
+        &ckms.file("m"),
+        "-o",
+        &ckms.file("m.ecsig"),
+    ])
+    .await;
+    let verified = ckms
+        .ok(&[
+            "ec",
+            "sign-verify",
+            "-k",
+            &ec_public,
+            &ckms.file("m"),
+            &ckms.file("m.ecsig"),
+        ])
+        .await;
+    assert!(verified.contains("Valid"), "{verified}");
+
+    // A symmetric key exported wrapped by the RSA public key, imported back unwrapped (by
+    // the linked private key): the same key bytes.
+    let key = ckms.create_key(&[]).await;
+    ckms.ok(&[
+        "sym",
+        "keys",
+        "export",
+        "-k",
+        &key,
+        "-w",
+        &public,
+        &ckms.file("wrapped.json"),
+    ])
+    .await;
+    let wrapped = String::from_utf8_lossy(&read(&ckms.path("wrapped.json"))).into_owned();
+    assert!(wrapped.contains("KeyWrappingData"), "{wrapped}");
+    ckms.ok(&[
+        "sym",
+        "keys",
+        "import",
+        "-u",
+        &ckms.file("wrapped.json"),
+        "unwrapped",
+    ])
+    .await;
+    ckms.ok(&[
+        "sym",
+        "keys",
+        "export",
+        "-k",
+        &key,
+        "-f",
+        "raw",
+        &ckms.file("k1"),
+    ])
+    .await;
+    ckms.ok(&[
+        "sym",
+        "keys",
+        "export",
+        "-k",
+        "unwrapped",
+        "-f",
+        "raw",
+        &ckms.file("k2"),
+    ])
+    .await;
+    assert_eq!(read(&ckms.path("k1")), read(&ckms.path("k2")));
+
+    // Re-key: a new key replaces the old one.
+    let renewed = uid_in(&ckms.ok(&["sym", "keys", "re-key", "-k", &key]).await);
+    assert_ne!(renewed, key);
+    ckms.ok(&[
+        "sym",
+        "keys",
+        "export",
+        "-k",
+        &renewed,
+        "-f",
+        "raw",
+        &ckms.file("k3"),
+    ])
+    .await;
+    assert_ne!(read(&ckms.path("k3")), read(&ckms.path("k1")));
+    t.server.stop().await;
+}

@@ -287,7 +287,7 @@ pub fn read_private(kb: &KeyBlock) -> KResult<(KeyKind, Zeroizing<Vec<u8>>)> {
 /// The public key of a key block, in canonical form.
 pub fn read_public(kb: &KeyBlock) -> KResult<(KeyKind, Vec<u8>)> {
     Ok(match kb.key_format_type {
-        KeyFormatType::X_509 => {
+        KeyFormatType::X_509 | KeyFormatType::PKCS_8 => {
             let der = bytes_of(kb)?;
             let kind = encoding::public_kind(der)?;
             if kind == KeyKind::Rsa {
@@ -437,7 +437,9 @@ pub fn private_material(kind: KeyKind, der: &[u8], format: KeyFormatType) -> KRe
 /// The material of a public key (canonical form) in `format`.
 pub fn public_material(kind: KeyKind, der: &[u8], format: KeyFormatType) -> KResult<KeyMaterial> {
     Ok(match (format, kind) {
-        (KeyFormatType::X_509, k) if !matches!(k, KeyKind::MlKem(_)) => {
+        // A public key asked for in PKCS_8 is its SubjectPublicKeyInfo, as Cosmian's clients
+        // expect (PKCS#8 itself has no public key form).
+        (KeyFormatType::X_509 | KeyFormatType::PKCS_8, k) if !matches!(k, KeyKind::MlKem(_)) => {
             KeyMaterial::Bytes(der.to_vec())
         }
         (KeyFormatType::PKCS_1, KeyKind::Rsa) => {

@@ -263,7 +263,22 @@ pub async fn unwrap(
             "a wrapped key's KeyValue must be the wrapped bytes".into(),
         ));
     };
-    let kek = load_key(kms, ctx, &wrapping.key, Operation::Decrypt, uid).await?;
+    let mut kek = load_key(kms, ctx, &wrapping.key, Operation::Decrypt, uid).await?;
+    // Wrapped for a public key (as the KeyWrappingData names it): unwrapped by its private key.
+    if kek.object_type == ObjectType::PublicKey {
+        let private = kek
+            .attributes
+            .links()
+            .find(|l| l.link_type == kmip::LinkType::PrivateKeyLink)
+            .map(|l| l.linked_object_identifier.clone())
+            .ok_or_else(|| {
+                KmsError::InvalidRequest(format!(
+                    "the key was wrapped for public key `{}`, which has no PrivateKeyLink: import it with the private key named in the KeyWrappingData",
+                    kek.uid
+                ))
+            })?;
+        kek = load_key(kms, ctx, &private, Operation::Decrypt, uid).await?;
+    }
     require_state(
         &kek,
         &[State::Active, State::Deactivated, State::Compromised],
