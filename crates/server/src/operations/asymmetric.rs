@@ -668,6 +668,17 @@ pub fn signature_scheme(
     })
 }
 
+/// The OAEP hash the parameters name (SHA-256 unless told).
+pub fn oaep_hash(
+    params: &kmip::model::CryptographicParameters,
+) -> KResult<kms_crypto::HashAlgorithm> {
+    Ok(params
+        .hashing_algorithm
+        .map(super::symmetric::hash_algorithm)
+        .transpose()?
+        .unwrap_or(kms_crypto::HashAlgorithm::Sha256))
+}
+
 /// RSA encryption padding from the parameters: OAEP (SHA-256 unless told) or PKCS#1 v1.5.
 pub fn rsa_encryption(
     params: &kmip::model::CryptographicParameters,
@@ -676,11 +687,7 @@ pub fn rsa_encryption(
     use kms_crypto::asymmetric::RsaEncryption;
     match params.padding_method {
         None | Some(PaddingMethod::OAEP) => {
-            let hash = params
-                .hashing_algorithm
-                .map(super::symmetric::hash_algorithm)
-                .transpose()?
-                .unwrap_or(kms_crypto::HashAlgorithm::Sha256);
+            let hash = oaep_hash(params)?;
             let mgf1 = params
                 .mask_generator_hashing_algorithm
                 .map(super::symmetric::hash_algorithm)

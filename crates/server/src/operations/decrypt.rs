@@ -79,11 +79,7 @@ fn private_key_decrypt(
         kms_crypto::asymmetric::KeyKind::Rsa
             if params.cryptographic_algorithm == Some(kmip::CryptographicAlgorithm::AES) =>
         {
-            let hash = params
-                .hashing_algorithm
-                .map(super::symmetric::hash_algorithm)
-                .transpose()?
-                .unwrap_or(kms_crypto::HashAlgorithm::Sha256);
+            let hash = asymmetric::oaep_hash(&params)?;
             kms_crypto::asymmetric::rsa_aes_key_unwrap(private, hash, &data)?
         }
         kms_crypto::asymmetric::KeyKind::Rsa => {

@@ -95,11 +95,7 @@ async fn public_key_encrypt(
         kms_crypto::asymmetric::KeyKind::Rsa
             if params.cryptographic_algorithm == Some(kmip::CryptographicAlgorithm::AES) =>
         {
-            let hash = params
-                .hashing_algorithm
-                .map(super::symmetric::hash_algorithm)
-                .transpose()?
-                .unwrap_or(kms_crypto::HashAlgorithm::Sha256);
+            let hash = asymmetric::oaep_hash(&params)?;
             kms_crypto::asymmetric::rsa_aes_key_wrap(&public, hash, &data)?
         }
         kms_crypto::asymmetric::KeyKind::Rsa => kms_crypto::asymmetric::rsa_encrypt(

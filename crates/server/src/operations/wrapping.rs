@@ -184,7 +184,7 @@ pub async fn wrap(
                 // ECIES / ML-KEM (docs/adr/0004).
                 kms_crypto::asymmetric::hybrid_encrypt(kind, &public, &data, &[])?
             } else if params.cryptographic_algorithm == Some(CryptographicAlgorithm::AES) {
-                let hash = rsa_aes_hash(&params)?;
+                let hash = asymmetric::oaep_hash(&params)?;
                 kms_crypto::asymmetric::rsa_aes_key_wrap(&public, hash, &data)?
             } else {
                 kms_crypto::asymmetric::rsa_encrypt(
@@ -227,14 +227,6 @@ pub async fn wrap(
     kb.key_value = Some(KeyValue::Wrapped(wrapped));
     kb.key_wrapping_data = Some(Ttlv::structure(Tag::KEY_WRAPPING_DATA, data_items));
     Ok(())
-}
-
-fn rsa_aes_hash(params: &CryptographicParameters) -> KResult<kms_crypto::HashAlgorithm> {
-    Ok(params
-        .hashing_algorithm
-        .map(super::symmetric::hash_algorithm)
-        .transpose()?
-        .unwrap_or(kms_crypto::HashAlgorithm::Sha256))
 }
 
 /// Whether the object's key block is wrapped.
@@ -325,7 +317,7 @@ pub async fn unwrap(
             } else if params.cryptographic_algorithm == Some(CryptographicAlgorithm::AES) {
                 kms_crypto::asymmetric::rsa_aes_key_unwrap(
                     &private,
-                    rsa_aes_hash(&params)?,
+                    asymmetric::oaep_hash(&params)?,
                     wrapped,
                 )?
             } else {
