@@ -147,12 +147,13 @@ impl std::fmt::Debug for KeyPair {
 /// library goes, which is the four sizes below.
 pub const RSA_GENERATED_BITS: &[u32] = &[2048, 3072, 4096, 8192];
 
-/// The bytes of an encoding the library made.
-fn encoded<T: AsRef<[u8]>>(
-    made: std::result::Result<T, aws_lc_rs::error::Unspecified>,
-) -> Result<Vec<u8>> {
-    made.map(|d| d.as_ref().to_vec())
-        .map_err(Error::backend("encode a key"))
+/// The bytes of an encoding the library made (its buffers have an inherent `as_ref`).
+macro_rules! encoded {
+    ($made:expr) => {
+        $made
+            .map(|d| d.as_ref().to_vec())
+            .map_err(Error::backend("encode a key"))
+    };
 }
 
 /// Generates a key pair. `rsa_bits` is the modulus size for RSA and ignored otherwise.
@@ -174,21 +175,21 @@ pub fn generate_key_pair(kind: KeyKind, rsa_bits: u32) -> Result<KeyPair> {
                 }
             };
             let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(failed)?;
-            let private = encoded(pair.as_der())?;
-            let public = encoded(pair.public_key().as_der())?;
+            let private = encoded!(pair.as_der())?;
+            let public = encoded!(pair.public_key().as_der())?;
             (private, public)
         }
         KeyKind::Ec(curve) => {
             let alg = sign::ecdsa_signing(curve, None)?;
             let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(alg).map_err(failed)?;
-            let private = encoded(pair.to_pkcs8v1())?;
-            let public = encoded(pair.public_key().as_der())?;
+            let private = encoded!(pair.to_pkcs8v1())?;
+            let public = encoded!(pair.public_key().as_der())?;
             (private, public)
         }
         KeyKind::Ed25519 => {
             let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().map_err(failed)?;
-            let private = encoded(pair.to_pkcs8v1())?;
-            let public = encoded(pair.public_key().as_der())?;
+            let private = encoded!(pair.to_pkcs8v1())?;
+            let public = encoded!(pair.public_key().as_der())?;
             (private, public)
         }
         KeyKind::X25519 => {
@@ -210,7 +211,7 @@ pub fn generate_key_pair(kind: KeyKind, rsa_bits: u32) -> Result<KeyPair> {
         KeyKind::MlKem(level) => {
             use aws_lc_rs::kem;
             let key = kem::DecapsulationKey::generate(ml_kem(level)).map_err(failed)?;
-            let private = encoded(key.key_bytes())?;
+            let private = encoded!(key.key_bytes())?;
             let public = key
                 .encapsulation_key()
                 .map_err(failed)?
@@ -223,8 +224,8 @@ pub fn generate_key_pair(kind: KeyKind, rsa_bits: u32) -> Result<KeyPair> {
         KeyKind::MlDsa(level) => {
             let pair = aws_lc_rs::signature::PqdsaKeyPair::generate(sign::ml_dsa_signing(level))
                 .map_err(failed)?;
-            let private = encoded(pair.to_pkcs8v1())?;
-            let public = encoded(pair.public_key().as_der())?;
+            let private = encoded!(pair.to_pkcs8v1())?;
+            let public = encoded!(pair.public_key().as_der())?;
             (private, public)
         }
     };
