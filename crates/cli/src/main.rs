@@ -5,6 +5,7 @@ mod asym;
 mod attributes;
 mod bench;
 mod bootstrap;
+mod certs;
 mod config;
 mod envelope;
 mod locate;
@@ -65,6 +66,11 @@ enum Command {
     Pqc {
         #[command(subcommand)]
         command: asym::AsymCommand,
+    },
+    /// X.509 certificates: issue (certify), import, export.
+    Certificates {
+        #[command(subcommand)]
+        command: certs::CertificatesCommand,
     },
     /// Find objects by attributes and tags.
     Locate(locate::LocateArgs),
@@ -136,6 +142,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Rsa { command } => asym::run(&client, asym::Family::Rsa, command, out).await,
         Command::Ec { command } => asym::run(&client, asym::Family::Ec, command, out).await,
         Command::Pqc { command } => asym::run(&client, asym::Family::Pqc, command, out).await,
+        Command::Certificates { command } => certs::run(&client, command, out).await,
         Command::Locate(args) => locate::run(&client, args, out).await,
         Command::AccessRights { command } => access::run(&client, command, out).await,
         Command::Attributes { command } => attributes::run(&client, command, out).await,

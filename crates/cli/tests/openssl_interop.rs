@@ -699,3 +699,174 @@ async fn ec_x25519_and_post_quantum_keys_encrypt_and_sign_through_ckms() {
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_issued_by_the_server_verify_with_openssl() {
+    let (e, _kms, _dir) = env().await;
+    let id = |v: Value| v["unique_identifier"].as_str().unwrap().to_owned();
+    // A root CA (RSA, self-signed), an intermediate CA (P-384) and a leaf (P-256).
+    let (ca_private, ca_public) = e.pair("rsa", &[]).await;
+    let ca = id(e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-p",
+            &ca_public,
+            "--subject-cn",
+            "Test Root CA",
+            "--subject-o",
+            "Example",
+            "--ca",
+        ])
+        .await);
+    let (sub_private, sub_public) = e.pair("ec", &["--curve", "nist-p384"]).await;
+    let sub = id(e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-p",
+            &sub_public,
+            "--subject-cn",
+            "Test Intermediate CA",
+            "--ca",
+            "--pathlen",
+            "0",
+            "--issuer-private-key-id",
+            &ca_private,
+            "--issuer-certificate-id",
+            &ca,
+        ])
+        .await);
+    let (_, leaf_public) = e.pair("ec", &["--curve", "nist-p256"]).await;
+    let leaf = id(e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-p",
+            &leaf_public,
+            "--subject-cn",
+            "leaf.example.com",
+            "--san",
+            "leaf.example.com",
+            "--san",
+            "127.0.0.1",
+            "--days",
+            "30",
+            "--issuer-private-key-id",
+            &sub_private,
+            "--issuer-certificate-id",
+            &sub,
+        ])
+        .await);
+    for (cert, file) in [(&ca, "ca.pem"), (&sub, "sub.pem"), (&leaf, "leaf.pem")] {
+        e.ckms(&["certificates", "export", "-c", cert, &e.path(file)])
+            .await;
+    }
+    let ok = e.openssl(&[
+        "verify",
+        "-CAfile",
+        "ca.pem",
+        "-untrusted",
+        "sub.pem",
+        "leaf.pem",
+    ]);
+    assert!(ok.contains("leaf.pem: OK"), "{ok}");
+    let text = e.openssl(&["x509", "-in", "leaf.pem", "-noout", "-text"]);
+    assert!(
+        text.contains("DNS:leaf.example.com") && text.contains("IP Address:127.0.0.1"),
+        "{text}"
+    );
+    assert!(text.contains("TLS Web Server Authentication"), "{text}");
+    let text = e.openssl(&["x509", "-in", "sub.pem", "-noout", "-text"]);
+    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+
+    // A request made by openssl, certified by the intermediate CA.
+    e.openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "csr.key",
+        "-subj",
+        "/CN=csr.example.com/O=Requester",
+        "-out",
+        "csr.pem",
+    ]);
+    let from_csr = id(e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-r",
+            &e.path("csr.pem"),
+            "--issuer-private-key-id",
+            &sub_private,
+            "--issuer-certificate-id",
+            &sub,
+        ])
+        .await);
+    e.ckms(&[
+        "certificates",
+        "export",
+        "-c",
+        &from_csr,
+        "-f",
+        "der",
+        &e.path("csr-cert.der"),
+    ])
+    .await;
+    e.openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        "csr-cert.der",
+        "-out",
+        "csr-cert.pem",
+    ]);
+    let ok = e.openssl(&[
+        "verify",
+        "-CAfile",
+        "ca.pem",
+        "-untrusted",
+        "sub.pem",
+        "csr-cert.pem",
+    ]);
+    assert!(ok.contains("csr-cert.pem: OK"), "{ok}");
+    let subject = e.openssl(&["x509", "-in", "csr-cert.pem", "-noout", "-subject"]);
+    assert!(
+        subject.contains("CN = csr.example.com") && subject.contains("O = Requester"),
+        "{subject}"
+    );
+    // The certificate holds the request's key.
+    let from_cert = e.openssl(&["x509", "-in", "csr-cert.pem", "-noout", "-pubkey"]);
+    let from_key = e.openssl(&["pkey", "-in", "csr.key", "-pubout"]);
+    assert_eq!(from_cert, from_key);
+
+    // A certificate made by openssl imports; a non-certificate is refused.
+    e.ckms(&[
+        "certificates",
+        "import",
+        &e.path("csr-cert.pem"),
+        "imported-cert",
+    ])
+    .await;
+    std::fs::write(e.dir.join("junk.der"), [0x30, 0x03, 1, 2, 3]).unwrap();
+    assert!(
+        !e.ckms_raw(&["certificates", "import", &e.path("junk.der")])
+            .await
+            .status
+            .success()
+    );
+    // A self-signed certificate needs a subject name.
+    let out = e
+        .ckms_raw(&["certificates", "certify", "-p", &leaf_public])
+        .await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CertificateSubjectCN"),
+        "{out:?}"
+    );
+}

@@ -5,6 +5,7 @@ pub mod activate;
 pub mod add_attribute;
 pub mod asymmetric;
 pub mod certificate;
+pub mod certify;
 pub mod check;
 pub mod create;
 pub mod create_key_pair;
@@ -131,6 +132,7 @@ operations! {
         CreateKeyPair => create_key_pair, Creates;
         ReKey => re_key, Replaces;
         DeriveKey => derive_key, Creates;
+        Certify => certify, Creates;
         ReKeyKeyPair => re_key_key_pair, Replaces;
         Register => register, Creates;
         Import => import, Changes;

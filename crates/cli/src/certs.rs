@@ -1,0 +1,262 @@
+//! `ckms certificates`: issue certificates with keys held by the KMS (self-signed, CA, leaf, from
+//! a PKCS#10 request), and import or export them in PEM or DER.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use kmip::model::{
+    Attribute, Attributes, Certificate, Certify, Get, Import, Link, Object, VendorAttribute,
+};
+use kmip::{CertificateRequestType, CertificateType, LinkType, Tag, Ttlv, Value};
+use kms_client::KmsClient;
+use serde_json::json;
+
+use crate::output::Output;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CertFormat {
+    Pem,
+    Der,
+}
+
+#[derive(Subcommand)]
+pub enum CertificatesCommand {
+    /// Issue a certificate for a public key of the KMS or for a PKCS#10 request (PEM or DER).
+    Certify {
+        /// Identifier to give the certificate (default: a UUID chosen by the server).
+        certificate_id: Option<String>,
+        /// The public key to certify (its private key signs when self-signed).
+        #[arg(
+            long = "public-key-id",
+            short = 'p',
+            conflicts_with = "certificate_signing_request"
+        )]
+        public_key_id: Option<String>,
+        /// A PKCS#10 certificate request file.
+        #[arg(long = "certificate-signing-request", short = 'r')]
+        certificate_signing_request: Option<PathBuf>,
+        #[arg(long = "subject-cn")]
+        subject_cn: Option<String>,
+        #[arg(long = "subject-o")]
+        subject_o: Option<String>,
+        #[arg(long = "subject-ou")]
+        subject_ou: Option<String>,
+        #[arg(long = "subject-c")]
+        subject_c: Option<String>,
+        /// The issuer's private key (with --issuer-certificate-id); without both, self-signed.
+        #[arg(long = "issuer-private-key-id", requires = "issuer_certificate_id")]
+        issuer_private_key_id: Option<String>,
+        #[arg(long = "issuer-certificate-id", requires = "issuer_private_key_id")]
+        issuer_certificate_id: Option<String>,
+        /// Days of validity.
+        #[arg(long, short = 'd', default_value_t = 365)]
+        days: u32,
+        /// A certificate authority (may sign certificates).
+        #[arg(long)]
+        ca: bool,
+        /// A CA whose chain below it has at most this many intermediate CAs.
+        #[arg(long, requires = "ca")]
+        pathlen: Option<u8>,
+        /// Subject alternative names: DNS names, IP addresses, e-mail addresses (repeatable).
+        #[arg(long)]
+        san: Vec<String>,
+        #[arg(long, short = 't')]
+        tag: Vec<String>,
+    },
+    /// Write a certificate to a file.
+    Export {
+        #[arg(long = "certificate-id", short = 'c')]
+        certificate_id: String,
+        file: PathBuf,
+        #[arg(long, short = 'f', value_enum, default_value = "pem")]
+        format: CertFormat,
+    },
+    /// Import an X.509 certificate (PEM or DER).
+    Import {
+        file: PathBuf,
+        certificate_id: Option<String>,
+        #[arg(long, short = 't')]
+        tag: Vec<String>,
+        #[arg(long, short = 'r')]
+        replace: bool,
+    },
+}
+
+fn vendor(name: &str, value: String) -> Attribute {
+    Attribute::VendorAttribute(VendorAttribute {
+        vendor_identification: kmip::model::COSMIAN_VENDOR.into(),
+        attribute_name: name.into(),
+        attribute_value: Ttlv::new(Tag::ATTRIBUTE_VALUE, Value::TextString(value)),
+    })
+}
+
+/// The DER of a certificate or request file in PEM or DER.
+fn der_of(bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    match pem_rfc7468::decode_vec(&bytes) {
+        Ok((_, der)) => Ok(der),
+        Err(_) if bytes.first() == Some(&0x30) => Ok(bytes),
+        Err(e) => bail!("the file is neither PEM nor DER: {e}"),
+    }
+}
+
+pub async fn run(
+    client: &KmsClient,
+    command: CertificatesCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
+    match command {
+        CertificatesCommand::Certify {
+            certificate_id,
+            public_key_id,
+            certificate_signing_request,
+            subject_cn,
+            subject_o,
+            subject_ou,
+            subject_c,
+            issuer_private_key_id,
+            issuer_certificate_id,
+            days,
+            ca,
+            pathlen,
+            san,
+            tag,
+        } => {
+            let mut attributes = Attributes::new();
+            for (tag, value) in [
+                (Tag::CERTIFICATE_SUBJECT_CN, subject_cn),
+                (Tag::CERTIFICATE_SUBJECT_O, subject_o),
+                (Tag::CERTIFICATE_SUBJECT_OU, subject_ou),
+                (Tag::CERTIFICATE_SUBJECT_C, subject_c),
+            ] {
+                if let Some(v) = value {
+                    attributes
+                        .0
+                        .push(Attribute::Other(Ttlv::new(tag, Value::TextString(v))));
+                }
+            }
+            for (link_type, id) in [
+                (LinkType::PrivateKeyLink, issuer_private_key_id),
+                (LinkType::CertificateLink, issuer_certificate_id),
+            ] {
+                if let Some(id) = id {
+                    attributes.0.push(Attribute::Link(Link {
+                        link_type,
+                        linked_object_identifier: id.into(),
+                    }));
+                }
+            }
+            attributes
+                .0
+                .push(vendor("requested_validity_days", days.to_string()));
+            if ca {
+                let value = pathlen.map_or_else(|| "true".to_owned(), |n| format!("pathlen:{n}"));
+                attributes.0.push(vendor("ca", value));
+            }
+            if !san.is_empty() {
+                attributes
+                    .0
+                    .push(vendor("subject_alternative_names", san.join(",")));
+            }
+            if let Some(id) = certificate_id {
+                attributes.set(Attribute::UniqueIdentifier(id.into()));
+            }
+            attributes.set_user_tags(&tag);
+            let request = match &certificate_signing_request {
+                Some(path) => {
+                    Some(der_of(std::fs::read(path).with_context(|| {
+                        format!("cannot read {}", path.display())
+                    })?)?)
+                }
+                None => None,
+            };
+            if request.is_none() && public_key_id.is_none() {
+                bail!(
+                    "name the public key to certify (--public-key-id) or a request (--certificate-signing-request)"
+                );
+            }
+            let certified = client
+                .call(Certify {
+                    unique_identifier: public_key_id.map(Into::into),
+                    attributes: Some(attributes),
+                    certificate_request_unique_identifier: None,
+                    certificate_request_type: request
+                        .as_ref()
+                        .map(|_| CertificateRequestType::PKCS_10),
+                    certificate_request_value: request,
+                    protection_storage_masks: None,
+                })
+                .await?;
+            let uid = certified
+                .unique_identifier
+                .as_text()
+                .unwrap_or_default()
+                .to_owned();
+            out.report(
+                &format!("The certificate was issued with id: {uid}"),
+                json!({ "unique_identifier": uid }),
+            );
+        }
+        CertificatesCommand::Export {
+            certificate_id,
+            file,
+            format,
+        } => {
+            let got = client.call(Get::new(&certificate_id)).await?;
+            let Object::Certificate(c) = got.object else {
+                bail!("object {certificate_id} is not a certificate");
+            };
+            let bytes = match format {
+                CertFormat::Der => c.certificate_value,
+                CertFormat::Pem => pem_rfc7468::encode_string(
+                    "CERTIFICATE",
+                    pem_rfc7468::LineEnding::LF,
+                    &c.certificate_value,
+                )
+                .map_err(|e| anyhow::anyhow!("cannot write PEM: {e}"))?
+                .into_bytes(),
+            };
+            std::fs::write(&file, bytes)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            out.report(
+                &format!(
+                    "The certificate {certificate_id} was exported to {}",
+                    file.display()
+                ),
+                json!({ "file": file }),
+            );
+        }
+        CertificatesCommand::Import {
+            file,
+            certificate_id,
+            tag,
+            replace,
+        } => {
+            let der = der_of(
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
+            )?;
+            let mut attributes = Attributes::new();
+            attributes.set_user_tags(&tag);
+            let object = Object::Certificate(Certificate {
+                certificate_type: CertificateType::X_509,
+                certificate_value: der,
+            });
+            let imported = client
+                .call(Import {
+                    replace_existing: Some(replace),
+                    ..Import::new(certificate_id.unwrap_or_default(), attributes, object)
+                })
+                .await?;
+            let uid = imported
+                .unique_identifier
+                .as_text()
+                .unwrap_or_default()
+                .to_owned();
+            out.report(
+                &format!("The certificate was imported with id: {uid}"),
+                json!({ "unique_identifier": uid }),
+            );
+        }
+    }
+    Ok(())
+}
