@@ -18,6 +18,8 @@ EXTENSION_TAGS = [
     (0x54FFF1, "Cascade"),
     (0x54FFF2, "Remove"),
     (0x54FFF3, "ExpectedObjectType"),
+    # Why a Validate answered Invalid or Unknown (this server's; KMIP gives no field for it).
+    (0x54FFF4, "ValidityReason"),
 ]
 tags.extend(EXTENSION_TAGS)
 

@@ -378,6 +378,7 @@ impl Tag {
     pub const CASCADE: Tag = Tag(0x54FFF1);
     pub const REMOVE: Tag = Tag(0x54FFF2);
     pub const EXPECTED_OBJECT_TYPE: Tag = Tag(0x54FFF3);
+    pub const VALIDITY_REASON: Tag = Tag(0x54FFF4);
 }
 
 /// Known tags sorted by value.
@@ -757,6 +758,7 @@ pub(crate) static TAGS_BY_VALUE: &[(u32, &str)] = &[
     (0x54FFF1, "Cascade"),
     (0x54FFF2, "Remove"),
     (0x54FFF3, "ExpectedObjectType"),
+    (0x54FFF4, "ValidityReason"),
 ];
 
 /// Known tags sorted by name.
@@ -1128,6 +1130,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("ValidationVersionMinor", 0x4200E4),
     ("ValidityDate", 0x42009A),
     ("ValidityIndicator", 0x42009B),
+    ("ValidityReason", 0x54FFF4),
     ("VendorExtension", 0x42009C),
     ("VendorIdentification", 0x42009D),
     ("WrappingMethod", 0x42009E),

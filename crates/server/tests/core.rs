@@ -1603,3 +1603,149 @@ async fn a_registered_certificate_gets_its_derived_attributes_and_garbage_is_ref
         .expect_err("garbage");
     assert_eq!(e.reason(), ResultReason::InvalidField, "{e}");
 }
+
+/// A CA certificate (or, with `ca` false, a certificate without basic constraints) and its key.
+fn test_ca(cn: &str, ca: bool) -> (rcgen::CertificateParams, rcgen::KeyPair, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    if ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+    }
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    (params, key, der)
+}
+
+fn test_leaf(
+    issuer: &rcgen::Issuer<'_, &rcgen::KeyPair>,
+    serial: u8,
+    not_after: time::OffsetDateTime,
+    crl: Option<String>,
+) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["leaf.example.com".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "leaf");
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[serial]));
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    params.not_after = not_after;
+    if let Some(uri) = crl {
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![uri] }];
+    }
+    params.signed_by(&key, issuer).unwrap().der().to_vec()
+}
+
+async fn validity(kms: &Kms, chain: &[&[u8]]) -> (kmip::ValidityIndicator, Option<String>) {
+    let r = run(
+        kms,
+        "alice",
+        RequestPayload::Validate(Validate {
+            certificate: chain
+                .iter()
+                .map(|c| Ttlv::new(Tag::CERTIFICATE, kmip::Value::ByteString(c.to_vec())))
+                .collect(),
+            unique_identifier: vec![],
+            validity_time: None,
+        }),
+    )
+    .await
+    .unwrap();
+    match r {
+        ResponsePayload::Validate(v) => (v.validity_indicator, v.validity_reason),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_checks_signatures_dates_ca_and_revocation() {
+    use kmip::ValidityIndicator::{Invalid, Unknown, Valid};
+    let c = core(Limits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let (root_params, root_key, root) = test_ca("Root", true);
+    let issuer = rcgen::Issuer::from_params(&root_params, &root_key);
+    // A good chain, leaf first.
+    let leaf = test_leaf(&issuer, 1, later, None);
+    assert_eq!(validity(&c.kms, &[&leaf, &root]).await, (Valid, None));
+    // An expired leaf.
+    let expired = test_leaf(
+        &issuer,
+        2,
+        time::OffsetDateTime::now_utc() - time::Duration::days(1),
+        None,
+    );
+    let (v, why) = validity(&c.kms, &[&expired, &root]).await;
+    assert_eq!(v, Invalid);
+    assert!(why.unwrap().contains("not valid at that date"));
+    // Signed by another key under the same name: the signature does not verify.
+    let (impostor_params, impostor_key, _) = test_ca("Root", true);
+    let forged = test_leaf(
+        &rcgen::Issuer::from_params(&impostor_params, &impostor_key),
+        3,
+        later,
+        None,
+    );
+    let (v, why) = validity(&c.kms, &[&forged, &root]).await;
+    assert_eq!(v, Invalid);
+    assert!(why.unwrap().contains("signature"));
+    // An issuer without basic constraints.
+    let (plain_params, plain_key, plain) = test_ca("Not a CA", false);
+    let under_plain = test_leaf(
+        &rcgen::Issuer::from_params(&plain_params, &plain_key),
+        4,
+        later,
+        None,
+    );
+    let (v, why) = validity(&c.kms, &[&under_plain, &plain]).await;
+    assert_eq!(v, Invalid);
+    assert!(why.unwrap().contains("not a CA"));
+    // Revoked by the CRL its distribution point names (file://).
+    let crl_path = dir.path().join("root.crl");
+    let url = format!("file://{}", crl_path.display());
+    let revoked = test_leaf(&issuer, 5, later, Some(url.clone()));
+    let kept = test_leaf(&issuer, 6, later, Some(url));
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        next_update: later,
+        crl_number: rcgen::SerialNumber::from_slice(&[1]),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&[5]),
+            revocation_time: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .unwrap();
+    std::fs::write(&crl_path, crl.der()).unwrap();
+    let (v, why) = validity(&c.kms, &[&revoked, &root]).await;
+    assert_eq!(v, Invalid);
+    assert!(why.unwrap().contains("revoked"));
+    assert_eq!(validity(&c.kms, &[&kept, &root]).await, (Valid, None));
+    // A CRL that cannot be fetched: Unknown, without hanging.
+    let unreachable = test_leaf(
+        &issuer,
+        7,
+        later,
+        Some("http://127.0.0.1:9/root.crl".into()),
+    );
+    let start = std::time::Instant::now();
+    let (v, why) = validity(&c.kms, &[&unreachable, &root]).await;
+    assert_eq!(v, Unknown, "{why:?}");
+    assert!(why.unwrap().contains("cannot be read"));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // No root among the certificates: Unknown.
+    let (v, _) = validity(&c.kms, &[&leaf]).await;
+    assert_eq!(v, Unknown);
+}

@@ -507,6 +507,8 @@ kmip_struct! {
 kmip_struct! {
     pub struct ValidateResponse {
         pub validity_indicator: ValidityIndicator = Tag::VALIDITY_INDICATOR,
+        /// Why the chain is not valid (an extension of this server's).
+        pub validity_reason: Option<String> = Tag::VALIDITY_REASON,
     }
 }
 

@@ -37,6 +37,7 @@ pub mod set_attribute;
 pub mod sign;
 pub mod signature_verify;
 pub mod symmetric;
+pub mod validate;
 pub mod wrapping;
 
 use kmip::Operation;
@@ -133,6 +134,7 @@ operations! {
         ReKey => re_key, Replaces;
         DeriveKey => derive_key, Creates;
         Certify => certify, Creates;
+        Validate => validate, Reads;
         ReKeyKeyPair => re_key_key_pair, Replaces;
         Register => register, Creates;
         Import => import, Changes;
