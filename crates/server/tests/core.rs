@@ -1598,6 +1598,32 @@ async fn a_registered_certificate_gets_its_derived_attributes_and_garbage_is_ref
         Some("kms test")
     );
     assert_eq!(text(Tag::CERTIFICATE_ISSUER_O).as_deref(), Some("Example"));
+    // Found by its subject's common name, and by issuer and serial.
+    let locate = |attribute: Attribute| {
+        RequestPayload::Locate(Locate {
+            maximum_items: None,
+            offset_items: None,
+            storage_status_mask: None,
+            object_group_member: None,
+            attributes: Some(Attributes(vec![attribute])),
+        })
+    };
+    let cn = Attribute::Other(Ttlv::new(
+        Tag::CERTIFICATE_SUBJECT_CN,
+        kmip::Value::TextString("kms test".into()),
+    ));
+    let identifier =
+        a.0.iter()
+            .find(|x| x.tag() == Tag::X_509_CERTIFICATE_IDENTIFIER)
+            .cloned()
+            .unwrap();
+    for criterion in [cn, identifier] {
+        let ResponsePayload::Locate(found) = run(&c.kms, "alice", locate(criterion)).await.unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(found.unique_identifier, vec![unique_identifier.clone()]);
+    }
     let e = run(&c.kms, "alice", register(b"not a certificate".to_vec()))
         .await
         .expect_err("garbage");

@@ -88,5 +88,30 @@ pub fn derive_attributes(object: &Object, attributes: &mut Attributes) -> KResul
     ] {
         text(tag, value.as_deref(), attributes);
     }
+    // The issuer and serial that name the certificate everywhere (X.509 Certificate
+    // Identifier), and its subject and issuer names as DER.
+    for tag in [
+        Tag::X_509_CERTIFICATE_IDENTIFIER,
+        Tag::X_509_CERTIFICATE_SUBJECT,
+        Tag::X_509_CERTIFICATE_ISSUER,
+    ] {
+        attributes.remove(tag);
+    }
+    let bytes = |tag: Tag, b: &[u8]| Ttlv::new(tag, Value::ByteString(b.to_vec()));
+    attributes.0.push(Attribute::Other(Ttlv::structure(
+        Tag::X_509_CERTIFICATE_IDENTIFIER,
+        vec![
+            bytes(Tag::ISSUER_DISTINGUISHED_NAME, issuer.as_raw()),
+            bytes(Tag::CERTIFICATE_SERIAL_NUMBER, parsed.raw_serial()),
+        ],
+    )));
+    attributes.0.push(Attribute::Other(Ttlv::structure(
+        Tag::X_509_CERTIFICATE_SUBJECT,
+        vec![bytes(Tag::SUBJECT_DISTINGUISHED_NAME, subject.as_raw())],
+    )));
+    attributes.0.push(Attribute::Other(Ttlv::structure(
+        Tag::X_509_CERTIFICATE_ISSUER,
+        vec![bytes(Tag::ISSUER_DISTINGUISHED_NAME, issuer.as_raw())],
+    )));
     Ok(())
 }

@@ -267,6 +267,9 @@ pub fn is_read_only(tag: Tag) -> bool {
             | Tag::CERTIFICATE_ISSUER_OU
             | Tag::CERTIFICATE_ISSUER_C
             | Tag::CERTIFICATE_ISSUER_EMAIL
+            | Tag::X_509_CERTIFICATE_IDENTIFIER
+            | Tag::X_509_CERTIFICATE_SUBJECT
+            | Tag::X_509_CERTIFICATE_ISSUER
             | Tag::FRESH
     )
 }
