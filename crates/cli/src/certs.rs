@@ -13,11 +13,14 @@ use kms_client::KmsClient;
 use serde_json::json;
 
 use crate::output::Output;
+use crate::pkcs12;
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum CertFormat {
     Pem,
     Der,
+    /// The private key, the certificate and its chain, protected by --password.
+    Pkcs12,
 }
 
 #[derive(Subcommand)]
@@ -64,18 +67,41 @@ pub enum CertificatesCommand {
         #[arg(long, short = 't')]
         tag: Vec<String>,
     },
-    /// Write a certificate to a file.
+    /// Write a certificate to a file; as PKCS#12, with its private key and chain.
     Export {
+        /// The certificate (or, for PKCS#12, the certificate or its private key).
         #[arg(long = "certificate-id", short = 'c')]
         certificate_id: String,
         file: PathBuf,
         #[arg(long, short = 'f', value_enum, default_value = "pem")]
         format: CertFormat,
+        /// The PKCS#12 password.
+        #[arg(
+            long,
+            short = 'p',
+            env = "CKMS_PKCS12_PASSWORD",
+            hide_env_values = true
+        )]
+        password: Option<String>,
+        /// Legacy PKCS#12 algorithms (3DES, SHA-1 MAC) for old Java and Windows.
+        #[arg(long)]
+        legacy: bool,
     },
-    /// Import an X.509 certificate (PEM or DER).
+    /// Import an X.509 certificate (PEM or DER), or a PKCS#12: its private key, certificate and
+    /// chain, linked.
     Import {
         file: PathBuf,
         certificate_id: Option<String>,
+        #[arg(long, short = 'f', value_enum, default_value = "pem")]
+        format: CertFormat,
+        /// The PKCS#12 password.
+        #[arg(
+            long,
+            short = 'p',
+            env = "CKMS_PKCS12_PASSWORD",
+            hide_env_values = true
+        )]
+        password: Option<String>,
         #[arg(long, short = 't')]
         tag: Vec<String>,
         #[arg(long, short = 'r')]
@@ -200,7 +226,47 @@ pub async fn run(
         CertificatesCommand::Export {
             certificate_id,
             file,
+            format: CertFormat::Pkcs12,
+            password,
+            legacy,
+        } => {
+            let password =
+                password.context("a PKCS#12 needs --password (or CKMS_PKCS12_PASSWORD)")?;
+            let p12 = pkcs12::export(client, &certificate_id, &password, legacy).await?;
+            crate::sym::write_private(&file, &p12)?;
+            out.report(
+                &format!(
+                    "The PKCS#12 of {certificate_id} was exported to {}",
+                    file.display()
+                ),
+                json!({ "file": file }),
+            );
+        }
+        CertificatesCommand::Import {
+            file,
+            format: CertFormat::Pkcs12,
+            password,
+            tag,
+            ..
+        } => {
+            let password =
+                password.context("a PKCS#12 needs --password (or CKMS_PKCS12_PASSWORD)")?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (key, certificates) = pkcs12::import(client, &data, &password, &tag).await?;
+            out.report(
+                &format!(
+                    "The PKCS#12 was imported: private key {key}, certificates {}",
+                    certificates.join(", ")
+                ),
+                json!({ "private_key_unique_identifier": key, "certificate_unique_identifiers": certificates }),
+            );
+        }
+        CertificatesCommand::Export {
+            certificate_id,
+            file,
             format,
+            ..
         } => {
             let got = client.call(Get::new(&certificate_id)).await?;
             let Object::Certificate(c) = got.object else {
@@ -208,6 +274,7 @@ pub async fn run(
             };
             let bytes = match format {
                 CertFormat::Der => c.certificate_value,
+                CertFormat::Pkcs12 => bail!("a PKCS#12 is exported with its password"),
                 CertFormat::Pem => pem_rfc7468::encode_string(
                     "CERTIFICATE",
                     pem_rfc7468::LineEnding::LF,
@@ -231,6 +298,7 @@ pub async fn run(
             certificate_id,
             tag,
             replace,
+            ..
         } => {
             let der = der_of(
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,

@@ -10,6 +10,7 @@ mod config;
 mod envelope;
 mod locate;
 mod output;
+mod pkcs12;
 mod primitives;
 mod sym;
 

@@ -870,3 +870,295 @@ async fn certificates_issued_by_the_server_verify_with_openssl() {
         "{out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkcs12_exports_open_with_openssl_imports_keep_the_chain_and_serve_https() {
+    let (e, _kms, _dir) = env().await;
+    let id = |v: &Value| v["unique_identifier"].as_str().unwrap().to_owned();
+    let (ca_private, ca_public) = e.pair("rsa", &[]).await;
+    let ca = id(&e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-p",
+            &ca_public,
+            "--subject-cn",
+            "P12 Root",
+            "--ca",
+        ])
+        .await);
+    let (_, leaf_public) = e.pair("ec", &["--curve", "nist-p256"]).await;
+    let leaf = id(&e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-p",
+            &leaf_public,
+            "--subject-cn",
+            "localhost",
+            "--san",
+            "127.0.0.1",
+            "--san",
+            "localhost",
+            "--issuer-private-key-id",
+            &ca_private,
+            "--issuer-certificate-id",
+            &ca,
+        ])
+        .await);
+    e.ckms(&["certificates", "export", "-c", &ca, &e.path("root.pem")])
+        .await;
+    // Modern and legacy PKCS#12, read by openssl with the password (and refused without it).
+    e.ckms(&[
+        "certificates",
+        "export",
+        "-c",
+        &leaf,
+        "-f",
+        "pkcs12",
+        "-p",
+        "p12 secret",
+        &e.path("leaf.p12"),
+    ])
+    .await;
+    e.ckms(&[
+        "certificates",
+        "export",
+        "-c",
+        &leaf,
+        "-f",
+        "pkcs12",
+        "--legacy",
+        "-p",
+        "p12 secret",
+        &e.path("legacy.p12"),
+    ])
+    .await;
+    e.openssl(&[
+        "pkcs12",
+        "-in",
+        "leaf.p12",
+        "-passin",
+        "pass:p12 secret",
+        "-nodes",
+        "-out",
+        "leaf-all.pem",
+    ]);
+    e.openssl(&[
+        "pkcs12",
+        "-legacy",
+        "-in",
+        "legacy.p12",
+        "-passin",
+        "pass:p12 secret",
+        "-nodes",
+        "-out",
+        "legacy-all.pem",
+    ]);
+    for file in ["leaf-all.pem", "legacy-all.pem"] {
+        let all = std::fs::read_to_string(e.dir.join(file)).unwrap();
+        assert_eq!(
+            all.matches("BEGIN CERTIFICATE").count(),
+            2,
+            "{file}: the leaf and the root"
+        );
+        assert_eq!(all.matches("BEGIN PRIVATE KEY").count(), 1, "{file}");
+    }
+    // `-info` prints the algorithms on standard error.
+    let info = Command::new("openssl")
+        .current_dir(&e.dir)
+        .args([
+            "pkcs12",
+            "-in",
+            "leaf.p12",
+            "-passin",
+            "pass:p12 secret",
+            "-info",
+            "-noout",
+        ])
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&info.stderr).into_owned();
+    assert!(info.contains("AES-256") || info.contains("PBES2"), "{info}");
+    let wrong = Command::new("openssl")
+        .current_dir(&e.dir)
+        .args([
+            "pkcs12",
+            "-in",
+            "leaf.p12",
+            "-passin",
+            "pass:wrong",
+            "-nodes",
+        ])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    // The password object used for the export is gone.
+    let listed = e.ckms(&["locate"]).await;
+    assert!(!listed.to_string().contains("Password"), "{listed}");
+
+    // PKCS#12 files made by openssl (modern and legacy) import with their chain.
+    e.openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "oca.key",
+        "-subj",
+        "/CN=OpenSSL CA",
+        "-days",
+        "10",
+        "-out",
+        "oca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=keyCertSign",
+    ]);
+    e.openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ol.key",
+        "-subj",
+        "/CN=openssl leaf",
+        "-out",
+        "ol.csr",
+    ]);
+    e.openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "ol.csr",
+        "-CA",
+        "oca.pem",
+        "-CAkey",
+        "oca.key",
+        "-CAcreateserial",
+        "-days",
+        "5",
+        "-out",
+        "ol.pem",
+    ]);
+    for (file, legacy) in [("o.p12", false), ("o-legacy.p12", true)] {
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "ol.key",
+            "-in",
+            "ol.pem",
+            "-certfile",
+            "oca.pem",
+            "-passout",
+            "pass:x",
+            "-out",
+            file,
+        ];
+        if legacy {
+            args.push("-legacy");
+        }
+        e.openssl(&args);
+        let imported = e
+            .ckms(&[
+                "certificates",
+                "import",
+                "-f",
+                "pkcs12",
+                "-p",
+                "x",
+                &e.path(file),
+            ])
+            .await;
+        let certificates = imported["certificate_unique_identifiers"]
+            .as_array()
+            .unwrap();
+        assert_eq!(certificates.len(), 2, "{file}: {imported}");
+        let key = imported["private_key_unique_identifier"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The imported key signs, and the chain exports again as a PKCS#12.
+        e.ckms(&[
+            "ec",
+            "sign",
+            "-k",
+            &key,
+            &e.path("msg"),
+            "-o",
+            &e.path("o.sig"),
+        ])
+        .await;
+        let ok = e.openssl(&[
+            "dgst",
+            "-sha256",
+            "-prverify",
+            "ol.key",
+            "-signature",
+            "o.sig",
+            "msg",
+        ]);
+        assert!(ok.contains("Verified OK"), "{ok}");
+        let again = format!("{file}.again");
+        e.ckms(&[
+            "certificates",
+            "export",
+            "-c",
+            &key,
+            "-f",
+            "pkcs12",
+            "-p",
+            "y",
+            &e.path(&again),
+        ])
+        .await;
+        e.openssl(&[
+            "pkcs12",
+            "-in",
+            &again,
+            "-passin",
+            "pass:y",
+            "-nodes",
+            "-out",
+            "again.pem",
+        ]);
+        let all = std::fs::read_to_string(e.dir.join("again.pem")).unwrap();
+        assert_eq!(all.matches("BEGIN CERTIFICATE").count(), 2, "{file}");
+    }
+
+    // The server's own HTTPS runs on a PKCS#12 the server exported.
+    let https_dir = tempfile::tempdir().unwrap();
+    let config = Config::from_args(Args {
+        sqlite_path: Some(https_dir.path().join("data")),
+        hostname: Some("127.0.0.1".into()),
+        port: Some(0),
+        https_p12_file: Some(e.dir.join("leaf.p12")),
+        https_p12_password: Some("p12 secret".into()),
+        ..Args::default()
+    })
+    .unwrap();
+    let https = kms_server::start(config)
+        .await
+        .expect("HTTPS with the exported PKCS#12");
+    let root =
+        reqwest::Certificate::from_pem(&std::fs::read(e.dir.join("root.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .unwrap();
+    let answer = client
+        .get(format!("https://127.0.0.1:{}/version", https.addr.port()))
+        .send()
+        .await
+        .expect("the TLS handshake succeeds against the root CA");
+    assert_eq!(answer.status(), 200);
+}

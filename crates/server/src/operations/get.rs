@@ -46,6 +46,14 @@ pub async fn served_object(
     stored: &StoredObject,
     request: &Get,
 ) -> KResult<Object> {
+    if request.key_format_type == Some(KeyFormatType::PKCS_12) {
+        if stored.attributes.extractable() == Some(false) {
+            return Err(KmsError::NotExtractable(stored.uid.clone()));
+        }
+        let object = super::pkcs12::export(kms, ctx, stored, request).await?;
+        served(kms, ctx, stored).await?;
+        return Ok(object);
+    }
     let mut object = exportable(stored, request)?;
     if request.key_wrap_type == Some(kmip::KeyWrapType::NotWrapped)
         && super::wrapping::is_wrapped(&object)

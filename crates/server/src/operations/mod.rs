@@ -27,6 +27,7 @@ pub mod log;
 pub mod mac;
 pub mod mac_verify;
 pub mod modify_attribute;
+pub mod pkcs12;
 pub mod query;
 pub mod re_key;
 pub mod re_key_key_pair;
