@@ -67,6 +67,31 @@ pub enum CertificatesCommand {
         #[arg(long, short = 't')]
         tag: Vec<String>,
     },
+    /// Check a chain (leaf first): files (PEM or DER) and certificates held by the server.
+    Validate {
+        /// Certificate files.
+        #[arg(long = "certificate", short = 'v')]
+        certificate: Vec<PathBuf>,
+        /// Certificates held by the server.
+        #[arg(long = "certificate-id", short = 'k')]
+        certificate_id: Vec<String>,
+    },
+    /// Issue a new certificate replacing one held by the server (same key, subject, issuer).
+    ReCertify {
+        #[arg(long = "certificate-id", short = 'c')]
+        certificate_id: String,
+    },
+    /// Revoke a certificate.
+    Revoke {
+        #[arg(long = "certificate-id", short = 'c')]
+        certificate_id: String,
+        revocation_reason: String,
+    },
+    /// Destroy a certificate (revoked or never activated).
+    Destroy {
+        #[arg(long = "certificate-id", short = 'c')]
+        certificate_id: String,
+    },
     /// Write a certificate to a file; as PKCS#12, with its private key and chain.
     Export {
         /// The certificate (or, for PKCS#12, the certificate or its private key).
@@ -221,6 +246,83 @@ pub async fn run(
             out.report(
                 &format!("The certificate was issued with id: {uid}"),
                 json!({ "unique_identifier": uid }),
+            );
+        }
+        CertificatesCommand::Validate {
+            certificate,
+            certificate_id,
+        } => {
+            let mut given = Vec::new();
+            for path in &certificate {
+                let der = der_of(
+                    std::fs::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                )?;
+                given.push(Ttlv::new(Tag::CERTIFICATE, Value::ByteString(der)));
+            }
+            let answer = client
+                .call(kmip::model::Validate {
+                    certificate: given,
+                    unique_identifier: certificate_id.into_iter().map(Into::into).collect(),
+                    validity_time: None,
+                })
+                .await?;
+            let verdict = format!("{:?}", answer.validity_indicator);
+            let reason = answer.validity_reason.unwrap_or_default();
+            out.report(
+                &if reason.is_empty() {
+                    verdict.clone()
+                } else {
+                    format!("{verdict}: {reason}")
+                },
+                json!({ "validity": verdict, "reason": reason }),
+            );
+            if answer.validity_indicator != kmip::ValidityIndicator::Valid {
+                bail!("the chain is not valid");
+            }
+        }
+        CertificatesCommand::ReCertify { certificate_id } => {
+            let answer = client
+                .call(kmip::model::ReCertify {
+                    unique_identifier: Some(certificate_id.into()),
+                    certificate_request_type: None,
+                    certificate_request_value: None,
+                    offset: None,
+                    attributes: None,
+                })
+                .await?;
+            let uid = answer
+                .unique_identifier
+                .as_text()
+                .unwrap_or_default()
+                .to_owned();
+            out.report(
+                &format!("The certificate was re-issued with id: {uid}"),
+                json!({ "unique_identifier": uid }),
+            );
+        }
+        CertificatesCommand::Revoke {
+            certificate_id,
+            revocation_reason,
+        } => {
+            let mut revoke = kmip::model::Revoke::new(
+                certificate_id.clone(),
+                kmip::RevocationReasonCode::CessationOfOperation,
+            );
+            revoke.revocation_reason.revocation_message = Some(revocation_reason);
+            client.call(revoke).await?;
+            out.report(
+                &format!("The certificate {certificate_id} was revoked"),
+                json!({ "unique_identifier": certificate_id }),
+            );
+        }
+        CertificatesCommand::Destroy { certificate_id } => {
+            client
+                .call(kmip::model::Destroy::new(certificate_id.clone()))
+                .await?;
+            out.report(
+                &format!("The certificate {certificate_id} was destroyed"),
+                json!({ "unique_identifier": certificate_id }),
             );
         }
         CertificatesCommand::Export {

@@ -846,6 +846,66 @@ async fn certificates_issued_by_the_server_verify_with_openssl() {
     let from_key = e.openssl(&["pkey", "-in", "csr.key", "-pubout"]);
     assert_eq!(from_cert, from_key);
 
+    // The server validates the chain it holds, and the chain given as files.
+    let valid = e
+        .ckms(&[
+            "certificates",
+            "validate",
+            "-k",
+            &leaf,
+            "-k",
+            &sub,
+            "-k",
+            &ca,
+        ])
+        .await;
+    assert_eq!(valid["validity"], "Valid", "{valid}");
+    let valid = e
+        .ckms(&[
+            "certificates",
+            "validate",
+            "-v",
+            &e.path("csr-cert.pem"),
+            "-v",
+            &e.path("sub.pem"),
+            "-v",
+            &e.path("ca.pem"),
+        ])
+        .await;
+    assert_eq!(valid["validity"], "Valid", "{valid}");
+    // Without its intermediate, the leaf does not reach a root.
+    let out = e
+        .ckms_raw(&["certificates", "validate", "-k", &leaf, "-k", &ca])
+        .await;
+    assert!(!out.status.success());
+    // Re-certified: a new certificate of the same key, verified by openssl; the old one is
+    // revoked and destroyed.
+    let renewed = id(e.ckms(&["certificates", "re-certify", "-c", &leaf]).await);
+    e.ckms(&[
+        "certificates",
+        "export",
+        "-c",
+        &renewed,
+        &e.path("renewed.pem"),
+    ])
+    .await;
+    let ok = e.openssl(&[
+        "verify",
+        "-CAfile",
+        "ca.pem",
+        "-untrusted",
+        "sub.pem",
+        "renewed.pem",
+    ]);
+    assert!(ok.contains("renewed.pem: OK"), "{ok}");
+    assert_eq!(
+        e.openssl(&["x509", "-in", "renewed.pem", "-noout", "-pubkey"]),
+        e.openssl(&["x509", "-in", "leaf.pem", "-noout", "-pubkey"])
+    );
+    e.ckms(&["certificates", "revoke", "-c", &leaf, "superseded"])
+        .await;
+    e.ckms(&["certificates", "destroy", "-c", &leaf]).await;
+
     // A certificate made by openssl imports; a non-certificate is refused.
     e.ckms(&[
         "certificates",

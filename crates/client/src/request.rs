@@ -172,6 +172,7 @@ requests! {
     ReKeyKeyPair => ReKeyKeyPair / CreateKeyPairResponse,
     DeriveKey => DeriveKey / UidResponse,
     Certify => Certify / UidResponse,
+    ReCertify => ReCertify / UidResponse,
     Locate => Locate / LocateResponse,
     Check => Check / CheckResponse,
     Get => Get / GetResponse,

@@ -156,7 +156,9 @@ fn created_uids(payload: &ResponsePayload) -> Vec<String> {
         ResponsePayload::Register(r)
         | ResponsePayload::Import(r)
         | ResponsePayload::ReKey(r)
-        | ResponsePayload::DeriveKey(r) => vec![&r.unique_identifier],
+        | ResponsePayload::DeriveKey(r)
+        | ResponsePayload::Certify(r)
+        | ResponsePayload::ReCertify(r) => vec![&r.unique_identifier],
         ResponsePayload::CreateKeyPair(r) | ResponsePayload::ReKeyKeyPair(r) => vec![
             &r.private_key_unique_identifier,
             &r.public_key_unique_identifier,

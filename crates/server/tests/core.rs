@@ -1775,3 +1775,102 @@ async fn validate_checks_signatures_dates_ca_and_revocation() {
     let (v, _) = validity(&c.kms, &[&leaf]).await;
     assert_eq!(v, Unknown);
 }
+
+#[tokio::test]
+async fn certify_a_pair_created_in_the_same_batch_then_re_certify() {
+    let c = core(Limits::default());
+    let cn = |v: &str| {
+        Attribute::Other(Ttlv::new(
+            Tag::CERTIFICATE_SUBJECT_CN,
+            kmip::Value::TextString(v.into()),
+        ))
+    };
+    // CreateKeyPair then Certify of the placeholder, in one batch.
+    let response = c
+        .kms
+        .process_message(
+            c.kms.context("alice"),
+            message(
+                vec![
+                    RequestPayload::CreateKeyPair(CreateKeyPair {
+                        common_attributes: Some(Attributes(vec![
+                            Attribute::CryptographicAlgorithm(CryptographicAlgorithm::EC),
+                            Attribute::CryptographicLength(256),
+                            Attribute::ActivationDate(kmip::DateTime::now()),
+                        ])),
+                        private_key_attributes: None,
+                        public_key_attributes: None,
+                        common_protection_storage_masks: None,
+                        private_protection_storage_masks: None,
+                        public_protection_storage_masks: None,
+                    }),
+                    RequestPayload::Certify(Certify {
+                        unique_identifier: None,
+                        attributes: Some(Attributes(vec![cn("batch.example.com")])),
+                        certificate_request_unique_identifier: None,
+                        certificate_request_type: None,
+                        certificate_request_value: None,
+                        protection_storage_masks: None,
+                    }),
+                ],
+                None,
+            ),
+        )
+        .await;
+    let statuses: Vec<_> = response
+        .batch_item
+        .iter()
+        .map(|i| i.result_status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![ResultStatus::Success, ResultStatus::Success],
+        "{response:?}"
+    );
+    let Some(ResponsePayload::Certify(UidResponse { unique_identifier })) =
+        &response.batch_item[1].response_payload
+    else {
+        panic!()
+    };
+    let first = unique_identifier.as_text().unwrap().to_owned();
+    let ResponsePayload::ReCertify(UidResponse { unique_identifier }) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::ReCertify(ReCertify {
+            unique_identifier: Some(first.clone().into()),
+            certificate_request_type: None,
+            certificate_request_value: None,
+            offset: None,
+            attributes: None,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let second = unique_identifier.as_text().unwrap().to_owned();
+    assert_ne!(first, second);
+    let old = attributes_of(&c.kms, &first).await;
+    let new = attributes_of(&c.kms, &second).await;
+    assert_eq!(
+        linked(&old, kmip::LinkType::ReplacementObjectLink).as_deref(),
+        Some(second.as_str())
+    );
+    assert_eq!(
+        linked(&new, kmip::LinkType::ReplacedObjectLink).as_deref(),
+        Some(first.as_str())
+    );
+    let subject = |a: &Attributes| {
+        a.0.iter().find_map(|x| match x {
+            Attribute::Other(t) if t.tag == Tag::CERTIFICATE_SUBJECT_CN => {
+                t.as_str().ok().map(str::to_owned)
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(subject(&new).as_deref(), Some("batch.example.com"));
+    assert_eq!(
+        linked(&new, kmip::LinkType::PublicKeyLink),
+        linked(&old, kmip::LinkType::PublicKeyLink)
+    );
+}

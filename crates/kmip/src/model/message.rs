@@ -79,6 +79,7 @@ payloads! {
     ReKeyKeyPair => ReKeyKeyPair / CreateKeyPairResponse,
     DeriveKey => DeriveKey / UidResponse,
     Certify => Certify / UidResponse,
+    ReCertify => ReCertify / UidResponse,
     Locate => Locate / LocateResponse,
     Check => Check / CheckResponse,
     Get => Get / GetResponse,

@@ -135,6 +135,17 @@ kmip_struct! {
 }
 
 kmip_struct! {
+    /// ReCertify (KMIP 1.x; kept for its clients): a new certificate replacing one held here.
+    pub struct ReCertify {
+        pub unique_identifier: Option<UniqueIdentifier> = Tag::UNIQUE_IDENTIFIER,
+        pub certificate_request_type: Option<CertificateRequestType> = Tag::CERTIFICATE_REQUEST_TYPE,
+        pub certificate_request_value: Option<Vec<u8>> = Tag::CERTIFICATE_REQUEST_VALUE,
+        pub offset: Option<Interval> = Tag::OFFSET,
+        pub attributes: Option<Attributes> = Tag::ATTRIBUTES,
+    }
+}
+
+kmip_struct! {
     pub struct Locate {
         pub maximum_items: Option<i32> = Tag::MAXIMUM_ITEMS,
         pub offset_items: Option<i32> = Tag::OFFSET_ITEMS,

@@ -9,7 +9,10 @@
 //!   (the public key's `PrivateKeyLink`);
 //! - vendor attributes (`cosmian`): `requested_validity_days` (default 365), `ca` (`true`, or
 //!   `pathlen:N`), `subject_alternative_names` (comma-separated DNS names, IP addresses and
-//!   e-mail addresses).
+//!   e-mail addresses), `key_usage` and `extended_key_usage` (comma-separated names, as OpenSSL
+//!   spells them);
+//! - the public key: named, the batch's placeholder (a CreateKeyPair just before: its private
+//!   key stands for its public key), or a PKCS#10 request.
 //!
 //! The serial number is 16 random bytes; a CA gets keyCertSign and cRLSign, a leaf
 //! digitalSignature and keyEncipherment with serverAuth and clientAuth.
@@ -44,6 +47,11 @@ fn vendor(attributes: &Attributes, name: &str) -> Option<String> {
             .or_else(|| v.attribute_value.as_i32().ok().map(|i| i.to_string())),
         _ => None,
     })
+}
+
+/// The names of a comma-separated list.
+fn names(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn text(attributes: &Attributes, tag: Tag) -> Option<String> {
@@ -111,8 +119,15 @@ pub async fn certify(
                 None,
             )
         }
-        (None, Some(uid)) => {
-            let key = kms.load(ctx, Some(uid)).await?;
+        (None, uid) => {
+            // Named, or the batch's placeholder (a key pair created just before); a private
+            // key stands for its public key.
+            let mut key = kms.load(ctx, uid).await?;
+            if key.object_type == ObjectType::PrivateKey
+                && let Some(public) = link(&key.attributes, LinkType::PublicKeyLink)
+            {
+                key = kms.load(ctx, Some(public)).await?;
+            }
             if key.object_type != ObjectType::PublicKey {
                 return Err(bad(format!(
                     "object `{}` is a {:?}: Certify names the public key to certify (or give a PKCS#10 request)",
@@ -121,12 +136,6 @@ pub async fn certify(
             }
             let (_, spki) = super::asymmetric::public_key(&key)?;
             (spki, Some(key))
-        }
-        (None, None) => {
-            return Err(KmsError::MissingData(
-                "Certify needs the public key's UniqueIdentifier or a CertificateRequestValue"
-                    .into(),
-            ));
         }
     };
 
@@ -150,7 +159,7 @@ pub async fn certify(
     }
     params.distinguished_name = dn;
     if let Some(sans) = vendor(&attributes, "subject_alternative_names") {
-        for name in sans.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in names(&sans) {
             let san = if let Ok(ip) = name.parse::<std::net::IpAddr>() {
                 SanType::IpAddress(ip)
             } else if name.contains('@') {
@@ -211,6 +220,37 @@ pub async fn certify(
                 KeyUsagePurpose::DigitalSignature,
             ];
         }
+    }
+    if let Some(list) = vendor(&attributes, "key_usage") {
+        params.key_usages = names(&list)
+            .map(|u| {
+                Ok(match u {
+                    "digitalSignature" => KeyUsagePurpose::DigitalSignature,
+                    "nonRepudiation" | "contentCommitment" => KeyUsagePurpose::ContentCommitment,
+                    "keyEncipherment" => KeyUsagePurpose::KeyEncipherment,
+                    "dataEncipherment" => KeyUsagePurpose::DataEncipherment,
+                    "keyAgreement" => KeyUsagePurpose::KeyAgreement,
+                    "keyCertSign" => KeyUsagePurpose::KeyCertSign,
+                    "cRLSign" => KeyUsagePurpose::CrlSign,
+                    other => return Err(bad(format!("key usage `{other}` is not one of digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign"))),
+                })
+            })
+            .collect::<KResult<_>>()?;
+    }
+    if let Some(list) = vendor(&attributes, "extended_key_usage") {
+        params.extended_key_usages = names(&list)
+            .map(|u| {
+                Ok(match u {
+                    "serverAuth" => ExtendedKeyUsagePurpose::ServerAuth,
+                    "clientAuth" => ExtendedKeyUsagePurpose::ClientAuth,
+                    "codeSigning" => ExtendedKeyUsagePurpose::CodeSigning,
+                    "emailProtection" => ExtendedKeyUsagePurpose::EmailProtection,
+                    "timeStamping" => ExtendedKeyUsagePurpose::TimeStamping,
+                    "OCSPSigning" => ExtendedKeyUsagePurpose::OcspSigning,
+                    other => return Err(bad(format!("extended key usage `{other}` is not one of serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning"))),
+                })
+            })
+            .collect::<KResult<_>>()?;
     }
     params.use_authority_key_identifier_extension = true;
 

@@ -29,6 +29,7 @@ pub mod mac_verify;
 pub mod modify_attribute;
 pub mod pkcs12;
 pub mod query;
+pub mod re_certify;
 pub mod re_key;
 pub mod re_key_key_pair;
 pub mod register;
@@ -135,6 +136,7 @@ operations! {
         ReKey => re_key, Replaces;
         DeriveKey => derive_key, Creates;
         Certify => certify, Creates;
+        ReCertify => re_certify, Replaces;
         Validate => validate, Reads;
         ReKeyKeyPair => re_key_key_pair, Replaces;
         Register => register, Creates;
@@ -604,5 +606,10 @@ impl Target for kmip::model::ReKey {
 impl Target for kmip::model::ReKeyKeyPair {
     fn target(&self) -> Option<&UniqueIdentifier> {
         self.private_key_unique_identifier.as_ref()
+    }
+}
+impl Target for kmip::model::ReCertify {
+    fn target(&self) -> Option<&UniqueIdentifier> {
+        self.unique_identifier.as_ref()
     }
 }
