@@ -64,6 +64,10 @@ pub enum CertificatesCommand {
         /// Subject alternative names: DNS names, IP addresses, e-mail addresses (repeatable).
         #[arg(long)]
         san: Vec<String>,
+        /// An OpenSSL extensions section (basicConstraints, keyUsage, extendedKeyUsage,
+        /// subjectAltName), as in `openssl x509 -extfile`.
+        #[arg(long = "certificate-extensions", short = 'e')]
+        certificate_extensions: Option<PathBuf>,
         #[arg(long, short = 't')]
         tag: Vec<String>,
     },
@@ -171,9 +175,15 @@ pub async fn run(
             ca,
             pathlen,
             san,
+            certificate_extensions,
             tag,
         } => {
             let mut attributes = Attributes::new();
+            if let Some(path) = &certificate_extensions {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                attributes.0.push(vendor("x509_extensions", text));
+            }
             for (tag, value) in [
                 (Tag::CERTIFICATE_SUBJECT_CN, subject_cn),
                 (Tag::CERTIFICATE_SUBJECT_O, subject_o),

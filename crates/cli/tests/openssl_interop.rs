@@ -846,6 +846,50 @@ async fn certificates_issued_by_the_server_verify_with_openssl() {
     let from_key = e.openssl(&["pkey", "-in", "csr.key", "-pubout"]);
     assert_eq!(from_cert, from_key);
 
+    // Extensions from an OpenSSL extensions file.
+    std::fs::write(
+        e.dir.join("code.ext"),
+        "[code_sign]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = codeSigning\nsubjectAltName = DNS:code.example.com, email:dev@example.com\n",
+    )
+    .unwrap();
+    let (_, code_public) = e.pair("ec", &["--curve", "nist-p256"]).await;
+    let code = id(e
+        .ckms(&[
+            "certificates",
+            "certify",
+            "-p",
+            &code_public,
+            "--subject-cn",
+            "Code Signer",
+            "-e",
+            &e.path("code.ext"),
+            "--issuer-private-key-id",
+            &sub_private,
+            "--issuer-certificate-id",
+            &sub,
+        ])
+        .await);
+    e.ckms(&["certificates", "export", "-c", &code, &e.path("code.pem")])
+        .await;
+    let text = e.openssl(&["x509", "-in", "code.pem", "-noout", "-text"]);
+    assert!(
+        text.contains("Code Signing") && text.contains("DNS:code.example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("email:dev@example.com") && !text.contains("TLS Web Server"),
+        "{text}"
+    );
+    let ok = e.openssl(&[
+        "verify",
+        "-CAfile",
+        "ca.pem",
+        "-untrusted",
+        "sub.pem",
+        "code.pem",
+    ]);
+    assert!(ok.contains("code.pem: OK"), "{ok}");
+
     // The server validates the chain it holds, and the chain given as files.
     let valid = e
         .ckms(&[

@@ -159,16 +159,7 @@ pub async fn certify(
     }
     params.distinguished_name = dn;
     if let Some(sans) = vendor(&attributes, "subject_alternative_names") {
-        for name in names(&sans) {
-            let san = if let Ok(ip) = name.parse::<std::net::IpAddr>() {
-                SanType::IpAddress(ip)
-            } else if name.contains('@') {
-                SanType::Rfc822Name(name.try_into().map_err(|e| bad(format!("`{name}`: {e}")))?)
-            } else {
-                SanType::DnsName(name.try_into().map_err(|e| bad(format!("`{name}`: {e}")))?)
-            };
-            params.subject_alt_names.push(san);
-        }
+        add_sans(&mut params, &sans)?;
     }
     let days = match vendor(&attributes, "requested_validity_days") {
         Some(d) => d
@@ -189,36 +180,25 @@ pub async fn certify(
     serial[0] &= 0x7F;
     serial[0] |= 0x01;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
-    match vendor(&attributes, "ca").as_deref() {
-        None | Some("false") => {
-            params.is_ca = IsCa::ExplicitNoCa;
-            params.key_usages = vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ];
-            params.extended_key_usages = vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ];
+    apply_ca(&mut params, vendor(&attributes, "ca").as_deref())?;
+    // An OpenSSL extensions section (`x509_extensions`): the same settings in OpenSSL's syntax.
+    let mut attributes = attributes;
+    if let Some(file) = vendor(&attributes, "x509_extensions") {
+        for (name, value) in openssl_extensions(&file)? {
+            attributes
+                .0
+                .push(Attribute::VendorAttribute(kmip::model::VendorAttribute {
+                    vendor_identification: kmip::model::COSMIAN_VENDOR.into(),
+                    attribute_name: name.into(),
+                    attribute_value: kmip::Ttlv::new(
+                        Tag::ATTRIBUTE_VALUE,
+                        kmip::Value::TextString(value),
+                    ),
+                }));
         }
-        Some(ca) => {
-            let constraint = match ca.strip_prefix("pathlen:") {
-                Some(n) => BasicConstraints::Constrained(n.parse().map_err(|_| {
-                    bad(format!("`ca` value `{ca}`: pathlen:N with N from 0 to 255"))
-                })?),
-                None if ca == "true" => BasicConstraints::Unconstrained,
-                None => {
-                    return Err(bad(format!(
-                        "`ca` value `{ca}`: give true, false or pathlen:N"
-                    )));
-                }
-            };
-            params.is_ca = IsCa::Ca(constraint);
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
+        apply_ca(&mut params, vendor(&attributes, "ca").as_deref())?;
+        if let Some(sans) = vendor(&attributes, "subject_alternative_names") {
+            add_sans(&mut params, &sans)?;
         }
     }
     if let Some(list) = vendor(&attributes, "key_usage") {
@@ -367,4 +347,110 @@ fn require_active(key: &StoredObject) -> KResult<()> {
         &[State::Active],
         "only an active key signs certificates; activate it first",
     )
+}
+
+fn add_sans(params: &mut CertificateParams, sans: &str) -> KResult<()> {
+    for name in names(sans) {
+        let san = if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+            SanType::IpAddress(ip)
+        } else if name.contains('@') {
+            SanType::Rfc822Name(name.try_into().map_err(|e| bad(format!("`{name}`: {e}")))?)
+        } else {
+            SanType::DnsName(name.try_into().map_err(|e| bad(format!("`{name}`: {e}")))?)
+        };
+        params.subject_alt_names.push(san);
+    }
+    Ok(())
+}
+
+/// A CA (`true`, `pathlen:N`) or a leaf (`None`, `false`), with the key usages of each.
+fn apply_ca(params: &mut CertificateParams, ca: Option<&str>) -> KResult<()> {
+    match ca {
+        None | Some("false") => {
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+        }
+        Some(ca) => {
+            let constraint = match ca.strip_prefix("pathlen:") {
+                Some(n) => BasicConstraints::Constrained(n.parse().map_err(|_| {
+                    bad(format!("`ca` value `{ca}`: pathlen:N with N from 0 to 255"))
+                })?),
+                None if ca == "true" => BasicConstraints::Unconstrained,
+                None => {
+                    return Err(bad(format!(
+                        "`ca` value `{ca}`: give true, false or pathlen:N"
+                    )));
+                }
+            };
+            params.is_ca = IsCa::Ca(constraint);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            params.extended_key_usages = Vec::new();
+        }
+    }
+    Ok(())
+}
+
+/// The settings of an OpenSSL extensions section (`basicConstraints`, `keyUsage`,
+/// `extendedKeyUsage`, `subjectAltName`), as this operation's vendor attributes. Section headers,
+/// comments and `critical` are accepted; other keys are refused with their name.
+fn openssl_extensions(file: &str) -> KResult<Vec<(&'static str, String)>> {
+    let mut out = Vec::new();
+    for line in file.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| bad(format!("x509 extensions: `{line}` is not `name = value`")))?;
+        let parts: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && *p != "critical")
+            .collect();
+        match key.trim() {
+            "basicConstraints" => {
+                let ca = parts.iter().any(|p| p.eq_ignore_ascii_case("CA:TRUE"));
+                let pathlen = parts.iter().find_map(|p| p.strip_prefix("pathlen:"));
+                out.push((
+                    "ca",
+                    match (ca, pathlen) {
+                        (true, Some(n)) => format!("pathlen:{}", n.trim()),
+                        (true, None) => "true".into(),
+                        (false, _) => "false".into(),
+                    },
+                ));
+            }
+            "keyUsage" => out.push(("key_usage", parts.join(","))),
+            "extendedKeyUsage" => out.push(("extended_key_usage", parts.join(","))),
+            "subjectAltName" => {
+                let names: Vec<&str> = parts
+                    .iter()
+                    .map(|p| {
+                        p.split_once(':').map(|(_, v)| v.trim()).ok_or_else(|| {
+                            bad(format!("subjectAltName `{p}`: write DNS:, IP: or email:"))
+                        })
+                    })
+                    .collect::<KResult<_>>()?;
+                out.push(("subject_alternative_names", names.join(",")));
+            }
+            "subjectKeyIdentifier" | "authorityKeyIdentifier" => {}
+            other => {
+                return Err(bad(format!(
+                    "x509 extensions: `{other}` is not supported; use basicConstraints, keyUsage, extendedKeyUsage, subjectAltName"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
