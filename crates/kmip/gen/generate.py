@@ -20,6 +20,8 @@ EXTENSION_TAGS = [
     (0x54FFF3, "ExpectedObjectType"),
     # Why a Validate answered Invalid or Unknown (this server's; KMIP gives no field for it).
     (0x54FFF4, "ValidityReason"),
+    # Cosmian's Certify attribute grouping the subject and issuer fields.
+    (0x54FFF5, "CertificateAttributes"),
 ]
 tags.extend(EXTENSION_TAGS)
 

@@ -379,6 +379,7 @@ impl Tag {
     pub const REMOVE: Tag = Tag(0x54FFF2);
     pub const EXPECTED_OBJECT_TYPE: Tag = Tag(0x54FFF3);
     pub const VALIDITY_REASON: Tag = Tag(0x54FFF4);
+    pub const CERTIFICATE_ATTRIBUTES: Tag = Tag(0x54FFF5);
 }
 
 /// Known tags sorted by value.
@@ -759,6 +760,7 @@ pub(crate) static TAGS_BY_VALUE: &[(u32, &str)] = &[
     (0x54FFF2, "Remove"),
     (0x54FFF3, "ExpectedObjectType"),
     (0x54FFF4, "ValidityReason"),
+    (0x54FFF5, "CertificateAttributes"),
 ];
 
 /// Known tags sorted by name.
@@ -808,6 +810,7 @@ pub(crate) static TAGS_BY_NAME: &[(&str, u32)] = &[
     ("CapabilityInformation", 0x4200F7),
     ("Cascade", 0x54FFF1),
     ("Certificate", 0x420013),
+    ("CertificateAttributes", 0x54FFF5),
     ("CertificateIdentifier", 0x420014),
     ("CertificateIssuer", 0x420015),
     ("CertificateIssuerAlternativeName", 0x420016),

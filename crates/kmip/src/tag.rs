@@ -65,6 +65,14 @@ impl Tag {
         if let Ok(i) = TAGS_BY_NAME.binary_search_by_key(&name, |(n, _)| n) {
             return Some(Tag(TAGS_BY_NAME[i].1));
         }
+        // Cosmian's JSON spells some names in its own case (`CertificateSubjectCn` for
+        // `CertificateSubjectCN`): a name equal but for case is the same tag.
+        if let Some((_, t)) = TAGS_BY_NAME
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            return Some(Tag(*t));
+        }
         // Names Cosmian's JSON uses for structures that share a specification tag.
         match name {
             "VendorAttribute" => return Some(Tag::ATTRIBUTE),

@@ -817,3 +817,131 @@ async fn rsa_and_ec_key_pairs_wrapped_export_and_re_key() {
     assert_ne!(read(&ckms.path("k3")), read(&ckms.path("k1")));
     t.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_certify_export_and_pkcs12() {
+    let t = server().await;
+    let ckms = Ckms::new(&t.url);
+    std::fs::write(
+        ckms.path("ca.ext"),
+        "[v3_ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\n",
+    )
+    .expect("write");
+    // A CA and a leaf, each with a key pair the server generates (`-g`).
+    let ca = uid_in(
+        &ckms
+            .ok(&[
+                "certificates",
+                "certify",
+                "-g",
+                "-a",
+                "nist-p256",
+                "-s",
+                "CN=Interop CA,O=Example",
+                "-e",
+                &ckms.file("ca.ext"),
+                "-d",
+                "30",
+            ])
+            .await,
+    );
+    let leaf = uid_in(
+        &ckms
+            .ok(&[
+                "certificates",
+                "certify",
+                "-g",
+                "-a",
+                "nist-p256",
+                "-s",
+                "CN=leaf.example.com",
+                "-i",
+                &ca,
+                "-d",
+                "10",
+            ])
+            .await,
+    );
+    ckms.ok(&[
+        "certificates",
+        "export",
+        "-c",
+        &ca,
+        "-f",
+        "pem",
+        &ckms.file("ca.pem"),
+    ])
+    .await;
+    ckms.ok(&[
+        "certificates",
+        "export",
+        "-c",
+        &leaf,
+        "-f",
+        "pem",
+        &ckms.file("leaf.pem"),
+    ])
+    .await;
+    let verify = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(ckms.path("ca.pem"))
+        .arg(ckms.path("leaf.pem"))
+        .output()
+        .expect("openssl runs");
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains(": OK"),
+        "{verify:?}"
+    );
+    // PKCS#12 out (the password as Cosmian's client sends it) and back in.
+    ckms.ok(&[
+        "certificates",
+        "export",
+        "-c",
+        &leaf,
+        "-f",
+        "pkcs12",
+        "-p",
+        "s3cret",
+        &ckms.file("leaf.p12"),
+    ])
+    .await;
+    let opened = std::process::Command::new("openssl")
+        .args(["pkcs12", "-passin", "pass:s3cret", "-nodes", "-in"])
+        .arg(ckms.path("leaf.p12"))
+        .output()
+        .expect("openssl runs");
+    let pem = String::from_utf8_lossy(&opened.stdout);
+    assert!(
+        pem.contains("BEGIN PRIVATE KEY") && pem.matches("BEGIN CERTIFICATE").count() == 2,
+        "{opened:?}"
+    );
+    let imported = uid_in(
+        &ckms
+            .ok(&[
+                "certificates",
+                "import",
+                "-f",
+                "pkcs12",
+                "-p",
+                "s3cret",
+                &ckms.file("leaf.p12"),
+                "from-p12",
+            ])
+            .await,
+    );
+    assert_eq!(imported, "from-p12");
+    // The imported key signs.
+    std::fs::write(ckms.path("m"), data(64)).expect("write");
+    ckms.ok(&[
+        "ec",
+        "sign",
+        "-k",
+        "from-p12",
+        &ckms.file("m"),
+        "-o",
+        &ckms.file("m.sig"),
+    ])
+    .await;
+    t.server.stop().await;
+}

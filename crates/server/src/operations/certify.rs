@@ -44,7 +44,13 @@ fn vendor(attributes: &Attributes, name: &str) -> Option<String> {
             .as_str()
             .ok()
             .map(str::to_owned)
-            .or_else(|| v.attribute_value.as_i32().ok().map(|i| i.to_string())),
+            .or_else(|| v.attribute_value.as_i32().ok().map(|i| i.to_string()))
+            .or_else(|| {
+                v.attribute_value
+                    .as_bytes()
+                    .ok()
+                    .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            }),
         _ => None,
     })
 }
@@ -85,7 +91,59 @@ pub async fn certify(
     request: Certify,
 ) -> KResult<UidResponse> {
     super::require_may_create(ctx)?;
-    let attributes = request.attributes.unwrap_or_default();
+    let mut attributes = request.attributes.unwrap_or_default();
+    // Cosmian's clients group the subject fields in a CertificateAttributes structure (empty
+    // fields meaning absent).
+    let grouped: Vec<Attribute> = attributes
+        .0
+        .iter()
+        .filter_map(|a| match a {
+            Attribute::Other(t) if t.tag == Tag::CERTIFICATE_ATTRIBUTES => t.children().ok(),
+            _ => None,
+        })
+        .flatten()
+        .filter(|f| f.as_str().is_ok_and(|v| !v.is_empty()))
+        .map(|f| Attribute::Other(f.clone()))
+        .collect();
+    attributes
+        .0
+        .retain(|a| a.tag() != Tag::CERTIFICATE_ATTRIBUTES);
+    attributes.0.extend(grouped);
+    // Cosmian's `certify --generate-key-pair`: no key named, a key algorithm given: the key
+    // pair is made here first, then certified (self-signed unless an issuer is named).
+    let mut unique_identifier = request.unique_identifier.clone();
+    if unique_identifier.is_none()
+        && request.certificate_request_value.is_none()
+        && ctx.placeholder.is_none()
+        && attributes.cryptographic_algorithm().is_some()
+    {
+        let (kind, bits) = super::asymmetric::kind_for_create(&attributes)?;
+        let mut pair_attributes = Attributes::new();
+        for a in &attributes.0 {
+            if matches!(
+                a.tag(),
+                Tag::CRYPTOGRAPHIC_ALGORITHM
+                    | Tag::CRYPTOGRAPHIC_LENGTH
+                    | Tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS
+            ) {
+                pair_attributes.0.push(a.clone());
+            }
+        }
+        pair_attributes.set(Attribute::ActivationDate(kmip::DateTime::now()));
+        if let Ok(tags) = attributes.user_tags() {
+            pair_attributes.set_user_tags(&tags);
+        }
+        let (_, public) = super::create_key_pair::store_pair(
+            kms,
+            ctx,
+            kind,
+            bits,
+            pair_attributes.clone(),
+            pair_attributes,
+        )
+        .await?;
+        unique_identifier = Some(public.into());
+    }
     let mut params = CertificateParams::default();
     // rcgen's default subject is a placeholder name: the request says the subject.
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -93,7 +151,7 @@ pub async fn certify(
     // The subject's public key: a CSR, or a public key held here.
     let (public_spki, subject_key): (Vec<u8>, Option<StoredObject>) = match (
         &request.certificate_request_value,
-        request.unique_identifier.clone(),
+        unique_identifier,
     ) {
         (Some(csr), _) => {
             if request
@@ -182,8 +240,10 @@ pub async fn certify(
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     apply_ca(&mut params, vendor(&attributes, "ca").as_deref())?;
     // An OpenSSL extensions section (`x509_extensions`): the same settings in OpenSSL's syntax.
-    let mut attributes = attributes;
-    if let Some(file) = vendor(&attributes, "x509_extensions") {
+    // (`x509-extension`, as bytes, is how Cosmian's clients send it.)
+    if let Some(file) =
+        vendor(&attributes, "x509_extensions").or_else(|| vendor(&attributes, "x509-extension"))
+    {
         for (name, value) in openssl_extensions(&file)? {
             attributes
                 .0
@@ -238,8 +298,30 @@ pub async fn certify(
         .map_err(|e| KmsError::FeatureNotSupported(format!("certifying this public key: {e}")))?;
 
     // The issuer: named by links, or the subject itself.
-    let issuer_key_uid = link(&attributes, LinkType::PrivateKeyLink);
-    let issuer_cert_uid = link(&attributes, LinkType::CertificateLink);
+    let mut issuer_key_uid = link(&attributes, LinkType::PrivateKeyLink);
+    let mut issuer_cert_uid = link(&attributes, LinkType::CertificateLink);
+    // One of the two names the other: a certificate its private key, a private key its
+    // certificate (directly or through its public key).
+    match (&issuer_key_uid, &issuer_cert_uid) {
+        (None, Some(cert)) => {
+            let issuer_cert = kms.load(ctx, Some(cert.clone())).await?;
+            issuer_key_uid = link(&issuer_cert.attributes, LinkType::PrivateKeyLink);
+        }
+        (Some(key), None) => {
+            let issuer_key = kms.load(ctx, Some(key.clone())).await?;
+            issuer_cert_uid = match link(&issuer_key.attributes, LinkType::CertificateLink) {
+                Some(c) => Some(c),
+                None => match link(&issuer_key.attributes, LinkType::PublicKeyLink) {
+                    Some(p) => link(
+                        &kms.load(ctx, Some(p)).await?.attributes,
+                        LinkType::CertificateLink,
+                    ),
+                    None => None,
+                },
+            };
+        }
+        _ => {}
+    }
     let (der, issuer_cert) = match (issuer_key_uid, issuer_cert_uid) {
         (Some(key_uid), Some(cert_uid)) => {
             let issuer_key = kms.load(ctx, Some(key_uid)).await?;
@@ -278,7 +360,7 @@ pub async fn certify(
         }
         _ => {
             return Err(bad(
-                "name the issuer with both a PrivateKeyLink (its private key) and a CertificateLink (its certificate), or neither for a self-signed certificate",
+                "the issuer's private key and certificate are not both known: name them with a PrivateKeyLink and a CertificateLink (one is enough when the other is linked to it), or neither for a self-signed certificate",
             ));
         }
     };

@@ -22,6 +22,10 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
     {
         wrapping::unwrap(kms, ctx, &uid, &mut request.object).await?;
     }
+    // A PKCS#12: its private key is what is saved under this identifier, its certificates
+    // beside it.
+    let opened =
+        super::pkcs12::open(kms, ctx, &mut request.object, &mut request.attributes).await?;
     check_registrable(request.object_type, &request.object)?;
     super::asymmetric::complete(&mut request.object)?;
     super::certificate::derive_attributes(&request.object, &mut request.attributes)?;
@@ -49,6 +53,9 @@ pub async fn import(kms: &Kms, ctx: &mut RequestContext, request: Import) -> KRe
             super::require_may_create(ctx)?;
             kms.store.create(stored).await?
         }
+    }
+    if let Some(opened) = opened {
+        super::pkcs12::store_chain(kms, ctx, &uid, opened).await?;
     }
     ctx.placeholder = Some(uid.clone());
     Ok(UidResponse {

@@ -3,7 +3,8 @@
 //! held here, in one PKCS#12 protected by a password.
 //!
 //! The password is a Secret Data object (type Password) the caller may `get`, named like a
-//! wrapping key: `KeyWrappingSpecification` / `EncryptionKeyInformation` / `UniqueIdentifier`.
+//! wrapping key: `KeyWrappingSpecification` / `EncryptionKeyInformation` / `UniqueIdentifier`;
+//! text there that names no object is the password itself (what Cosmian's clients send).
 //! Modern algorithms by default (PBES2 with AES-256, HMAC-SHA-256 MAC); legacy ones (3DES, SHA-1
 //! MAC, for old Java and Windows) when its `CryptographicParameters` name the DES3 algorithm.
 //! The password is wiped after use and never logged.
@@ -83,19 +84,32 @@ pub async fn export(
         .transpose()?
         .and_then(|p| p.cryptographic_algorithm)
         == Some(CryptographicAlgorithm::DES3);
-    let secret = load_as(kms, ctx, password_uid, Operation::Get).await?;
-    if secret.object_type != ObjectType::SecretData {
-        return Err(KmsError::InvalidRequest(format!(
-            "object `{}` is a {:?}: the PKCS#12 password is a Secret Data object",
-            secret.uid, secret.object_type
-        )));
-    }
-    let password = Zeroizing::new(
-        String::from_utf8(super::key_bytes(&secret)?.to_vec()).map_err(|_| {
-            KmsError::InvalidRequest("the PKCS#12 password is not UTF-8 text".into())
-        })?,
-    );
-
+    // The password object; Cosmian's clients put the password itself in its place, so text
+    // that names no object is the password.
+    let password = match load_as(kms, ctx, password_uid.clone(), Operation::Get).await {
+        Ok(secret) => {
+            if secret.object_type != ObjectType::SecretData {
+                return Err(KmsError::InvalidRequest(format!(
+                    "object `{}` is a {:?}: the PKCS#12 password is a Secret Data object",
+                    secret.uid, secret.object_type
+                )));
+            }
+            Zeroizing::new(
+                String::from_utf8(super::key_bytes(&secret)?.to_vec()).map_err(|_| {
+                    KmsError::InvalidRequest("the PKCS#12 password is not UTF-8 text".into())
+                })?,
+            )
+        }
+        Err(KmsError::NotFound(_) | KmsError::NoneTagged(_)) => match password_uid {
+            UniqueIdentifier::Text(text) => Zeroizing::new(text),
+            _ => {
+                return Err(KmsError::InvalidRequest(
+                    "the PKCS#12 password is a Secret Data object, or text".into(),
+                ));
+            }
+        },
+        Err(e) => return Err(e),
+    };
     // The private key and the leaf certificate, whichever was named.
     let (private, leaf) = match stored.object_type {
         ObjectType::PrivateKey => {
@@ -188,4 +202,208 @@ pub async fn export(
     Ok(Object::PrivateKey(PrivateKey {
         key_block: KeyBlock::plain(KeyFormatType::PKCS_12, p12),
     }))
+}
+
+/// The password a `PKCS_12PasswordLink` names: a Secret Data object, or the link's text itself
+/// (what Cosmian's clients send). The link is taken out of the attributes: it is never stored.
+async fn linked_password(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    attributes: &mut kmip::model::Attributes,
+) -> KResult<Zeroizing<String>> {
+    let position = attributes.0.iter().position(|a| {
+        matches!(a, kmip::model::Attribute::Link(l) if l.link_type == LinkType::PKCS_12PasswordLink)
+    });
+    let Some(kmip::model::Attribute::Link(link)) = position.map(|p| attributes.0.remove(p)) else {
+        return Err(KmsError::MissingData(
+            "a PKCS#12 is opened with its password: give a PKCS_12PasswordLink to a Secret Data object holding it".into(),
+        ));
+    };
+    attributes.0.retain(|a| {
+        !matches!(a, kmip::model::Attribute::Link(l) if l.link_type == LinkType::PKCS_12PasswordLink)
+    });
+    match load_as(
+        kms,
+        ctx,
+        link.linked_object_identifier.clone(),
+        Operation::Get,
+    )
+    .await
+    {
+        Ok(secret) if secret.object_type == ObjectType::SecretData => Ok(Zeroizing::new(
+            String::from_utf8(super::key_bytes(&secret)?.to_vec()).map_err(|_| {
+                KmsError::InvalidRequest("the PKCS#12 password is not UTF-8 text".into())
+            })?,
+        )),
+        Ok(other) => Err(KmsError::InvalidRequest(format!(
+            "object `{}` is a {:?}: the PKCS#12 password is a Secret Data object",
+            other.uid, other.object_type
+        ))),
+        Err(KmsError::NotFound(_) | KmsError::NoneTagged(_)) => match link.linked_object_identifier
+        {
+            UniqueIdentifier::Text(text) => Ok(Zeroizing::new(text)),
+            _ => Err(KmsError::InvalidRequest(
+                "the PKCS#12 password is a Secret Data object, or text".into(),
+            )),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// The certificates of a PKCS#12, leaf first, then each issuer by name.
+fn chain_order(ders: &[Vec<u8>], leaf_hint: Option<usize>) -> KResult<Vec<usize>> {
+    let names = ders
+        .iter()
+        .map(|d| {
+            x509_parser::parse_x509_certificate(d)
+                .map(|(_, c)| (c.subject().as_raw().to_vec(), c.issuer().as_raw().to_vec()))
+                .map_err(|_| {
+                    KmsError::InvalidRequest("the PKCS#12 holds a malformed certificate".into())
+                })
+        })
+        .collect::<KResult<Vec<_>>>()?;
+    let leaf = leaf_hint
+        .or_else(|| {
+            (0..names.len()).find(|i| {
+                !names
+                    .iter()
+                    .enumerate()
+                    .any(|(j, n)| j != *i && n.1 == names[*i].0)
+            })
+        })
+        .unwrap_or(0);
+    let mut order = vec![leaf];
+    while order.len() < ders.len() {
+        let (subject, issuer) = &names[order[order.len() - 1]];
+        if subject == issuer {
+            break;
+        }
+        match (0..names.len()).find(|i| !order.contains(i) && names[*i].0 == *issuer) {
+            Some(next) => order.push(next),
+            None => break,
+        }
+    }
+    Ok(order)
+}
+
+/// A PKCS#12 being imported: the private key it holds (PKCS#8) replaces it in the request; its
+/// certificates are saved beside it by [`store_chain`] once the key is.
+pub struct Opened {
+    /// DER certificates, leaf first.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// Opens a PKCS#12 given to Import or Register (a PrivateKey whose block is PKCS_12); `None`
+/// for anything else.
+pub async fn open(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    object: &mut Object,
+    attributes: &mut kmip::model::Attributes,
+) -> KResult<Option<Opened>> {
+    let Object::PrivateKey(key) = object else {
+        return Ok(None);
+    };
+    if key.key_block.key_format_type != KeyFormatType::PKCS_12 {
+        return Ok(None);
+    }
+    let data = match &key.key_block.key_value {
+        Some(kmip::model::KeyValue::Plain(p)) => match &p.key_material {
+            kmip::model::KeyMaterial::Bytes(b) => b.clone(),
+            kmip::model::KeyMaterial::Structure(_) => {
+                return Err(KmsError::InvalidRequest(
+                    "a PKCS#12 key block holds the file's bytes".into(),
+                ));
+            }
+        },
+        _ => {
+            return Err(KmsError::InvalidRequest(
+                "a PKCS#12 key block holds the file's bytes".into(),
+            ));
+        }
+    };
+    let password = linked_password(kms, ctx, attributes).await?;
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(&data, &password).map_err(|_| {
+        KmsError::InvalidRequest(
+            "the PKCS#12 does not open with this password, or is malformed".into(),
+        )
+    })?;
+    let [bag] = archive.keys.as_slice() else {
+        return Err(KmsError::InvalidRequest(format!(
+            "the PKCS#12 holds {} private keys; import files with exactly one",
+            archive.keys.len()
+        )));
+    };
+    let ders: Vec<Vec<u8>> = archive
+        .certs
+        .iter()
+        .map(|c| c.cert.as_der().to_vec())
+        .collect();
+    if ders.is_empty() {
+        return Err(KmsError::InvalidRequest(
+            "the PKCS#12 holds no certificate".into(),
+        ));
+    }
+    let hint = archive.certs.iter().position(|c| {
+        c.local_key_id.is_some()
+            && c.local_key_id.as_deref() == bag.local_key_id.as_ref().map(|k| k.0.as_slice())
+    });
+    let order = chain_order(&ders, hint)?;
+    key.key_block = KeyBlock::plain(KeyFormatType::PKCS_8, bag.key.as_der().to_vec());
+    // The key of a certificate signs and decrypts unless the client says otherwise.
+    if attributes.cryptographic_usage_mask().is_none() {
+        attributes.set(kmip::model::Attribute::CryptographicUsageMask(
+            super::usage::SIGN | super::usage::DECRYPT | super::usage::UNWRAP_KEY,
+        ));
+    }
+    Ok(Some(Opened {
+        chain: order.into_iter().map(|i| ders[i].clone()).collect(),
+    }))
+}
+
+/// Saves the certificates of an opened PKCS#12 (root first, each linked to its issuer, the leaf
+/// to the key) and links the key to its certificate.
+pub async fn store_chain(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    key_uid: &str,
+    opened: Opened,
+) -> KResult<Vec<String>> {
+    use kmip::model::{Attribute, Attributes, Certificate, Link};
+    let mut ids = vec![String::new(); opened.chain.len()];
+    for (position, der) in opened.chain.iter().enumerate().rev() {
+        let object = Object::Certificate(Certificate {
+            certificate_type: kmip::CertificateType::X_509,
+            certificate_value: der.clone(),
+        });
+        let mut attributes = Attributes::new();
+        if let Some(issuer) = ids.get(position + 1).filter(|i| !i.is_empty()) {
+            attributes.0.push(Attribute::Link(Link {
+                link_type: LinkType::CertificateLink,
+                linked_object_identifier: issuer.clone().into(),
+            }));
+        }
+        if position == 0 {
+            attributes.0.push(Attribute::Link(Link {
+                link_type: LinkType::PrivateKeyLink,
+                linked_object_identifier: key_uid.to_owned().into(),
+            }));
+        }
+        super::certificate::derive_attributes(&object, &mut attributes)?;
+        let uid = super::new_uid(&attributes)?;
+        let stored = super::new_stored_object(ctx, uid, object, attributes, kmip::State::Active)?;
+        let placeholder = ctx.placeholder.clone();
+        ids[position] = super::insert(kms, ctx, stored).await?;
+        ctx.placeholder = placeholder;
+    }
+    let leaf = ids[0].clone();
+    kms.modify(ctx, Some(key_uid.to_owned().into()), |k| {
+        k.attributes.0.push(Attribute::Link(Link {
+            link_type: LinkType::CertificateLink,
+            linked_object_identifier: leaf.clone().into(),
+        }));
+        Ok(())
+    })
+    .await?;
+    Ok(ids)
 }

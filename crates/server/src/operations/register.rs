@@ -15,6 +15,10 @@ pub async fn register(
 ) -> KResult<UidResponse> {
     super::require_may_create(ctx)?;
     let mut request = request;
+    // A PKCS#12: its private key is what is saved under this identifier, its certificates
+    // beside it.
+    let opened =
+        super::pkcs12::open(kms, ctx, &mut request.object, &mut request.attributes).await?;
     check_registrable(request.object_type, &request.object)?;
     super::asymmetric::complete(&mut request.object)?;
     super::certificate::derive_attributes(&request.object, &mut request.attributes)?;
@@ -27,6 +31,10 @@ pub async fn register(
         State::PreActive,
     )?;
     let uid = insert(kms, ctx, stored).await?;
+    if let Some(opened) = opened {
+        super::pkcs12::store_chain(kms, ctx, &uid, opened).await?;
+        ctx.placeholder = Some(uid.clone());
+    }
     Ok(UidResponse {
         unique_identifier: uid.into(),
     })
