@@ -30,6 +30,24 @@ pub fn derive_attributes(object: &Object, attributes: &mut Attributes) -> KResul
         ));
     }
     attributes.set(Attribute::CertificateType(CertificateType::X_509));
+    attributes.set(Attribute::Digest(kmip::model::Digest {
+        hashing_algorithm: kmip::HashingAlgorithm::SHA_256,
+        digest_value: Some(kms_crypto::sha256(der).to_vec()),
+        key_format_type: None,
+    }));
+    // The certificate's validity, unless the client dates the object itself: in use from
+    // notBefore, deactivated at notAfter.
+    let validity = parsed.validity();
+    if !attributes.has(Tag::ACTIVATION_DATE) {
+        attributes.set(Attribute::ActivationDate(kmip::DateTime(
+            validity.not_before.timestamp(),
+        )));
+    }
+    if !attributes.has(Tag::DEACTIVATION_DATE) {
+        attributes.set(Attribute::DeactivationDate(kmip::DateTime(
+            validity.not_after.timestamp(),
+        )));
+    }
     attributes.set(Attribute::CertificateLength(
         i32::try_from(der.len()).unwrap_or(i32::MAX),
     ));
