@@ -515,17 +515,7 @@ async fn keys(
             } else {
                 Object::PublicKey(PublicKey { key_block: block })
             };
-            let imported = client
-                .call(Import {
-                    replace_existing: Some(replace),
-                    ..Import::new(key_id.unwrap_or_default(), attributes, object)
-                })
-                .await?;
-            let uid = imported
-                .unique_identifier
-                .as_text()
-                .unwrap_or_default()
-                .to_owned();
+            let uid = import_as(client, key_id, attributes, object, replace).await?;
             out.report(
                 &format!("The key was imported with id: {uid}"),
                 json!({ "unique_identifier": uid }),
@@ -664,13 +654,42 @@ fn signature_parameters(hash: Option<Hash>, pkcs1: bool) -> Option<Cryptographic
     })
 }
 
-async fn sign(client: &KmsClient, args: SignArgs, out: &Output) -> anyhow::Result<()> {
-    let data = read(&args.file)?;
-    let (data, digested_data) = if args.digested {
-        (None, Some(data))
+/// A signature's `Data` and `DigestedData`: one of them.
+type SignedMessage = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The file as the `Data` of a signature, or as its `DigestedData`.
+fn message(file: &Path, digested: bool) -> anyhow::Result<SignedMessage> {
+    let bytes = read(file)?;
+    Ok(if digested {
+        (None, Some(bytes))
     } else {
-        (Some(data), None)
-    };
+        (Some(bytes), None)
+    })
+}
+
+/// Imports `object` under `uid` (none: the server chooses); answers its identifier.
+pub async fn import_as(
+    client: &KmsClient,
+    uid: Option<String>,
+    attributes: Attributes,
+    object: Object,
+    replace: bool,
+) -> anyhow::Result<String> {
+    let imported = client
+        .call(Import {
+            replace_existing: Some(replace),
+            ..Import::new(uid.unwrap_or_default(), attributes, object)
+        })
+        .await?;
+    Ok(imported
+        .unique_identifier
+        .as_text()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn sign(client: &KmsClient, args: SignArgs, out: &Output) -> anyhow::Result<()> {
+    let (data, digested_data) = message(&args.file, args.digested)?;
     let signed = client
         .call(Sign {
             unique_identifier: Some(args.key_id.clone().into()),
@@ -699,13 +718,8 @@ async fn sign(client: &KmsClient, args: SignArgs, out: &Output) -> anyhow::Resul
 }
 
 async fn verify(client: &KmsClient, args: VerifyArgs, out: &Output) -> anyhow::Result<()> {
-    let data = read(&args.file)?;
     let signature = read(&args.signature_file)?;
-    let (data, digested_data) = if args.digested {
-        (None, Some(data))
-    } else {
-        (Some(data), None)
-    };
+    let (data, digested_data) = message(&args.file, args.digested)?;
     let verified = client
         .call(SignatureVerify {
             unique_identifier: Some(args.key_id.clone().into()),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use kmip::model::{
-    Attribute, Attributes, Certificate, Certify, Get, Import, Link, Object, VendorAttribute,
+    Attribute, Attributes, Certificate, Certify, Get, Link, Object, VendorAttribute,
 };
 use kmip::{CertificateRequestType, CertificateType, LinkType, Tag, Ttlv, Value};
 use kms_client::KmsClient;
@@ -421,17 +421,8 @@ pub async fn run(
                 certificate_type: CertificateType::X_509,
                 certificate_value: der,
             });
-            let imported = client
-                .call(Import {
-                    replace_existing: Some(replace),
-                    ..Import::new(certificate_id.unwrap_or_default(), attributes, object)
-                })
-                .await?;
-            let uid = imported
-                .unique_identifier
-                .as_text()
-                .unwrap_or_default()
-                .to_owned();
+            let uid =
+                crate::asym::import_as(client, certificate_id, attributes, object, replace).await?;
             out.report(
                 &format!("The certificate was imported with id: {uid}"),
                 json!({ "unique_identifier": uid }),
