@@ -34,6 +34,7 @@ mod error;
 mod hash;
 mod kdf;
 mod rng;
+mod seal;
 mod stream;
 mod symmetric;
 mod wrap;
@@ -44,8 +45,9 @@ mod test_hex;
 
 pub use error::{Error, Result};
 pub use hash::{HashAlgorithm, Hasher, hash, hmac, hmac_verify, sha256};
-pub use kdf::{MAX_DERIVED_LENGTH, hkdf, kdf_counter_hmac, pbkdf2};
+pub use kdf::{Argon2Params, MAX_DERIVED_LENGTH, argon2id, hkdf, kdf_counter_hmac, pbkdf2};
 pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_key};
+pub use seal::Sealer;
 pub use symmetric::{
     DEFAULT_TAG_LENGTH, DecryptRequest, EncryptRequest, Encrypted, Padding, SymmetricCipher,
     decrypt, encrypt,

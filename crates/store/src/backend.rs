@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::redis::{RedisFindexStore, RedisSettings};
 use crate::sql::{MysqlDriver, PostgresDriver, SqlStore};
 use crate::sqlite::SqliteStore;
 use crate::{ObjectStore, Result};
@@ -57,6 +58,8 @@ pub enum Backend {
         url: Secret,
         pool_size: usize,
     },
+    /// Redis with application-level encryption and an encrypted index.
+    RedisFindex(RedisSettings),
 }
 
 /// The raw settings a backend is chosen from (flags, environment, file or bootstrap upload).
@@ -68,6 +71,12 @@ pub struct Settings {
     /// The SQLite directory (`--sqlite-path`, default `./sqlite-data`).
     pub sqlite_dir: Option<PathBuf>,
     pub pool_size: Option<usize>,
+    /// `--redis-master-password`: the keys of `redis-findex` are derived from it.
+    pub redis_master_password: Option<Secret>,
+    /// `--redis-findex-label`: public; changing it re-keys the index.
+    pub redis_findex_label: Option<String>,
+    /// `--redis-key-prefix` (default `kms`): several deployments on one Redis.
+    pub redis_key_prefix: Option<String>,
 }
 
 /// Why the settings name no usable backend.
@@ -83,6 +92,8 @@ pub enum BackendError {
         available = Backend::AVAILABLE.join(", ")
     )]
     NotAvailable(String),
+    #[error("--database-type redis-findex needs {0}")]
+    MissingRedis(&'static str),
     #[error("--database-type {kind} needs --database-url (for example {example})")]
     MissingUrl {
         kind: &'static str,
@@ -91,14 +102,15 @@ pub enum BackendError {
 }
 
 /// Database types of the product design (sqlite-enc, redis-findex) that this version does not have yet.
-const PLANNED: &[&str] = &["sqlite-enc", "redis-findex"];
+const PLANNED: &[&str] = &["sqlite-enc"];
 
 /// Connections per server to a shared database when not configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
 impl Backend {
     /// The `--database-type` values this build accepts.
-    pub const AVAILABLE: &'static [&'static str] = &["sqlite", "postgresql", "mysql"];
+    pub const AVAILABLE: &'static [&'static str] =
+        &["sqlite", "postgresql", "mysql", "redis-findex"];
 
     /// Checks the settings and names the backend.
     pub fn from_settings(settings: Settings) -> Result<Backend, BackendError> {
@@ -125,6 +137,24 @@ impl Backend {
                 })?,
                 pool_size,
             },
+            "redis-findex" => Backend::RedisFindex(RedisSettings {
+                url: settings.url.ok_or(BackendError::MissingUrl {
+                    kind: "redis-findex",
+                    example: "redis://127.0.0.1:6379",
+                })?,
+                master_password: settings
+                    .redis_master_password
+                    .filter(|p| !p.expose().is_empty())
+                    .ok_or(BackendError::MissingRedis(
+                        "--redis-master-password (the secret its keys are derived from)",
+                    ))?,
+                label: settings
+                    .redis_findex_label
+                    .ok_or(BackendError::MissingRedis(
+                        "--redis-findex-label (a public label; any text)",
+                    ))?,
+                prefix: settings.redis_key_prefix.unwrap_or_else(|| "kms".into()),
+            }),
             planned if PLANNED.contains(&planned) => {
                 return Err(BackendError::NotAvailable(planned.to_owned()));
             }
@@ -138,13 +168,14 @@ impl Backend {
             Backend::Sqlite { .. } => "sqlite",
             Backend::Postgresql { .. } => "postgresql",
             Backend::Mysql { .. } => "mysql",
+            Backend::RedisFindex(_) => "redis-findex",
         }
     }
 
     /// Connections per server to a shared database (`None` for SQLite).
     pub fn pool_size(&self) -> Option<usize> {
         match self {
-            Backend::Sqlite { .. } => None,
+            Backend::Sqlite { .. } | Backend::RedisFindex(_) => None,
             Backend::Postgresql { pool_size, .. } | Backend::Mysql { pool_size, .. } => {
                 Some(*pool_size)
             }
@@ -157,6 +188,15 @@ impl Backend {
             Backend::Sqlite { .. } => Ok(()),
             Backend::Postgresql { url, .. } => PostgresDriver::connect(url.expose(), 1).map(drop),
             Backend::Mysql { url, .. } => MysqlDriver::connect(url.expose(), 1).map(drop),
+            Backend::RedisFindex(r) => {
+                redis::Client::open(r.url.expose())
+                    .map(drop)
+                    .map_err(|e| crate::StoreError::Open {
+                        backend: "redis-findex",
+                        location: "the --database-url".into(),
+                        reason: format!("not a Redis URL ({e}); use redis://host:6379"),
+                    })
+            }
         }
     }
 
@@ -171,6 +211,7 @@ impl Backend {
             Backend::Mysql { url, pool_size } => Arc::new(
                 SqlStore::open(Box::new(MysqlDriver::connect(url.expose(), *pool_size)?)).await?,
             ),
+            Backend::RedisFindex(settings) => Arc::new(RedisFindexStore::open(settings).await?),
         })
     }
 }
@@ -200,9 +241,14 @@ mod tests {
     fn errors_say_what_to_do() {
         let e = Backend::from_settings(settings("oracle")).expect_err("refused");
         assert!(e.to_string().contains("sqlite, postgresql, mysql"), "{e}");
-        let e = Backend::from_settings(settings("redis-findex")).expect_err("refused");
+        let e = Backend::from_settings(settings("sqlite-enc")).expect_err("refused");
         assert!(matches!(e, BackendError::NotAvailable(_)), "{e}");
-        assert!(!e.to_string().contains("redis-findex,"), "{e}");
+        let e = Backend::from_settings(Settings {
+            url: Some(Secret::new("redis://127.0.0.1")),
+            ..settings("redis-findex")
+        })
+        .expect_err("refused");
+        assert!(e.to_string().contains("--redis-master-password"), "{e}");
         let e = Backend::from_settings(settings("mysql")).expect_err("refused");
         assert!(e.to_string().contains("--database-url"), "{e}");
     }

@@ -7,7 +7,9 @@ mod cache;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod error;
+mod findex;
 mod model;
+pub mod redis;
 pub mod sql;
 pub mod sqlite;
 
