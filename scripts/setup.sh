@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian machine (as root) to build and test this project: the C compiler and perl
-# that aws-lc-sys needs, the PostgreSQL and MariaDB test services running, with a `test`
-# database in each, and Cosmian's `ckms` 5.28 for the interop test. Idempotent: it says what it installs, starts or creates, and a second run
+# that aws-lc-sys needs, libcrypto for SQLCipher, the PostgreSQL, MariaDB and Redis test
+# services running, with a `test` database in PostgreSQL and MariaDB, and Cosmian's `ckms` 5.28 for the interop test. Idempotent: it says what it installs, starts or creates, and a second run
 # changes nothing ("already ..." on every line).
 set -euo pipefail
 
@@ -13,12 +13,16 @@ command -v perl >/dev/null 2>&1 || need_apt+=(perl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# libcrypto for SQLCipher (rusqlite's bundled-sqlcipher), found through pkg-config.
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  say "already installed: gcc, perl, curl, postgresql, mariadb-server"
+  say "already installed: gcc, perl, curl, postgresql, mariadb-server, redis-server, libssl-dev, pkg-config"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
 
@@ -57,6 +61,13 @@ if mariadb -h 127.0.0.1 -u root -e "USE test" >/dev/null 2>&1; then
 else
   say "creating MariaDB database test"
   mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
+fi
+if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  say "Redis already running on 127.0.0.1:6379"
+else
+  say "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 fi
 # Cosmian's own CLI, a client this project does not write, for the interop test
 # (crates/server/tests/cosmian_ckms.rs). Built once (about 10 minutes on 2 cores) and kept

@@ -16,11 +16,11 @@ pub struct Args {
     #[arg(long = "config", short = 'c', env = "KMS_CONF")]
     pub config: Option<PathBuf>,
 
-    /// Database type: sqlite (default), postgresql or mysql.
+    /// Database type: sqlite (default), postgresql, mysql or redis-findex.
     #[arg(long, env = "KMS_DATABASE_TYPE")]
     pub database_type: Option<String>,
 
-    /// Database URL (postgresql, mysql); it may hold a password.
+    /// Database URL (postgresql, mysql, redis-findex); it may hold a password.
     #[arg(long, env = "KMS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
@@ -31,6 +31,29 @@ pub struct Args {
     /// Most connections to the database (PostgreSQL, MySQL).
     #[arg(long, env = "KMS_DATABASE_POOL_SIZE")]
     pub database_pool_size: Option<usize>,
+
+    /// redis-findex: the password the keys sealing Redis data and index are derived from
+    /// (Argon2id). Losing it loses every object.
+    #[arg(long, env = "KMS_REDIS_MASTER_PASSWORD", hide_env_values = true)]
+    pub redis_master_password: Option<String>,
+
+    /// redis-findex: a public label of the index; changing it re-keys the index at start.
+    #[arg(long, env = "KMS_REDIS_FINDEX_LABEL")]
+    pub redis_findex_label: Option<String>,
+
+    /// redis-findex: prefix of every Redis key (default kms), for several deployments on one
+    /// Redis.
+    #[arg(long, env = "KMS_REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+
+    /// mysql: a PKCS#12 file (client certificate and key) authenticating the server to
+    /// MySQL/MariaDB over TLS.
+    #[arg(long, env = "KMS_MYSQL_USER_CERT_FILE")]
+    pub mysql_user_cert_file: Option<PathBuf>,
+
+    /// mysql: the password of --mysql-user-cert-file.
+    #[arg(long, env = "KMS_MYSQL_USER_CERT_PASSWORD", hide_env_values = true)]
+    pub mysql_user_cert_password: Option<String>,
 
     /// Delete every object and its tags at start-up (loudly logged).
     #[arg(long, alias = "clear-database", env = "KMS_CLEANUP_ON_STARTUP")]
@@ -174,6 +197,16 @@ struct DbSection {
     cleanup_on_startup: Option<bool>,
     #[serde(alias = "database-pool-size")]
     database_pool_size: Option<usize>,
+    #[serde(alias = "redis-master-password")]
+    redis_master_password: Option<String>,
+    #[serde(alias = "redis-findex-label")]
+    redis_findex_label: Option<String>,
+    #[serde(alias = "redis-key-prefix")]
+    redis_key_prefix: Option<String>,
+    #[serde(alias = "mysql-user-cert-file")]
+    mysql_user_cert_file: Option<PathBuf>,
+    #[serde(alias = "mysql-user-cert-password")]
+    mysql_user_cert_password: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -262,6 +295,11 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("database_url", "[db] database_url"),
     ("sqlite_path", "[db] sqlite_path"),
     ("database_pool_size", "[db] database_pool_size"),
+    ("redis_master_password", "[db] redis_master_password"),
+    ("redis_findex_label", "[db] redis_findex_label"),
+    ("redis_key_prefix", "[db] redis_key_prefix"),
+    ("mysql_user_cert_file", "[db] mysql_user_cert_file"),
+    ("mysql_user_cert_password", "[db] mysql_user_cert_password"),
     ("cleanup_on_startup", "[db] cleanup_on_startup"),
     ("hostname", "[http] hostname"),
     ("port", "[http] port"),
@@ -433,6 +471,8 @@ pub struct Config {
     /// default SQLite: in bootstrap mode the default does not count as configured.
     pub database_given: bool,
     pub database: Backend,
+    /// The database settings as configured, which bootstrap uploads complete.
+    pub database_settings: kms_store::Settings,
     pub cleanup_on_startup: bool,
     pub listen: SocketAddr,
     pub default_username: String,
@@ -500,12 +540,24 @@ impl Config {
             || args.sqlite_path.is_some()
             || file.db.database_type.is_some()
             || file.db.sqlite_path.is_some();
-        let database = Backend::from_settings(kms_store::Settings {
+        let database_settings = kms_store::Settings {
             kind: args.database_type.or(file.db.database_type),
             url: args.database_url.or(file.db.database_url).map(Secret::new),
             sqlite_dir: args.sqlite_path.or(file.db.sqlite_path),
             pool_size: args.database_pool_size.or(file.db.database_pool_size),
-        })?;
+            redis_master_password: args
+                .redis_master_password
+                .or(file.db.redis_master_password)
+                .map(Secret::new),
+            redis_findex_label: args.redis_findex_label.or(file.db.redis_findex_label),
+            redis_key_prefix: args.redis_key_prefix.or(file.db.redis_key_prefix),
+            mysql_user_cert_file: args.mysql_user_cert_file.or(file.db.mysql_user_cert_file),
+            mysql_user_cert_password: args
+                .mysql_user_cert_password
+                .or(file.db.mysql_user_cert_password)
+                .map(Secret::new),
+        };
+        let database = Backend::from_settings(database_settings.clone())?;
         let hostname = args
             .hostname
             .or(file.http.hostname)
@@ -548,6 +600,7 @@ impl Config {
             bootstrap,
             database_given,
             database,
+            database_settings,
             cleanup_on_startup: args.cleanup_on_startup
                 || file.db.cleanup_on_startup.unwrap_or(false),
             listen,

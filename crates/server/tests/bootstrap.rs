@@ -380,13 +380,23 @@ async fn bad_inputs_are_400_json_errors_and_a_valid_configuration_still_starts()
     .await;
     // A database type this build does not offer is accepted, and reported at /start.
     let r = http
-        .post(format!("{base}/redis-findex"))
-        .json(&serde_json::json!({"url": "redis://127.0.0.1:6379", "master_password": "m", "findex_label": "l"}))
+        .post(format!("{base}/sqlite-enc"))
+        .json(&serde_json::json!({"path": "/tmp"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     expect_400(start().send().await.unwrap(), "not available").await;
+    // Redis with Findex without a password.
+    expect_400(
+        http.post(format!("{base}/redis-findex"))
+            .json(&serde_json::json!({"url": "redis://127.0.0.1:6379", "master_password": "", "findex_label": "l"}))
+            .send()
+            .await
+            .unwrap(),
+        "--redis-master-password",
+    )
+    .await;
 
     // A valid configuration still starts. It goes on fresh connections: the oversized upload
     // above left the client's pool with a connection the server closed mid-body.
@@ -577,4 +587,59 @@ async fn the_bootstrap_token_is_required_when_configured() {
         .unwrap();
     assert_eq!(r.status(), 200);
     task.await.unwrap().expect("bootstrap hands over");
+}
+
+/// `/redis-findex` with the real Redis: the KMS starts on it and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_on_redis_findex() {
+    let redis = kms_store::redis::testing::TestRedis::new().await.unwrap();
+    let mut config = bootstrap_config();
+    config.database_settings.redis_key_prefix = Some(redis.settings.prefix.clone());
+    let (addr, task) = start_in_process(config).await;
+    let base = format!("https://{addr}");
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    // A Redis that does not answer is a 400 at /start, and the bootstrap server keeps waiting.
+    let r = http
+        .post(format!("{base}/redis-findex"))
+        .json(&serde_json::json!({"url": format!("redis://127.0.0.1:{}", free_port()), "master_password": "m", "findex_label": "l"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    expect_400(
+        http.post(format!("{base}/start"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap(),
+        "redis",
+    )
+    .await;
+    let r = http
+        .post(format!("{base}/redis-findex"))
+        .json(&serde_json::json!({
+            "url": redis.settings.url.expose(),
+            "master_password": redis.settings.master_password.expose(),
+            "findex_label": redis.settings.label,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let r = http
+        .post(format!("{base}/start"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let started = task.await.unwrap().expect("bootstrap hands over");
+    assert_eq!(
+        started.config.database,
+        Backend::RedisFindex(redis.settings.clone())
+    );
+    redis.drop_now().await.unwrap();
 }

@@ -21,15 +21,13 @@ fn free_port() -> u16 {
 }
 
 fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    spawn_with(&["--sqlite-path".into(), dir.display().to_string()], port)
+}
+
+fn spawn_with(database: &[String], port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kms-server"))
-        .args([
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--sqlite-path",
-        ])
-        .arg(dir)
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .args(database)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -91,4 +89,77 @@ async fn create_survives_kill_9() {
     }
     child.kill().ok();
     child.wait().ok();
+}
+
+/// Eight clients create keys as fast as the server answers; the server is killed with SIGKILL
+/// in the middle; after a restart every create that was answered is there.
+async fn kill_9_under_create_load(database: Vec<String>) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(&database, port);
+    wait_ready(&url).await;
+    let client = KmsClient::with_url(&url).unwrap();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let (client, acknowledged) = (client.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let uid = format!("load-{w}-{i}");
+                    let create = Create::symmetric_key(CryptographicAlgorithm::AES, 256)
+                        .with_unique_identifier(&uid);
+                    if client.call(create).await.is_err() {
+                        return;
+                    }
+                    acknowledged.lock().unwrap().push(uid);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 20,
+        "the load ran: {}",
+        acknowledged.len()
+    );
+
+    let mut child = spawn_with(&database, port);
+    wait_ready(&url).await;
+    for uid in &acknowledged {
+        let r = client
+            .call(GetAttributes {
+                unique_identifier: Some(uid.clone().into()),
+                attribute_reference: vec![],
+            })
+            .await;
+        assert!(r.is_ok(), "{uid} lost after kill -9: {r:?}");
+    }
+    child.kill().ok();
+    child.wait().ok();
+}
+
+#[tokio::test]
+async fn redis_findex_loses_no_acknowledged_create_under_kill_9() {
+    let redis = kms_store::redis::testing::TestRedis::new().await.unwrap();
+    let s = &redis.settings;
+    kill_9_under_create_load(vec![
+        "--database-type".into(),
+        "redis-findex".into(),
+        "--database-url".into(),
+        s.url.expose().into(),
+        "--redis-master-password".into(),
+        s.master_password.expose().into(),
+        "--redis-findex-label".into(),
+        s.label.clone(),
+        "--redis-key-prefix".into(),
+        s.prefix.clone(),
+    ])
+    .await;
+    redis.drop_now().await.unwrap();
 }

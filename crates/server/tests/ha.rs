@@ -1,4 +1,4 @@
-//! High availability: two servers on one PostgreSQL database and on one MariaDB database give
+//! High availability: two servers on one PostgreSQL, MariaDB or Redis (`redis-findex`) database give
 //! the same answers as one. Concurrent creates, reads, attribute changes, revokes and destroys go
 //! through both servers, and every answer is checked against one model of the expected state.
 
@@ -81,8 +81,7 @@ async fn worker(
     (model, groups)
 }
 
-async fn two_servers_one_database(db: TestDatabase) {
-    let database = db.backend_at(db.url.clone(), 8);
+async fn two_servers_one_database(database: kms_store::Backend) {
     let a = TestServer::builder()
         .database(database.clone())
         .start()
@@ -135,15 +134,25 @@ async fn two_servers_one_database(db: TestDatabase) {
     }
     a.server.stop().await;
     b.server.stop().await;
-    db.drop_now().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_postgresql() {
-    two_servers_one_database(TestDatabase::postgres().await.unwrap()).await;
+    let db = TestDatabase::postgres().await.unwrap();
+    two_servers_one_database(db.backend_at(db.url.clone(), 8)).await;
+    db.drop_now().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_mariadb() {
-    two_servers_one_database(TestDatabase::mysql().await.unwrap()).await;
+    let db = TestDatabase::mysql().await.unwrap();
+    two_servers_one_database(db.backend_at(db.url.clone(), 8)).await;
+    db.drop_now().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_redis_findex() {
+    let redis = kms_store::redis::testing::TestRedis::new().await.unwrap();
+    two_servers_one_database(kms_store::Backend::RedisFindex(redis.settings.clone())).await;
+    redis.drop_now().await.unwrap();
 }

@@ -77,6 +77,9 @@ pub struct Settings {
     pub redis_findex_label: Option<String>,
     /// `--redis-key-prefix` (default `kms`): several deployments on one Redis.
     pub redis_key_prefix: Option<String>,
+    /// `--mysql-user-cert-file`: a PKCS#12 client certificate for MySQL/MariaDB over TLS.
+    pub mysql_user_cert_file: Option<PathBuf>,
+    pub mysql_user_cert_password: Option<Secret>,
 }
 
 /// Why the settings name no usable backend.

@@ -110,6 +110,11 @@ end
 return 1
 ";
 
+/// `state` and `label` of the context.
+type Context = (Option<String>, Option<String>);
+/// `rev`, `data`, `grev` and `grants` of an entry.
+type EntryFields = [Option<Vec<u8>>; 4];
+
 /// An entry as read: the record and its grants, with their revisions.
 struct Entry {
     record: Record,
@@ -361,7 +366,7 @@ impl RedisFindexStore {
         Ok(())
     }
 
-    fn decode_entry(&self, key: &str, fields: [Option<Vec<u8>>; 4]) -> Result<Option<Entry>> {
+    fn decode_entry(&self, key: &str, fields: EntryFields) -> Result<Option<Entry>> {
         let [rev, data, grev, grants] = fields;
         let (Some(rev), Some(data)) = (rev, data) else {
             return Ok(None);
@@ -404,17 +409,16 @@ impl RedisFindexStore {
 
     async fn read_entry_at(&self, key: &str) -> Result<Option<Entry>> {
         let mut conn = self.conn.clone();
-        let ((state, label), fields): ((Option<String>, Option<String>), [Option<Vec<u8>>; 4]) =
-            redis::pipe()
-                .cmd("HMGET")
-                .arg(self.context_key())
-                .arg(&["state", "label"])
-                .cmd("HMGET")
-                .arg(key)
-                .arg(&["rev", "data", "grev", "grants"])
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
+        let ((state, label), fields): (Context, EntryFields) = redis::pipe()
+            .cmd("HMGET")
+            .arg(self.context_key())
+            .arg(&["state", "label"])
+            .cmd("HMGET")
+            .arg(key)
+            .arg(&["rev", "data", "grev", "grants"])
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
         // While re-keying, this server reads records to rebuild the index.
         if state.as_deref() != Some("upgrading") {
             self.check_context(state, label)?;
@@ -438,8 +442,7 @@ impl RedisFindexStore {
                     .arg(k)
                     .arg(&["rev", "data", "grev", "grants"]);
             }
-            let rows: Vec<[Option<Vec<u8>>; 4]> =
-                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let rows: Vec<EntryFields> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
             for (k, fields) in keys.iter().zip(rows) {
                 if let Some(e) = self.decode_entry(k, fields)? {
                     out.push(e);
@@ -464,7 +467,7 @@ impl RedisFindexStore {
         if replies.is_empty() {
             return Err(tampered("an empty reply"));
         }
-        let (state, label): (Option<String>, Option<String>) =
+        let (state, label): Context =
             redis::from_redis_value(replies.remove(0)).map_err(parsing)?;
         self.check_context(state, label)?;
         let mut uids = BTreeSet::new();
@@ -778,7 +781,7 @@ impl ObjectStore for RedisFindexStore {
             .into_iter()
             .filter_map(|e| {
                 let operations: Vec<String> = rights_of(&e.grants, user).into_iter().collect();
-                (!operations.is_empty()).then(|| Obtained {
+                (!operations.is_empty()).then_some(Obtained {
                     uid: e.record.object.uid,
                     owner: e.record.object.owner,
                     state: e.record.object.state,

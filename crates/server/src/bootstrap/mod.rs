@@ -158,10 +158,6 @@ struct PathBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "read so that the body is validated; the backend is not built yet"
-)]
 struct RedisBody {
     url: String,
     master_password: String,
@@ -206,6 +202,7 @@ fn shared_database(s: &BootState, kind: &str, url: String) -> Settings {
         url: Some(Secret::new(url)),
         sqlite_dir: None,
         pool_size: s.config.database.pool_size(),
+        ..s.config.database_settings.clone()
     }
 }
 
@@ -266,7 +263,11 @@ async fn redis_findex(State(s): State<Arc<BootState>>, body: Body) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let settings = shared_database(&s, "redis-findex", b.url);
+    let settings = Settings {
+        redis_master_password: Some(Secret::new(b.master_password)),
+        redis_findex_label: Some(b.findex_label),
+        ..shared_database(&s, "redis-findex", b.url)
+    };
     choose(&s, settings, "Redis with Findex configured").await
 }
 

@@ -140,6 +140,7 @@ impl Builder {
             database: self.database.unwrap_or(Backend::Sqlite {
                 path: path.join("kms.db"),
             }),
+            database_settings: Default::default(),
             cleanup_on_startup: false,
             listen: "127.0.0.1:0".parse().expect("address"),
             default_username: self.user,
