@@ -100,6 +100,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Configure a server waiting in bootstrap mode and start it, in one command.
     BootstrapStart(bootstrap::BootstrapStartArgs),
+    /// Create a new encrypted database (server on sqlite-enc) and print its secret, once: put it
+    /// in `database_secret` of the configuration file.
+    NewDatabase,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +140,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         accept_invalid_certs: cli.accept_invalid_certs || conf.accept_invalid_certs,
         pinned_sha256: None,
         client_identity_pem: conf.client_identity_pem()?,
+        database_secret: conf.database_secret.clone(),
     })?;
     match cli.command {
         Command::Sym { command } => sym::run(&client, command, out).await,
@@ -165,6 +169,11 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
                 out,
             )
             .await
+        }
+        Command::NewDatabase => {
+            let secret = client.new_database().await?;
+            out.value("secret", &secret);
+            Ok(())
         }
         Command::BootstrapStart(args) => {
             bootstrap::run(

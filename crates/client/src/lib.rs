@@ -49,6 +49,8 @@ pub struct ClientConfig {
     pub pinned_sha256: Option<String>,
     /// A client certificate and its key (PEM) to present to the server (mutual TLS).
     pub client_identity_pem: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// The secret of an encrypted database (`sqlite-enc`), sent in the `DatabaseSecret` header.
+    pub database_secret: Option<String>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -63,6 +65,10 @@ impl std::fmt::Debug for ClientConfig {
                 "client_identity_pem",
                 &self.client_identity_pem.as_ref().map(|_| "***"),
             )
+            .field(
+                "database_secret",
+                &self.database_secret.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -73,6 +79,7 @@ pub struct KmsClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    database_secret: Option<String>,
 }
 
 impl KmsClient {
@@ -82,6 +89,7 @@ impl KmsClient {
             http,
             base: config.server_url.trim_end_matches('/').to_owned(),
             token: config.access_token,
+            database_secret: config.database_secret,
         })
     }
 
@@ -94,11 +102,39 @@ impl KmsClient {
     }
 
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self.http.post(format!("{}{path}", self.base));
+        self.authorized(self.http.post(format!("{}{path}", self.base)))
+    }
+
+    /// The credentials of every request: the access token and the database secret.
+    fn authorized(&self, mut r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         if let Some(t) = &self.token {
             r = r.bearer_auth(t);
         }
+        if let Some(s) = &self.database_secret {
+            r = r.header("DatabaseSecret", s);
+        }
         r
+    }
+
+    /// `POST /new_database`: a new encrypted database (`sqlite-enc`); its secret, given once.
+    pub async fn new_database(&self) -> Result<String, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/new_database", self.base))
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        if status != 200 {
+            return Err(ClientError::Server {
+                status,
+                message: text,
+            });
+        }
+        serde_json::from_str::<String>(&text).map_err(|e| {
+            ClientError::Unexpected(format!("/new_database answered no JSON string: {e}"))
+        })
     }
 
     fn transport(&self, source: reqwest::Error) -> ClientError {
@@ -202,13 +238,7 @@ impl KmsClient {
     ) -> Result<serde_json::Value, ClientError> {
         let request = match body {
             Some(b) => self.post(path).json(&b),
-            None => {
-                let mut r = self.http.get(format!("{}{path}", self.base));
-                if let Some(t) = &self.token {
-                    r = r.bearer_auth(t);
-                }
-                r
-            }
+            None => self.authorized(self.http.get(format!("{}{path}", self.base))),
         };
         let resp = request.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status().as_u16();

@@ -47,9 +47,12 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
-        ));
+        ))
+        // Outermost: with sqlite-enc, authentication already reads the tenant's database.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), tenant));
     Router::new()
         .merge(protected)
+        .route("/new_database", post(new_database))
         .route("/version", get(version))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(max_body))
@@ -277,6 +280,74 @@ async fn kmip_any(
             xml::to_string(&response),
         )
             .into_response(),
+    }
+}
+
+/// With `sqlite-enc`, runs the request in the scope of the tenant database its
+/// `DatabaseSecret` (or `KmsDatabaseSecret`) header opens; a missing, malformed or unknown secret
+/// is a 401 that opens and creates nothing. Other backends pass through.
+async fn tenant(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(tenants) = state.kms.store.tenants() else {
+        return next.run(request).await;
+    };
+    let header = request
+        .headers()
+        .get("DatabaseSecret")
+        .or_else(|| request.headers().get("KmsDatabaseSecret"))
+        .map(|v| v.to_str().unwrap_or("?"))
+        .unwrap_or("");
+    let refused = |e: &dyn std::fmt::Display| {
+        let error = KmsError::Unauthenticated(e.to_string());
+        let request_id = crate::error::RequestId::next();
+        tracing::info!(%request_id, error = %error, "request refused: no tenant database");
+        error_response(&error, request_id)
+    };
+    let secret = match kms_store::sqlite_enc::DatabaseSecret::parse(header) {
+        Ok(s) => s,
+        Err(e) => return refused(&e),
+    };
+    match tenants.open(&secret).await {
+        Ok(store) => kms_store::sqlite_enc::scope(store, next.run(request)).await,
+        Err(kms_store::sqlite_enc::OpenError::Secret(e)) => refused(&e),
+        Err(kms_store::sqlite_enc::OpenError::Store(e)) => {
+            let error = KmsError::from(e);
+            let request_id = crate::error::RequestId::next();
+            tracing::warn!(%request_id, error = %error, "tenant database unavailable");
+            error_response(&error, request_id)
+        }
+    }
+}
+
+/// `POST /new_database` (`sqlite-enc` only): creates an encrypted database and answers its
+/// secret, once, as a JSON string; the server keeps nothing that could recover it.
+async fn new_database(State(state): State<Arc<AppState>>) -> Response {
+    let request_id = crate::error::RequestId::next();
+    let Some(tenants) = state.kms.store.tenants() else {
+        let error = KmsError::InvalidRequest(format!(
+            "/new_database creates encrypted databases: this server runs on {}; start it with \
+             --database-type sqlite-enc",
+            state.kms.store.backend()
+        ));
+        return error_response(&error, request_id);
+    };
+    match tenants.create().await {
+        Ok(secret) => {
+            tracing::info!(%request_id, "new encrypted database created");
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                format!("\"{}\"", secret.as_str()),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let error = KmsError::from(e);
+            tracing::warn!(%request_id, error = %error, "cannot create an encrypted database");
+            error_response(&error, request_id)
+        }
     }
 }
 

@@ -378,15 +378,6 @@ async fn bad_inputs_are_400_json_errors_and_a_valid_configuration_still_starts()
         "not valid json",
     )
     .await;
-    // A database type this build does not offer is accepted, and reported at /start.
-    let r = http
-        .post(format!("{base}/sqlite-enc"))
-        .json(&serde_json::json!({"path": "/tmp"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    expect_400(start().send().await.unwrap(), "not available").await;
     // Redis with Findex without a password.
     expect_400(
         http.post(format!("{base}/redis-findex"))
@@ -642,4 +633,39 @@ async fn bootstrap_on_redis_findex() {
         Backend::RedisFindex(redis.settings.clone())
     );
     redis.drop_now().await.unwrap();
+}
+
+/// `/sqlite-enc` (and the seed's `/sqlite-ec` spelling): the KMS starts on encrypted databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_on_sqlite_enc() {
+    let dir = tempfile::tempdir().unwrap();
+    for route in ["/sqlite-ec", "/sqlite-enc"] {
+        let (addr, task) = start_in_process(bootstrap_config()).await;
+        let base = format!("https://{addr}");
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{base}{route}"))
+            .json(&serde_json::json!({"path": dir.path()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        let r = http
+            .post(format!("{base}/start"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        let started = task.await.unwrap().expect("bootstrap hands over");
+        assert_eq!(
+            started.config.database,
+            Backend::SqliteEnc {
+                dir: dir.path().to_owned()
+            }
+        );
+    }
 }

@@ -93,12 +93,21 @@ async fn create_survives_kill_9() {
 
 /// Eight clients create keys as fast as the server answers; the server is killed with SIGKILL
 /// in the middle; after a restart every create that was answered is there.
-async fn kill_9_under_create_load(database: Vec<String>) {
+async fn kill_9_under_create_load(database: Vec<String>, tenant: bool) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = spawn_with(&database, port);
     wait_ready(&url).await;
-    let client = KmsClient::with_url(&url).unwrap();
+    let mut client = KmsClient::with_url(&url).unwrap();
+    if tenant {
+        let secret = client.new_database().await.unwrap();
+        client = KmsClient::new(kms_client::ClientConfig {
+            server_url: url.clone(),
+            database_secret: Some(secret),
+            ..Default::default()
+        })
+        .unwrap();
+    }
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let tasks: Vec<_> = (0..8)
         .map(|w| {
@@ -148,18 +157,36 @@ async fn kill_9_under_create_load(database: Vec<String>) {
 async fn redis_findex_loses_no_acknowledged_create_under_kill_9() {
     let redis = kms_store::redis::testing::TestRedis::new().await.unwrap();
     let s = &redis.settings;
-    kill_9_under_create_load(vec![
-        "--database-type".into(),
-        "redis-findex".into(),
-        "--database-url".into(),
-        s.url.expose().into(),
-        "--redis-master-password".into(),
-        s.master_password.expose().into(),
-        "--redis-findex-label".into(),
-        s.label.clone(),
-        "--redis-key-prefix".into(),
-        s.prefix.clone(),
-    ])
+    kill_9_under_create_load(
+        vec![
+            "--database-type".into(),
+            "redis-findex".into(),
+            "--database-url".into(),
+            s.url.expose().into(),
+            "--redis-master-password".into(),
+            s.master_password.expose().into(),
+            "--redis-findex-label".into(),
+            s.label.clone(),
+            "--redis-key-prefix".into(),
+            s.prefix.clone(),
+        ],
+        false,
+    )
     .await;
     redis.drop_now().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_enc_loses_no_acknowledged_create_under_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_9_under_create_load(
+        vec![
+            "--database-type".into(),
+            "sqlite-enc".into(),
+            "--sqlite-path".into(),
+            dir.path().display().to_string(),
+        ],
+        true,
+    )
+    .await;
 }

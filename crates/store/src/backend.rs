@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::redis::{RedisFindexStore, RedisSettings};
 use crate::sql::{MysqlDriver, PostgresDriver, SqlStore};
 use crate::sqlite::SqliteStore;
+use crate::sqlite_enc::TenantRouter;
 use crate::{ObjectStore, Result};
 
 /// A secret from the configuration (a database URL with its password, a PKCS#12 password):
@@ -48,6 +49,10 @@ pub enum Backend {
     /// The embedded default: one file, one server process.
     Sqlite {
         path: PathBuf,
+    },
+    /// One SQLCipher database per tenant in this directory, chosen by each request's secret.
+    SqliteEnc {
+        dir: PathBuf,
     },
     /// The URL may hold a password: it is a secret.
     Postgresql {
@@ -90,11 +95,6 @@ pub enum BackendError {
         available = Backend::AVAILABLE.join(", ")
     )]
     Unknown(String),
-    #[error(
-        "database type `{0}` is not available in this version; available: {available}",
-        available = Backend::AVAILABLE.join(", ")
-    )]
-    NotAvailable(String),
     #[error("--database-type redis-findex needs {0}")]
     MissingRedis(&'static str),
     #[error("--database-type {kind} needs --database-url (for example {example})")]
@@ -104,16 +104,18 @@ pub enum BackendError {
     },
 }
 
-/// Database types of the product design (sqlite-enc, redis-findex) that this version does not have yet.
-const PLANNED: &[&str] = &["sqlite-enc"];
-
 /// Connections per server to a shared database when not configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
 impl Backend {
     /// The `--database-type` values this build accepts.
-    pub const AVAILABLE: &'static [&'static str] =
-        &["sqlite", "postgresql", "mysql", "redis-findex"];
+    pub const AVAILABLE: &'static [&'static str] = &[
+        "sqlite",
+        "sqlite-enc",
+        "postgresql",
+        "mysql",
+        "redis-findex",
+    ];
 
     /// Checks the settings and names the backend.
     pub fn from_settings(settings: Settings) -> Result<Backend, BackendError> {
@@ -125,6 +127,11 @@ impl Backend {
                     .sqlite_dir
                     .unwrap_or_else(|| PathBuf::from("./sqlite-data"))
                     .join("kms.db"),
+            },
+            "sqlite-enc" => Backend::SqliteEnc {
+                dir: settings
+                    .sqlite_dir
+                    .unwrap_or_else(|| PathBuf::from("./sqlite-data")),
             },
             "postgresql" => Backend::Postgresql {
                 url: settings.url.ok_or(BackendError::MissingUrl {
@@ -158,9 +165,6 @@ impl Backend {
                     ))?,
                 prefix: settings.redis_key_prefix.unwrap_or_else(|| "kms".into()),
             }),
-            planned if PLANNED.contains(&planned) => {
-                return Err(BackendError::NotAvailable(planned.to_owned()));
-            }
             other => return Err(BackendError::Unknown(other.to_owned())),
         })
     }
@@ -169,6 +173,7 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite { .. } => "sqlite",
+            Backend::SqliteEnc { .. } => "sqlite-enc",
             Backend::Postgresql { .. } => "postgresql",
             Backend::Mysql { .. } => "mysql",
             Backend::RedisFindex(_) => "redis-findex",
@@ -178,7 +183,7 @@ impl Backend {
     /// Connections per server to a shared database (`None` for SQLite).
     pub fn pool_size(&self) -> Option<usize> {
         match self {
-            Backend::Sqlite { .. } | Backend::RedisFindex(_) => None,
+            Backend::Sqlite { .. } | Backend::SqliteEnc { .. } | Backend::RedisFindex(_) => None,
             Backend::Postgresql { pool_size, .. } | Backend::Mysql { pool_size, .. } => {
                 Some(*pool_size)
             }
@@ -188,7 +193,7 @@ impl Backend {
     /// Checks the settings parse (a URL that names a host, a database), without connecting.
     pub fn check(&self) -> Result<()> {
         match self {
-            Backend::Sqlite { .. } => Ok(()),
+            Backend::Sqlite { .. } | Backend::SqliteEnc { .. } => Ok(()),
             Backend::Postgresql { url, .. } => PostgresDriver::connect(url.expose(), 1).map(drop),
             Backend::Mysql { url, .. } => MysqlDriver::connect(url.expose(), 1).map(drop),
             Backend::RedisFindex(r) => {
@@ -207,6 +212,7 @@ impl Backend {
     pub async fn open(&self) -> Result<Arc<dyn ObjectStore>> {
         Ok(match self {
             Backend::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+            Backend::SqliteEnc { dir } => Arc::new(TenantRouter::new(dir)?),
             Backend::Postgresql { url, pool_size } => Arc::new(
                 SqlStore::open(Box::new(PostgresDriver::connect(url.expose(), *pool_size)?))
                     .await?,
@@ -243,9 +249,11 @@ mod tests {
     #[test]
     fn errors_say_what_to_do() {
         let e = Backend::from_settings(settings("oracle")).expect_err("refused");
-        assert!(e.to_string().contains("sqlite, postgresql, mysql"), "{e}");
-        let e = Backend::from_settings(settings("sqlite-enc")).expect_err("refused");
-        assert!(matches!(e, BackendError::NotAvailable(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("sqlite, sqlite-enc, postgresql, mysql, redis-findex"),
+            "{e}"
+        );
         let e = Backend::from_settings(Settings {
             url: Some(Secret::new("redis://127.0.0.1")),
             ..settings("redis-findex")

@@ -12,6 +12,7 @@ mod model;
 pub mod redis;
 pub mod sql;
 pub mod sqlite;
+pub mod sqlite_enc;
 
 pub use backend::{Backend, BackendError, DEFAULT_POOL_SIZE, Secret, Settings};
 pub use error::StoreError;
@@ -29,6 +30,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait ObjectStore: Send + Sync + 'static {
     /// A short name of the backend for messages (`sqlite`, `postgresql`, ...).
     fn backend(&self) -> &'static str;
+
+    /// The tenant databases, when the store is one per tenant (`sqlite-enc`): each request must
+    /// then run in its tenant's [`sqlite_enc::scope`].
+    fn tenants(&self) -> Option<&sqlite_enc::Tenants> {
+        None
+    }
 
     /// Inserts a new object (its revision becomes 1); fails with [`StoreError::AlreadyExists`] if
     /// the uid is taken.

@@ -49,6 +49,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     cache: Arc<ObjectCache>,
+    /// The SQLCipher key of an encrypted database (`sqlite-enc`).
+    key: Option<CipherKey>,
     /// Exclusive lock on `<database>.lock`: one server process per SQLite database, which is
     /// what makes the cache safe. Released when the store is dropped or the process dies.
     _lock: std::fs::File,
@@ -62,8 +64,28 @@ fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError 
     }
 }
 
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+/// The SQLCipher key of an encrypted database, as `PRAGMA key` takes a raw key: `x'<hex>'`.
+#[derive(Clone)]
+pub(crate) struct CipherKey(Arc<zeroize::Zeroizing<String>>);
+
+impl CipherKey {
+    pub(crate) fn raw(key: &[u8; 32]) -> CipherKey {
+        let mut text = zeroize::Zeroizing::new(String::with_capacity(67));
+        text.push_str("x'");
+        for b in key {
+            text.push_str(&format!("{b:02X}"));
+        }
+        text.push('\'');
+        CipherKey(Arc::new(text))
+    }
+}
+
+fn open_connection(path: &Path, key: Option<&CipherKey>) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    if let Some(key) = key {
+        // First statement on the connection: SQLCipher derives nothing from a raw key.
+        conn.pragma_update(None, "key", key.0.as_str())?;
+    }
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -143,6 +165,34 @@ fn readable_by_others(path: &Path) -> std::io::Result<Option<String>> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file `path`, running schema upgrades.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, None)
+    }
+
+    /// Opens the SQLCipher database `path` with `key`, creating it when `create`. A missing
+    /// file (unless `create`) or a wrong key fails with [`StoreError::NotFound`] before anything
+    /// is created or locked.
+    pub(crate) fn open_encrypted(
+        path: &Path,
+        key: &CipherKey,
+        create: bool,
+    ) -> Result<SqliteStore> {
+        let refused = || StoreError::NotFound {
+            uid: "the encrypted database".into(),
+        };
+        if !create {
+            if !path.is_file() {
+                return Err(refused());
+            }
+            let conn = open_connection(path, Some(key)).map_err(|_| refused())?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|_| refused())?;
+        }
+        Self::open_with(path, Some(key.clone()))
+    }
+
+    fn open_with(path: &Path, key: Option<CipherKey>) -> Result<SqliteStore> {
         let open_err = |reason: String| StoreError::Open {
             backend: BACKEND,
             location: path.display().to_string(),
@@ -163,7 +213,7 @@ impl SqliteStore {
         lock.try_lock().map_err(|_| {
             open_err("another kms-server process is using this database; stop it or choose another --sqlite-path".into())
         })?;
-        let mut conn = open_connection(path).map_err(|e| open_err(e.to_string()))?;
+        let mut conn = open_connection(path, key.as_ref()).map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn, None).map_err(|e| match e {
             e @ StoreError::Open { .. } => e,
             e => open_err(format!("schema upgrade failed: {e}")),
@@ -180,6 +230,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             readers: Arc::new(Mutex::new(Vec::new())),
             cache,
+            key,
             _lock: lock,
         })
     }
@@ -227,11 +278,12 @@ impl SqliteStore {
     ) -> Result<T> {
         let readers = self.readers.clone();
         let path = self.path.clone();
+        let key = self.key.clone();
         tokio::task::spawn_blocking(move || {
             let conn = readers.lock().ok().and_then(|mut r| r.pop());
             let conn = match conn {
                 Some(c) => c,
-                None => open_connection(&path).map_err(unavailable)?,
+                None => open_connection(&path, key.as_ref()).map_err(unavailable)?,
             };
             let result = f(&conn);
             if let Ok(mut r) = readers.lock()
@@ -560,7 +612,7 @@ mod tests {
                     .expect("create");
             }
         }
-        let mut conn = open_connection(&path).expect("connection");
+        let mut conn = open_connection(&path, None).expect("connection");
         conn.execute("UPDATE context SET version = '0.0.1'", [])
             .expect("older version");
         assert!(
@@ -573,7 +625,7 @@ mod tests {
         assert_eq!(state, "upgrading");
         drop(conn);
         let store = SqliteStore::open(&path).expect("the next open resumes the upgrade");
-        let conn = open_connection(&path).expect("connection");
+        let conn = open_connection(&path, None).expect("connection");
         let (version, state): (String, String) = conn
             .query_row("SELECT version, state FROM context", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -599,13 +651,13 @@ mod tests {
         let path = dir.path().join("kms.db");
         drop(SqliteStore::open(&path).expect("open"));
         for state in [READY, UPGRADING] {
-            let conn = open_connection(&path).expect("connection");
+            let conn = open_connection(&path, None).expect("connection");
             conn.execute("UPDATE context SET version = '99.0.0', state = ?1", [state])
                 .expect("a newer version");
             drop(conn);
             let err = SqliteStore::open(&path).err().expect("refused");
             assert!(err.to_string().contains("newer than this server"), "{err}");
-            let conn = open_connection(&path).expect("connection");
+            let conn = open_connection(&path, None).expect("connection");
             let version: String = conn
                 .query_row("SELECT version FROM context", [], |r| r.get(0))
                 .expect("version");

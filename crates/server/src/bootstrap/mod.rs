@@ -44,8 +44,8 @@ pub enum BootstrapError {
 
 /// What has been received so far.
 struct Pending {
-    /// The database posted (or given on the command line), or why it cannot be used.
-    database: Option<Result<Backend, String>>,
+    /// The database posted (or given on the command line).
+    database: Option<Backend>,
     p12: Option<zeroize::Zeroizing<Vec<u8>>>,
     p12_password: Option<Secret>,
     /// `/start` succeeded: nothing more is accepted.
@@ -178,15 +178,13 @@ struct StartBody {
 }
 
 /// Records the database settings posted, once the store crate checked that they name a
-/// backend and parse. A type this version does not have is accepted here and refused by
-/// `/start`, like any database that cannot be used.
+/// backend and parse; `/start` opens it.
 async fn choose(s: &BootState, settings: Settings, done: &str) -> Response {
     let chosen = match Backend::from_settings(settings) {
         Ok(backend) => match backend.check() {
-            Ok(()) => Ok(backend),
+            Ok(()) => backend,
             Err(e) => return bad(e.to_string()),
         },
-        Err(e @ kms_store::BackendError::NotAvailable(_)) => Err(e.to_string()),
         Err(e) => return bad(e.to_string()),
     };
     match pending(s).await {
@@ -340,15 +338,11 @@ async fn start(State(s): State<Arc<BootState>>, body: Body) -> Response {
     let database = match pending.database.clone() {
         None => {
             return bad(
-                "no database is configured; POST one to /postgresql, /mysql or /sqlite first",
+                "no database is configured; POST one to /postgresql, /mysql, /sqlite, /sqlite-enc \
+                 or /redis-findex first",
             );
         }
-        Some(Err(e)) => {
-            return bad(format!(
-                "{e}; configure /postgresql, /mysql or /sqlite instead"
-            ));
-        }
-        Some(Ok(d)) => d,
+        Some(d) => d,
     };
     let tls = match &pending.p12 {
         Some(data) => {
@@ -450,7 +444,7 @@ pub async fn run(
     let handle = axum_server::Handle::new();
     let state = Arc::new(BootState {
         pending: tokio::sync::Mutex::new(Pending {
-            database: config.database_given.then(|| Ok(config.database.clone())),
+            database: config.database_given.then(|| config.database.clone()),
             p12: p12.map(zeroize::Zeroizing::new),
             p12_password: config.https.as_ref().map(|h| h.p12_password.clone()),
             started: false,
