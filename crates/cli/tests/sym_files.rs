@@ -1,6 +1,7 @@
 //! `ckms sym encrypt|decrypt` against a real KMS: files of 0 bytes, 1 byte, one chunk and
 //! several chunks come back intact; a decryption never replaces an existing file and leaves no
-//! output when the file was tampered with.
+//! output when the file was tampered with. `ckms new-database` and `database_secret` select a
+//! tenant of a `sqlite-enc` server.
 
 #![allow(
     clippy::unwrap_used,
@@ -127,4 +128,52 @@ async fn files_round_trip_and_decryption_never_overwrites() {
     assert!(!out.exists());
     assert!(!dir.path().join("tampered.out.partial").exists());
     kms.stop().await;
+}
+
+/// `ckms new-database` on a `sqlite-enc` server, then the secret in `database_secret`: the
+/// tenant's key is there for that configuration and for no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_database_then_database_secret_selects_the_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_args(Args {
+        database_type: Some("sqlite-enc".into()),
+        sqlite_path: Some(dir.path().join("tenants")),
+        hostname: Some("127.0.0.1".into()),
+        port: Some(0),
+        ..Args::default()
+    })
+    .unwrap();
+    let kms = kms_server::start(config).await.expect("the KMS starts");
+    let anonymous = dir.path().join("anonymous.json");
+    std::fs::write(
+        &anonymous,
+        format!(r#"{{"kms_server_url": "http://{}"}}"#, kms.addr),
+    )
+    .unwrap();
+    let mut confs = Vec::new();
+    for tenant in ["a", "b"] {
+        let out = ckms(&anonymous, &["new-database"]).await;
+        ok(&out);
+        let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        assert!(secret.len() > 60, "{secret}");
+        let conf = dir.path().join(format!("{tenant}.json"));
+        std::fs::write(
+            &conf,
+            serde_json::json!({"kms_server_url": format!("http://{}", kms.addr), "database_secret": secret})
+                .to_string(),
+        )
+        .unwrap();
+        confs.push(conf);
+    }
+    ok(&ckms(&confs[0], &["sym", "keys", "create", "tenant-key"]).await);
+    let other = ckms(&confs[1], &["sym", "keys", "activate", "tenant-key"]).await;
+    assert!(!other.status.success(), "tenant b does not see tenant a's key");
+    ok(&ckms(&confs[0], &["sym", "keys", "activate", "tenant-key"]).await);
+    let refused = ckms(&anonymous, &["sym", "keys", "create", "k"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("DatabaseSecret"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
