@@ -167,7 +167,10 @@ async fn new_database_then_database_secret_selects_the_tenant() {
     }
     ok(&ckms(&confs[0], &["sym", "keys", "create", "tenant-key"]).await);
     let other = ckms(&confs[1], &["sym", "keys", "activate", "tenant-key"]).await;
-    assert!(!other.status.success(), "tenant b does not see tenant a's key");
+    assert!(
+        !other.status.success(),
+        "tenant b does not see tenant a's key"
+    );
     ok(&ckms(&confs[0], &["sym", "keys", "activate", "tenant-key"]).await);
     let refused = ckms(&anonymous, &["sym", "keys", "create", "k"]).await;
     assert!(!refused.status.success());

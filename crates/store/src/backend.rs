@@ -43,25 +43,27 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A PKCS#12 file holding a client certificate and its key, with its password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    pub p12_file: PathBuf,
+    pub password: Secret,
+}
+
 /// A database and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// The embedded default: one file, one server process.
-    Sqlite {
-        path: PathBuf,
-    },
+    Sqlite { path: PathBuf },
     /// One SQLCipher database per tenant in this directory, chosen by each request's secret.
-    SqliteEnc {
-        dir: PathBuf,
-    },
+    SqliteEnc { dir: PathBuf },
     /// The URL may hold a password: it is a secret.
-    Postgresql {
-        url: Secret,
-        pool_size: usize,
-    },
+    Postgresql { url: Secret, pool_size: usize },
     Mysql {
         url: Secret,
         pool_size: usize,
+        /// `--mysql-user-cert-file`: the client certificate the server authenticates with.
+        client_cert: Option<ClientCert>,
     },
     /// Redis with application-level encryption and an encrypted index.
     RedisFindex(RedisSettings),
@@ -146,6 +148,10 @@ impl Backend {
                     example: "mysql://kms:password@127.0.0.1:3306/kms",
                 })?,
                 pool_size,
+                client_cert: settings.mysql_user_cert_file.map(|p12_file| ClientCert {
+                    p12_file,
+                    password: settings.mysql_user_cert_password.unwrap_or_default(),
+                }),
             },
             "redis-findex" => Backend::RedisFindex(RedisSettings {
                 url: settings.url.ok_or(BackendError::MissingUrl {
@@ -195,7 +201,9 @@ impl Backend {
         match self {
             Backend::Sqlite { .. } | Backend::SqliteEnc { .. } => Ok(()),
             Backend::Postgresql { url, .. } => PostgresDriver::connect(url.expose(), 1).map(drop),
-            Backend::Mysql { url, .. } => MysqlDriver::connect(url.expose(), 1).map(drop),
+            Backend::Mysql {
+                url, client_cert, ..
+            } => MysqlDriver::connect_with(url.expose(), 1, client_cert.as_ref()).map(drop),
             Backend::RedisFindex(r) => {
                 redis::Client::open(r.url.expose())
                     .map(drop)
@@ -217,8 +225,17 @@ impl Backend {
                 SqlStore::open(Box::new(PostgresDriver::connect(url.expose(), *pool_size)?))
                     .await?,
             ),
-            Backend::Mysql { url, pool_size } => Arc::new(
-                SqlStore::open(Box::new(MysqlDriver::connect(url.expose(), *pool_size)?)).await?,
+            Backend::Mysql {
+                url,
+                pool_size,
+                client_cert,
+            } => Arc::new(
+                SqlStore::open(Box::new(MysqlDriver::connect_with(
+                    url.expose(),
+                    *pool_size,
+                    client_cert.as_ref(),
+                )?))
+                .await?,
             ),
             Backend::RedisFindex(settings) => Arc::new(RedisFindexStore::open(settings).await?),
         })

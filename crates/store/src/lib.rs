@@ -14,7 +14,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod sqlite_enc;
 
-pub use backend::{Backend, BackendError, DEFAULT_POOL_SIZE, Secret, Settings};
+pub use backend::{Backend, BackendError, ClientCert, DEFAULT_POOL_SIZE, Secret, Settings};
 pub use error::StoreError;
 pub use model::{DateRange, EVERY_USER, Grant, LocateQuery, Obtained, StoredObject};
 

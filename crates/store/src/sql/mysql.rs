@@ -55,6 +55,17 @@ fn unprotected(host: &str, ssl: Option<&mysql_async::SslOpts>) -> bool {
 impl MysqlDriver {
     /// A pool of at most `pool_size` connections to `url` (`mysql://user:password@host:3306/db`).
     pub fn connect(url: &str, pool_size: usize) -> Result<MysqlDriver> {
+        Self::connect_with(url, pool_size, None)
+    }
+
+    /// [`MysqlDriver::connect`], authenticating with a client certificate over TLS
+    /// (`--mysql-user-cert-file`); TLS is then on whatever the URL says.
+    pub fn connect_with(
+        url: &str,
+        pool_size: usize,
+        client_cert: Option<&crate::ClientCert>,
+    ) -> Result<MysqlDriver> {
+        let identity = client_cert.map(client_identity).transpose()?;
         let (url, ca) = take_ssl_ca(url);
         let opts = Opts::from_url(&url).map_err(|e| StoreError::Open {
             backend: BACKEND,
@@ -81,6 +92,10 @@ impl MysqlDriver {
                 Some(mysql_async::SslOpts::default().with_root_certs(vec![ca.into()]))
             }
             (ssl, None) => ssl,
+        };
+        let ssl = match identity {
+            Some(identity) => Some(ssl.unwrap_or_default().with_client_identity(Some(identity))),
+            None => ssl,
         };
         if unprotected(opts.ip_or_hostname(), ssl.as_ref()) {
             tracing::warn!(
@@ -290,4 +305,53 @@ mod tests {
             ("mysql://u@h/db".to_owned(), None)
         );
     }
+}
+
+/// The client identity of a PKCS#12 file: its certificate chain (PEM) and private key (PKCS#8).
+fn client_identity(cert: &crate::ClientCert) -> Result<mysql_async::ClientIdentity> {
+    let refused = |reason: String| StoreError::Open {
+        backend: BACKEND,
+        location: cert.p12_file.display().to_string(),
+        reason,
+    };
+    let data = zeroize::Zeroizing::new(
+        std::fs::read(&cert.p12_file)
+            .map_err(|e| refused(format!("cannot read --mysql-user-cert-file: {e}")))?,
+    );
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        &data,
+        cert.password.expose(),
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|_| {
+        refused(
+            "--mysql-user-cert-file is not a PKCS#12 file or --mysql-user-cert-password is wrong"
+                .into(),
+        )
+    })?;
+    let (_, chain) = store.private_key_chain().ok_or_else(|| {
+        refused("--mysql-user-cert-file holds no private key with its certificate".into())
+    })?;
+    let mut chain_pem = String::new();
+    for c in chain.certs() {
+        chain_pem.push_str(&pem("CERTIFICATE", c.as_der()));
+    }
+    // PEM: the library reads a DER key as PKCS#1 only.
+    let key_pem = zeroize::Zeroizing::new(pem("PRIVATE KEY", chain.key().as_der()));
+    Ok(mysql_async::ClientIdentity::new(
+        chain_pem.into_bytes().into(),
+        key_pem.as_bytes().to_vec().into(),
+    ))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }

@@ -25,7 +25,11 @@ impl TestDatabase {
         let url = crate::Secret::new(url);
         match self.backend {
             "postgresql" => crate::Backend::Postgresql { url, pool_size },
-            _ => crate::Backend::Mysql { url, pool_size },
+            _ => crate::Backend::Mysql {
+                url,
+                pool_size,
+                client_cert: None,
+            },
         }
     }
 }
