@@ -197,7 +197,7 @@ async fn the_kms_reaches_mariadb_with_a_client_certificate() {
     if let kms_store::Backend::Mysql { client_cert, .. } = &mut wrong.database {
         client_cert.as_mut().unwrap().password = kms_store::Secret::new("not-the-pw");
     }
-    let e = wrong.database.check().err().expect("wrong password");
+    let e = wrong.database.check().expect_err("wrong password");
     assert!(e.to_string().contains("--mysql-user-cert-password"), "{e}");
     assert!(!e.to_string().contains("not-the-pw"), "{e}");
 }
