@@ -276,37 +276,6 @@ impl Driver for MysqlDriver {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cleartext_to_other_machines_is_flagged() {
-        let tls = mysql_async::SslOpts::default();
-        assert!(super::unprotected("db.example.com", None));
-        assert!(!super::unprotected("db.example.com", Some(&tls)));
-        assert!(!super::unprotected("127.0.0.1", None));
-        assert!(!super::unprotected("localhost", None));
-    }
-
-    #[test]
-    fn ssl_ca_is_taken_out_of_the_url() {
-        assert_eq!(
-            super::take_ssl_ca("mysql://u@h/db?require_ssl=true&ssl_ca=/ca.pem"),
-            (
-                "mysql://u@h/db?require_ssl=true".to_owned(),
-                Some("/ca.pem".into())
-            )
-        );
-        assert_eq!(
-            super::take_ssl_ca("mysql://u@h/db?ssl_ca=/ca.pem"),
-            ("mysql://u@h/db".to_owned(), Some("/ca.pem".into()))
-        );
-        assert_eq!(
-            super::take_ssl_ca("mysql://u@h/db"),
-            ("mysql://u@h/db".to_owned(), None)
-        );
-    }
-}
-
 /// The client identity of a PKCS#12 file: its certificate chain (PEM) and private key (PKCS#8).
 fn client_identity(cert: &crate::ClientCert) -> Result<mysql_async::ClientIdentity> {
     let refused = |reason: String| StoreError::Open {
@@ -354,4 +323,35 @@ fn pem(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cleartext_to_other_machines_is_flagged() {
+        let tls = mysql_async::SslOpts::default();
+        assert!(super::unprotected("db.example.com", None));
+        assert!(!super::unprotected("db.example.com", Some(&tls)));
+        assert!(!super::unprotected("127.0.0.1", None));
+        assert!(!super::unprotected("localhost", None));
+    }
+
+    #[test]
+    fn ssl_ca_is_taken_out_of_the_url() {
+        assert_eq!(
+            super::take_ssl_ca("mysql://u@h/db?require_ssl=true&ssl_ca=/ca.pem"),
+            (
+                "mysql://u@h/db?require_ssl=true".to_owned(),
+                Some("/ca.pem".into())
+            )
+        );
+        assert_eq!(
+            super::take_ssl_ca("mysql://u@h/db?ssl_ca=/ca.pem"),
+            ("mysql://u@h/db".to_owned(), Some("/ca.pem".into()))
+        );
+        assert_eq!(
+            super::take_ssl_ca("mysql://u@h/db"),
+            ("mysql://u@h/db".to_owned(), None)
+        );
+    }
 }
