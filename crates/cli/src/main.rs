@@ -103,6 +103,14 @@ enum Command {
     /// Create a new encrypted database (server on sqlite-enc) and print its secret, once: put it
     /// in `database_secret` of the configuration file.
     NewDatabase,
+    /// Re-encrypt the database of `database_secret` under a new secret, printed first; put it
+    /// in `database_secret` once the command succeeds. Interrupted, run it again with
+    /// `--new-secret` set to the printed secret.
+    RotateDatabaseSecret {
+        /// The new secret (default: a fresh one for the same database).
+        #[arg(long)]
+        new_secret: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +177,22 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
                 out,
             )
             .await
+        }
+        Command::RotateDatabaseSecret { new_secret } => {
+            let current = conf.database_secret.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("no database_secret in the configuration file: nothing to rotate")
+            })?;
+            let new_secret = match new_secret {
+                Some(s) => s,
+                None => kms_client::rotated_secret(current)?,
+            };
+            eprintln!(
+                "new secret (keep it: if this command is interrupted, run it again with \
+                 --new-secret and this value):\n{new_secret}"
+            );
+            client.rotate_database_secret(&new_secret).await?;
+            out.value("secret", &new_secret);
+            Ok(())
         }
         Command::NewDatabase => {
             let secret = client.new_database().await?;

@@ -172,6 +172,24 @@ async fn new_database_then_database_secret_selects_the_tenant() {
         "tenant b does not see tenant a's key"
     );
     ok(&ckms(&confs[0], &["sym", "keys", "activate", "tenant-key"]).await);
+    // The secret rotated: the new one reaches the key, the old one nothing.
+    let out = ckms(&confs[0], &["rotate-database-secret"]).await;
+    ok(&out);
+    let rotated = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let rotated_conf = dir.path().join("a-rotated.json");
+    std::fs::write(
+        &rotated_conf,
+        serde_json::json!({"kms_server_url": format!("http://{}", kms.addr), "database_secret": rotated})
+            .to_string(),
+    )
+    .unwrap();
+    ok(&ckms(
+        &rotated_conf,
+        &["sym", "keys", "revoke", "-k", "tenant-key", "rotated"],
+    )
+    .await);
+    let old = ckms(&confs[0], &["sym", "keys", "destroy", "tenant-key"]).await;
+    assert!(!old.status.success(), "the old secret opens nothing");
     let refused = ckms(&anonymous, &["sym", "keys", "create", "k"]).await;
     assert!(!refused.status.success());
     assert!(

@@ -116,6 +116,26 @@ impl KmsClient {
         r
     }
 
+    /// `POST /rotate_database_secret`: re-encrypts this client's database (`database_secret`)
+    /// under `new_secret` (see [`rotated_secret`]).
+    pub async fn rotate_database_secret(&self, new_secret: &str) -> Result<(), ClientError> {
+        let resp = self
+            .post("/rotate_database_secret")
+            .header("NewDatabaseSecret", new_secret)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        if status != 200 {
+            return Err(ClientError::Server {
+                status,
+                message: text,
+            });
+        }
+        Ok(())
+    }
+
     /// `POST /new_database`: a new encrypted database (`sqlite-enc`); its secret, given once.
     pub async fn new_database(&self) -> Result<String, ClientError> {
         let resp = self
@@ -300,4 +320,30 @@ pub fn single_message(payload: RequestPayload) -> RequestMessage {
             message_extension: None,
         }],
     }
+}
+
+/// A new secret for the encrypted database of `current` (same group id, a fresh random key), in
+/// the format `/new_database` answers.
+pub fn rotated_secret(current: &str) -> Result<String, ClientError> {
+    use base64::Engine;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Secret {
+        group_id: u128,
+        key: String,
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = || {
+        ClientError::Config("database_secret is not a secret that /new_database answered".into())
+    };
+    let json = b64.decode(current.trim()).map_err(|_| bad())?;
+    let parsed: Secret = serde_json::from_slice(&json).map_err(|_| bad())?;
+    let key = kms_crypto::random_key(32)
+        .map_err(|e| ClientError::Config(format!("cannot draw a key: {e}")))?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let text = serde_json::to_vec(&Secret {
+        group_id: parsed.group_id,
+        key: hex,
+    })
+    .map_err(|_| bad())?;
+    Ok(b64.encode(text))
 }

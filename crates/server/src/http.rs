@@ -53,6 +53,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
     Router::new()
         .merge(protected)
         .route("/new_database", post(new_database))
+        .route("/rotate_database_secret", post(rotate_database_secret))
         .route("/version", get(version))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(max_body))
@@ -346,6 +347,60 @@ async fn new_database(State(state): State<Arc<AppState>>) -> Response {
         Err(e) => {
             let error = KmsError::from(e);
             tracing::warn!(%request_id, error = %error, "cannot create an encrypted database");
+            error_response(&error, request_id)
+        }
+    }
+}
+
+/// `POST /rotate_database_secret` (`sqlite-enc` only): re-encrypts the tenant database of the
+/// `DatabaseSecret` header under the key of the `NewDatabaseSecret` header, which the client
+/// chose (so a lost answer loses nothing: repeating the call with the same two headers finishes
+/// or confirms it). Holding the current secret is what allows it, as for every request.
+async fn rotate_database_secret(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let request_id = crate::error::RequestId::next();
+    let Some(tenants) = state.kms.store.tenants() else {
+        let error = KmsError::InvalidRequest(format!(
+            "/rotate_database_secret re-encrypts encrypted databases: this server runs on {}",
+            state.kms.store.backend()
+        ));
+        return error_response(&error, request_id);
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("?"))
+            .unwrap_or("")
+    };
+    let current = header("DatabaseSecret");
+    let current = if current.is_empty() {
+        header("KmsDatabaseSecret")
+    } else {
+        current
+    };
+    let parsed = kms_store::sqlite_enc::DatabaseSecret::parse(current).and_then(|c| {
+        kms_store::sqlite_enc::DatabaseSecret::parse(header("NewDatabaseSecret")).map(|n| (c, n))
+    });
+    let outcome = match parsed {
+        Ok((current, new)) => tenants.rotate(&current, &new).await,
+        Err(e) => Err(kms_store::sqlite_enc::OpenError::Secret(e)),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!(%request_id, "tenant database re-encrypted under a new secret");
+            axum::Json(serde_json::json!({
+                "success": "the database is encrypted under the new secret; use it from now on"
+            }))
+            .into_response()
+        }
+        Err(kms_store::sqlite_enc::OpenError::Secret(e)) => {
+            error_response(&KmsError::Unauthenticated(e.to_string()), request_id)
+        }
+        Err(kms_store::sqlite_enc::OpenError::Store(e)) => {
+            let error = KmsError::from(e);
+            tracing::warn!(%request_id, error = %error, "re-encryption failed");
             error_response(&error, request_id)
         }
     }

@@ -86,9 +86,13 @@ async fn measure(backend: &str, store: Arc<dyn ObjectStore>, n: usize) {
         let s = s.clone();
         async move {
             let tag = format!("tag-{}", i % tags.max(1));
-            s.create(conformance::sample(&format!("obj-{i}"), "bench-owner", &[&tag]))
-                .await
-                .unwrap();
+            s.create(conformance::sample(
+                &format!("obj-{i}"),
+                "bench-owner",
+                &[&tag],
+            ))
+            .await
+            .unwrap();
         }
     })
     .await;
@@ -140,7 +144,11 @@ async fn main() {
     redis.drop_now().await.unwrap();
 
     let db = TestDatabase::postgres().await.unwrap();
-    let store = Arc::new(SqlStore::open(db.driver(CONCURRENCY).unwrap()).await.unwrap());
+    let store = Arc::new(
+        SqlStore::open(db.driver(CONCURRENCY).unwrap())
+            .await
+            .unwrap(),
+    );
     measure("postgresql", store, n).await;
     db.drop_now().await.unwrap();
 }

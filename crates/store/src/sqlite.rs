@@ -34,6 +34,8 @@ enum WriteOp {
     Clear,
     /// Grants or revocations of rights: the cache holds no grants.
     Grants(Vec<Stmt>),
+    /// Re-encrypts the database under a new SQLCipher key (alone, outside any transaction).
+    Rekey(CipherKey),
 }
 
 struct Job {
@@ -49,8 +51,9 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     cache: Arc<ObjectCache>,
-    /// The SQLCipher key of an encrypted database (`sqlite-enc`).
-    key: Option<CipherKey>,
+    /// The SQLCipher key of an encrypted database (`sqlite-enc`). Reads hold it shared;
+    /// re-keying holds it exclusively, so that no reader sees pages under a key it lacks.
+    key: Arc<tokio::sync::RwLock<Option<CipherKey>>>,
     /// Exclusive lock on `<database>.lock`: one server process per SQLite database, which is
     /// what makes the cache safe. Released when the store is dropped or the process dies.
     _lock: std::fs::File,
@@ -230,7 +233,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             readers: Arc::new(Mutex::new(Vec::new())),
             cache,
-            key,
+            key: Arc::new(tokio::sync::RwLock::new(key)),
             _lock: lock,
         })
     }
@@ -242,6 +245,7 @@ impl SqliteStore {
             WriteOp::Delete(uid) => DIALECT.delete(uid),
             WriteOp::Clear => DIALECT.clear(),
             WriteOp::Grants(stmts) => stmts.clone(),
+            WriteOp::Rekey(_) => Vec::new(),
         };
         let (reply, rx) = oneshot::channel();
         let sender = self
@@ -280,6 +284,7 @@ impl SqliteStore {
         let path = self.path.clone();
         let key = self.key.clone();
         tokio::task::spawn_blocking(move || {
+            let key = key.blocking_read();
             let conn = readers.lock().ok().and_then(|mut r| r.pop());
             let conn = match conn {
                 Some(c) => c,
@@ -300,6 +305,45 @@ impl SqliteStore {
             source: None,
         })?
     }
+}
+
+impl SqliteStore {
+    /// Re-encrypts an encrypted database under `new` while it serves: writes queue behind the
+    /// re-keying (one SQLCipher transaction: after a crash the file is under the old key or the
+    /// new one, never half), reads wait for it, and the readers reopen under the new key.
+    pub(crate) async fn rekey(&self, new: CipherKey) -> Result<()> {
+        let mut key = self.key.write().await;
+        if key.is_none() {
+            return Err(StoreError::Query {
+                backend: BACKEND,
+                reason: "this database is not encrypted".into(),
+            });
+        }
+        tracing::info!(database = %self.path.display(), "re-encrypting the database under a new key");
+        self.write(WriteOp::Rekey(new.clone())).await?;
+        if let Ok(mut r) = self.readers.lock() {
+            r.clear();
+        }
+        *key = Some(new);
+        tracing::info!(database = %self.path.display(), "database re-encrypted");
+        Ok(())
+    }
+}
+
+/// Runs a re-keying job alone: a checkpoint, then `PRAGMA rekey` (SQLCipher rewrites every page
+/// in one transaction).
+fn rekey(conn: &Connection, key: &CipherKey) -> Result<()> {
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(unavailable)?;
+    tracing::info!(pages, "re-keying: rewriting every page under the new key");
+    conn.pragma_update(None, "rekey", key.0.as_str())
+        .map_err(unavailable)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 /// The seed's migration, as for the SQL servers (`crate::sql::SqlStore::migrate`), with the
@@ -399,10 +443,20 @@ fn run(conn: &Connection, stmts: &[Stmt]) -> Result<()> {
 }
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCache) {
-    while let Ok(first) = rx.recv() {
+    // A re-keying received while a batch was being gathered waits for the next round.
+    let mut held: Option<Job> = None;
+    while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
+        if let WriteOp::Rekey(key) = &first.op {
+            let _ = first.reply.send(rekey(&conn, key));
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                Ok(job) if matches!(job.op, WriteOp::Rekey(_)) => {
+                    held = Some(job);
+                    break;
+                }
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
@@ -432,7 +486,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
                             WriteOp::Update(o) => Committed::Upsert(o, o.revision + 1),
                             WriteOp::Delete(uid) => Committed::Remove(uid),
                             WriteOp::Clear => Committed::Clear,
-                            WriteOp::Grants(_) => continue,
+                            WriteOp::Grants(_) | WriteOp::Rekey(_) => continue,
                         });
                     }
                 }

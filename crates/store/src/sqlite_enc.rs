@@ -55,6 +55,11 @@ pub enum SecretError {
          database with POST /new_database"
     )]
     Unknown,
+    #[error(
+        "the NewDatabaseSecret must name the same database as the DatabaseSecret (same group_id) \
+         with another key"
+    )]
+    NotARotation,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -282,6 +287,30 @@ impl Tenants {
             kms_crypto::sha256(&secret.key[..]),
         );
         Ok(secret.encode())
+    }
+
+    /// Re-encrypts the tenant database of `current` under the key of `new` (same group id),
+    /// while it serves. Idempotent and resumable: when the database already opens with `new`
+    /// (a rotation that finished before its answer was lost), it succeeds without change.
+    pub async fn rotate(
+        &self,
+        current: &DatabaseSecret,
+        new: &DatabaseSecret,
+    ) -> std::result::Result<(), OpenError> {
+        if current.group_id != new.group_id || *current.key == *new.key {
+            return Err(OpenError::Secret(SecretError::NotARotation));
+        }
+        if self.open(new).await.is_ok() {
+            return Ok(());
+        }
+        let store = self.open(current).await?;
+        store
+            .rekey(CipherKey::raw(&new.key))
+            .await
+            .map_err(OpenError::Store)?;
+        // From now on only the new secret opens it, here as on disk.
+        self.remember(new.group_id, store, kms_crypto::sha256(&new.key[..]));
+        Ok(())
     }
 
     /// How many tenant databases are open (tests).

@@ -114,3 +114,86 @@ async fn open_databases_are_bounded_and_closed_ones_reopen() {
     assert!(first.get("t1").await.unwrap().is_none());
     assert_eq!(tenants.open_count(), OPEN_TENANTS);
 }
+
+/// A tenant's secret rotated while writes go on: every acknowledged write is there under the
+/// new secret, the old one opens nothing (in this process and in a new one), and repeating the
+/// rotation after it finished (its answer lost) succeeds without change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_under_load_keeps_every_write_and_retires_the_old_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = std::sync::Arc::new(Tenants::new(dir.path()));
+    let old_text = tenants.create().await.unwrap();
+    let old = DatabaseSecret::parse(&old_text).unwrap();
+    let new_text = kms_client_like_rotation(&old_text);
+    let new = DatabaseSecret::parse(&new_text).unwrap();
+    let store = tenants.open(&old).await.unwrap();
+    for i in 0..200 {
+        store
+            .create(conformance::sample(&format!("before-{i}"), "alice", &["t"]))
+            .await
+            .unwrap();
+    }
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0..300 {
+                let uid = format!("during-{i}");
+                if store
+                    .create(conformance::sample(&uid, "alice", &["t"]))
+                    .await
+                    .is_ok()
+                {
+                    done.push(uid);
+                }
+            }
+            done
+        })
+    };
+    tenants.rotate(&old, &new).await.unwrap();
+    let done = writer.await.unwrap();
+    assert_eq!(done.len(), 300, "no write failed during the rotation");
+    drop(store);
+    assert!(matches!(
+        tenants.open(&old).await,
+        Err(OpenError::Secret(SecretError::Unknown))
+    ));
+    let rotated = tenants.open(&new).await.unwrap();
+    for uid in (0..200).map(|i| format!("before-{i}")).chain(done) {
+        assert!(rotated.get(&uid).await.unwrap().is_some(), "{uid}");
+    }
+    drop(rotated);
+    drop(tenants);
+    // A new process: the file opens with the new key only; the repeated rotation is a success.
+    let fresh = Tenants::new(dir.path());
+    assert!(matches!(
+        fresh.open(&old).await,
+        Err(OpenError::Secret(SecretError::Unknown))
+    ));
+    fresh.rotate(&old, &new).await.unwrap();
+    assert!(fresh.open(&new).await.is_ok());
+    // Another group id is not a rotation.
+    let other = DatabaseSecret::generate().unwrap();
+    assert!(matches!(
+        fresh.rotate(&new, &other).await,
+        Err(OpenError::Secret(SecretError::NotARotation))
+    ));
+}
+
+/// The same group id with a fresh key (what `ckms rotate-database-secret` draws).
+fn kms_client_like_rotation(current: &str) -> String {
+    let json = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            current.as_bytes(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let key_at = json.find("\"key\"").unwrap();
+    let key: String = (0..32).map(|i| format!("{:02x}", i * 5 + 1)).collect();
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}\"key\":\"{key}\"}}", &json[..key_at]),
+    )
+}
