@@ -37,6 +37,11 @@ pub struct Args {
     #[arg(long, env = "KMS_REDIS_MASTER_PASSWORD", hide_env_values = true)]
     pub redis_master_password: Option<String>,
 
+    /// redis-findex: change the master password: this server re-encrypts everything under
+    /// this one while it serves; then restart every server with it as --redis-master-password.
+    #[arg(long, env = "KMS_REDIS_NEW_MASTER_PASSWORD", hide_env_values = true)]
+    pub redis_new_master_password: Option<String>,
+
     /// redis-findex: a public label of the index; changing it re-keys the index at start.
     #[arg(long, env = "KMS_REDIS_FINDEX_LABEL")]
     pub redis_findex_label: Option<String>,
@@ -199,6 +204,8 @@ struct DbSection {
     database_pool_size: Option<usize>,
     #[serde(alias = "redis-master-password")]
     redis_master_password: Option<String>,
+    #[serde(alias = "redis-new-master-password")]
+    redis_new_master_password: Option<String>,
     #[serde(alias = "redis-findex-label")]
     redis_findex_label: Option<String>,
     #[serde(alias = "redis-key-prefix")]
@@ -296,6 +303,10 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("sqlite_path", "[db] sqlite_path"),
     ("database_pool_size", "[db] database_pool_size"),
     ("redis_master_password", "[db] redis_master_password"),
+    (
+        "redis_new_master_password",
+        "[db] redis_new_master_password",
+    ),
     ("redis_findex_label", "[db] redis_findex_label"),
     ("redis_key_prefix", "[db] redis_key_prefix"),
     ("mysql_user_cert_file", "[db] mysql_user_cert_file"),
@@ -548,6 +559,10 @@ impl Config {
             redis_master_password: args
                 .redis_master_password
                 .or(file.db.redis_master_password)
+                .map(Secret::new),
+            redis_new_master_password: args
+                .redis_new_master_password
+                .or(file.db.redis_new_master_password)
                 .map(Secret::new),
             redis_findex_label: args.redis_findex_label.or(file.db.redis_findex_label),
             redis_key_prefix: args.redis_key_prefix.or(file.db.redis_key_prefix),

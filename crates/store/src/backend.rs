@@ -80,6 +80,8 @@ pub struct Settings {
     pub pool_size: Option<usize>,
     /// `--redis-master-password`: the keys of `redis-findex` are derived from it.
     pub redis_master_password: Option<Secret>,
+    /// `--redis-new-master-password`: re-encrypt everything under it, online.
+    pub redis_new_master_password: Option<Secret>,
     /// `--redis-findex-label`: public; changing it re-keys the index.
     pub redis_findex_label: Option<String>,
     /// `--redis-key-prefix` (default `kms`): several deployments on one Redis.
@@ -164,6 +166,9 @@ impl Backend {
                     .ok_or(BackendError::MissingRedis(
                         "--redis-master-password (the secret its keys are derived from)",
                     ))?,
+                new_master_password: settings
+                    .redis_new_master_password
+                    .filter(|p| !p.expose().is_empty()),
                 label: settings
                     .redis_findex_label
                     .ok_or(BackendError::MissingRedis(

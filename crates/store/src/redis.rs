@@ -2,18 +2,28 @@
 //! (`findex.rs`). Redis sees entry names and index tokens (keyed hashes), sealed values, revision
 //! counters and set sizes; never an identifier, a keyword, an attribute or key material.
 //!
-//! Layout under the key prefix `P` (default `kms`):
-//! - `P:salt` (Argon2 salt), `P:check` (a constant sealed under the data key: a wrong master
-//!   password is refused at start), `P:context` (hash: `version`, `state`, `label`), `P:seq`;
-//! - `P:o:<entry name>`: a hash with `rev` and `data` (the sealed record, bound to the key name
+//! Layout under the key prefix `P` (default `kms`); `G` is a key generation, one per master
+//! password (a rotation moves everything from one generation to the next):
+//! - `P:context` (hash: `version`, `state` — `ready`, `upgrading` or `rotating` —, `label`, `gen`,
+//!   and `next` while rotating), `P:seq`;
+//! - `P:G:salt` (Argon2 salt), `P:G:check` (a constant sealed under the data key: a wrong master
+//!   password is refused at start);
+//! - `P:G:o:<entry name>`: a hash with `rev` and `data` (the sealed record, bound to the key name
 //!   and revision), `grev` and `grants` (the sealed grants, bound likewise);
-//! - `P:i:<token>`: a set of deterministically sealed uids, one set per keyword.
+//! - `P:G:i:<token>`: a set of deterministically sealed uids, one set per keyword.
 //!
 //! Every write is one Lua script, so an object, its index entries and its revision change
 //! atomically; a script compares the revision first (optimistic concurrency between servers)
-//! and checks that the schema is `ready` under this server's label. Nothing is cached.
+//! and checks that the database is `ready` under this server's label and generation. Nothing is
+//! cached.
+//!
+//! A server started with `--redis-new-master-password` as well re-encrypts everything into the
+//! next generation in the background while it serves (reads look in both generations, a write
+//! first moves its object); other servers are refused until restarted with the new password.
+//! Interrupted, the next start with both passwords resumes it.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,19 +47,137 @@ const BATCH: usize = 512;
 pub struct RedisSettings {
     pub url: Secret,
     pub master_password: Secret,
+    /// `--redis-new-master-password`: re-encrypt everything under this one.
+    pub new_master_password: Option<Secret>,
     /// Public; changing it re-keys the index at the next start.
     pub label: String,
     /// Prefix of every Redis key (`--redis-key-prefix`, default `kms`).
     pub prefix: String,
 }
 
-pub struct RedisFindexStore {
+/// The keys of one generation and where its entries live.
+struct Generation {
+    n: u64,
+    keys: Keys,
+    /// `P:G`.
+    base: String,
+}
+
+impl Generation {
+    fn entry_key(&self, uid: &str) -> String {
+        format!("{}:o:{}", self.base, self.keys.entry_name(uid))
+    }
+
+    fn set_key(&self, keyword: &Keyword) -> String {
+        format!("{}:i:{}", self.base, self.keys.token(keyword))
+    }
+
+    fn index_entry(&self, set_key: &str, uid: &str) -> Result<Vec<u8>> {
+        self.keys
+            .index
+            .seal_deterministic(set_key.as_bytes(), uid.as_bytes())
+            .map_err(findex::crypto("seal an index entry"))
+    }
+
+    fn seal(&self, key: &str, field: &str, revision: u64, plain: &[u8]) -> Result<Vec<u8>> {
+        self.keys
+            .data
+            .seal(&aad(key, field, revision), plain)
+            .map_err(findex::crypto("seal a record"))
+    }
+
+    /// The index sets and entries of `keywords` for `uid`.
+    fn entries(
+        &self,
+        uid: &str,
+        keywords: impl IntoIterator<Item = Keyword>,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        keywords
+            .into_iter()
+            .map(|k| {
+                let set = self.set_key(&k);
+                let member = self.index_entry(&set, uid)?;
+                Ok((set, member))
+            })
+            .collect()
+    }
+
+    fn decode_entry(&self, key: &str, fields: EntryFields) -> Result<Option<Entry>> {
+        let [rev, data, grev, grants] = fields;
+        let (Some(rev), Some(data)) = (rev, data) else {
+            return Ok(None);
+        };
+        let number = |b: Vec<u8>| {
+            String::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| tampered("a revision that is not a number"))
+        };
+        let revision = number(rev)?;
+        let plain = self
+            .keys
+            .data
+            .open(&aad(key, "data", revision), &data)
+            .map_err(|_| tampered("a record that does not open under its name and revision"))?;
+        let record = decode_record(&plain, revision)?;
+        let grants_revision = grev.map(number).transpose()?.unwrap_or(0);
+        let grants = match grants {
+            Some(g) => decode_grants(
+                &self
+                    .keys
+                    .data
+                    .open(&aad(key, "grants", grants_revision), &g)
+                    .map_err(|_| {
+                        tampered("grants that do not open under their name and revision")
+                    })?,
+            )?,
+            None => Grants::new(),
+        };
+        if *key != self.entry_key(&record.object.uid) {
+            return Err(tampered("a record stored under another object's name"));
+        }
+        Ok(Some(Entry {
+            record,
+            grants,
+            grants_revision,
+        }))
+    }
+}
+
+fn aad(key: &str, field: &str, revision: u64) -> Vec<u8> {
+    format!("{key}|{field}|{revision}").into_bytes()
+}
+
+/// The generation this server writes, and while it rotates, the one it empties.
+struct Generations {
+    current: Arc<Generation>,
+    previous: Option<Arc<Generation>>,
+}
+
+struct Inner {
     conn: ConnectionManager,
     create_script: Script,
     swap_script: Script,
-    keys: Keys,
+    move_script: Script,
     label: String,
     prefix: String,
+    generations: RwLock<Generations>,
+    /// Entries moved by the running rotation, and how many there were when it (re)started.
+    progress: Mutex<(usize, usize)>,
+}
+
+/// The store: cheap handles on one connection manager; a rotation runs on a task of its own.
+pub struct RedisFindexStore {
+    inner: Arc<Inner>,
+    rotation: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RedisFindexStore {
+    fn drop(&mut self) {
+        if let Some(task) = &self.rotation {
+            task.abort();
+        }
+    }
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -75,45 +203,76 @@ fn open_err(location: &str, reason: impl Into<String>) -> StoreError {
     }
 }
 
-/// The prelude of every write script: the schema must be ready, under this server's label.
+/// The prelude of every write script (KEYS[1] the context; ARGV[1] the label, ARGV[2] the
+/// generation this server writes): the database must be ready in that generation, or being
+/// rotated into it.
 const PRELUDE: &str = r"
-local ctx = redis.call('HMGET', KEYS[1], 'state', 'label')
-if ctx[1] ~= 'ready' then return -2 end
+local ctx = redis.call('HMGET', KEYS[1], 'state', 'label', 'gen', 'next')
 if ctx[2] ~= ARGV[1] then return -3 end
+if ctx[1] == 'ready' then
+  if ctx[3] ~= ARGV[2] then return -4 end
+elseif ctx[1] == 'rotating' then
+  if ctx[4] ~= ARGV[2] then return -5 end
+else
+  return -2
+end
 ";
 
-/// KEYS: context, entry, index sets; ARGV: label, record, one index entry per set.
+/// KEYS: context, entry, index sets; ARGV: label, generation, record, one index entry per set.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('HSET', KEYS[2], 'rev', '1', 'data', ARGV[2], 'grev', '0')
-for i = 3, #KEYS do redis.call('SADD', KEYS[i], ARGV[i]) end
+redis.call('HSET', KEYS[2], 'rev', '1', 'data', ARGV[3], 'grev', '0')
+for i = 3, #KEYS do redis.call('SADD', KEYS[i], ARGV[i + 1]) end
 return 1
 ";
 
-/// KEYS: context, entry, index sets; ARGV: label, revision field, expected revision, new
-/// revision (empty: delete the entry), value field, value, how many of the sets lose their
-/// entry (the others gain one), then one index entry per set.
+/// KEYS: context, entry, index sets; ARGV: label, generation, revision field, expected
+/// revision, new revision (empty: delete the entry), value field, value, how many of the sets
+/// lose their entry (the others gain one), then one index entry per set.
 const SWAP: &str = r"
-local cur = redis.call('HGET', KEYS[2], ARGV[2])
+local cur = redis.call('HGET', KEYS[2], ARGV[3])
 if not cur then return -1 end
-if cur ~= ARGV[3] then return 0 end
-if ARGV[4] == '' then
+if cur ~= ARGV[4] then return 0 end
+if ARGV[5] == '' then
   redis.call('DEL', KEYS[2])
 else
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[4], ARGV[5], ARGV[6])
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[5], ARGV[6], ARGV[7])
 end
-local removed = tonumber(ARGV[7])
+local removed = tonumber(ARGV[8])
 for i = 3, #KEYS do
-  if i - 2 <= removed then redis.call('SREM', KEYS[i], ARGV[i + 5])
-  else redis.call('SADD', KEYS[i], ARGV[i + 5]) end
+  if i - 2 <= removed then redis.call('SREM', KEYS[i], ARGV[i + 6])
+  else redis.call('SADD', KEYS[i], ARGV[i + 6]) end
 end
 return 1
 ";
 
-/// `state` and `label` of the context.
-type Context = (Option<String>, Option<String>);
+/// Moves one entry to the next generation (rotation). KEYS: context, new entry, old entry,
+/// index sets; ARGV: label, new generation, old revision, old grants revision, record and
+/// grants sealed for the new entry (grants empty when none), how many of the sets (the old
+/// generation's) lose their entry, then one index entry per set.
+const MOVE: &str = r"
+local r = redis.call('HMGET', KEYS[3], 'rev', 'grev')
+if not r[1] then return 2 end
+if r[1] ~= ARGV[3] or (r[2] or '0') ~= ARGV[4] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[2], 'rev', ARGV[3], 'data', ARGV[5], 'grev', ARGV[4])
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'grants', ARGV[6]) end
+end
+redis.call('DEL', KEYS[3])
+local removed = tonumber(ARGV[7])
+for i = 4, #KEYS do
+  if i - 3 <= removed then redis.call('SREM', KEYS[i], ARGV[i + 4])
+  else redis.call('SADD', KEYS[i], ARGV[i + 4]) end
+end
+return 1
+";
+
+/// `state`, `label`, `gen` and `next` of the context.
+type Context = [Option<String>; 4];
 /// `rev`, `data`, `grev` and `grants` of an entry.
 type EntryFields = [Option<Vec<u8>>; 4];
+const CONTEXT_FIELDS: [&str; 4] = ["state", "label", "gen", "next"];
+const ENTRY_FIELDS: [&str; 4] = ["rev", "data", "grev", "grants"];
 
 /// An entry as read: the record and its grants, with their revisions.
 struct Entry {
@@ -137,15 +296,122 @@ impl IndexChange {
     }
 }
 
+fn tampered(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        uid: "(sealed)".into(),
+        reason: format!(
+            "Redis returned {what}: the data was altered outside the KMS, or written under another \
+             master password"
+        ),
+    }
+}
+
+fn refused(reason: &str) -> StoreError {
+    StoreError::Unavailable {
+        backend: BACKEND,
+        reason: reason.into(),
+        source: None,
+    }
+}
+
+const RELABELLED: &str = "another server re-keyed the index under a different \
+                          --redis-findex-label; restart this server with that label";
+const PASSWORD_CHANGED: &str = "the master password was changed by another server; restart this \
+                                server with the new --redis-master-password";
+const ROTATING: &str = "another server is re-encrypting the database under a new master \
+                        password; restart this server with the new --redis-master-password once \
+                        it is done";
+
+fn script_refusal(code: i64) -> StoreError {
+    match code {
+        -2 => StoreError::Upgrading,
+        -3 => refused(RELABELLED),
+        -4 => refused(PASSWORD_CHANGED),
+        -5 => refused(ROTATING),
+        other => StoreError::Query {
+            backend: BACKEND,
+            reason: format!("unexpected script answer {other}"),
+        },
+    }
+}
+
+/// Opens generation `n` with `password`: its salt (drawn when `create`), the keys, and the check
+/// value proving the password is this generation's. `None` when the password is not.
+async fn open_generation(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+    n: u64,
+    password: &Secret,
+    label: &str,
+    create: bool,
+) -> Result<Option<Generation>> {
+    let base = format!("{prefix}:{n}");
+    if create {
+        let fresh = kms_crypto::random_bytes(16).map_err(findex::crypto("draw a salt"))?;
+        let _: Value = redis::cmd("SET")
+            .arg(format!("{base}:salt"))
+            .arg(&fresh)
+            .arg("NX")
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    let salt: Option<Vec<u8>> = conn
+        .get(format!("{base}:salt"))
+        .await
+        .map_err(unavailable)?;
+    let salt = salt.ok_or_else(|| {
+        open_err(
+            "the --database-url",
+            format!("key generation {n} has no salt in Redis: the database was altered"),
+        )
+    })?;
+    let (password, label) = (password.clone(), label.to_owned());
+    let keys = tokio::task::spawn_blocking(move || {
+        Keys::derive(password.expose().as_bytes(), &salt, &label)
+    })
+    .await
+    .map_err(|e| open_err("the --database-url", format!("key derivation stopped: {e}")))??;
+    let check_key = format!("{base}:check");
+    if create {
+        let check = keys
+            .data
+            .seal(check_key.as_bytes(), b"kms redis-findex")
+            .map_err(findex::crypto("seal"))?;
+        let _: Value = redis::cmd("SET")
+            .arg(&check_key)
+            .arg(check)
+            .arg("NX")
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    let stored: Option<Vec<u8>> = conn.get(&check_key).await.map_err(unavailable)?;
+    Ok(stored
+        .filter(|s| keys.data.open(check_key.as_bytes(), s).is_ok())
+        .map(|_| Generation { n, keys, base }))
+}
+
+fn wrong_password(prefix: &str) -> StoreError {
+    open_err(
+        "the --database-url",
+        format!(
+            "the master password does not open this database (key prefix `{prefix}`): give the \
+             --redis-master-password it was created with"
+        ),
+    )
+}
+
 impl RedisFindexStore {
     /// Connects, derives the keys (Argon2id: a fraction of a second), checks the master
     /// password against the database, and brings the layout and the index up to date (a new
-    /// label re-keys the index here).
+    /// label re-keys the index here); with a new master password, starts (or resumes) moving
+    /// everything to a new key generation in the background.
     pub async fn open(settings: &RedisSettings) -> Result<RedisFindexStore> {
         let location = "the --database-url";
-        if settings.prefix.is_empty()
-            || !settings
-                .prefix
+        let p = settings.prefix.as_str();
+        if p.is_empty()
+            || !p
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         {
@@ -154,7 +420,12 @@ impl RedisFindexStore {
                 "the key prefix must be letters, digits, `_`, `-` or `.`",
             ));
         }
-        if settings.master_password.expose().is_empty() {
+        if settings.master_password.expose().is_empty()
+            || settings
+                .new_master_password
+                .as_ref()
+                .is_some_and(|n| n.expose().is_empty())
+        {
             return Err(open_err(
                 location,
                 "--redis-master-password is required and must not be empty",
@@ -173,105 +444,30 @@ impl RedisFindexStore {
         let mut conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| open_err(location, format!("cannot connect to Redis: {e}")))?;
-        let p = &settings.prefix;
-        let fresh_salt = kms_crypto::random_bytes(16).map_err(findex::crypto("draw a salt"))?;
-        let _: Value = redis::cmd("SET")
-            .arg(format!("{p}:salt"))
-            .arg(&fresh_salt)
-            .arg("NX")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let salt: Vec<u8> = conn.get(format!("{p}:salt")).await.map_err(unavailable)?;
-        let password = settings.master_password.clone();
-        let label = settings.label.clone();
-        let keys = tokio::task::spawn_blocking(move || {
-            Keys::derive(password.expose().as_bytes(), &salt, &label)
-        })
-        .await
-        .map_err(|e| open_err(location, format!("key derivation stopped: {e}")))??;
-        let check_key = format!("{p}:check");
-        let check = keys
-            .data
-            .seal(check_key.as_bytes(), b"kms redis-findex")
-            .map_err(findex::crypto("seal"))?;
-        let _: Value = redis::cmd("SET")
-            .arg(&check_key)
-            .arg(check)
-            .arg("NX")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let stored: Vec<u8> = conn.get(&check_key).await.map_err(unavailable)?;
-        if keys.data.open(check_key.as_bytes(), &stored).is_err() {
-            return Err(open_err(
-                location,
-                format!(
-                    "the master password does not open this database (key prefix `{p}`): give the \
-                     --redis-master-password it was created with"
-                ),
-            ));
-        }
-        let store = RedisFindexStore {
-            conn,
-            create_script: Script::new(&format!("{PRELUDE}{CREATE}")),
-            swap_script: Script::new(&format!("{PRELUDE}{SWAP}")),
-            keys,
-            label: settings.label.clone(),
-            prefix: settings.prefix.clone(),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    fn context_key(&self) -> String {
-        format!("{}:context", self.prefix)
-    }
-
-    fn entry_key(&self, uid: &str) -> String {
-        format!("{}:o:{}", self.prefix, self.keys.entry_name(uid))
-    }
-
-    fn set_key(&self, keyword: &Keyword) -> String {
-        format!("{}:i:{}", self.prefix, self.keys.token(keyword))
-    }
-
-    fn index_entry(&self, set_key: &str, uid: &str) -> Result<Vec<u8>> {
-        self.keys
-            .index
-            .seal_deterministic(set_key.as_bytes(), uid.as_bytes())
-            .map_err(findex::crypto("seal an index entry"))
-    }
-
-    fn record_aad(key: &str, field: &str, revision: u64) -> Vec<u8> {
-        format!("{key}|{field}|{revision}").into_bytes()
-    }
-
-    /// Writes the layout version and, on a new label or an interrupted re-keying, rebuilds the
-    /// index from the records.
-    async fn migrate(&self) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let ctx = self.context_key();
+        let context_key = format!("{p}:context");
         let _: () = redis::pipe()
-            .hset_nx(&ctx, "version", SCHEMA_VERSION)
+            .hset_nx(&context_key, "version", SCHEMA_VERSION)
             .ignore()
-            .hset_nx(&ctx, "state", "ready")
+            .hset_nx(&context_key, "state", "ready")
             .ignore()
-            .hset_nx(&ctx, "label", &self.label)
+            .hset_nx(&context_key, "label", &settings.label)
+            .ignore()
+            .hset_nx(&context_key, "gen", 1)
             .ignore()
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let (version, state, label): (Option<u32>, Option<String>, Option<String>) =
-            redis::cmd("HMGET")
-                .arg(&ctx)
-                .arg(&["version", "state", "label"])
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
+        let (version, [state, label, gen_, next]): (Option<u32>, Context) = redis::pipe()
+            .hget(&context_key, "version")
+            .cmd("HMGET")
+            .arg(&context_key)
+            .arg(&CONTEXT_FIELDS)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
         if version.unwrap_or(0) > SCHEMA_VERSION {
             return Err(open_err(
-                "the --database-url",
+                location,
                 format!(
                     "the database was written by a newer version of the server (layout {}); run \
                      that version",
@@ -279,18 +475,186 @@ impl RedisFindexStore {
                 ),
             ));
         }
-        if state.as_deref() == Some("ready") && label.as_deref() == Some(self.label.as_str()) {
-            return Ok(());
+        let number = |v: &Option<String>| v.as_deref().and_then(|g| g.parse::<u64>().ok());
+        let g = number(&gen_).ok_or_else(|| tampered("a context without a key generation"))?;
+        let master = &settings.master_password;
+        let new = settings.new_master_password.as_ref();
+        let first = g == 1 && !redis_has(&mut conn, &format!("{p}:1:check")).await?;
+        let generations = if state.as_deref() == Some("rotating") {
+            let (Some(new), Some(n)) = (new, number(&next)) else {
+                return Err(open_err(
+                    location,
+                    "the master password is being changed (a server was started with \
+                     --redis-new-master-password and stopped before it finished): start one \
+                     server with both --redis-master-password and --redis-new-master-password \
+                     to finish it",
+                ));
+            };
+            let old = open_generation(&mut conn, p, g, master, &settings.label, false)
+                .await?
+                .ok_or_else(|| wrong_password(p))?;
+            let current = open_generation(&mut conn, p, n, new, &settings.label, true)
+                .await?
+                .ok_or_else(|| {
+                    open_err(
+                        location,
+                        "--redis-new-master-password is not the one the interrupted change was \
+                         started with",
+                    )
+                })?;
+            tracing::warn!(
+                "redis-findex: resuming the re-encryption under the new master password"
+            );
+            Generations {
+                current: Arc::new(current),
+                previous: Some(Arc::new(old)),
+            }
+        } else {
+            match open_generation(&mut conn, p, g, master, &settings.label, first).await? {
+                Some(old) => match new {
+                    None => Generations {
+                        current: Arc::new(old),
+                        previous: None,
+                    },
+                    Some(new) => {
+                        if label.as_deref() != Some(settings.label.as_str()) {
+                            return Err(open_err(
+                                location,
+                                "change the master password and the label one at a time",
+                            ));
+                        }
+                        let current =
+                            open_generation(&mut conn, p, g + 1, new, &settings.label, true)
+                                .await?
+                                .ok_or_else(|| {
+                                    open_err(
+                                        location,
+                                        "a different new master password was tried before; \
+                                         give that one",
+                                    )
+                                })?;
+                        let _: () = redis::pipe()
+                            .hset(&context_key, "next", g + 1)
+                            .ignore()
+                            .hset(&context_key, "state", "rotating")
+                            .ignore()
+                            .query_async(&mut conn)
+                            .await
+                            .map_err(unavailable)?;
+                        tracing::warn!(
+                            "redis-findex: re-encrypting the database under the new master \
+                             password; other servers are refused until restarted with it"
+                        );
+                        Generations {
+                            current: Arc::new(current),
+                            previous: Some(Arc::new(old)),
+                        }
+                    }
+                },
+                None => {
+                    // A change that finished before this server was restarted with the new
+                    // password alone.
+                    let done = match new {
+                        Some(new) => {
+                            open_generation(&mut conn, p, g, new, &settings.label, false).await?
+                        }
+                        None => None,
+                    };
+                    let current = done.ok_or_else(|| wrong_password(p))?;
+                    tracing::warn!(
+                        "redis-findex: the database is already under the new master password; \
+                         start with --redis-master-password set to it, without \
+                         --redis-new-master-password"
+                    );
+                    Generations {
+                        current: Arc::new(current),
+                        previous: None,
+                    }
+                }
+            }
+        };
+        let rotating = generations.previous.is_some();
+        let inner = Arc::new(Inner {
+            conn,
+            create_script: Script::new(&format!("{PRELUDE}{CREATE}")),
+            swap_script: Script::new(&format!("{PRELUDE}{SWAP}")),
+            move_script: Script::new(&format!("{PRELUDE}{MOVE}")),
+            label: settings.label.clone(),
+            prefix: settings.prefix.clone(),
+            generations: RwLock::new(generations),
+            progress: Mutex::new((0, 0)),
+        });
+        if !rotating
+            && (state.as_deref() != Some("ready")
+                || label.as_deref() != Some(settings.label.as_str()))
+        {
+            inner.rebuild_index().await?;
         }
-        self.rebuild_index().await
+        let rotation = rotating.then(|| {
+            let inner = inner.clone();
+            tokio::spawn(async move { inner.rotate().await })
+        });
+        Ok(RedisFindexStore { inner, rotation })
     }
 
-    /// Re-keys the index under this server's label: marks the database `upgrading` (other
-    /// servers' requests fail cleanly), drops every index set, re-indexes every record, then
-    /// marks it `ready` under the new label. Interrupted, it starts over at the next start.
+    /// Whether a change of master password is still moving entries: `(moved, total)`.
+    pub fn rotation_progress(&self) -> Option<(usize, usize)> {
+        let rotating = self
+            .inner
+            .generations
+            .read()
+            .map(|g| g.previous.is_some())
+            .unwrap_or(false);
+        rotating.then(|| self.inner.progress.lock().map(|p| *p).unwrap_or((0, 0)))
+    }
+}
+
+async fn redis_has(conn: &mut ConnectionManager, key: &str) -> Result<bool> {
+    conn.exists(key).await.map_err(unavailable)
+}
+
+impl Inner {
+    fn context_key(&self) -> String {
+        format!("{}:context", self.prefix)
+    }
+
+    fn generations(&self) -> (Arc<Generation>, Option<Arc<Generation>>) {
+        match self.generations.read() {
+            Ok(g) => (g.current.clone(), g.previous.clone()),
+            // A panic while swapping generations cannot leave a half-written value: the guard
+            // only ever replaces `previous` by `None`.
+            Err(poisoned) => {
+                let g = poisoned.into_inner();
+                (g.current.clone(), g.previous.clone())
+            }
+        }
+    }
+
+    /// Fails unless the database is ready (or being rotated by this server) under this
+    /// server's label and generation (checked with each read).
+    fn check_context(&self, ctx: &Context, current: &Generation) -> Result<()> {
+        let [state, label, gen_, next] = ctx;
+        if label.as_deref() != Some(self.label.as_str()) {
+            return Err(refused(RELABELLED));
+        }
+        let mine = current.n.to_string();
+        match state.as_deref() {
+            Some("ready") if gen_.as_deref() == Some(&mine) => Ok(()),
+            Some("ready") => Err(refused(PASSWORD_CHANGED)),
+            Some("rotating") if next.as_deref() == Some(&mine) => Ok(()),
+            Some("rotating") => Err(refused(ROTATING)),
+            _ => Err(StoreError::Upgrading),
+        }
+    }
+
+    /// Re-keys the index of the current generation under this server's label: marks the
+    /// database `upgrading` (other servers' requests fail cleanly), drops every index set,
+    /// re-indexes every record, then marks it `ready` under the new label. Interrupted, it
+    /// starts over at the next start.
     async fn rebuild_index(&self) -> Result<()> {
         let mut conn = self.conn.clone();
         let ctx = self.context_key();
+        let (current, _) = self.generations();
         tracing::warn!(
             "redis-findex: re-keying the index under a new label (or resuming an interrupted \
              re-keying); requests wait until it is done"
@@ -299,20 +663,31 @@ impl RedisFindexStore {
             .hset(&ctx, "state", "upgrading")
             .await
             .map_err(unavailable)?;
-        for key in self.scan(&format!("{}:i:*", self.prefix)).await? {
-            let _: () = conn.del(key).await.map_err(unavailable)?;
+        for chunk in self
+            .scan(&format!("{}:i:*", current.base))
+            .await?
+            .chunks(512)
+        {
+            let _: () = conn.del(chunk).await.map_err(unavailable)?;
         }
-        let entries = self.scan(&format!("{}:o:*", self.prefix)).await?;
+        let entries = self.scan(&format!("{}:o:*", current.base)).await?;
         let total = entries.len();
         for (n, key) in entries.iter().enumerate() {
-            let Some(entry) = self.read_entry_at(key).await? else {
+            let fields: EntryFields = redis::cmd("HMGET")
+                .arg(key)
+                .arg(&ENTRY_FIELDS)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let Some(entry) = current.decode_entry(key, fields)? else {
                 continue;
             };
-            let uid = &entry.record.object.uid;
             let mut pipe = redis::pipe();
-            for k in object_keywords(&entry.record.object).union(&grant_keywords(&entry.grants)) {
-                let set = self.set_key(k);
-                let member = self.index_entry(&set, uid)?;
+            let keywords = object_keywords(&entry.record.object)
+                .union(&grant_keywords(&entry.grants))
+                .cloned()
+                .collect::<Vec<_>>();
+            for (set, member) in current.entries(&entry.record.object.uid, keywords)? {
                 pipe.sadd(set, member).ignore();
             }
             let _: () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
@@ -330,6 +705,154 @@ impl RedisFindexStore {
             .map_err(unavailable)?;
         tracing::info!("redis-findex: index re-keyed, {total} objects");
         Ok(())
+    }
+
+    /// Moves every entry of the previous generation into the current one, logging progress,
+    /// then retires the previous generation. Errors are logged and the pass retried.
+    async fn rotate(self: Arc<Self>) {
+        loop {
+            match self.rotation_pass().await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis-findex: re-encryption pass failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// One pass over the previous generation; `Ok(true)` once it is empty and retired.
+    async fn rotation_pass(&self) -> Result<bool> {
+        let (current, Some(previous)) = self.generations() else {
+            return Ok(true);
+        };
+        let keys = self.scan(&format!("{}:o:*", previous.base)).await?;
+        let total = keys.len();
+        if let Ok(mut p) = self.progress.lock() {
+            *p = (0, total);
+        }
+        tracing::info!("redis-findex: re-encrypting {total} objects under the new master password");
+        for (n, key) in keys.iter().enumerate() {
+            self.move_entry(&current, &previous, key).await?;
+            if let Ok(mut p) = self.progress.lock() {
+                p.0 = n + 1;
+            }
+            if (n + 1) % 1000 == 0 {
+                tracing::info!("redis-findex: re-encrypted {} of {total} objects", n + 1);
+            }
+        }
+        if !self
+            .scan(&format!("{}:o:*", previous.base))
+            .await?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+        let mut conn = self.conn.clone();
+        let _: () = redis::pipe()
+            .hset(self.context_key(), "gen", current.n)
+            .ignore()
+            .hset(self.context_key(), "state", "ready")
+            .ignore()
+            .hdel(self.context_key(), "next")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        for chunk in self
+            .scan(&format!("{}:*", previous.base))
+            .await?
+            .chunks(512)
+        {
+            let _: () = conn.del(chunk).await.map_err(unavailable)?;
+        }
+        if let Ok(mut g) = self.generations.write() {
+            g.previous = None;
+        }
+        tracing::warn!(
+            "redis-findex: every object is re-encrypted under the new master password; restart \
+             the other servers with it (--redis-master-password), and this one without \
+             --redis-new-master-password"
+        );
+        Ok(true)
+    }
+
+    /// Moves the entry at `old_key` (previous generation) to the current one, if still there.
+    async fn move_entry(
+        &self,
+        current: &Generation,
+        previous: &Generation,
+        old_key: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn.clone();
+        for _ in 0..64 {
+            let fields: EntryFields = redis::cmd("HMGET")
+                .arg(old_key)
+                .arg(&ENTRY_FIELDS)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let Some(entry) = previous.decode_entry(old_key, fields)? else {
+                return Ok(());
+            };
+            let object = &entry.record.object;
+            let new_key = current.entry_key(&object.uid);
+            let data = current.seal(
+                &new_key,
+                "data",
+                object.revision,
+                &encode_record(entry.record.seq, object),
+            )?;
+            let grants = if entry.grants.is_empty() {
+                Vec::new()
+            } else {
+                current.seal(
+                    &new_key,
+                    "grants",
+                    entry.grants_revision,
+                    &encode_grants(&entry.grants),
+                )?
+            };
+            let keywords: Vec<Keyword> = object_keywords(object)
+                .union(&grant_keywords(&entry.grants))
+                .cloned()
+                .collect();
+            let old = previous.entries(&object.uid, keywords.iter().cloned())?;
+            let new = current.entries(&object.uid, keywords)?;
+            let mut inv = self.move_script.key(self.context_key());
+            inv.key(&new_key)
+                .key(old_key)
+                .arg(&self.label)
+                .arg(current.n.to_string())
+                .arg(object.revision.to_string())
+                .arg(entry.grants_revision.to_string())
+                .arg(data)
+                .arg(grants)
+                .arg(old.len());
+            for (set, member) in old.into_iter().chain(new) {
+                inv.key(set).arg(member);
+            }
+            let outcome: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+            match outcome {
+                1 | 2 => return Ok(()),
+                0 => continue,
+                other => return Err(script_refusal(other)),
+            }
+        }
+        Err(StoreError::Conflict {
+            uid: "(an entry being re-encrypted)".into(),
+        })
+    }
+
+    /// Before a write during a rotation: the object moves to the current generation first.
+    async fn settle(&self, uid: &str) -> Result<Arc<Generation>> {
+        let (current, previous) = self.generations();
+        if let Some(previous) = previous {
+            self.move_entry(&current, &previous, &previous.entry_key(uid))
+                .await?;
+        }
+        Ok(current)
     }
 
     /// Every key matching `pattern` (SCAN, so Redis keeps serving).
@@ -355,126 +878,90 @@ impl RedisFindexStore {
         }
     }
 
-    /// Fails unless the database is ready under this server's label (checked with each read).
-    fn check_context(&self, state: Option<String>, label: Option<String>) -> Result<()> {
-        if state.as_deref() != Some("ready") {
-            return Err(StoreError::Upgrading);
-        }
-        if label.as_deref() != Some(self.label.as_str()) {
-            return Err(relabelled());
-        }
-        Ok(())
-    }
-
-    fn decode_entry(&self, key: &str, fields: EntryFields) -> Result<Option<Entry>> {
-        let [rev, data, grev, grants] = fields;
-        let (Some(rev), Some(data)) = (rev, data) else {
-            return Ok(None);
-        };
-        let number = |b: Vec<u8>| {
-            String::from_utf8(b)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| tampered("a revision that is not a number"))
-        };
-        let revision = number(rev)?;
-        let plain = self
-            .keys
-            .data
-            .open(&Self::record_aad(key, "data", revision), &data)
-            .map_err(|_| tampered("a record that does not open under its name and revision"))?;
-        let record = decode_record(&plain, revision)?;
-        let grants_revision = grev.map(number).transpose()?.unwrap_or(0);
-        let grants = match grants {
-            Some(g) => decode_grants(
-                &self
-                    .keys
-                    .data
-                    .open(&Self::record_aad(key, "grants", grants_revision), &g)
-                    .map_err(|_| {
-                        tampered("grants that do not open under their name and revision")
-                    })?,
-            )?,
-            None => Grants::new(),
-        };
-        if *key != self.entry_key(&record.object.uid) {
-            return Err(tampered("a record stored under another object's name"));
-        }
-        Ok(Some(Entry {
-            record,
-            grants,
-            grants_revision,
-        }))
-    }
-
-    async fn read_entry_at(&self, key: &str) -> Result<Option<Entry>> {
-        let mut conn = self.conn.clone();
-        let ((state, label), fields): (Context, EntryFields) = redis::pipe()
-            .cmd("HMGET")
-            .arg(self.context_key())
-            .arg(&["state", "label"])
-            .cmd("HMGET")
-            .arg(key)
-            .arg(&["rev", "data", "grev", "grants"])
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        // While re-keying, this server reads records to rebuild the index.
-        if state.as_deref() != Some("upgrading") {
-            self.check_context(state, label)?;
-        }
-        self.decode_entry(key, fields)
-    }
-
-    async fn read_entry(&self, uid: &str) -> Result<Option<Entry>> {
-        self.read_entry_at(&self.entry_key(uid)).await
-    }
-
-    /// The entries of `uids` (absent ones skipped), in pipelines of [`BATCH`].
+    /// The entries of `uids` (absent ones skipped), in pipelines of [`BATCH`], after checking
+    /// the context; during a rotation, from whichever generation holds each.
     async fn read_entries(&self, uids: &[String]) -> Result<Vec<Entry>> {
+        let (current, previous) = self.generations();
         let mut conn = self.conn.clone();
         let mut out = Vec::with_capacity(uids.len());
-        for chunk in uids.chunks(BATCH) {
-            let keys: Vec<String> = chunk.iter().map(|u| self.entry_key(u)).collect();
+        let mut checked = false;
+        for chunk in uids.chunks(BATCH).chain(uids.is_empty().then_some(&[][..])) {
             let mut pipe = redis::pipe();
-            for k in &keys {
-                pipe.cmd("HMGET")
-                    .arg(k)
-                    .arg(&["rev", "data", "grev", "grants"]);
-            }
-            let rows: Vec<EntryFields> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
-            for (k, fields) in keys.iter().zip(rows) {
-                if let Some(e) = self.decode_entry(k, fields)? {
-                    out.push(e);
+            pipe.cmd("HMGET")
+                .arg(self.context_key())
+                .arg(&CONTEXT_FIELDS);
+            let mut keys = Vec::new();
+            for uid in chunk {
+                let mut both = vec![(current.clone(), current.entry_key(uid))];
+                if let Some(p) = &previous {
+                    both.push((p.clone(), p.entry_key(uid)));
                 }
+                for (_, k) in &both {
+                    pipe.cmd("HMGET").arg(k).arg(&ENTRY_FIELDS);
+                }
+                keys.push(both);
+            }
+            let mut replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            if replies.is_empty() {
+                return Err(tampered("an empty reply"));
+            }
+            let ctx: Context = redis::from_redis_value(replies.remove(0)).map_err(parsing)?;
+            if !checked {
+                self.check_context(&ctx, &current)?;
+                checked = true;
+            }
+            let mut replies = replies.into_iter();
+            for both in keys {
+                let mut found = None;
+                for (generation, key) in both {
+                    let fields: EntryFields = redis::from_redis_value(
+                        replies.next().ok_or_else(|| tampered("a short reply"))?,
+                    )
+                    .map_err(parsing)?;
+                    if found.is_none() {
+                        found = generation.decode_entry(&key, fields)?;
+                    }
+                }
+                out.extend(found);
             }
         }
         Ok(out)
     }
 
-    /// The uids under any of `keywords`, deduplicated, after checking the context.
+    async fn read_entry(&self, uid: &str) -> Result<Option<Entry>> {
+        Ok(self.read_entries(&[uid.to_owned()]).await?.pop())
+    }
+
+    /// The uids under any of `keywords` (in both generations during a rotation), deduplicated,
+    /// after checking the context.
     async fn uids_under(&self, keywords: &[Keyword]) -> Result<Vec<String>> {
+        let (current, previous) = self.generations();
         let mut conn = self.conn.clone();
-        let sets: Vec<String> = keywords.iter().map(|k| self.set_key(k)).collect();
+        let mut sets: Vec<(Arc<Generation>, String)> = keywords
+            .iter()
+            .map(|k| (current.clone(), current.set_key(k)))
+            .collect();
+        if let Some(p) = &previous {
+            sets.extend(keywords.iter().map(|k| (p.clone(), p.set_key(k))));
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("HMGET")
             .arg(self.context_key())
-            .arg(&["state", "label"]);
-        for s in &sets {
+            .arg(&CONTEXT_FIELDS);
+        for (_, s) in &sets {
             pipe.smembers(s);
         }
         let mut replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         if replies.is_empty() {
             return Err(tampered("an empty reply"));
         }
-        let (state, label): Context =
-            redis::from_redis_value(replies.remove(0)).map_err(parsing)?;
-        self.check_context(state, label)?;
+        let ctx: Context = redis::from_redis_value(replies.remove(0)).map_err(parsing)?;
+        self.check_context(&ctx, &current)?;
         let mut uids = BTreeSet::new();
-        for (set, reply) in sets.iter().zip(replies) {
+        for ((generation, set), reply) in sets.iter().zip(replies) {
             let members: Vec<Vec<u8>> = redis::from_redis_value(reply).map_err(parsing)?;
             for m in members {
-                let uid = self
+                let uid = generation
                     .keys
                     .index
                     .open_deterministic(set.as_bytes(), &m)
@@ -487,20 +974,21 @@ impl RedisFindexStore {
         Ok(uids.into_iter().collect())
     }
 
-    /// Runs the swap script; `Ok(false)` when the revision moved.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the swap script on the current generation; `Ok(false)` when the revision moved.
     async fn swap(
         &self,
+        current: &Generation,
         uid: &str,
         fields: (&str, &str),
         expected: u64,
         new: Option<(u64, Vec<u8>)>,
         change: &IndexChange,
     ) -> Result<bool> {
-        let key = self.entry_key(uid);
+        let key = current.entry_key(uid);
         let mut inv = self.swap_script.key(self.context_key());
         inv.key(&key)
             .arg(&self.label)
+            .arg(current.n.to_string())
             .arg(fields.0)
             .arg(expected.to_string());
         match new {
@@ -508,10 +996,9 @@ impl RedisFindexStore {
             None => inv.arg("").arg(fields.1).arg(""),
         };
         inv.arg(change.remove.len());
-        for k in change.remove.iter().chain(&change.add) {
-            let set = self.set_key(k);
-            inv.arg(self.index_entry(&set, uid)?);
-            inv.key(set);
+        let sets = current.entries(uid, change.remove.iter().chain(&change.add).cloned())?;
+        for (set, member) in sets {
+            inv.key(set).arg(member);
         }
         let mut conn = self.conn.clone();
         let outcome: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
@@ -527,6 +1014,7 @@ impl RedisFindexStore {
 
     /// Changes the grants of `uid` with `change`, retrying on concurrent grant changes.
     async fn change_grants(&self, uid: &str, change: impl Fn(&mut Grants)) -> Result<()> {
+        let current = self.settle(uid).await?;
         for _ in 0..64 {
             let entry = self
                 .read_entry(uid)
@@ -541,18 +1029,17 @@ impl RedisFindexStore {
                 return Ok(());
             }
             let revision = entry.grants_revision + 1;
-            let sealed = self
-                .keys
-                .data
-                .seal(
-                    &Self::record_aad(&self.entry_key(uid), "grants", revision),
-                    &encode_grants(&grants),
-                )
-                .map_err(findex::crypto("seal grants"))?;
+            let sealed = current.seal(
+                &current.entry_key(uid),
+                "grants",
+                revision,
+                &encode_grants(&grants),
+            )?;
             let index =
                 IndexChange::between(&grant_keywords(&entry.grants), &grant_keywords(&grants));
             if self
                 .swap(
+                    &current,
                     uid,
                     ("grev", "grants"),
                     entry.grants_revision,
@@ -570,38 +1057,6 @@ impl RedisFindexStore {
     }
 }
 
-fn tampered(what: &str) -> StoreError {
-    StoreError::Corrupt {
-        uid: "(sealed)".into(),
-        reason: format!(
-            "Redis returned {what}: the data was altered outside the KMS, or written under another \
-             master password"
-        ),
-    }
-}
-
-fn relabelled() -> StoreError {
-    StoreError::Unavailable {
-        backend: BACKEND,
-        reason:
-            "another server re-keyed the index under a different --redis-findex-label; restart \
-                 this server with that label"
-                .into(),
-        source: None,
-    }
-}
-
-fn script_refusal(code: i64) -> StoreError {
-    match code {
-        -2 => StoreError::Upgrading,
-        -3 => relabelled(),
-        other => StoreError::Query {
-            backend: BACKEND,
-            reason: format!("unexpected script answer {other}"),
-        },
-    }
-}
-
 #[async_trait]
 impl ObjectStore for RedisFindexStore {
     fn backend(&self) -> &'static str {
@@ -609,30 +1064,26 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn create(&self, object: StoredObject) -> Result<()> {
-        let mut conn = self.conn.clone();
+        let s = &self.inner;
+        let current = s.settle(&object.uid).await?;
+        let mut conn = s.conn.clone();
         let seq: u64 = conn
-            .incr(format!("{}:seq", self.prefix), 1)
+            .incr(format!("{}:seq", s.prefix), 1)
             .await
             .map_err(unavailable)?;
         let object = StoredObject {
             revision: 1,
             ..object
         };
-        let key = self.entry_key(&object.uid);
-        let sealed = self
-            .keys
-            .data
-            .seal(
-                &Self::record_aad(&key, "data", 1),
-                &encode_record(seq, &object),
-            )
-            .map_err(findex::crypto("seal a record"))?;
-        let mut inv = self.create_script.key(self.context_key());
-        inv.key(&key).arg(&self.label).arg(sealed);
-        for k in object_keywords(&object) {
-            let set = self.set_key(&k);
-            inv.arg(self.index_entry(&set, &object.uid)?);
-            inv.key(set);
+        let key = current.entry_key(&object.uid);
+        let sealed = current.seal(&key, "data", 1, &encode_record(seq, &object))?;
+        let mut inv = s.create_script.key(s.context_key());
+        inv.key(&key)
+            .arg(&s.label)
+            .arg(current.n.to_string())
+            .arg(sealed);
+        for (set, member) in current.entries(&object.uid, object_keywords(&object))? {
+            inv.key(set).arg(member);
         }
         let outcome: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
         match outcome {
@@ -643,42 +1094,41 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
-        Ok(self.read_entry(uid).await?.map(|e| e.record.object))
+        Ok(self.inner.read_entry(uid).await?.map(|e| e.record.object))
     }
 
     async fn update(&self, object: StoredObject) -> Result<()> {
-        let current = self
+        let s = &self.inner;
+        let current = s.settle(&object.uid).await?;
+        let stored = s
             .read_entry(&object.uid)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 uid: object.uid.clone(),
             })?;
-        if current.record.object.revision != object.revision {
+        if stored.record.object.revision != object.revision {
             return Err(StoreError::Conflict { uid: object.uid });
         }
         let revision = object.revision + 1;
-        let key = self.entry_key(&object.uid);
-        let sealed = self
-            .keys
-            .data
-            .seal(
-                &Self::record_aad(&key, "data", revision),
-                &encode_record(current.record.seq, &object),
-            )
-            .map_err(findex::crypto("seal a record"))?;
+        let sealed = current.seal(
+            &current.entry_key(&object.uid),
+            "data",
+            revision,
+            &encode_record(stored.record.seq, &object),
+        )?;
         let index = IndexChange::between(
-            &object_keywords(&current.record.object),
+            &object_keywords(&stored.record.object),
             &object_keywords(&object),
         );
-        if self
-            .swap(
-                &object.uid,
-                ("rev", "data"),
-                object.revision,
-                Some((revision, sealed)),
-                &index,
-            )
-            .await?
+        if s.swap(
+            &current,
+            &object.uid,
+            ("rev", "data"),
+            object.revision,
+            Some((revision, sealed)),
+            &index,
+        )
+        .await?
         {
             Ok(())
         } else {
@@ -687,8 +1137,10 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn delete(&self, uid: &str) -> Result<()> {
+        let s = &self.inner;
+        let current = s.settle(uid).await?;
         for _ in 0..64 {
-            let entry = self
+            let entry = s
                 .read_entry(uid)
                 .await?
                 .ok_or_else(|| StoreError::NotFound {
@@ -699,15 +1151,15 @@ impl ObjectStore for RedisFindexStore {
                 .cloned()
                 .collect();
             let index = IndexChange::between(&keywords, &BTreeSet::new());
-            if self
-                .swap(
-                    uid,
-                    ("rev", "data"),
-                    entry.record.object.revision,
-                    None,
-                    &index,
-                )
-                .await?
+            if s.swap(
+                &current,
+                uid,
+                ("rev", "data"),
+                entry.record.object.revision,
+                None,
+                &index,
+            )
+            .await?
             {
                 return Ok(());
             }
@@ -718,16 +1170,18 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
-        self.change_grants(uid, |g| {
-            g.entry(user.to_owned())
-                .or_default()
-                .extend(operations.iter().cloned());
-        })
-        .await
+        self.inner
+            .change_grants(uid, |g| {
+                g.entry(user.to_owned())
+                    .or_default()
+                    .extend(operations.iter().cloned());
+            })
+            .await
     }
 
     async fn revoke_grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
         match self
+            .inner
             .change_grants(uid, |g| {
                 if let Some(ops) = g.get_mut(user) {
                     for op in operations {
@@ -744,6 +1198,7 @@ impl ObjectStore for RedisFindexStore {
 
     async fn grants(&self, uid: &str) -> Result<Vec<Grant>> {
         Ok(self
+            .inner
             .read_entry(uid)
             .await?
             .map(|e| {
@@ -760,6 +1215,7 @@ impl ObjectStore for RedisFindexStore {
 
     async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
         Ok(self
+            .inner
             .read_entry(uid)
             .await?
             .map(|e| rights_of(&e.grants, user).into_iter().collect())
@@ -767,10 +1223,11 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn obtained(&self, user: &str) -> Result<Vec<Obtained>> {
-        let uids = self
+        let s = &self.inner;
+        let uids = s
             .uids_under(&[Keyword::grantee(user), Keyword::grantee(crate::EVERY_USER)])
             .await?;
-        let mut entries: Vec<Entry> = self
+        let mut entries: Vec<Entry> = s
             .read_entries(&uids)
             .await?
             .into_iter()
@@ -792,10 +1249,9 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>> {
+        let s = &self.inner;
         // The most selective keyword the query names; the rest is checked on the records.
         let candidates = if let Some(uid) = &query.uid {
-            // Still checks the context, then reads the one entry.
-            self.uids_under(&[]).await?;
             vec![uid.clone()]
         } else {
             let primary = if let Some(t) = query.tags.first() {
@@ -817,9 +1273,9 @@ impl ObjectStore for RedisFindexStore {
             } else {
                 vec![Keyword::all()]
             };
-            self.uids_under(&primary).await?
+            s.uids_under(&primary).await?
         };
-        let mut entries = self.read_entries(&candidates).await?;
+        let mut entries = s.read_entries(&candidates).await?;
         entries.sort_by_key(|e| e.record.seq);
         let visible = |e: &Entry| match &query.visible_to {
             None => true,
@@ -844,7 +1300,7 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn health(&self) -> Result<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.inner.conn.clone();
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
@@ -853,14 +1309,18 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn clear(&self) -> Result<()> {
-        let mut conn = self.conn.clone();
-        for pattern in ["o", "i"] {
-            for chunk in self
-                .scan(&format!("{}:{pattern}:*", self.prefix))
-                .await?
-                .chunks(512)
-            {
-                let _: () = conn.del(chunk).await.map_err(unavailable)?;
+        let s = &self.inner;
+        let mut conn = s.conn.clone();
+        let (current, previous) = s.generations();
+        for generation in std::iter::once(current).chain(previous) {
+            for pattern in ["o", "i"] {
+                for chunk in s
+                    .scan(&format!("{}:{pattern}:*", generation.base))
+                    .await?
+                    .chunks(512)
+                {
+                    let _: () = conn.del(chunk).await.map_err(unavailable)?;
+                }
             }
         }
         Ok(())
@@ -918,6 +1378,7 @@ pub mod testing {
                 settings: RedisSettings {
                     url: Secret::new(url),
                     master_password: Secret::new("test master password"),
+                    new_master_password: None,
                     label: "test label".into(),
                     prefix: format!("kmstest{nanos:x}{}", std::process::id()),
                 },

@@ -96,7 +96,7 @@ async fn swapped_records_are_refused() {
     let client = redis::Client::open(redis.settings.url.expose()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let entries: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:o:*", redis.settings.prefix))
+        .arg(format!("{}:*:o:*", redis.settings.prefix))
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -122,5 +122,139 @@ async fn swapped_records_are_refused() {
         }
     }
     assert_eq!(refused, 1, "the entry whose record was replaced is refused");
+    redis.drop_now().await.unwrap();
+}
+
+async fn wait_for_rotation(store: &RedisFindexStore) {
+    for _ in 0..1200 {
+        if store.rotation_progress().is_none() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the rotation did not finish in a minute");
+}
+
+/// A change of master password while the rotating server takes writes: nothing is lost, grants
+/// and the index follow, other servers are refused meanwhile, the old password opens nothing
+/// afterwards and no key of the old generation is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_password_changes_online() {
+    let redis = TestRedis::new().await.unwrap();
+    let old = RedisFindexStore::open(&redis.settings).await.unwrap();
+    for i in 0..400 {
+        old.create(conformance::sample(&format!("r{i}"), "alice", &["rot"]))
+            .await
+            .unwrap();
+    }
+    for i in 0..40 {
+        old.grant(&format!("r{i}"), "bob", &["get".into()])
+            .await
+            .unwrap();
+    }
+    let mut rotating_settings = redis.settings.clone();
+    rotating_settings.new_master_password = Some(Secret::new("the new master password"));
+    let rotating = std::sync::Arc::new(RedisFindexStore::open(&rotating_settings).await.unwrap());
+    // Writes on the rotating server while it moves entries.
+    let writer = {
+        let s = rotating.clone();
+        tokio::spawn(async move {
+            for i in 0..50 {
+                s.create(conformance::sample(&format!("n{i}"), "alice", &["rot"]))
+                    .await
+                    .unwrap();
+                let uid = format!("r{}", 399 - i);
+                let mut o = s.get(&uid).await.unwrap().expect("readable while rotating");
+                o.tags.push("updated".into());
+                s.update(o).await.unwrap();
+                s.grant(&format!("r{}", 100 + i), "carol", &["encrypt".into()])
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    // The server still on the old password is refused with what to do.
+    let e = old
+        .create(conformance::sample("late", "alice", &[]))
+        .await
+        .expect_err("refused while rotating");
+    assert!(e.to_string().contains("master password"), "{e}");
+    writer.await.unwrap();
+    wait_for_rotation(&rotating).await;
+
+    let mut new_settings = redis.settings.clone();
+    new_settings.master_password = Secret::new("the new master password");
+    let new = RedisFindexStore::open(&new_settings).await.unwrap();
+    let tagged = |t: &str| LocateQuery {
+        tags: vec![t.into()],
+        ..LocateQuery::default()
+    };
+    assert_eq!(new.locate(&tagged("rot")).await.unwrap().len(), 450);
+    assert_eq!(new.locate(&tagged("updated")).await.unwrap().len(), 50);
+    assert_eq!(new.obtained("bob").await.unwrap().len(), 40);
+    assert_eq!(new.obtained("carol").await.unwrap().len(), 50);
+    assert_eq!(
+        new.rights("r3", "bob").await.unwrap(),
+        vec!["get".to_owned()]
+    );
+    let e = RedisFindexStore::open(&redis.settings)
+        .await
+        .err()
+        .expect("the old password is refused");
+    assert!(e.to_string().contains("does not open"), "{e}");
+    let first_generation = format!("{}:1:", redis.settings.prefix);
+    let left: Vec<String> = redis
+        .dump()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .filter(|k| k.starts_with(&first_generation))
+        .collect();
+    assert!(left.is_empty(), "old generation left: {left:?}");
+    redis.drop_now().await.unwrap();
+}
+
+/// A rotation stopped part-way (the server killed) is resumed by the next start with both
+/// passwords; a start with only one of them meanwhile says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_rotation_resumes() {
+    let redis = TestRedis::new().await.unwrap();
+    let old = RedisFindexStore::open(&redis.settings).await.unwrap();
+    for i in 0..2000 {
+        old.create(conformance::sample(&format!("x{i}"), "alice", &["t"]))
+            .await
+            .unwrap();
+    }
+    let mut both = redis.settings.clone();
+    both.new_master_password = Some(Secret::new("next password"));
+    let rotating = RedisFindexStore::open(&both).await.unwrap();
+    loop {
+        match rotating.rotation_progress() {
+            Some((moved, _)) if moved >= 100 => break,
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+            None => panic!("finished before it could be interrupted"),
+        }
+    }
+    drop(rotating);
+    let mut only_new = redis.settings.clone();
+    only_new.master_password = Secret::new("next password");
+    let e = RedisFindexStore::open(&only_new)
+        .await
+        .err()
+        .expect("an unfinished change needs both passwords");
+    assert!(e.to_string().contains("--redis-new-master-password"), "{e}");
+    let resumed = RedisFindexStore::open(&both).await.unwrap();
+    wait_for_rotation(&resumed).await;
+    drop(resumed);
+    let new = RedisFindexStore::open(&only_new).await.unwrap();
+    let all = LocateQuery {
+        tags: vec!["t".into()],
+        ..LocateQuery::default()
+    };
+    assert_eq!(new.locate(&all).await.unwrap().len(), 2000);
+    for i in (0..2000).step_by(97) {
+        assert!(new.get(&format!("x{i}")).await.unwrap().is_some());
+    }
     redis.drop_now().await.unwrap();
 }
