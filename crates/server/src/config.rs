@@ -106,6 +106,35 @@ pub struct Args {
     #[arg(long, env = "KMS_PRIVILEGED_USERS", value_delimiter = ',')]
     pub privileged_users: Option<Vec<String>>,
 
+    /// HSM model: softhsm2, utimaco, proteccio, or other (with --hsm-library).
+    #[arg(long, env = "KMS_HSM_MODEL")]
+    pub hsm_model: Option<String>,
+
+    /// PKCS#11 library of the HSM (default: the usual path of --hsm-model).
+    #[arg(long, env = "KMS_HSM_LIBRARY")]
+    pub hsm_library: Option<PathBuf>,
+
+    /// HSM slot to use; repeat for several, each paired in order with a --hsm-password.
+    #[arg(long, env = "KMS_HSM_SLOT", value_delimiter = ',')]
+    pub hsm_slot: Option<Vec<u64>>,
+
+    /// User PIN of each --hsm-slot, in the same order (repeat the flag).
+    #[arg(long, env = "KMS_HSM_PASSWORD", hide_env_values = true)]
+    pub hsm_password: Option<Vec<String>>,
+
+    /// Users who may create and destroy HSM keys (comma-separated or repeated); other users
+    /// need grants on them.
+    #[arg(long, env = "KMS_HSM_ADMIN", value_delimiter = ',')]
+    pub hsm_admin: Option<Vec<String>>,
+
+    /// Key that wraps every key the KMS stores: hsm::<slot>::<label> (an AES key in the HSM).
+    #[arg(long, env = "KMS_KEY_ENCRYPTION_KEY")]
+    pub key_encryption_key: Option<String>,
+
+    /// Seconds an unwrapped key stays in memory after use (default 60; 0 keeps none).
+    #[arg(long, env = "KMS_UNWRAPPED_KEY_CACHE_SECONDS")]
+    pub unwrapped_key_cache_seconds: Option<u64>,
+
     /// PKCS#12 file with the certificate and key of the HTTPS port (plain HTTP without it).
     #[arg(long, env = "KMS_HTTPS_P12_FILE")]
     pub https_p12_file: Option<PathBuf>,
@@ -292,6 +321,28 @@ struct FileConfig {
     default_username: Option<String>,
     #[serde(alias = "privileged-users")]
     privileged_users: Option<Vec<String>>,
+    #[serde(default)]
+    hsm: HsmSection,
+    #[serde(alias = "key-encryption-key")]
+    key_encryption_key: Option<String>,
+    #[serde(alias = "unwrapped-key-cache-seconds")]
+    unwrapped_key_cache_seconds: Option<u64>,
+}
+
+/// The `[hsm]` section of `kms.toml`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct HsmSection {
+    #[serde(alias = "hsm-model")]
+    hsm_model: Option<String>,
+    #[serde(alias = "hsm-library")]
+    hsm_library: Option<PathBuf>,
+    #[serde(alias = "hsm-slot")]
+    hsm_slot: Option<Vec<u64>>,
+    #[serde(alias = "hsm-password")]
+    hsm_password: Option<Vec<String>>,
+    #[serde(alias = "hsm-admin")]
+    hsm_admin: Option<Vec<String>>,
 }
 
 /// Where each flag lives in `kms.toml` (section and key; kebab-case spellings are accepted too).
@@ -343,6 +394,16 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("ensure_ra_tls", "[bootstrap_server] ensure_ra_tls"),
     ("bootstrap_token", "[bootstrap_server] bootstrap_token"),
     ("max_request_size", "[http] max_request_size"),
+    ("hsm_model", "[hsm] hsm_model"),
+    ("hsm_library", "[hsm] hsm_library"),
+    ("hsm_slot", "[hsm] hsm_slot"),
+    ("hsm_password", "[hsm] hsm_password"),
+    ("hsm_admin", "[hsm] hsm_admin"),
+    ("key_encryption_key", "key_encryption_key"),
+    (
+        "unwrapped_key_cache_seconds",
+        "unwrapped_key_cache_seconds",
+    ),
     ("max_batch_items", "[http] max_batch_items"),
     ("max_response_size", "[http] max_response_size"),
     ("max_connections", "[http] max_connections"),
@@ -506,6 +567,23 @@ pub struct Config {
     pub connections: crate::listener::ConnectionLimits,
     /// Longest a request may take before the client is told its outcome is unknown.
     pub request_timeout: std::time::Duration,
+    /// The HSM, when one is configured.
+    pub hsm: Option<HsmConfig>,
+    /// `--key-encryption-key`: what wraps every stored key.
+    pub key_encryption_key: Option<String>,
+    /// How long an unwrapped key stays in memory.
+    pub unwrapped_key_cache: std::time::Duration,
+}
+
+/// A PKCS#11 library and the slots to log in to.
+#[derive(Clone, Debug)]
+pub struct HsmConfig {
+    pub model: String,
+    pub library: PathBuf,
+    /// Slot and user PIN, paired in the order given.
+    pub slots: Vec<(u64, Secret)>,
+    /// Who may create and destroy HSM objects.
+    pub admins: Vec<String>,
 }
 
 /// Why the configuration is not usable.
@@ -573,6 +651,37 @@ impl Config {
                 .map(Secret::new),
         };
         let database = Backend::from_settings(database_settings.clone())?;
+        let hsm = hsm_config(
+            args.hsm_model.or(file.hsm.hsm_model),
+            args.hsm_library.or(file.hsm.hsm_library),
+            args.hsm_slot.or(file.hsm.hsm_slot).unwrap_or_default(),
+            args.hsm_password.or(file.hsm.hsm_password).unwrap_or_default(),
+            args.hsm_admin.or(file.hsm.hsm_admin).unwrap_or_default(),
+        )?;
+        let key_encryption_key = args.key_encryption_key.or(file.key_encryption_key);
+        if let Some(kek) = &key_encryption_key {
+            match kms_hsm::HsmRef::parse(kek) {
+                Some(Ok(r)) if hsm.as_ref().is_some_and(|h| h.slots.iter().any(|(s, _)| *s == r.slot)) => {}
+                Some(Ok(r)) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "--key-encryption-key {kek} names HSM slot {}, which is not configured: \
+                         add --hsm-model, --hsm-slot {} and its --hsm-password",
+                        r.slot, r.slot
+                    )));
+                }
+                Some(Err(e)) => return Err(ConfigError::Invalid(e.to_string())),
+                None => {
+                    return Err(ConfigError::Invalid(format!(
+                        "--key-encryption-key `{kek}` must be an HSM key, hsm::<slot>::<label>"
+                    )));
+                }
+            }
+        }
+        let unwrapped_key_cache = std::time::Duration::from_secs(
+            args.unwrapped_key_cache_seconds
+                .or(file.unwrapped_key_cache_seconds)
+                .unwrap_or(60),
+        );
         let hostname = args
             .hostname
             .or(file.http.hostname)
@@ -663,6 +772,9 @@ impl Config {
                     .or(file.http.request_timeout)
                     .unwrap_or(120),
             ),
+            hsm,
+            key_encryption_key,
+            unwrapped_key_cache,
             connections: crate::listener::ConnectionLimits {
                 max_connections: args
                     .max_connections
@@ -676,6 +788,54 @@ impl Config {
             },
         })
     }
+}
+
+/// Checks the HSM settings: a model (or a library), slots paired with passwords.
+fn hsm_config(
+    model: Option<String>,
+    library: Option<PathBuf>,
+    slots: Vec<u64>,
+    passwords: Vec<String>,
+    admins: Vec<String>,
+) -> Result<Option<HsmConfig>, ConfigError> {
+    if model.is_none() && library.is_none() && slots.is_empty() && passwords.is_empty() {
+        return Ok(None);
+    }
+    let model = model.unwrap_or_else(|| "other".into());
+    if !["softhsm2", "utimaco", "proteccio", "other"].contains(&model.as_str()) {
+        return Err(ConfigError::Invalid(format!(
+            "--hsm-model `{model}` is not one of softhsm2, utimaco, proteccio, other"
+        )));
+    }
+    let library = match library.or_else(|| kms_hsm::default_library(&model).map(PathBuf::from)) {
+        Some(l) => l,
+        None => {
+            return Err(ConfigError::Invalid(
+                "--hsm-model other needs --hsm-library PATH (the PKCS#11 library)".into(),
+            ));
+        }
+    };
+    if slots.is_empty() || slots.len() != passwords.len() {
+        return Err(ConfigError::Invalid(format!(
+            "give one --hsm-password for each --hsm-slot, in the same order ({} slots, {} \
+             passwords)",
+            slots.len(),
+            passwords.len()
+        )));
+    }
+    Ok(Some(HsmConfig {
+        model,
+        library,
+        slots: slots
+            .into_iter()
+            .zip(passwords.into_iter().map(Secret::new))
+            .collect(),
+        admins: admins
+            .into_iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect(),
+    }))
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub enum KmsError {
     BadCryptographicParameters(String),
     #[error("{0}")]
     Cryptographic(kms_crypto::Error),
+    /// The HSM refused or failed an operation (device errors, login lost).
+    #[error("{0}")]
+    Hsm(kms_hsm::HsmError),
     /// A tag that does not verify and a CBC padding that does not check out get this one
     /// answer: telling them apart would make the server a padding oracle.
     #[error(
@@ -178,7 +181,7 @@ impl KmsError {
             KmsError::BadCryptographicParameters(_) | KmsError::ModeNotAllowed { .. } => {
                 ResultReason::BadCryptographicParameters
             }
-            KmsError::DecryptionFailed => ResultReason::CryptographicFailure,
+            KmsError::DecryptionFailed | KmsError::Hsm(_) => ResultReason::CryptographicFailure,
             KmsError::Cryptographic(e) => match e {
                 // The reasons the KMIP Profiles' mandatory test cases give for these two
                 // conditions, the same in 1.4 and 2.1: an IV that the mode needs and the request
@@ -215,7 +218,7 @@ impl KmsError {
             KmsError::PermissionDenied(_) => 403,
             KmsError::AlreadyExists(_) | KmsError::Conflict(_) => 409,
             KmsError::Store(StoreError::Unavailable { .. } | StoreError::Upgrading) => 503,
-            KmsError::Store(_) => 500,
+            KmsError::Store(_) | KmsError::Hsm(_) => 500,
             KmsError::OperationNotSupported(_) => 501,
             KmsError::InvalidMessage(_)
             | KmsError::Codec(_)

@@ -24,6 +24,8 @@ pub struct Kms {
     pub streams: crate::streams::Streams,
     /// Private keys parsed by earlier requests.
     pub key_cache: crate::key_cache::KeyCache,
+    /// The HSM and its admins, when configured.
+    pub hsm: Option<crate::operations::hsm::HsmState>,
 }
 
 /// What one request may ask of the server.
@@ -109,6 +111,7 @@ impl Kms {
             privileged_users: None,
             streams: crate::streams::Streams::default(),
             key_cache: crate::key_cache::KeyCache::default(),
+            hsm: None,
         }
     }
 

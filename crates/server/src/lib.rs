@@ -62,6 +62,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Bootstrap(#[from] bootstrap::BootstrapError),
+    #[error("{0}")]
+    Hsm(String),
 }
 
 /// Deletes everything in the store, loudly.
@@ -95,13 +97,42 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     serve(&config, store, tls).await
 }
 
+/// Loads the HSM library and logs in to every configured slot; a configuration that does not
+/// work stops the start with what to fix.
+async fn open_hsm(config: &Config) -> Result<Option<Arc<kms_hsm::Hsm>>, StartError> {
+    let Some(h) = &config.hsm else {
+        return Ok(None);
+    };
+    let library = h.library.clone();
+    let slots: Vec<(u64, zeroize::Zeroizing<String>)> = h
+        .slots
+        .iter()
+        .map(|(slot, password)| (*slot, zeroize::Zeroizing::new(password.expose().to_owned())))
+        .collect();
+    let hsm = tokio::task::spawn_blocking(move || kms_hsm::Hsm::open(&library, &slots))
+        .await
+        .map_err(|e| StartError::Hsm(format!("the HSM start stopped: {e}")))?
+        .map_err(|e| StartError::Hsm(e.to_string()))?;
+    tracing::info!(model = %h.model, library = %h.library.display(), slots = ?hsm.slots(), "HSM ready");
+    Ok(Some(Arc::new(hsm)))
+}
+
 /// Serves the KMS on `config.listen`, over HTTPS when a TLS configuration is given.
 pub async fn serve(
     config: &Config,
     store: Arc<dyn ObjectStore>,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<RunningServer, StartError> {
+    let hsm = open_hsm(config).await?;
     let mut kms = Kms::new(store);
+    kms.hsm = hsm.map(|hsm| crate::operations::hsm::HsmState {
+        hsm,
+        admins: config
+            .hsm
+            .as_ref()
+            .map(|h| h.admins.clone())
+            .unwrap_or_default(),
+    });
     kms.limits = config.limits;
     kms.privileged_users = config.privileged_users.clone();
     let state = Arc::new(AppState {

@@ -91,7 +91,14 @@ pub async fn locate(
         .storage_status_mask
         .is_some_and(|m| m & DESTROYED_STORAGE != 0)
         || query.state.is_some();
-    let all = kms.store.locate(&query).await?;
+    let mut all = kms.store.locate(&query).await?;
+    if kms.hsm.is_some() {
+        for uid in super::hsm::locate_hsm(kms, ctx, &query).await? {
+            if !all.contains(&uid) {
+                all.push(uid);
+            }
+        }
+    }
     let total = all.len();
     let offset = request.offset_items.unwrap_or(0).max(0) as usize;
     let max = request

@@ -19,6 +19,7 @@ pub mod export;
 pub mod get;
 pub mod get_attribute_list;
 pub mod get_attributes;
+pub mod hsm;
 pub mod hash;
 pub mod import;
 pub mod interop;
@@ -104,6 +105,10 @@ macro_rules! operations {
             payload: RequestPayload,
         ) -> KResult<ResponsePayload> {
             ctx.operation = Some(payload.operation());
+            let payload = match hsm::intercept(kms, ctx, payload).await? {
+                Ok(answer) => return Ok(answer),
+                Err(payload) => payload,
+            };
             match payload {
                 $( RequestPayload::$op(p) => Ok(ResponsePayload::$op($module::$module(kms, ctx, p).await?)), )*
                 $( RequestPayload::Other(Operation::$uop, p) => Ok(ResponsePayload::Other(

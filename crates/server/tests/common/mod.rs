@@ -154,6 +154,9 @@ impl Builder {
             limits: Default::default(),
             connections: self.connections,
             request_timeout: self.request_timeout,
+            hsm: None,
+            key_encryption_key: None,
+            unwrapped_key_cache: std::time::Duration::from_secs(60),
         };
         let server = kms_server::start(config).await.expect("server starts");
         let scheme = if https { "https" } else { "http" };
