@@ -17,12 +17,14 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # libcrypto for SQLCipher (rusqlite's bundled-sqlcipher), found through pkg-config.
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# SoftHSM2: the PKCS#11 library of the HSM tests.
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  say "already installed: gcc, perl, curl, postgresql, mariadb-server, redis-server, libssl-dev, pkg-config"
+  say "already installed: gcc, perl, curl, postgresql, mariadb-server, redis-server, libssl-dev, pkg-config, softhsm2"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
 

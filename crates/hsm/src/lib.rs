@@ -25,11 +25,17 @@ use pool::SlotPool;
 /// Why an HSM call failed. Messages say what to fix and never carry a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum HsmError {
-    #[error("cannot load the PKCS#11 library {path}: {reason}; check --hsm-library (or --hsm-model)")]
+    #[error(
+        "cannot load the PKCS#11 library {path}: {reason}; check --hsm-library (or --hsm-model)"
+    )]
     Library { path: PathBuf, reason: String },
-    #[error("HSM slot {slot} does not exist or holds no token; the library offers slots {available}; check --hsm-slot")]
+    #[error(
+        "HSM slot {slot} does not exist or holds no token; the library offers slots {available}; check --hsm-slot"
+    )]
     NoSuchSlot { slot: u64, available: String },
-    #[error("cannot log in to HSM slot {slot}: {reason}; check the --hsm-password paired with this slot")]
+    #[error(
+        "cannot log in to HSM slot {slot}: {reason}; check the --hsm-password paired with this slot"
+    )]
     Login { slot: u64, reason: String },
     #[error("`{0}` is not an HSM object identifier: expected hsm::<slot>::<label>")]
     BadReference(String),
@@ -43,8 +49,15 @@ pub enum HsmError {
     NotExtractable(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error(
+        "decryption failed: the ciphertext, tag, IV, padding, additional data or key differ from those used to encrypt"
+    )]
+    DecryptionFailed,
     #[error("the HSM refused {operation}: {reason}")]
-    Device { operation: &'static str, reason: String },
+    Device {
+        operation: &'static str,
+        reason: String,
+    },
 }
 
 pub type Result<T, E = HsmError> = std::result::Result<T, E>;
@@ -139,7 +152,11 @@ impl Hsm {
         // Loading the library twice in one process gives the same library, already initialised
         // (a server restarted in-process, tests).
         match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(()) | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::CryptokiAlreadyInitialized, _)) => {}
+            Ok(())
+            | Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::CryptokiAlreadyInitialized,
+                _,
+            )) => {}
             Err(e) => return Err(failed(format!("C_Initialize failed: {e}"))),
         }
         let present: Vec<Slot> = context
@@ -179,10 +196,13 @@ impl Hsm {
 
     /// `C_GetInfo`.
     pub fn library_info(&self) -> Result<LibraryInfo> {
-        let info = self.context.get_library_info().map_err(|e| HsmError::Device {
-            operation: "C_GetInfo",
-            reason: e.to_string(),
-        })?;
+        let info = self
+            .context
+            .get_library_info()
+            .map_err(|e| HsmError::Device {
+                operation: "C_GetInfo",
+                reason: e.to_string(),
+            })?;
         let version = |v: cryptoki::types::Version| (v.major(), v.minor());
         Ok(LibraryInfo {
             cryptoki_version: version(info.cryptoki_version()),
@@ -199,7 +219,7 @@ mod tests {
 
     #[test]
     fn references_parse_once() {
-        assert_eq!(HsmRef::parse("4711"), None);
+        assert!(HsmRef::parse("4711").is_none());
         let r = HsmRef::parse("hsm::3::root-kek")
             .expect("an HSM reference")
             .expect("well formed");

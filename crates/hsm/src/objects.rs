@@ -25,7 +25,9 @@ pub enum KeyKind {
     Aes,
     Rsa,
     /// NIST P-256 or P-384, by their bit size.
-    Ec { bits: u32 },
+    Ec {
+        bits: u32,
+    },
 }
 
 /// Which half, or a secret key.
@@ -82,6 +84,17 @@ impl Hash {
         }
     }
 
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        let alg = match self {
+            Hash::Sha1 => kms_crypto::HashAlgorithm::Sha1,
+            Hash::Sha256 => kms_crypto::HashAlgorithm::Sha256,
+            Hash::Sha384 => kms_crypto::HashAlgorithm::Sha384,
+            Hash::Sha512 => kms_crypto::HashAlgorithm::Sha512,
+        };
+        // These four hashes cannot fail.
+        kms_crypto::hash(alg, data).unwrap_or_default()
+    }
+
     fn len(self) -> u64 {
         match self {
             Hash::Sha1 => 20,
@@ -102,8 +115,13 @@ pub enum Cipher<'a> {
         tag_len: usize,
     },
     /// PKCS#7 padding.
-    AesCbcPad { iv: [u8; 16] },
-    RsaOaep { hash: Hash, label: &'a [u8] },
+    AesCbcPad {
+        iv: [u8; 16],
+    },
+    RsaOaep {
+        hash: Hash,
+        label: &'a [u8],
+    },
     RsaPkcs1v15,
 }
 
@@ -120,9 +138,15 @@ pub enum Signature {
 /// A public key's components, for the caller to encode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKey {
-    Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
+    Rsa {
+        modulus: Vec<u8>,
+        exponent: Vec<u8>,
+    },
     /// The uncompressed point.
-    Ec { bits: u32, point: Vec<u8> },
+    Ec {
+        bits: u32,
+        point: Vec<u8>,
+    },
 }
 
 /// What an export gives.
@@ -164,7 +188,11 @@ fn class_of(c: Pk11Class) -> Option<ObjectClass> {
 /// Every key object of the session's token with `label` (any label when `None`).
 fn find(session: &Session, label: Option<&str>) -> std::result::Result<Vec<ObjectHandle>, Error> {
     let mut out = Vec::new();
-    for class in [Pk11Class::SECRET_KEY, Pk11Class::PRIVATE_KEY, Pk11Class::PUBLIC_KEY] {
+    for class in [
+        Pk11Class::SECRET_KEY,
+        Pk11Class::PRIVATE_KEY,
+        Pk11Class::PUBLIC_KEY,
+    ] {
         let mut template = vec![Attribute::Token(true), Attribute::Class(class)];
         if let Some(l) = label {
             template.push(Attribute::Label(l.as_bytes().to_vec()));
@@ -205,9 +233,7 @@ fn describe(
             Attribute::ValueLen(v) => value_len = Some(u64::from(v) as u32 * 8),
             Attribute::ModulusBits(b) => modulus_bits = Some(u64::from(b) as u32),
             Attribute::Modulus(m) if modulus_bits.is_none() => {
-                modulus_bits = Some(
-                    (m.iter().skip_while(|b| **b == 0).count() as u32) * 8,
-                )
+                modulus_bits = Some((m.iter().skip_while(|b| **b == 0).count() as u32) * 8)
             }
             Attribute::EcParams(p) => curve = curve_bits(&p),
             Attribute::Extractable(e) => extractable = e,
@@ -237,7 +263,10 @@ fn describe(
 }
 
 /// The one object with this reference's label.
-fn one(session: &Session, r: &HsmRef) -> std::result::Result<Option<(ObjectHandle, HsmObject)>, Error> {
+fn one(
+    session: &Session,
+    r: &HsmRef,
+) -> std::result::Result<Option<(ObjectHandle, HsmObject)>, Error> {
     for handle in find(session, Some(&r.label))? {
         if let Some(o) = describe(session, r.slot, handle)? {
             return Ok(Some((handle, o)));
@@ -266,8 +295,10 @@ fn on_object<T>(
 
 /// A raw `r || s` ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }`.
 fn ecdsa_der(raw: &[u8]) -> Result<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 || raw.len() > 132 {
-        return Err(HsmError::Unsupported("the HSM returned a malformed ECDSA signature".into()));
+    if raw.is_empty() || !raw.len().is_multiple_of(2) || raw.len() > 132 {
+        return Err(HsmError::Unsupported(
+            "the HSM returned a malformed ECDSA signature".into(),
+        ));
     }
     let (r, s) = raw.split_at(raw.len() / 2);
     let integer = |v: &[u8]| {
@@ -351,7 +382,11 @@ impl Hsm {
         Ok(out)
     }
 
-    fn refuse_taken(&self, session: &Session, r: &HsmRef) -> std::result::Result<Result<()>, Error> {
+    fn refuse_taken(
+        &self,
+        session: &Session,
+        r: &HsmRef,
+    ) -> std::result::Result<Result<()>, Error> {
         Ok(if find(session, Some(&r.label))?.is_empty() {
             Ok(())
         } else {
@@ -455,12 +490,13 @@ impl Hsm {
     /// A public key's components, or a secret key's value when the HSM lets it out.
     pub fn export(&self, r: &HsmRef) -> Result<Exported> {
         on_object(self, r, "C_GetAttributeValue", |session, handle, o| {
-            let public_handle = |session: &Session| -> std::result::Result<Option<ObjectHandle>, Error> {
-                if o.class == ObjectClass::Public {
-                    return Ok(Some(handle));
-                }
-                Ok(one(session, &r.public_half())?.map(|(h, _)| h))
-            };
+            let public_handle =
+                |session: &Session| -> std::result::Result<Option<ObjectHandle>, Error> {
+                    if o.class == ObjectClass::Public {
+                        return Ok(Some(handle));
+                    }
+                    Ok(one(session, &r.public_half())?.map(|(h, _)| h))
+                };
             match (o.class, o.kind) {
                 (ObjectClass::Secret, _) => {
                     if !o.extractable {
@@ -540,23 +576,23 @@ impl Hsm {
     }
 
     /// Decrypts `data` with the key `r` inside the HSM (for AES-GCM: ciphertext then tag).
-    pub fn decrypt(&self, r: &HsmRef, cipher: Cipher<'_>, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn decrypt(
+        &self,
+        r: &HsmRef,
+        cipher: Cipher<'_>,
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
         on_object(self, r, "C_Decrypt", |session, handle, _| {
-            match with_mechanism(cipher, |m| session.decrypt(m, handle, data))? {
-                Ok(plain) => Ok(Ok(Zeroizing::new(plain))),
-                Err(e) => Ok(Err(e)),
+            match with_mechanism(cipher, |m| session.decrypt(m, handle, data)) {
+                Ok(Ok(plain)) => Ok(Ok(Zeroizing::new(plain))),
+                Ok(Err(e)) => Ok(Err(e)),
+                // One answer for a wrong tag, padding or ciphertext: no oracle.
+                Err(Error::Pkcs11(
+                    RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
+                    _,
+                )) => Ok(Err(HsmError::DecryptionFailed)),
+                Err(e) => Err(e),
             }
-        })
-        .map_err(|e| match e {
-            HsmError::Device { reason, .. }
-                if reason.contains("EncryptedData") || reason.contains("TagInvalid") =>
-            {
-                HsmError::Device {
-                    operation: "C_Decrypt",
-                    reason: "the ciphertext or its tag is not authentic for this key".into(),
-                }
-            }
-            other => other,
         })
     }
 
@@ -580,7 +616,12 @@ impl Hsm {
                     r.uid()
                 ))));
             }
-            Ok(Ok(session.sign(&sign_mechanism(signature), handle, data)?))
+            let input = signed_input(signature, data);
+            Ok(Ok(session.sign(
+                &sign_mechanism(signature),
+                handle,
+                &input,
+            )?))
         })?;
         match signature {
             Signature::Ecdsa(_) => ecdsa_der(&raw),
@@ -589,7 +630,13 @@ impl Hsm {
     }
 
     /// Verifies `signature` on `data` inside the HSM with the public half of `r`.
-    pub fn verify(&self, r: &HsmRef, scheme: Signature, data: &[u8], signature: &[u8]) -> Result<bool> {
+    pub fn verify(
+        &self,
+        r: &HsmRef,
+        scheme: Signature,
+        data: &[u8],
+        signature: &[u8],
+    ) -> Result<bool> {
         let o = self.describe(r)?;
         let public = if o.class == ObjectClass::Private {
             r.public_half()
@@ -606,7 +653,8 @@ impl Hsm {
             _ => signature.to_vec(),
         };
         on_object(self, &public, "C_Verify", |session, handle, _| {
-            match session.verify(&sign_mechanism(scheme), handle, data, &signature) {
+            let input = signed_input(scheme, data);
+            match session.verify(&sign_mechanism(scheme), handle, &input, &signature) {
                 Ok(()) => Ok(Ok(true)),
                 Err(Error::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
                     Ok(Ok(false))
@@ -638,12 +686,15 @@ fn sign_mechanism(s: Signature) -> Mechanism<'static> {
             Hash::Sha384 => Mechanism::Sha384RsaPkcs,
             Hash::Sha512 => Mechanism::Sha512RsaPkcs,
         },
-        Signature::Ecdsa(h) => match h {
-            Hash::Sha1 => Mechanism::EcdsaSha1,
-            Hash::Sha256 => Mechanism::EcdsaSha256,
-            Hash::Sha384 => Mechanism::EcdsaSha384,
-            Hash::Sha512 => Mechanism::EcdsaSha512,
-        },
+        Signature::Ecdsa(_) => Mechanism::Ecdsa,
+    }
+}
+
+/// What the HSM is given to sign: the message, or for ECDSA its digest.
+fn signed_input(s: Signature, data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match s {
+        Signature::Ecdsa(h) => std::borrow::Cow::Owned(h.digest(data)),
+        _ => std::borrow::Cow::Borrowed(data),
     }
 }
 

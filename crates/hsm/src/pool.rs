@@ -46,7 +46,11 @@ pub(crate) fn session_lost(e: &Error) -> bool {
 }
 
 impl SlotPool {
-    pub(crate) fn open(context: &Pkcs11, slot: Slot, password: Zeroizing<String>) -> Result<SlotPool> {
+    pub(crate) fn open(
+        context: &Pkcs11,
+        slot: Slot,
+        password: Zeroizing<String>,
+    ) -> Result<SlotPool> {
         let pool = SlotPool {
             slot,
             context: context.clone(),

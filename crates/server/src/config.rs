@@ -400,10 +400,7 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("hsm_password", "[hsm] hsm_password"),
     ("hsm_admin", "[hsm] hsm_admin"),
     ("key_encryption_key", "key_encryption_key"),
-    (
-        "unwrapped_key_cache_seconds",
-        "unwrapped_key_cache_seconds",
-    ),
+    ("unwrapped_key_cache_seconds", "unwrapped_key_cache_seconds"),
     ("max_batch_items", "[http] max_batch_items"),
     ("max_response_size", "[http] max_response_size"),
     ("max_connections", "[http] max_connections"),
@@ -655,13 +652,18 @@ impl Config {
             args.hsm_model.or(file.hsm.hsm_model),
             args.hsm_library.or(file.hsm.hsm_library),
             args.hsm_slot.or(file.hsm.hsm_slot).unwrap_or_default(),
-            args.hsm_password.or(file.hsm.hsm_password).unwrap_or_default(),
+            args.hsm_password
+                .or(file.hsm.hsm_password)
+                .unwrap_or_default(),
             args.hsm_admin.or(file.hsm.hsm_admin).unwrap_or_default(),
         )?;
         let key_encryption_key = args.key_encryption_key.or(file.key_encryption_key);
         if let Some(kek) = &key_encryption_key {
             match kms_hsm::HsmRef::parse(kek) {
-                Some(Ok(r)) if hsm.as_ref().is_some_and(|h| h.slots.iter().any(|(s, _)| *s == r.slot)) => {}
+                Some(Ok(r))
+                    if hsm
+                        .as_ref()
+                        .is_some_and(|h| h.slots.iter().any(|(s, _)| *s == r.slot)) => {}
                 Some(Ok(r)) => {
                     return Err(ConfigError::Invalid(format!(
                         "--key-encryption-key {kek} names HSM slot {}, which is not configured: \

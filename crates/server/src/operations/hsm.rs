@@ -17,8 +17,8 @@ use kmip::model::{
     SignatureVerifyResponse, UidResponse, UniqueIdentifier,
 };
 use kmip::{
-    BlockCipherMode, CryptographicAlgorithm, LinkType, ObjectType, PaddingMethod,
-    State, ValidityIndicator,
+    BlockCipherMode, CryptographicAlgorithm, LinkType, ObjectType, PaddingMethod, State,
+    ValidityIndicator,
 };
 use kms_crypto::asymmetric::{Curve, KeyKind as SoftKind, RsaEncryption, SignatureScheme};
 use kms_hsm::{Cipher, Exported, Hash, Hsm, HsmObject, HsmRef, KeyKind, ObjectClass, PairKind};
@@ -46,10 +46,7 @@ impl From<kms_hsm::HsmError> for KmsError {
             )),
             H::BadReference(_) | H::SlotNotConfigured(_) => KmsError::InvalidRequest(e.to_string()),
             H::Unsupported(m) => KmsError::FeatureNotSupported(m),
-            H::Device {
-                operation: "C_Decrypt",
-                ..
-            } => KmsError::DecryptionFailed,
+            H::DecryptionFailed => KmsError::DecryptionFailed,
             other => KmsError::Hsm(other),
         }
     }
@@ -88,7 +85,7 @@ impl Kms {
     fn hsm_admin(&self, ctx: &RequestContext) -> bool {
         self.hsm
             .as_ref()
-            .is_some_and(|h| h.admins.iter().any(|a| *a == ctx.user))
+            .is_some_and(|h| h.admins.contains(&ctx.user))
     }
 
     /// Admins may do everything; others need the operation granted on the key's record.
@@ -240,7 +237,9 @@ pub async fn intercept(
         Some(r) => r?,
     };
     let answer = match payload {
-        RequestPayload::Create(p) => ResponsePayload::Create(create(kms, ctx, &r, &p.object_type, &p.attributes).await?),
+        RequestPayload::Create(p) => {
+            ResponsePayload::Create(create(kms, ctx, &r, &p.object_type, &p.attributes).await?)
+        }
         RequestPayload::CreateKeyPair(p) => {
             ResponsePayload::CreateKeyPair(create_key_pair(kms, ctx, &r, &p).await?)
         }
@@ -362,8 +361,8 @@ async fn create(
         ));
     }
     let bits = u32::try_from(attributes.cryptographic_length().unwrap_or(256)).unwrap_or(0);
-    let extractable = attributes.extractable().unwrap_or(false)
-        && !attributes.sensitive().unwrap_or(false);
+    let extractable =
+        attributes.extractable().unwrap_or(false) && !attributes.sensitive().unwrap_or(false);
     let hsm = kms.hsm()?;
     let reference = r.clone();
     blocking(move || hsm.create_aes(&reference, bits, extractable)).await?;
@@ -457,7 +456,9 @@ async fn export(kms: &Kms, r: &HsmRef, p: &Get) -> KResult<(ObjectType, Object)>
             let kind = soft_kind(&described)?;
             let spki = match public {
                 kms_hsm::PublicKey::Rsa { modulus, exponent } => {
-                    kms_crypto::asymmetric::encoding::rsa_public_from_components(&modulus, &exponent)?
+                    kms_crypto::asymmetric::encoding::rsa_public_from_components(
+                        &modulus, &exponent,
+                    )?
                 }
                 kms_hsm::PublicKey::Ec { point, .. } => {
                     kms_crypto::asymmetric::encoding::public_from_raw(kind, &point)?
@@ -586,7 +587,10 @@ async fn encrypt(kms: &Kms, r: &HsmRef, p: Encrypt) -> KResult<EncryptResponse> 
                 let iv: [u8; 16] = iv.as_slice().try_into().map_err(|_| {
                     kms_hsm::HsmError::Unsupported("AES-CBC takes a 16-byte IV".into())
                 })?;
-                Ok((hsm.encrypt(&reference, Cipher::AesCbcPad { iv }, &data)?, None))
+                Ok((
+                    hsm.encrypt(&reference, Cipher::AesCbcPad { iv }, &data)?,
+                    None,
+                ))
             }
             Plan::Rsa(rsa) => Ok((hsm.encrypt(&reference, rsa_cipher(&rsa), &data)?, None)),
         }
@@ -639,9 +643,10 @@ async fn decrypt(kms: &Kms, r: &HsmRef, p: Decrypt) -> KResult<DecryptResponse> 
             )
         }
         Plan::Cbc => {
-            let iv: [u8; 16] = iv.as_slice().try_into().map_err(|_| {
-                kms_hsm::HsmError::Unsupported("AES-CBC takes a 16-byte IV".into())
-            })?;
+            let iv: [u8; 16] = iv
+                .as_slice()
+                .try_into()
+                .map_err(|_| kms_hsm::HsmError::Unsupported("AES-CBC takes a 16-byte IV".into()))?;
             hsm.decrypt(&reference, Cipher::AesCbcPad { iv }, &data)
         }
         Plan::Rsa(rsa) => hsm.decrypt(&reference, rsa_cipher(&rsa), &data),
@@ -654,7 +659,10 @@ async fn decrypt(kms: &Kms, r: &HsmRef, p: Decrypt) -> KResult<DecryptResponse> 
     })
 }
 
-fn scheme_of(o: &HsmObject, params: Option<&kmip::model::CryptographicParameters>) -> KResult<kms_hsm::Signature> {
+fn scheme_of(
+    o: &HsmObject,
+    params: Option<&kmip::model::CryptographicParameters>,
+) -> KResult<kms_hsm::Signature> {
     let default = kmip::model::CryptographicParameters::default();
     let scheme = asymmetric::signature_scheme(soft_kind(o)?, params.unwrap_or(&default))?;
     Ok(match scheme {

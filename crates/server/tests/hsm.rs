@@ -1,0 +1,636 @@
+//! Keys in an HSM, over the HTTP API of a real `kms-server` process, on SoftHSM2: a token is
+//! initialised by the test in a temporary directory (`SOFTHSM2_CONF` given to the server
+//! process). Every operation on HSM keys is checked, and its output cross-checked in software;
+//! the rights of HSM admins and other users (client certificates: the user is the CN); a server
+//! whose HSM configuration does not work refuses to start and says why.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use kmip::model::*;
+use kmip::{
+    BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, ObjectType,
+    PaddingMethod, ValidityIndicator,
+};
+use kms_client::{ClientConfig, KmsClient};
+use kms_crypto::asymmetric::{Curve, KeyKind, Message, SignatureScheme};
+
+pub const PIN: &str = "1234-user-pin";
+
+/// A SoftHSM2 token of the test's own: its configuration file and slot.
+pub struct Token {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub slot: u64,
+}
+
+impl Token {
+    pub fn init() -> Token {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &conf)
+            .args(["--init-token", "--free", "--label", "kms-test"])
+            .args(["--pin", PIN, "--so-pin", "0000-so-pin"])
+            .output()
+            .expect("softhsm2-util (Debian package softhsm2, installed by scripts/setup.sh)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let slot = text
+            .split_whitespace()
+            .last()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no slot in `{text}`"));
+        Token { dir, conf, slot }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// The server's TLS identity, the users' CA, and a PEM identity per user.
+pub struct Pki {
+    ca: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let (server_p12, _) =
+            kms_server::tls::self_signed_pkcs12(&["127.0.0.1"], "pw", true).unwrap();
+        std::fs::write(dir.join("kms.p12"), server_p12).unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Users CA");
+        ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        std::fs::write(dir.join("ca.pem"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+        Pki { ca, ca_key }
+    }
+
+    pub fn client(&self, url: &str, user: &str) -> KmsClient {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, user);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params
+            .signed_by(&key, &rcgen::Issuer::from_params(&self.ca, &self.ca_key))
+            .unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        KmsClient::new(ClientConfig {
+            server_url: url.to_owned(),
+            accept_invalid_certs: true,
+            client_identity_pem: Some(zeroize::Zeroizing::new(pem.into_bytes())),
+            ..ClientConfig::default()
+        })
+        .unwrap()
+    }
+}
+
+/// A `kms-server` process on the token, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn server_command(token: &Token, dir: &Path, port: u16, password: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kms-server"));
+    c.env("SOFTHSM2_CONF", &token.conf)
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--sqlite-path")
+        .arg(dir.join("data"))
+        .args([
+            "--hsm-model",
+            "softhsm2",
+            "--hsm-slot",
+            &token.slot.to_string(),
+        ])
+        .args(["--hsm-password", password, "--hsm-admin", "hsm-admin"])
+        .arg("--https-p12-file")
+        .arg(dir.join("kms.p12"))
+        .args(["--https-p12-password", "pw"])
+        .arg("--authority-cert-file")
+        .arg(dir.join("ca.pem"));
+    c
+}
+
+pub async fn start(mut command: Command, port: u16) -> Server {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    let server = Server { child, url };
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    for _ in 0..200 {
+        if http
+            .get(format!("{}/version", server.url))
+            .send()
+            .await
+            .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
+fn with_uid(attributes: Attributes, uid: &str) -> Attributes {
+    let mut a = attributes;
+    a.set(Attribute::UniqueIdentifier(uid.into()));
+    a
+}
+
+fn destroy(uid: &str) -> Destroy {
+    Destroy {
+        unique_identifier: Some(uid.into()),
+        remove: None,
+        cascade: None,
+        expected_object_type: None,
+    }
+}
+
+fn key_pair(algorithm: CryptographicAlgorithm, length: i32) -> CreateKeyPair {
+    CreateKeyPair {
+        common_attributes: Some(Attributes(vec![
+            Attribute::CryptographicAlgorithm(algorithm),
+            Attribute::CryptographicLength(length),
+        ])),
+        private_key_attributes: None,
+        public_key_attributes: None,
+        common_protection_storage_masks: None,
+        private_protection_storage_masks: None,
+        public_protection_storage_masks: None,
+    }
+}
+
+fn sign(uid: &str) -> Sign {
+    Sign {
+        unique_identifier: Some(uid.into()),
+        cryptographic_parameters: None,
+        data: None,
+        digested_data: None,
+        correlation_value: None,
+        init_indicator: None,
+        final_indicator: None,
+    }
+}
+
+fn verify(uid: &str) -> SignatureVerify {
+    SignatureVerify {
+        unique_identifier: Some(uid.into()),
+        cryptographic_parameters: None,
+        data: None,
+        digested_data: None,
+        signature_data: None,
+        correlation_value: None,
+        init_indicator: None,
+        final_indicator: None,
+    }
+}
+
+fn params(f: impl FnOnce(&mut CryptographicParameters)) -> Option<CryptographicParameters> {
+    let mut p = CryptographicParameters::default();
+    f(&mut p);
+    Some(p)
+}
+
+async fn public_spki(client: &KmsClient, uid: &str) -> Vec<u8> {
+    let got = client
+        .call(Get {
+            key_format_type: Some(KeyFormatType::X_509),
+            ..Get::new(uid)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.object_type, ObjectType::PublicKey);
+    got.object
+        .key_block()
+        .and_then(|kb| kb.symmetric_key_bytes())
+        .expect("SPKI bytes")
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsm_keys_over_the_api() {
+    let token = Token::init();
+    let dir = token.dir.path().to_owned();
+    let pki = Pki::new(&dir);
+    let port = free_port();
+    let server = start(server_command(&token, &dir, port, PIN), port).await;
+    let admin = pki.client(&server.url, "hsm-admin");
+    let bob = pki.client(&server.url, "bob");
+    let slot = token.slot;
+    let aes = format!("hsm::{slot}::aes-sensitive");
+    let aes_x = format!("hsm::{slot}::aes-extractable");
+
+    // Create: AES keys, one that stays in the HSM and one that may leave it.
+    let c = admin
+        .call(Create {
+            attributes: with_uid(Attributes::new(), &aes),
+            ..Create::symmetric_key(CryptographicAlgorithm::AES, 256)
+        })
+        .await
+        .unwrap();
+    assert_eq!(c.unique_identifier.as_text(), Some(aes.as_str()));
+    let mut extractable = with_uid(Attributes::new(), &aes_x);
+    extractable.set(Attribute::Extractable(true));
+    extractable.set(Attribute::Sensitive(false));
+    extractable.set(Attribute::CryptographicLength(128));
+    admin
+        .call(Create {
+            attributes: extractable,
+            ..Create::symmetric_key(CryptographicAlgorithm::AES, 128)
+        })
+        .await
+        .unwrap();
+    let e = admin
+        .call(Create {
+            attributes: with_uid(Attributes::new(), &aes),
+            ..Create::symmetric_key(CryptographicAlgorithm::AES, 256)
+        })
+        .await
+        .expect_err("the label is taken");
+    assert!(e.to_string().contains("exists"), "{e}");
+
+    // GetAttributes.
+    let a = admin
+        .call(GetAttributes::all(aes.as_str()))
+        .await
+        .unwrap()
+        .attributes;
+    assert_eq!(
+        a.cryptographic_algorithm(),
+        Some(CryptographicAlgorithm::AES)
+    );
+    assert_eq!(a.cryptographic_length(), Some(256));
+
+    // AES-GCM and AES-CBC inside the HSM.
+    for p in [
+        None,
+        params(|p| {
+            p.block_cipher_mode = Some(BlockCipherMode::CBC);
+            p.padding_method = Some(PaddingMethod::PKCS5);
+        }),
+    ] {
+        let gcm = p.is_none();
+        let enc = admin
+            .call(Encrypt {
+                cryptographic_parameters: p.clone(),
+                authenticated_encryption_additional_data: gcm.then(|| b"aad".to_vec()),
+                ..Encrypt::new(Some(aes.as_str().into()), b"in the HSM".to_vec())
+            })
+            .await
+            .unwrap();
+        assert_ne!(enc.data.as_deref(), Some(&b"in the HSM"[..]));
+        let dec = admin
+            .call(Decrypt {
+                cryptographic_parameters: p,
+                iv_counter_nonce: enc.iv_counter_nonce.clone(),
+                authenticated_encryption_additional_data: gcm.then(|| b"aad".to_vec()),
+                authenticated_encryption_tag: enc.authenticated_encryption_tag.clone(),
+                ..Decrypt::new(Some(aes.as_str().into()), enc.data.clone().unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(dec.data.as_deref(), Some(&b"in the HSM"[..]));
+    }
+    // A wrong tag is refused.
+    let enc = admin
+        .call(Encrypt::new(Some(aes.as_str().into()), b"x".to_vec()))
+        .await
+        .unwrap();
+    let mut tag = enc.authenticated_encryption_tag.clone().unwrap();
+    tag[0] ^= 1;
+    assert!(
+        admin
+            .call(Decrypt {
+                iv_counter_nonce: enc.iv_counter_nonce.clone(),
+                authenticated_encryption_tag: Some(tag),
+                ..Decrypt::new(Some(aes.as_str().into()), enc.data.clone().unwrap())
+            })
+            .await
+            .is_err()
+    );
+
+    // Get: the sensitive key stays in; the extractable one comes out and decrypts in software
+    // what the HSM encrypted.
+    let e = admin
+        .call(Get::new(aes.as_str()))
+        .await
+        .expect_err("sensitive");
+    assert!(e.to_string().contains("HSM"), "{e}");
+    let key = admin.call(Get::new(aes_x.as_str())).await.unwrap();
+    let key_bytes = key
+        .object
+        .key_block()
+        .and_then(|kb| kb.symmetric_key_bytes())
+        .unwrap()
+        .to_vec();
+    assert_eq!(key_bytes.len(), 16);
+    let enc = admin
+        .call(Encrypt {
+            authenticated_encryption_additional_data: Some(b"ad".to_vec()),
+            ..Encrypt::new(Some(aes_x.as_str().into()), b"cross-checked".to_vec())
+        })
+        .await
+        .unwrap();
+    let plain = kms_crypto::decrypt(&kms_crypto::DecryptRequest {
+        iv: enc.iv_counter_nonce.as_deref(),
+        aad: b"ad",
+        tag: enc.authenticated_encryption_tag.as_deref(),
+        ..kms_crypto::DecryptRequest::new(
+            kms_crypto::SymmetricCipher::AesGcm,
+            &key_bytes,
+            enc.data.as_deref().unwrap(),
+        )
+    })
+    .unwrap();
+    assert_eq!(plain.as_slice(), b"cross-checked");
+
+    // RSA and EC key pairs: signatures verified in software with the exported public key and
+    // inside the HSM; RSA encryption in software decrypted by the HSM.
+    let rsa = format!("hsm::{slot}::rsa");
+    let pair = admin
+        .call(CreateKeyPair {
+            private_key_attributes: Some(with_uid(Attributes::new(), &rsa)),
+            ..key_pair(CryptographicAlgorithm::RSA, 2048)
+        })
+        .await
+        .unwrap();
+    let rsa_pk = pair
+        .public_key_unique_identifier
+        .as_text()
+        .unwrap()
+        .to_owned();
+    assert_eq!(rsa_pk, format!("{rsa}_pk"));
+    let spki = public_spki(&admin, &rsa_pk).await;
+    for (p, scheme) in [
+        (
+            None,
+            SignatureScheme::RsaPss {
+                hash: kms_crypto::HashAlgorithm::Sha256,
+                salt: None,
+            },
+        ),
+        (
+            params(|p| {
+                p.padding_method = Some(PaddingMethod::PKCS1V1_5);
+                p.hashing_algorithm = Some(HashingAlgorithm::SHA_384);
+            }),
+            SignatureScheme::RsaPkcs1v15(kms_crypto::HashAlgorithm::Sha384),
+        ),
+    ] {
+        let signed = admin
+            .call(Sign {
+                cryptographic_parameters: p.clone(),
+                data: Some(b"signed in the HSM".to_vec()),
+                ..sign(&rsa)
+            })
+            .await
+            .unwrap();
+        let signature = signed.signature_data.unwrap();
+        assert!(
+            kms_crypto::asymmetric::verify(
+                KeyKind::Rsa,
+                &spki,
+                scheme,
+                Message::Data(b"signed in the HSM"),
+                &signature
+            )
+            .unwrap()
+        );
+        for (data, expected) in [
+            (&b"signed in the HSM"[..], ValidityIndicator::Valid),
+            (&b"something else"[..], ValidityIndicator::Invalid),
+        ] {
+            let v = admin
+                .call(SignatureVerify {
+                    cryptographic_parameters: p.clone(),
+                    data: Some(data.to_vec()),
+                    signature_data: Some(signature.clone()),
+                    ..verify(&rsa_pk)
+                })
+                .await
+                .unwrap();
+            assert_eq!(v.validity_indicator, expected);
+        }
+    }
+    for (padding, p) in [
+        (
+            // SoftHSM2 does OAEP with SHA-1 only (vendor HSMs take SHA-256 too).
+            kms_crypto::asymmetric::RsaEncryption::Oaep {
+                hash: kms_crypto::HashAlgorithm::Sha1,
+                mgf1: kms_crypto::HashAlgorithm::Sha1,
+                label: &[],
+            },
+            params(|p| {
+                p.padding_method = Some(PaddingMethod::OAEP);
+                p.hashing_algorithm = Some(HashingAlgorithm::SHA_1);
+            }),
+        ),
+        (
+            kms_crypto::asymmetric::RsaEncryption::Pkcs1v15,
+            params(|p| p.padding_method = Some(PaddingMethod::PKCS1V1_5)),
+        ),
+    ] {
+        let ct = kms_crypto::asymmetric::rsa_encrypt(&spki, padding, b"wrapped key").unwrap();
+        let dec = admin
+            .call(Decrypt {
+                cryptographic_parameters: p.clone(),
+                ..Decrypt::new(Some(rsa.as_str().into()), ct)
+            })
+            .await
+            .unwrap();
+        assert_eq!(dec.data.as_deref(), Some(&b"wrapped key"[..]));
+        // And the other way: the HSM encrypts with the public half, the HSM decrypts.
+        let enc = admin
+            .call(Encrypt {
+                cryptographic_parameters: p.clone(),
+                ..Encrypt::new(Some(rsa_pk.as_str().into()), b"round trip".to_vec())
+            })
+            .await
+            .unwrap();
+        let dec = admin
+            .call(Decrypt {
+                cryptographic_parameters: p,
+                ..Decrypt::new(Some(rsa.as_str().into()), enc.data.unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(dec.data.as_deref(), Some(&b"round trip"[..]));
+    }
+    assert!(
+        admin.call(Get::new(rsa.as_str())).await.is_err(),
+        "a private key stays in"
+    );
+
+    let ec = format!("hsm::{slot}::ec");
+    admin
+        .call(CreateKeyPair {
+            private_key_attributes: Some(with_uid(Attributes::new(), &ec)),
+            ..key_pair(CryptographicAlgorithm::EC, 384)
+        })
+        .await
+        .unwrap();
+    let ec_spki = public_spki(&admin, &format!("{ec}_pk")).await;
+    let signed = admin
+        .call(Sign {
+            data: Some(b"ecdsa".to_vec()),
+            ..sign(&ec)
+        })
+        .await
+        .unwrap();
+    assert!(
+        kms_crypto::asymmetric::verify(
+            KeyKind::Ec(Curve::P384),
+            &ec_spki,
+            SignatureScheme::Ecdsa(kms_crypto::HashAlgorithm::Sha384),
+            Message::Data(b"ecdsa"),
+            signed.signature_data.as_deref().unwrap()
+        )
+        .unwrap()
+    );
+
+    // Locate: the admin finds the HSM keys; bob nothing yet.
+    let aes_keys = Locate::matching(Attributes(vec![Attribute::CryptographicAlgorithm(
+        CryptographicAlgorithm::AES,
+    )]));
+    let found: Vec<String> = admin
+        .call(aes_keys.clone())
+        .await
+        .unwrap()
+        .unique_identifier
+        .iter()
+        .filter_map(|u| u.as_text().map(str::to_owned))
+        .collect();
+    assert!(found.contains(&aes) && found.contains(&aes_x), "{found:?}");
+    assert!(
+        bob.call(aes_keys.clone())
+            .await
+            .unwrap()
+            .unique_identifier
+            .is_empty()
+    );
+
+    // Rights: bob may not create or destroy HSM keys, nor use one without a grant.
+    let e = bob
+        .call(Create {
+            attributes: with_uid(Attributes::new(), &format!("hsm::{slot}::bobs")),
+            ..Create::symmetric_key(CryptographicAlgorithm::AES, 256)
+        })
+        .await
+        .expect_err("not an HSM admin");
+    assert!(e.to_string().contains("HSM admins"), "{e}");
+    let e = bob
+        .call(Encrypt::new(Some(aes.as_str().into()), b"x".to_vec()))
+        .await
+        .expect_err("no grant");
+    assert!(e.to_string().contains("not found"), "{e}");
+    admin
+        .access(
+            "/access/grant",
+            Some(serde_json::json!({
+                "unique_identifier": aes, "user_id": "bob", "operation_types": ["encrypt"]
+            })),
+        )
+        .await
+        .unwrap();
+    bob.call(Encrypt::new(Some(aes.as_str().into()), b"x".to_vec()))
+        .await
+        .expect("granted");
+    let e = bob
+        .call(Decrypt::new(Some(aes.as_str().into()), vec![0; 16]))
+        .await
+        .expect_err("decrypt not granted");
+    assert!(e.to_string().contains("may not"), "{e}");
+    let bobs: Vec<String> = bob
+        .call(aes_keys)
+        .await
+        .unwrap()
+        .unique_identifier
+        .iter()
+        .filter_map(|u| u.as_text().map(str::to_owned))
+        .collect();
+    assert_eq!(bobs, std::slice::from_ref(&aes), "bob finds what he was granted");
+    let e = bob.call(destroy(&aes)).await.expect_err("not an HSM admin");
+    assert!(e.to_string().contains("HSM admins"), "{e}");
+
+    // Destroy.
+    admin.call(destroy(&aes_x)).await.unwrap();
+    assert!(
+        admin
+            .call(GetAttributes::all(aes_x.as_str()))
+            .await
+            .is_err()
+    );
+}
+
+/// A wrong password or slot, or a missing library, stops the start with what to fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_hsm_configuration_refuses_to_start() {
+    let token = Token::init();
+    let dir = token.dir.path().to_owned();
+    Pki::new(&dir);
+    let run = |mut c: Command| {
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "must not start");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = run(server_command(&token, &dir, free_port(), "wrong-pin"));
+    assert!(
+        text.contains("--hsm-password") && !text.contains("wrong-pin"),
+        "{text}"
+    );
+    let mut c = server_command(&token, &dir, free_port(), PIN);
+    c.args(["--hsm-slot", "4242", "--hsm-password", PIN]);
+    let text = run(c);
+    assert!(
+        text.contains("4242") && text.contains("--hsm-slot"),
+        "{text}"
+    );
+    let mut c = server_command(&token, &dir, free_port(), PIN);
+    c.args(["--hsm-library", "/nonexistent/libpkcs11.so"]);
+    let text = run(c);
+    assert!(text.contains("--hsm-library"), "{text}");
+}
