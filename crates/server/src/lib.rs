@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod kek;
 pub mod key_cache;
 pub mod kms;
 pub mod listener;
@@ -124,6 +125,38 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<RunningServer, StartError> {
     let hsm = open_hsm(config).await?;
+    let store = match (&config.key_encryption_key, &hsm) {
+        (Some(kek), Some(hsm)) => {
+            let Some(Ok(r)) = kms_hsm::HsmRef::parse(kek) else {
+                return Err(StartError::Hsm(format!(
+                    "--key-encryption-key `{kek}` is not hsm::<slot>::<label>"
+                )));
+            };
+            let wrapped = kek::KekStore::new(store, hsm.clone(), r, config.unwrapped_key_cache)
+                .await
+                .map_err(StartError::Hsm)?;
+            // Per-tenant databases are only reachable with their secret: their keys are
+            // wrapped on their next write.
+            if wrapped.tenants().is_none() {
+                let n = wrapped.wrap_existing().await?;
+                if n > 0 {
+                    tracing::warn!(
+                        keys = n,
+                        "wrapped the keys stored in clear under the key encryption key"
+                    );
+                }
+            }
+            tracing::info!(kek = %kek, "stored keys are wrapped by the key encryption key");
+            Arc::new(wrapped) as Arc<dyn ObjectStore>
+        }
+        (Some(_), None) => {
+            return Err(StartError::Hsm(
+                "--key-encryption-key needs an HSM (--hsm-model, --hsm-slot, --hsm-password)"
+                    .into(),
+            ));
+        }
+        (None, _) => store,
+    };
     let mut kms = Kms::new(store);
     kms.hsm = hsm.map(|hsm| crate::operations::hsm::HsmState {
         hsm,

@@ -592,7 +592,11 @@ async fn hsm_keys_over_the_api() {
         .iter()
         .filter_map(|u| u.as_text().map(str::to_owned))
         .collect();
-    assert_eq!(bobs, std::slice::from_ref(&aes), "bob finds what he was granted");
+    assert_eq!(
+        bobs,
+        std::slice::from_ref(&aes),
+        "bob finds what he was granted"
+    );
     let e = bob.call(destroy(&aes)).await.expect_err("not an HSM admin");
     assert!(e.to_string().contains("HSM admins"), "{e}");
 
@@ -633,4 +637,124 @@ async fn a_broken_hsm_configuration_refuses_to_start() {
     c.args(["--hsm-library", "/nonexistent/libpkcs11.so"]);
     let text = run(c);
     assert!(text.contains("--hsm-library"), "{text}");
+}
+
+fn register_aes(bytes: &[u8]) -> Register {
+    Register {
+        object_type: ObjectType::SymmetricKey,
+        // Encrypt | Decrypt.
+        attributes: Attributes(vec![Attribute::CryptographicUsageMask(0x4 | 0x8)]),
+        object: Object::symmetric_key(CryptographicAlgorithm::AES, 256, bytes.to_vec()),
+        protection_storage_masks: None,
+    }
+}
+
+fn files_contain(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+/// `--key-encryption-key`: keys stored under it are wrapped by the HSM key on disk, survive a
+/// restart and still work; a key stored before the option was set is wrapped at start; a wrong
+/// HSM password refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_keys_are_wrapped_by_the_hsm_key_across_restarts() {
+    let token = Token::init();
+    let dir = token.dir.path().to_owned();
+    let pki = Pki::new(&dir);
+    let kek = format!("hsm::{}::kek", token.slot);
+    let with_kek = |password: &str, port: u16| {
+        let mut c = server_command(&token, &dir, port, password);
+        c.args(["--key-encryption-key", &kek]);
+        c
+    };
+    let early_bytes: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(29).wrapping_add(3))
+        .collect();
+    let late_bytes: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(17).wrapping_add(101))
+        .collect();
+
+    // Before the option: the KEK is created in the HSM, and a key stored in clear.
+    let port = free_port();
+    let server = start(server_command(&token, &dir, port, PIN), port).await;
+    let admin = pki.client(&server.url, "hsm-admin");
+    admin
+        .call(Create {
+            attributes: with_uid(Attributes(vec![Attribute::CryptographicLength(256)]), &kek),
+            ..Create::symmetric_key(CryptographicAlgorithm::AES, 256)
+        })
+        .await
+        .unwrap();
+    let early = admin
+        .call(register_aes(&early_bytes))
+        .await
+        .unwrap()
+        .unique_identifier;
+    drop(server);
+
+    // With the option: the early key is wrapped at start, a new one is stored wrapped.
+    let port = free_port();
+    let server = start(with_kek(PIN, port), port).await;
+    let admin = pki.client(&server.url, "hsm-admin");
+    let late = admin
+        .call(register_aes(&late_bytes))
+        .await
+        .unwrap()
+        .unique_identifier;
+    for uid in [&early, &late] {
+        admin
+            .call(kms_client::op::Activate::new(uid.clone()))
+            .await
+            .unwrap();
+    }
+    let mut sealed = Vec::new();
+    for uid in [&early, &late] {
+        let enc = admin
+            .call(Encrypt::new(Some(uid.clone()), b"under the KEK".to_vec()))
+            .await
+            .unwrap();
+        sealed.push((uid.clone(), enc));
+    }
+    let got = admin.call(Get::new(late.clone())).await.unwrap();
+    assert_eq!(
+        got.object
+            .key_block()
+            .and_then(|kb| kb.symmetric_key_bytes()),
+        Some(late_bytes.as_slice()),
+        "served unwrapped"
+    );
+    drop(server);
+    let on_disk = files_contain(&dir.join("data"), &late_bytes);
+    assert!(on_disk.is_empty(), "key bytes in clear in {on_disk:?}");
+
+    // After a restart: both decrypt.
+    let port = free_port();
+    let server = start(with_kek(PIN, port), port).await;
+    let admin = pki.client(&server.url, "hsm-admin");
+    for (uid, enc) in sealed {
+        let dec = admin
+            .call(Decrypt {
+                iv_counter_nonce: enc.iv_counter_nonce.clone(),
+                authenticated_encryption_tag: enc.authenticated_encryption_tag.clone(),
+                ..Decrypt::new(Some(uid), enc.data.clone().unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(dec.data.as_deref(), Some(&b"under the KEK"[..]));
+    }
+    drop(server);
+
+    // A wrong HSM password: no start.
+    let out = with_kek("not-the-pin", free_port()).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("--hsm-password"), "{text}");
 }
