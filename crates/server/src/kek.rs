@@ -37,8 +37,11 @@ pub struct KekStore {
     hsm: Arc<Hsm>,
     kek: HsmRef,
     ttl: Duration,
-    cache: Mutex<HashMap<[u8; 32], (Instant, Zeroizing<Vec<u8>>)>>,
+    cache: Mutex<HashMap<[u8; 32], Unwrapped>>,
 }
+
+/// When a key was unwrapped, and its encoded key value.
+type Unwrapped = (Instant, Zeroizing<Vec<u8>>);
 
 fn failed(uid: &str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
