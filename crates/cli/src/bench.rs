@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// --example raw_speed`).
     #[arg(long)]
     asymmetric: bool,
+    /// HSM keys instead: AES-256-GCM encrypt and RSA-2048 PSS sign with keys created in this
+    /// HSM slot, next to the same with keys in the database (the user must be an HSM admin).
+    #[arg(long, conflicts_with = "asymmetric")]
+    hsm_slot: Option<u64>,
 }
 
 struct Scenario {
@@ -181,6 +185,8 @@ pub async fn run(
     let floor_url = floor_server().await?;
     let asymmetric = if args.asymmetric {
         asymmetric_scenarios(&client, &base).await?
+    } else if let Some(slot) = args.hsm_slot {
+        hsm_scenarios(&client, &base, slot).await?
     } else {
         Vec::new()
     };
@@ -211,7 +217,7 @@ pub async fn run(
             get_json,
         ),
     ];
-    if args.asymmetric {
+    if args.asymmetric || args.hsm_slot.is_some() {
         scenarios.truncate(1);
         scenarios.extend(asymmetric);
     } else if !args.no_create {
@@ -388,6 +394,95 @@ async fn asymmetric_scenarios(client: &KmsClient, base: &str) -> anyhow::Result<
     ];
     for (name, attributes) in signing {
         let keys = client.call(pair(attributes)).await.context(name)?;
+        let sign = Sign {
+            unique_identifier: Some(keys.private_key_unique_identifier),
+            cryptographic_parameters: None,
+            data: Some(vec![7; 64]),
+            digested_data: None,
+            correlation_value: None,
+            init_indicator: None,
+            final_indicator: None,
+        };
+        out.push((
+            name,
+            url.clone(),
+            "application/json",
+            json_body(RequestPayload::Sign(sign)),
+        ));
+    }
+    Ok(out)
+}
+
+/// AES-GCM encrypt and RSA-2048 sign with HSM keys, next to the same with database keys.
+async fn hsm_scenarios(
+    client: &KmsClient,
+    base: &str,
+    slot: u64,
+) -> anyhow::Result<Vec<ScenarioSpec>> {
+    use kmip::model::{Attribute, Attributes, CreateKeyPair, Sign};
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let json_body = |p: RequestPayload| {
+        let mut t = p.encode();
+        t.tag = Tag::operation_request(p.operation().to_u32());
+        Arc::new(json::to_string(&t).into_bytes())
+    };
+    let url = format!("{base}/kmip/2_1");
+    let mut out = Vec::new();
+    for (name, uid) in [
+        ("AES-GCM encrypt, DB key", None),
+        (
+            "AES-GCM encrypt, HSM key",
+            Some(format!("hsm::{slot}::bench-aes-{stamp}")),
+        ),
+    ] {
+        let mut create = Create::symmetric_key(CryptographicAlgorithm::AES, 256);
+        create
+            .attributes
+            .set(Attribute::ActivationDate(kmip::DateTime::now()));
+        if let Some(uid) = &uid {
+            create
+                .attributes
+                .set(Attribute::UniqueIdentifier(uid.clone().into()));
+        }
+        let key = client.call(create).await.context(name)?.unique_identifier;
+        let encrypt = Encrypt {
+            cryptographic_parameters: Some(CryptographicParameters {
+                block_cipher_mode: Some(BlockCipherMode::GCM),
+                ..Default::default()
+            }),
+            ..Encrypt::new(Some(key), vec![0x42; 64])
+        };
+        out.push((
+            name,
+            url.clone(),
+            "application/json",
+            json_body(RequestPayload::Encrypt(encrypt)),
+        ));
+    }
+    for (name, uid) in [
+        ("RSA-2048 PSS sign, DB key", None),
+        (
+            "RSA-2048 PSS sign, HSM key",
+            Some(format!("hsm::{slot}::bench-rsa-{stamp}")),
+        ),
+    ] {
+        let private = uid.map(|u| Attributes(vec![Attribute::UniqueIdentifier(u.into())]));
+        let pair = CreateKeyPair {
+            common_attributes: Some(Attributes(vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::RSA),
+                Attribute::CryptographicLength(2048),
+                Attribute::ActivationDate(kmip::DateTime::now()),
+            ])),
+            private_key_attributes: private,
+            public_key_attributes: None,
+            common_protection_storage_masks: None,
+            private_protection_storage_masks: None,
+            public_protection_storage_masks: None,
+        };
+        let keys = client.call(pair).await.context(name)?;
         let sign = Sign {
             unique_identifier: Some(keys.private_key_unique_identifier),
             cryptographic_parameters: None,
