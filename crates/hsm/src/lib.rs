@@ -125,6 +125,10 @@ pub struct Hsm {
     library: PathBuf,
     context: Pkcs11,
     pools: BTreeMap<u64, SlotPool>,
+    /// Object handles and descriptions already looked up (see `objects::on_object`).
+    handles: std::sync::Mutex<
+        std::collections::HashMap<HsmRef, (cryptoki::object::ObjectHandle, HsmObject)>,
+    >,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -180,7 +184,14 @@ impl Hsm {
             library: library.to_owned(),
             context,
             pools,
+            handles: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    fn forget(&self, r: &HsmRef) {
+        if let Ok(mut h) = self.handles.lock() {
+            h.remove(r);
+        }
     }
 
     /// The configured slots.

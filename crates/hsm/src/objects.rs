@@ -279,19 +279,42 @@ fn not_found(r: &HsmRef) -> HsmError {
     HsmError::NotFound(r.uid())
 }
 
-/// Runs `f` on the object `r` inside a session of its slot.
+/// Runs `f` on the object `r` inside a session of its slot. The object's handle and
+/// description are remembered (a search per operation costs more than the operation on some
+/// HSMs); a handle the HSM no longer knows (the key destroyed by other tools) is searched again.
 fn on_object<T>(
     hsm: &Hsm,
     r: &HsmRef,
     operation: &'static str,
     f: impl Fn(&Session, ObjectHandle, &HsmObject) -> std::result::Result<Result<T>, Error>,
 ) -> Result<T> {
-    hsm.pool(r.slot)?
-        .with_session(operation, |session| match one(session, r)? {
-            Some((handle, object)) => f(session, handle, &object),
+    let known = hsm.handles.lock().ok().and_then(|h| h.get(r).cloned());
+    hsm.pool(r.slot)?.with_session(operation, |session| {
+        if let Some((handle, object)) = &known {
+            match f(session, *handle, object) {
+                Err(Error::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _)) => {
+                    hsm.forget(r);
+                }
+                other => return other,
+            }
+        }
+        match one(session, r)? {
+            Some((handle, object)) => {
+                if let Ok(mut h) = hsm.handles.lock() {
+                    if h.len() >= HANDLES {
+                        h.clear();
+                    }
+                    h.insert(r.clone(), (handle, object.clone()));
+                }
+                f(session, handle, &object)
+            }
             None => Ok(Err(not_found(r))),
-        })?
+        }
+    })?
 }
+
+/// Handles remembered at most.
+const HANDLES: usize = 4096;
 
 /// A raw `r || s` ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }`.
 fn ecdsa_der(raw: &[u8]) -> Result<Vec<u8>> {
@@ -481,10 +504,12 @@ impl Hsm {
 
     /// Destroys the object `r` (one half of a pair: destroy the other with its own reference).
     pub fn destroy(&self, r: &HsmRef) -> Result<()> {
-        on_object(self, r, "C_DestroyObject", |session, handle, _| {
+        let outcome = on_object(self, r, "C_DestroyObject", |session, handle, _| {
             session.destroy_object(handle)?;
             Ok(Ok(()))
-        })
+        });
+        self.forget(r);
+        outcome
     }
 
     /// A public key's components, or a secret key's value when the HSM lets it out.

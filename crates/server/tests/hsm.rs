@@ -758,3 +758,124 @@ async fn stored_keys_are_wrapped_by_the_hsm_key_across_restarts() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("--hsm-password"), "{text}");
 }
+
+/// The `ckms` next to this `kms-server` (both built by `cargo test --workspace`).
+fn ckms_binary() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_kms-server")).with_file_name("ckms")
+}
+
+fn run_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ckms` on HSM keys with their `hsm::` identifiers: a file encrypted and decrypted under an
+/// HSM AES key, an HSM RSA key pair whose signature OpenSSL verifies with the exported public key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ckms_commands_take_hsm_identifiers() {
+    let ckms = ckms_binary();
+    assert!(
+        ckms.exists(),
+        "{} is built by cargo test --workspace",
+        ckms.display()
+    );
+    let token = Token::init();
+    let dir = token.dir.path().to_owned();
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kms-server"));
+    command
+        .env("SOFTHSM2_CONF", &token.conf)
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--sqlite-path")
+        .arg(dir.join("data"))
+        .args([
+            "--hsm-model",
+            "softhsm2",
+            "--hsm-slot",
+            &token.slot.to_string(),
+        ])
+        .args(["--hsm-password", PIN, "--hsm-admin", "admin"]);
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let conf = dir.join("ckms.json");
+    std::fs::write(
+        &conf,
+        format!(r#"{{"kms_server_url": "http://127.0.0.1:{port}"}}"#),
+    )
+    .unwrap();
+    let ckms_cmd = |args: &[&str]| {
+        let mut c = Command::new(&ckms);
+        c.arg("--conf").arg(&conf).args(args);
+        c
+    };
+    for _ in 0..100 {
+        if ckms_cmd(&["server", "version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let slot = token.slot;
+    let aes = format!("hsm::{slot}::cli-aes");
+    run_ok(&mut ckms_cmd(&["sym", "keys", "create", &aes]));
+    let plain = dir.join("file.txt");
+    std::fs::write(&plain, b"a file under an HSM key").unwrap();
+    let p = |x: &Path| x.display().to_string();
+    run_ok(&mut ckms_cmd(&["sym", "encrypt", "-k", &aes, &p(&plain)]));
+    let out = dir.join("file.out");
+    run_ok(&mut ckms_cmd(&[
+        "sym",
+        "decrypt",
+        "-k",
+        &aes,
+        &p(&dir.join("file.txt.enc")),
+        "-o",
+        &p(&out),
+    ]));
+    assert_eq!(std::fs::read(&out).unwrap(), b"a file under an HSM key");
+
+    let rsa = format!("hsm::{slot}::cli-rsa");
+    run_ok(&mut ckms_cmd(&["rsa", "keys", "create", &rsa]));
+    run_ok(&mut ckms_cmd(&[
+        "rsa",
+        "sign",
+        "-k",
+        &rsa,
+        "--pkcs1",
+        &p(&plain),
+    ]));
+    let public = dir.join("public.pem");
+    run_ok(&mut ckms_cmd(&[
+        "rsa",
+        "keys",
+        "export",
+        "-k",
+        &format!("{rsa}_pk"),
+        &p(&public),
+        "-f",
+        "pkcs8-pem",
+    ]));
+    let verified = run_ok(
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&public)
+            .arg("-signature")
+            .arg(dir.join("file.txt.sig"))
+            .arg(&plain),
+    );
+    assert!(verified.contains("Verified OK"), "{verified}");
+}
