@@ -82,4 +82,14 @@ else
   CARGO_TARGET_DIR="$HOME/.cache/ckms-build" \
     cargo install ckms --version 5.28.0 --locked --root "$ckms_root" --quiet
 fi
+# PyKMIP 0.11, a KMIP client this project does not write, for the socket test
+# (crates/server/tests/pykmip.rs), in a virtual environment of its own.
+pykmip="$HOME/.cache/kms-tools/pykmip"
+if "$pykmip/bin/python" -c "import kmip; assert kmip.__version__ == '0.11.0'" 2>/dev/null; then
+  say "PyKMIP 0.11.0 already installed in $pykmip"
+else
+  say "installing PyKMIP 0.11.0 into $pykmip (pip)"
+  python3 -m venv "$pykmip"
+  "$pykmip/bin/pip" install --quiet pykmip==0.11.0
+fi
 say "ready"

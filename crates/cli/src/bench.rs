@@ -158,15 +158,10 @@ pub async fn run(
         }),
         ..Encrypt::new(Some(uid), vec![0x42; args.payload])
     });
-    let json_body = |p: &RequestPayload| {
-        let mut t = p.encode();
-        t.tag = Tag::operation_request(p.operation().to_u32());
-        Arc::new(json::to_string(&t).into_bytes())
-    };
-    let encrypt_json = json_body(&encrypt);
+    let encrypt_json = json_body(encrypt.clone());
     let encrypt_binary = Arc::new(binary::encode(&single_message(encrypt).encode()));
-    let create_json = json_body(&RequestPayload::Create(create));
-    let get_json = json_body(&get);
+    let create_json = json_body(RequestPayload::Create(create));
+    let get_json = json_body(get);
 
     // Every request carries the token, as a real client's would (the floor ignores it).
     let mut headers = reqwest::header::HeaderMap::new();
@@ -290,10 +285,30 @@ pub async fn run(
 
 type ScenarioSpec = (&'static str, String, &'static str, Arc<Vec<u8>>);
 
+/// A request payload as a JSON TTLV body.
+fn json_body(p: RequestPayload) -> Arc<Vec<u8>> {
+    let mut t = p.encode();
+    t.tag = Tag::operation_request(p.operation().to_u32());
+    Arc::new(json::to_string(&t).into_bytes())
+}
+
+/// A Sign of 64 bytes with the private key `uid`, as JSON TTLV.
+fn sign_body(uid: kmip::model::UniqueIdentifier) -> Arc<Vec<u8>> {
+    json_body(RequestPayload::Sign(kmip::model::Sign {
+        unique_identifier: Some(uid),
+        cryptographic_parameters: None,
+        data: Some(vec![7; 64]),
+        digested_data: None,
+        correlation_value: None,
+        init_indicator: None,
+        final_indicator: None,
+    }))
+}
+
 /// The private-key scenarios: a key pair each, and the request body that uses it.
 async fn asymmetric_scenarios(client: &KmsClient, base: &str) -> anyhow::Result<Vec<ScenarioSpec>> {
     use kmip::model::{
-        Attribute, Attributes, CreateKeyPair, CryptographicDomainParameters, Decrypt, Sign,
+        Attribute, Attributes, CreateKeyPair, CryptographicDomainParameters, Decrypt,
     };
     use kmip::{HashingAlgorithm, PaddingMethod, RecommendedCurve};
     let pair = |attributes: Vec<Attribute>| CreateKeyPair {
@@ -313,11 +328,6 @@ async fn asymmetric_scenarios(client: &KmsClient, base: &str) -> anyhow::Result<
         padding_method: Some(PaddingMethod::OAEP),
         hashing_algorithm: Some(HashingAlgorithm::SHA_256),
         ..Default::default()
-    };
-    let json_body = |p: RequestPayload| {
-        let mut t = p.encode();
-        t.tag = Tag::operation_request(p.operation().to_u32());
-        Arc::new(json::to_string(&t).into_bytes())
     };
     let url = format!("{base}/kmip/2_1");
     let mut out = Vec::new();
@@ -394,20 +404,11 @@ async fn asymmetric_scenarios(client: &KmsClient, base: &str) -> anyhow::Result<
     ];
     for (name, attributes) in signing {
         let keys = client.call(pair(attributes)).await.context(name)?;
-        let sign = Sign {
-            unique_identifier: Some(keys.private_key_unique_identifier),
-            cryptographic_parameters: None,
-            data: Some(vec![7; 64]),
-            digested_data: None,
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        };
         out.push((
             name,
             url.clone(),
             "application/json",
-            json_body(RequestPayload::Sign(sign)),
+            sign_body(keys.private_key_unique_identifier),
         ));
     }
     Ok(out)
@@ -419,16 +420,11 @@ async fn hsm_scenarios(
     base: &str,
     slot: u64,
 ) -> anyhow::Result<Vec<ScenarioSpec>> {
-    use kmip::model::{Attribute, Attributes, CreateKeyPair, Sign};
+    use kmip::model::{Attribute, Attributes, CreateKeyPair};
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let json_body = |p: RequestPayload| {
-        let mut t = p.encode();
-        t.tag = Tag::operation_request(p.operation().to_u32());
-        Arc::new(json::to_string(&t).into_bytes())
-    };
     let url = format!("{base}/kmip/2_1");
     let mut out = Vec::new();
     for (name, uid) in [
@@ -483,20 +479,11 @@ async fn hsm_scenarios(
             public_protection_storage_masks: None,
         };
         let keys = client.call(pair).await.context(name)?;
-        let sign = Sign {
-            unique_identifier: Some(keys.private_key_unique_identifier),
-            cryptographic_parameters: None,
-            data: Some(vec![7; 64]),
-            digested_data: None,
-            correlation_value: None,
-            init_indicator: None,
-            final_indicator: None,
-        };
         out.push((
             name,
             url.clone(),
             "application/json",
-            json_body(RequestPayload::Sign(sign)),
+            sign_body(keys.private_key_unique_identifier),
         ));
     }
     Ok(out)

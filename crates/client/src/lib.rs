@@ -119,31 +119,27 @@ impl KmsClient {
     /// `POST /rotate_database_secret`: re-encrypts this client's database (`database_secret`)
     /// under `new_secret` (see [`rotated_secret`]).
     pub async fn rotate_database_secret(&self, new_secret: &str) -> Result<(), ClientError> {
-        let resp = self
-            .post("/rotate_database_secret")
-            .header("NewDatabaseSecret", new_secret)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| self.transport(e))?;
-        if status != 200 {
-            return Err(ClientError::Server {
-                status,
-                message: text,
-            });
-        }
-        Ok(())
+        self.text_of(
+            self.post("/rotate_database_secret")
+                .header("NewDatabaseSecret", new_secret),
+        )
+        .await
+        .map(drop)
     }
 
     /// `POST /new_database`: a new encrypted database (`sqlite-enc`); its secret, given once.
     pub async fn new_database(&self) -> Result<String, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}/new_database", self.base))
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+        let text = self
+            .text_of(self.http.post(format!("{}/new_database", self.base)))
+            .await?;
+        serde_json::from_str::<String>(&text).map_err(|e| {
+            ClientError::Unexpected(format!("/new_database answered no JSON string: {e}"))
+        })
+    }
+
+    /// Sends `request` and answers the body of a 200, or the server's refusal.
+    async fn text_of(&self, request: reqwest::RequestBuilder) -> Result<String, ClientError> {
+        let resp = request.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| self.transport(e))?;
         if status != 200 {
@@ -152,9 +148,7 @@ impl KmsClient {
                 message: text,
             });
         }
-        serde_json::from_str::<String>(&text).map_err(|e| {
-            ClientError::Unexpected(format!("/new_database answered no JSON string: {e}"))
-        })
+        Ok(text)
     }
 
     fn transport(&self, source: reqwest::Error) -> ClientError {
@@ -260,15 +254,7 @@ impl KmsClient {
             Some(b) => self.post(path).json(&b),
             None => self.authorized(self.http.get(format!("{}{path}", self.base))),
         };
-        let resp = request.send().await.map_err(|e| self.transport(e))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| self.transport(e))?;
-        if status != 200 {
-            return Err(ClientError::Server {
-                status,
-                message: text,
-            });
-        }
+        let text = self.text_of(request).await?;
         serde_json::from_str(&text)
             .map_err(|e| ClientError::Unexpected(format!("{path} answered no JSON: {e}")))
     }

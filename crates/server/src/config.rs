@@ -135,6 +135,19 @@ pub struct Args {
     #[arg(long, env = "KMS_UNWRAPPED_KEY_CACHE_SECONDS")]
     pub unwrapped_key_cache_seconds: Option<u64>,
 
+    /// Serve KMIP over a TLS socket too (binary TTLV, client certificates required): needs
+    /// --https-p12-file and --authority-cert-file.
+    #[arg(long, env = "KMS_SOCKET_SERVER_START")]
+    pub socket_server_start: bool,
+
+    /// Port of the KMIP socket (default 5696).
+    #[arg(long, env = "KMS_SOCKET_SERVER_PORT")]
+    pub socket_server_port: Option<u16>,
+
+    /// Address of the KMIP socket (default 0.0.0.0).
+    #[arg(long, env = "KMS_SOCKET_SERVER_HOSTNAME")]
+    pub socket_server_hostname: Option<String>,
+
     /// PKCS#12 file with the certificate and key of the HTTPS port (plain HTTP without it).
     #[arg(long, env = "KMS_HTTPS_P12_FILE")]
     pub https_p12_file: Option<PathBuf>,
@@ -323,10 +336,24 @@ struct FileConfig {
     privileged_users: Option<Vec<String>>,
     #[serde(default)]
     hsm: HsmSection,
+    #[serde(default, alias = "socket-server")]
+    socket_server: SocketSection,
     #[serde(alias = "key-encryption-key")]
     key_encryption_key: Option<String>,
     #[serde(alias = "unwrapped-key-cache-seconds")]
     unwrapped_key_cache_seconds: Option<u64>,
+}
+
+/// The `[socket_server]` section of `kms.toml`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct SocketSection {
+    #[serde(alias = "socket-server-start")]
+    socket_server_start: Option<bool>,
+    #[serde(alias = "socket-server-port")]
+    socket_server_port: Option<u16>,
+    #[serde(alias = "socket-server-hostname")]
+    socket_server_hostname: Option<String>,
 }
 
 /// The `[hsm]` section of `kms.toml`.
@@ -394,6 +421,12 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("ensure_ra_tls", "[bootstrap_server] ensure_ra_tls"),
     ("bootstrap_token", "[bootstrap_server] bootstrap_token"),
     ("max_request_size", "[http] max_request_size"),
+    ("socket_server_start", "[socket_server] socket_server_start"),
+    ("socket_server_port", "[socket_server] socket_server_port"),
+    (
+        "socket_server_hostname",
+        "[socket_server] socket_server_hostname",
+    ),
     ("hsm_model", "[hsm] hsm_model"),
     ("hsm_library", "[hsm] hsm_library"),
     ("hsm_slot", "[hsm] hsm_slot"),
@@ -564,6 +597,8 @@ pub struct Config {
     pub connections: crate::listener::ConnectionLimits,
     /// Longest a request may take before the client is told its outcome is unknown.
     pub request_timeout: std::time::Duration,
+    /// Where the KMIP socket listens, when started.
+    pub socket_server: Option<SocketAddr>,
     /// The HSM, when one is configured.
     pub hsm: Option<HsmConfig>,
     /// `--key-encryption-key`: what wraps every stored key.
@@ -648,6 +683,28 @@ impl Config {
                 .map(Secret::new),
         };
         let database = Backend::from_settings(database_settings.clone())?;
+        let socket_server = if args.socket_server_start
+            || file.socket_server.socket_server_start.unwrap_or(false)
+        {
+            let host = args
+                .socket_server_hostname
+                .or(file.socket_server.socket_server_hostname)
+                .unwrap_or_else(|| "0.0.0.0".into());
+            let port = args
+                .socket_server_port
+                .or(file.socket_server.socket_server_port)
+                .unwrap_or(5696);
+            Some(
+                format!("{host}:{port}")
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Listen {
+                        hostname: host.clone(),
+                        port,
+                    })?,
+            )
+        } else {
+            None
+        };
         let hsm = hsm_config(
             args.hsm_model.or(file.hsm.hsm_model),
             args.hsm_library.or(file.hsm.hsm_library),
@@ -774,6 +831,7 @@ impl Config {
                     .or(file.http.request_timeout)
                     .unwrap_or(120),
             ),
+            socket_server,
             hsm,
             key_encryption_key,
             unwrapped_key_cache,

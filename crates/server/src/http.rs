@@ -185,7 +185,12 @@ async fn kmip_2_1(
 
 /// Processes a RequestMessage tree of any KMIP version; never fails: problems become a failed
 /// batch item.
-async fn process_tree(state: &AppState, user: &str, tree: Ttlv, body_len: usize) -> Ttlv {
+pub(crate) async fn process_tree(
+    state: &AppState,
+    user: &str,
+    tree: Ttlv,
+    body_len: usize,
+) -> Ttlv {
     let version = v1::message_version(&tree);
     let (major, minor) = version.unwrap_or((2, 1));
     let shaped = if major == 1 {
@@ -211,7 +216,7 @@ async fn process_tree(state: &AppState, user: &str, tree: Ttlv, body_len: usize)
     }
 }
 
-fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage {
+pub(crate) fn invalid_message(major: i32, minor: i32, error: &KmsError) -> ResponseMessage {
     ResponseMessage {
         response_header: ResponseHeader::new(major, minor, DateTime::now(), 1),
         batch_item: vec![ResponseBatchItem::failure(

@@ -14,6 +14,7 @@ pub mod key_cache;
 pub mod kms;
 pub mod listener;
 pub mod operations;
+pub mod socket;
 pub mod streams;
 pub mod tls;
 
@@ -32,6 +33,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Whether it serves HTTPS.
     pub https: bool,
+    /// The KMIP socket, when started.
+    pub socket: Option<socket::SocketServer>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -40,6 +43,9 @@ impl RunningServer {
     /// Stops accepting connections, lets requests in flight finish, and waits for the task.
     pub async fn stop(self) {
         self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        if let Some(socket) = self.socket {
+            socket.stop().await;
+        }
         let _ = self.task.await;
     }
 
@@ -65,6 +71,8 @@ pub enum StartError {
     Bootstrap(#[from] bootstrap::BootstrapError),
     #[error("{0}")]
     Hsm(String),
+    #[error("{0}")]
+    Socket(String),
 }
 
 /// Deletes everything in the store, loudly.
@@ -84,9 +92,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 path: h.p12_file.display().to_string(),
                 source,
             })?;
-            Some(tls::kms_server_config(
+            Some(tls::server_tls(
                 tls::load_pkcs12(&data, h.p12_password.expose())?,
                 config.authority_cert_file.as_deref(),
+                config.socket_server.is_some(),
             )?)
         }
         None => None,
@@ -122,8 +131,12 @@ async fn open_hsm(config: &Config) -> Result<Option<Arc<kms_hsm::Hsm>>, StartErr
 pub async fn serve(
     config: &Config,
     store: Arc<dyn ObjectStore>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<tls::ServerTls>,
 ) -> Result<RunningServer, StartError> {
+    let (tls, socket_tls) = match tls {
+        Some(t) => (Some(t.http), t.socket),
+        None => (None, None),
+    };
     let hsm = open_hsm(config).await?;
     let store = match (&config.key_encryption_key, &hsm) {
         (Some(kek), Some(hsm)) => {
@@ -188,6 +201,27 @@ pub async fn serve(
         },
     });
     let auth_enabled = state.auth.enabled();
+    let socket = match (config.socket_server, socket_tls) {
+        (None, _) => None,
+        (Some(listen), Some(tls)) => Some(
+            socket::start(
+                state.clone(),
+                tls,
+                listen,
+                config.connections.max_connections,
+            )
+            .map_err(|e| StartError::Bind {
+                addr: listen,
+                reason: e.to_string(),
+            })?,
+        ),
+        (Some(_), None) => {
+            return Err(StartError::Socket(
+                "--socket-server-start needs TLS: --https-p12-file (and --authority-cert-file)"
+                    .into(),
+            ));
+        }
+    };
     let app = http::router(state, config.max_request_size);
     let handle = axum_server::Handle::new();
     let https = tls.is_some();
@@ -261,6 +295,7 @@ pub async fn serve(
     })?;
     tracing::info!(%addr, https, "KMS listening");
     Ok(RunningServer {
+        socket,
         addr,
         https,
         handle,

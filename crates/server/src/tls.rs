@@ -71,6 +71,62 @@ pub fn server_config_with_clients(
     identity: TlsIdentity,
     client_cas: Option<&[CertificateDer<'static>]>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    build_server_config(identity, client_cas, false)
+}
+
+/// The TLS configurations of a server: its HTTPS port, and its KMIP socket when started.
+pub struct ServerTls {
+    pub http: Arc<rustls::ServerConfig>,
+    pub socket: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Both configurations from one identity; the socket's needs `authority_cert_file`.
+pub fn server_tls(
+    identity: TlsIdentity,
+    authority_cert_file: Option<&std::path::Path>,
+    socket: bool,
+) -> Result<ServerTls, TlsError> {
+    let socket = match (socket, authority_cert_file) {
+        (false, _) => None,
+        (true, Some(authority)) => Some(socket_server_config(
+            TlsIdentity {
+                chain: identity.chain.clone(),
+                key: identity.key.clone_key(),
+            },
+            authority,
+        )?),
+        (true, None) => {
+            return Err(TlsError::Rustls(rustls::Error::General(
+                "--socket-server-start needs --authority-cert-file: KMIP socket clients are \
+                 identified by their certificates"
+                    .into(),
+            )));
+        }
+    };
+    Ok(ServerTls {
+        http: kms_server_config(identity, authority_cert_file)?,
+        socket,
+    })
+}
+
+/// The TLS configuration of the KMIP socket: client certificates required, chaining to the CAs
+/// of `authority_cert_file`; no ALPN (KMIP clients send none).
+pub fn socket_server_config(
+    identity: TlsIdentity,
+    authority_cert_file: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let pem = std::fs::read(authority_cert_file).map_err(|source| TlsError::Read {
+        path: authority_cert_file.display().to_string(),
+        source,
+    })?;
+    build_server_config(identity, Some(&pem_certificates(&pem)?), true)
+}
+
+fn build_server_config(
+    identity: TlsIdentity,
+    client_cas: Option<&[CertificateDer<'static>]>,
+    require_client: bool,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
@@ -84,15 +140,22 @@ pub fn server_config_with_clients(
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider,
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+            );
+            let verifier = if require_client {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
     let mut config = builder.with_single_cert(identity.chain, identity.key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if !require_client {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     Ok(Arc::new(config))
 }
 

@@ -306,7 +306,19 @@ enum Encoding {
     Xml,
 }
 
-async fn run_file(path: &std::path::Path, json: bool) -> Result<(), String> {
+/// How a run reaches the server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// `POST /kmip`, binary TTLV (or the MSGENC case's own encoding).
+    Http,
+    /// `POST /kmip`, JSON TTLV.
+    HttpJson,
+    /// The KMIP socket, binary TTLV over mutual TLS.
+    Socket,
+}
+
+async fn run_file(path: &std::path::Path, transport: Transport) -> Result<(), String> {
+    let json = transport == Transport::HttpJson;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -321,7 +333,31 @@ async fn run_file(path: &std::path::Path, json: bool) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let messages =
         kmip::xml::parse_document(&text, &mut Wildcards).map_err(|e| format!("parse: {e}"))?;
-    let server = TestServer::builder().start().await;
+    let tls_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (server, mut socket) = if transport == Transport::Socket {
+        let pki = common::socket::pki(tls_dir.path());
+        let server = TestServer::builder()
+            .https(
+                tls_dir.path().join("kms.p12"),
+                "pw",
+                Some(tls_dir.path().join("ca.pem")),
+            )
+            .socket()
+            .start()
+            .await;
+        let addr = server
+            .server
+            .socket
+            .as_ref()
+            .map(|s| s.addr)
+            .ok_or("no socket")?;
+        let stream = common::socket::connect(addr, pki.client_config(Some("admin")))
+            .await
+            .map_err(|e| e.to_string())?;
+        (server, Some(stream))
+    } else {
+        (TestServer::builder().start().await, None)
+    };
     let http = reqwest::Client::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut random_keys: Vec<String> = Vec::new();
@@ -341,14 +377,21 @@ async fn run_file(path: &std::path::Path, json: bool) -> Result<(), String> {
             Encoding::Xml => ("text/xml", kmip::xml::to_string(&request).into_bytes()),
             Encoding::Binary => ("application/octet-stream", binary::encode(&request)),
         };
-        let response = http
-            .post(format!("{}/kmip", server.url))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let bytes = match socket.as_mut() {
+            Some(stream) => common::socket::exchange(stream, &body)
+                .await
+                .map_err(|e| format!("step {step}: {e}"))?,
+            None => {
+                let response = http
+                    .post(format!("{}/kmip", server.url))
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                response.bytes().await.map_err(|e| e.to_string())?.to_vec()
+            }
+        };
         let decoded = match encoding {
             Encoding::Json => kmip::json::from_slice(&bytes),
             Encoding::Xml => kmip::xml::from_str(&String::from_utf8_lossy(&bytes)),
@@ -397,16 +440,25 @@ async fn oasis_vectors_against_the_server() {
     let mut passing = Vec::new();
     let mut failures = Vec::new();
     // Each test case in binary TTLV, then again in JSON TTLV (the MSGENC cases are in their
-    // own encoding once); a JSON run is listed as `NAME json`.
+    // own encoding once), then in binary over the KMIP socket; a JSON run is listed as
+    // `NAME json`, a socket run as `NAME socket`.
     let runs = files.iter().flat_map(|(name, path)| {
-        let json = (!name.starts_with("MSGENC")).then(|| (format!("{name} json"), path, true));
-        std::iter::once((name.clone(), path, false)).chain(json)
+        let others = (!name.starts_with("MSGENC"))
+            .then(|| {
+                [
+                    (format!("{name} json"), path, Transport::HttpJson),
+                    (format!("{name} socket"), path, Transport::Socket),
+                ]
+            })
+            .into_iter()
+            .flatten();
+        std::iter::once((name.clone(), path, Transport::Http)).chain(others)
     });
-    for (name, path, json) in runs {
+    for (name, path, transport) in runs {
         let profile = profile_of(&name).unwrap_or("?");
         let entry = per_profile.entry(profile).or_default();
         entry.1 += 1;
-        match run_file(path, json).await {
+        match run_file(path, transport).await {
             Ok(()) => {
                 entry.0 += 1;
                 passing.push(name.clone());
@@ -419,7 +471,20 @@ async fn oasis_vectors_against_the_server() {
     }
     let ok: usize = per_profile.values().map(|v| v.0).sum();
     let total: usize = per_profile.values().map(|v| v.1).sum();
-    println!("vectors: {ok} / {total} runs passed (binary and JSON)");
+    println!(
+        "vectors: {ok} / {total} runs passed (binary and JSON over HTTP, binary over the socket)"
+    );
+    // Over the socket exactly the cases that pass in binary over HTTP.
+    let differing: Vec<&String> = files
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !name.starts_with("MSGENC"))
+        .filter(|name| passing.contains(*name) != passing.contains(&format!("{name} socket")))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "the socket and HTTP disagree on {differing:?}"
+    );
     for f in &failures {
         println!("FAIL {}", f.chars().take(400).collect::<String>());
     }

@@ -56,7 +56,7 @@ struct Pending {
 pub struct Started {
     pub config: Config,
     pub store: Arc<dyn ObjectStore>,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<tls::ServerTls>,
 }
 
 struct BootState {
@@ -352,8 +352,9 @@ async fn start(State(s): State<Arc<BootState>>, body: Body) -> Response {
                 .map(Secret::expose)
                 .unwrap_or("");
             let authority = s.config.authority_cert_file.clone();
+            let socket = s.config.socket_server.is_some();
             match tls::load_pkcs12(data, password)
-                .and_then(|identity| tls::kms_server_config(identity, authority.as_deref()))
+                .and_then(|identity| tls::server_tls(identity, authority.as_deref(), socket))
             {
                 Ok(t) => Some(t),
                 Err(e) => return bad(e.to_string()),

@@ -28,6 +28,7 @@ pub struct Builder {
     https: Option<kms_server::config::Https>,
     authority_cert_file: Option<PathBuf>,
     client_certificate_email: bool,
+    socket: bool,
 }
 
 impl TestServer {
@@ -45,6 +46,7 @@ impl TestServer {
             https: None,
             authority_cert_file: None,
             client_certificate_email: false,
+            socket: false,
         }
     }
 
@@ -97,6 +99,12 @@ impl Builder {
             p12_password: kms_store::Secret::new(password),
         });
         self.authority_cert_file = client_cas;
+        self
+    }
+
+    /// Serve the KMIP socket too, on a free loopback port (needs [`Builder::https`] with CAs).
+    pub fn socket(mut self) -> Self {
+        self.socket = true;
         self
     }
 
@@ -154,6 +162,7 @@ impl Builder {
             limits: Default::default(),
             connections: self.connections,
             request_timeout: self.request_timeout,
+            socket_server: self.socket.then(|| "127.0.0.1:0".parse().expect("address")),
             hsm: None,
             key_encryption_key: None,
             unwrapped_key_cache: std::time::Duration::from_secs(60),
@@ -162,5 +171,117 @@ impl Builder {
         let scheme = if https { "https" } else { "http" };
         let url = format!("{scheme}://{}", server.addr);
         TestServer { server, url, dir }
+    }
+}
+
+/// Mutual TLS for the KMIP socket in tests: the server's PKCS#12, a CA, and client identities.
+pub mod socket {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub struct Pki {
+        pub server_cert: Vec<u8>,
+        ca: rcgen::CertificateParams,
+        ca_key: rcgen::KeyPair,
+    }
+
+    /// Writes `kms.p12` (password `pw`, for 127.0.0.1) and `ca.pem` into `dir`.
+    pub fn pki(dir: &Path) -> Pki {
+        let (p12, server_cert) =
+            kms_server::tls::self_signed_pkcs12(&["127.0.0.1"], "pw", true).expect("p12");
+        std::fs::write(dir.join("kms.p12"), p12).expect("write p12");
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "KMIP clients CA");
+        ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        std::fs::write(
+            dir.join("ca.pem"),
+            ca.self_signed(&ca_key).expect("ca").pem(),
+        )
+        .expect("write ca");
+        Pki {
+            server_cert,
+            ca,
+            ca_key,
+        }
+    }
+
+    impl Pki {
+        /// A client certificate for `user` (CN), with clientAuth: (PEM certificate, PEM key).
+        pub fn client_pem(&self, user: &str) -> (String, String) {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, user);
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            let cert = params
+                .signed_by(&key, &rcgen::Issuer::from_params(&self.ca, &self.ca_key))
+                .expect("sign");
+            (cert.pem(), key.serialize_pem())
+        }
+
+        /// A TLS client configuration trusting the server, presenting `user`'s certificate
+        /// (none when `None`).
+        pub fn client_config(&self, user: Option<&str>) -> Arc<rustls::ClientConfig> {
+            use rustls::pki_types::pem::PemObject;
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from(self.server_cert.clone()))
+                .expect("root");
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots);
+            Arc::new(match user {
+                Some(user) => {
+                    let (cert, key) = self.client_pem(user);
+                    builder
+                        .with_client_auth_cert(
+                            vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert")],
+                            PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"),
+                        )
+                        .expect("client auth")
+                }
+                None => builder.with_no_client_auth(),
+            })
+        }
+    }
+
+    pub type Stream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+    /// A TLS connection to the KMIP socket at `addr`.
+    pub async fn connect(
+        addr: std::net::SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<Stream> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("127.0.0.1").expect("name");
+        tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+    }
+
+    /// Sends one binary TTLV message and reads one answer (header first, then the body).
+    pub async fn exchange(stream: &mut Stream, message: &[u8]) -> std::io::Result<Vec<u8>> {
+        stream.write_all(message).await?;
+        stream.flush().await?;
+        read_message(stream).await
+    }
+
+    pub async fn read_message(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
+        let mut header = [0u8; 8];
+        stream.read_exact(&mut header).await?;
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut out = vec![0u8; 8 + len];
+        out[..8].copy_from_slice(&header);
+        stream.read_exact(&mut out[8..]).await?;
+        Ok(out)
     }
 }
