@@ -125,7 +125,14 @@ async fn requests_on_one_connection_are_answered_in_order() {
         .unwrap(),
     );
     assert_eq!(again.result_status, ResultStatus::Success);
+    // Stopped: the open connection is closed after its last answer, new ones are refused.
     server.server.stop().await;
+    assert!(read_message(&mut alice).await.is_err());
+    assert!(
+        connect(addr, pki.client_config(Some("alice")))
+            .await
+            .is_err()
+    );
 }
 
 async fn still_answers(addr: std::net::SocketAddr, pki: &Pki) {
