@@ -1,13 +1,13 @@
 //! Authenticated encryption: AES-GCM, AES-GCM-SIV and ChaCha20-Poly1305. aws-lc-rs does the
-//! work whenever it can; the RustCrypto `aes-gcm` crate covers only the AES-GCM shapes aws-lc-rs
-//! lacks (tags shorter than 16 bytes, IVs other than 12 bytes). Plaintext must never leave this
-//! module unless the tag verified.
+//! work whenever it can; the AES-GCM shapes it lacks (any IV from 1 to 1024 bytes, tags of 4, 8
+//! or 12 to 15 bytes) are composed here from the RustCrypto AES block cipher and GHASH, and
+//! truncated ChaCha20-Poly1305 tags (12 to 15 bytes) are checked against the full tag. Plaintext
+//! must never leave this module unless the tag verified.
 
+use aes::cipher::consts::U16;
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::{BlockCipher, BlockEncrypt, BlockSizeUser, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
-use aes_gcm::aead::consts::{U8, U12, U13, U14, U15, U16};
-use aes_gcm::aead::generic_array::{ArrayLength, GenericArray};
-use aes_gcm::aes::cipher::{BlockCipher, BlockEncrypt, BlockSizeUser};
-use aes_gcm::{AeadInPlace, AesGcm, KeyInit};
 use aws_lc_rs::aead::{self as lc, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
@@ -29,8 +29,8 @@ pub(crate) struct Sealed {
 
 const FULL_TAG: usize = 16;
 const STANDARD_NONCE: usize = 12;
-const GCM_IV_LENGTHS: &str = "8, 12 or 16";
-const GCM_TAG_LENGTHS: &str = "12 to 16";
+const GCM_IV_LENGTHS: &str = "1 to 1024";
+const GCM_TAG_LENGTHS: &str = "4, 8 or 12 to 16";
 /// Longest AES-GCM plaintext, 2^39 - 256 bits (NIST SP 800-38D, section 5.2.1.1).
 const GCM_MAX_PLAINTEXT: u64 = (1 << 36) - 32;
 
@@ -65,7 +65,7 @@ impl Aead {
 
     fn check_iv(self, iv: &[u8]) -> Result<()> {
         let accepted = match self {
-            Self::AesGcm => matches!(iv.len(), 8 | 12 | 16),
+            Self::AesGcm => (1..=1024).contains(&iv.len()),
             Self::AesGcmSiv | Self::ChaCha20Poly1305 => iv.len() == STANDARD_NONCE,
         };
         if accepted {
@@ -83,8 +83,11 @@ impl Aead {
 
     fn check_tag_length(self, len: usize) -> Result<()> {
         let accepted = match self {
-            Self::AesGcm => (12..=FULL_TAG).contains(&len),
-            Self::AesGcmSiv | Self::ChaCha20Poly1305 => len == FULL_TAG,
+            // SP 800-38D section 5.2.1.2: 128 to 96 bits, and 64 or 32 for some applications.
+            Self::AesGcm => matches!(len, 4 | 8 | 12..=FULL_TAG),
+            // Truncated Poly1305 tags, as the KMIP test cases use them (96 bits and more).
+            Self::ChaCha20Poly1305 => (12..=FULL_TAG).contains(&len),
+            Self::AesGcmSiv => len == FULL_TAG,
         };
         if accepted {
             return Ok(());
@@ -93,7 +96,8 @@ impl Aead {
             algorithm: self.name(),
             expected: match self {
                 Self::AesGcm => GCM_TAG_LENGTHS,
-                Self::AesGcmSiv | Self::ChaCha20Poly1305 => "16",
+                Self::ChaCha20Poly1305 => "12 to 16",
+                Self::AesGcmSiv => "16",
             },
             actual: len,
         })
@@ -126,9 +130,14 @@ pub(crate) fn seal(
     alg.check_iv(iv)?;
     alg.check_tag_length(tag_length)?;
     alg.check_data(plaintext.len())?;
-    // Only AES-GCM passes the checks above with another IV or tag length.
+    // Only AES-GCM passes the checks above with another IV length, and only AES-GCM and
+    // ChaCha20-Poly1305 with a shorter tag.
     if iv.len() == STANDARD_NONCE && tag_length == FULL_TAG {
         library_seal(lc_alg, key, iv, aad, plaintext)
+    } else if alg == Aead::ChaCha20Poly1305 {
+        let mut sealed = library_seal(lc_alg, key, iv, aad, plaintext)?;
+        sealed.tag.truncate(tag_length);
+        Ok(sealed)
     } else {
         gcm_seal(key, iv, aad, plaintext, tag_length)
     }
@@ -149,9 +158,42 @@ pub(crate) fn open(
     alg.check_data(ciphertext.len())?;
     if iv.len() == STANDARD_NONCE && tag.len() == FULL_TAG {
         library_open(lc_alg, key, iv, aad, ciphertext, tag)
+    } else if alg == Aead::ChaCha20Poly1305 {
+        chacha_open_truncated(lc_alg, key, iv, aad, ciphertext, tag)
     } else {
         gcm_open(key, iv, aad, ciphertext, tag)
     }
+}
+
+/// ChaCha20-Poly1305 with a truncated tag: the keystream recovers the candidate plaintext, which
+/// sealing again (deterministic for a key and nonce) turns into the full tag; the plaintext is
+/// released only if the given tag is its prefix (compared in constant time), and wiped
+/// otherwise.
+fn chacha_open_truncated(
+    lc_alg: &'static lc::Algorithm,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+    let mut plain = Zeroizing::new(ciphertext.to_vec());
+    let mut stream =
+        chacha20::ChaCha20::new_from_slices(key, iv).map_err(|_| Error::InvalidIvLength {
+            algorithm: Aead::ChaCha20Poly1305.name(),
+            expected: "12",
+            actual: iv.len(),
+        })?;
+    // Block 0 keys Poly1305; the data starts at block 1 (RFC 8439 section 2.8).
+    stream.seek(64u64);
+    stream.apply_keystream(&mut plain);
+    let resealed = library_seal(lc_alg, key, iv, aad, &plain)?;
+    let full = resealed.tag.get(..tag.len()).unwrap_or(&[]);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(full, tag)) {
+        return Err(Error::AuthenticationFailed);
+    }
+    Ok(plain)
 }
 
 fn library_key(lc_alg: &'static lc::Algorithm, key: &[u8]) -> Result<LessSafeKey> {
@@ -201,8 +243,11 @@ fn library_open(
     Ok(buffer)
 }
 
-/// AES-GCM through RustCrypto for IVs other than 12 bytes or tags shorter than 16. The tag is
-/// computed at full length and truncated, which is what GCM defines (SP 800-38D, MSB_t).
+/// AES-GCM for the shapes aws-lc-rs does not take (an IV other than 12 bytes, a tag shorter
+/// than 16), composed here from the RustCrypto AES block cipher and GHASH exactly as NIST SP
+/// 800-38D section 7 defines it: no crate offers GCM with an IV length chosen at run time. The
+/// tag is computed at full length and truncated (MSB_t). Cross-checked against the `aes-gcm`
+/// crate and the McGrew–Viega vectors in the tests.
 fn gcm_seal(
     key: &[u8],
     iv: &[u8],
@@ -211,13 +256,7 @@ fn gcm_seal(
     tag_length: usize,
 ) -> Result<Sealed> {
     let mut buffer = Zeroizing::new(plaintext.to_vec());
-    // The key length was checked by `library_algorithm`, so anything else is 32 bytes; the same
-    // holds for the IV and tag matches below, checked by `check_iv` and `check_tag_length`.
-    let full_tag = match key.len() {
-        16 => gcm_seal_by_iv::<Aes128>(key, iv, aad, &mut buffer)?,
-        24 => gcm_seal_by_iv::<Aes192>(key, iv, aad, &mut buffer)?,
-        _ => gcm_seal_by_iv::<Aes256>(key, iv, aad, &mut buffer)?,
-    };
+    let full_tag = gcm_any(key, iv, aad, &mut buffer, Direction::Seal, None)?;
     let tag = full_tag.get(..tag_length).ok_or(Error::InvalidTagLength {
         algorithm: Aead::AesGcm.name(),
         expected: GCM_TAG_LENGTHS,
@@ -229,35 +268,6 @@ fn gcm_seal(
     })
 }
 
-fn gcm_seal_by_iv<A>(key: &[u8], iv: &[u8], aad: &[u8], buffer: &mut [u8]) -> Result<Vec<u8>>
-where
-    A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-{
-    match iv.len() {
-        8 => gcm_seal_with::<A, U8>(key, iv, aad, buffer),
-        12 => gcm_seal_with::<A, U12>(key, iv, aad, buffer),
-        _ => gcm_seal_with::<A, U16>(key, iv, aad, buffer),
-    }
-}
-
-fn gcm_seal_with<A, N>(key: &[u8], iv: &[u8], aad: &[u8], buffer: &mut [u8]) -> Result<Vec<u8>>
-where
-    A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-    N: ArrayLength<u8>,
-{
-    let cipher = gcm_cipher::<A, N, U16>(key)?;
-    let nonce = gcm_nonce::<N>(iv)?;
-    // The plaintext and AAD lengths were checked against the GCM bounds, the only failure cause.
-    let tag = cipher
-        .encrypt_in_place_detached(&nonce, aad, buffer)
-        .map_err(|_| Error::DataTooLong {
-            algorithm: Aead::AesGcm.name(),
-            maximum: GCM_MAX_PLAINTEXT,
-            actual: buffer.len() as u64,
-        })?;
-    Ok(tag.to_vec())
-}
-
 fn gcm_open(
     key: &[u8],
     iv: &[u8],
@@ -266,92 +276,111 @@ fn gcm_open(
     tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
-    match key.len() {
-        16 => gcm_open_by_iv::<Aes128>(key, iv, aad, &mut buffer, tag)?,
-        24 => gcm_open_by_iv::<Aes192>(key, iv, aad, &mut buffer, tag)?,
-        _ => gcm_open_by_iv::<Aes256>(key, iv, aad, &mut buffer, tag)?,
-    }
+    gcm_any(key, iv, aad, &mut buffer, Direction::Open, Some(tag))?;
     Ok(buffer)
 }
 
-fn gcm_open_by_iv<A>(key: &[u8], iv: &[u8], aad: &[u8], buffer: &mut [u8], tag: &[u8]) -> Result<()>
-where
-    A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-{
-    match iv.len() {
-        8 => gcm_open_by_tag::<A, U8>(key, iv, aad, buffer, tag),
-        12 => gcm_open_by_tag::<A, U12>(key, iv, aad, buffer, tag),
-        _ => gcm_open_by_tag::<A, U16>(key, iv, aad, buffer, tag),
-    }
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Seal,
+    Open,
 }
 
-fn gcm_open_by_tag<A, N>(
+/// GCM-AE or GCM-AD on `data` in place. On opening, `tag` is compared (in constant time) before
+/// anything is decrypted; a mismatch leaves `data` untouched. Answers the full tag.
+fn gcm_any(
     key: &[u8],
     iv: &[u8],
     aad: &[u8],
-    buffer: &mut [u8],
-    tag: &[u8],
-) -> Result<()>
-where
-    A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-    N: ArrayLength<u8>,
-{
-    // The tag size is a type parameter of `AesGcm`, so each accepted length is its own instance.
-    match tag.len() {
-        12 => gcm_open_with::<A, N, U12>(key, iv, aad, buffer, tag),
-        13 => gcm_open_with::<A, N, U13>(key, iv, aad, buffer, tag),
-        14 => gcm_open_with::<A, N, U14>(key, iv, aad, buffer, tag),
-        15 => gcm_open_with::<A, N, U15>(key, iv, aad, buffer, tag),
-        _ => gcm_open_with::<A, N, U16>(key, iv, aad, buffer, tag),
+    data: &mut [u8],
+    direction: Direction,
+    tag: Option<&[u8]>,
+) -> Result<[u8; 16]> {
+    // The key length was checked by `library_algorithm`: anything else is 32 bytes.
+    match key.len() {
+        16 => gcm_with::<Aes128>(key, iv, aad, data, direction, tag),
+        24 => gcm_with::<Aes192>(key, iv, aad, data, direction, tag),
+        _ => gcm_with::<Aes256>(key, iv, aad, data, direction, tag),
     }
 }
 
-fn gcm_open_with<A, N, T>(
+fn gcm_with<A>(
     key: &[u8],
     iv: &[u8],
     aad: &[u8],
-    buffer: &mut [u8],
-    tag: &[u8],
-) -> Result<()>
+    data: &mut [u8],
+    direction: Direction,
+    tag: Option<&[u8]>,
+) -> Result<[u8; 16]>
 where
     A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-    N: ArrayLength<u8>,
-    T: aes_gcm::TagSize,
 {
-    let cipher = gcm_cipher::<A, N, T>(key)?;
-    let nonce = gcm_nonce::<N>(iv)?;
-    let tag = GenericArray::<u8, T>::from_exact_iter(tag.iter().copied()).ok_or(
-        Error::InvalidTagLength {
-            algorithm: Aead::AesGcm.name(),
-            expected: GCM_TAG_LENGTHS,
-            actual: tag.len(),
-        },
-    )?;
-    // `aes-gcm` decrypts the buffer only after the tag compared equal (in constant time), so a
-    // failure leaves the ciphertext untouched.
-    cipher
-        .decrypt_in_place_detached(&nonce, aad, buffer, &tag)
-        .map_err(|_| Error::AuthenticationFailed)
-}
-
-fn gcm_cipher<A, N, T>(key: &[u8]) -> Result<AesGcm<A, N, T>>
-where
-    A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-    N: ArrayLength<u8>,
-    T: aes_gcm::TagSize,
-{
-    AesGcm::<A, N, T>::new_from_slice(key).map_err(|_| Error::InvalidKeyLength {
+    use ghash::GHash;
+    use ghash::universal_hash::{KeyInit as _, UniversalHash};
+    let cipher = A::new_from_slice(key).map_err(|_| Error::InvalidKeyLength {
         algorithm: Aead::AesGcm.name(),
         expected: "16, 24 or 32",
         actual: key.len(),
-    })
-}
-
-fn gcm_nonce<N: ArrayLength<u8>>(iv: &[u8]) -> Result<GenericArray<u8, N>> {
-    GenericArray::from_exact_iter(iv.iter().copied()).ok_or(Error::InvalidIvLength {
-        algorithm: Aead::AesGcm.name(),
-        expected: GCM_IV_LENGTHS,
-        actual: iv.len(),
+    })?;
+    let encrypt = |block: [u8; 16]| -> [u8; 16] {
+        let mut b = GenericArray::from(block);
+        cipher.encrypt_block(&mut b);
+        b.into()
+    };
+    let h = encrypt([0u8; 16]);
+    let ghash = |parts: &[&[u8]], lengths: [u64; 2]| -> [u8; 16] {
+        let mut g = GHash::new(&h.into());
+        for part in parts {
+            g.update_padded(part);
+        }
+        let mut block = [0u8; 16];
+        block[..8].copy_from_slice(&lengths[0].to_be_bytes());
+        block[8..].copy_from_slice(&lengths[1].to_be_bytes());
+        g.update(&[block.into()]);
+        g.finalize().into()
+    };
+    let bits = |n: usize| (n as u64).wrapping_mul(8);
+    // J0: IV || 0^31 || 1 for 96-bit IVs, else GHASH(IV padded || 0^64 || [len(IV)]_64).
+    let j0 = if iv.len() == STANDARD_NONCE {
+        let mut j = [0u8; 16];
+        j[..12].copy_from_slice(iv);
+        j[15] = 1;
+        j
+    } else {
+        ghash(&[iv], [0, bits(iv.len())])
+    };
+    let inc32 = |mut block: [u8; 16]| {
+        let counter = u32::from_be_bytes([block[12], block[13], block[14], block[15]]);
+        block[12..].copy_from_slice(&counter.wrapping_add(1).to_be_bytes());
+        block
+    };
+    let tag_of = |ciphertext: &[u8]| -> [u8; 16] {
+        let s = ghash(
+            &[aad, ciphertext],
+            [bits(aad.len()), bits(ciphertext.len())],
+        );
+        let mask = encrypt(j0);
+        std::array::from_fn(|i| s[i] ^ mask[i])
+    };
+    if direction == Direction::Open {
+        let expected = tag_of(data);
+        let given = tag.unwrap_or(&[]);
+        let prefix = expected.get(..given.len()).unwrap_or(&[]);
+        if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, given)) {
+            return Err(Error::AuthenticationFailed);
+        }
+    }
+    let mut counter = inc32(j0);
+    for chunk in data.chunks_mut(16) {
+        let stream = encrypt(counter);
+        for (byte, k) in chunk.iter_mut().zip(stream) {
+            *byte ^= k;
+        }
+        counter = inc32(counter);
+    }
+    Ok(match direction {
+        Direction::Seal => tag_of(data),
+        Direction::Open => [0u8; 16],
     })
 }
 
@@ -375,7 +404,18 @@ mod tests {
     const GCM_KEY: &str = "feffe9928665731c6d6a8f9467308308";
     const GCM_AAD: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
 
-    const GCM_CASES: [GcmCase; 4] = [
+    const GCM_CASES: [GcmCase; 5] = [
+        // Test case 6: a 60-byte IV (the KMIP test cases use this length).
+        GcmCase {
+            key: GCM_KEY,
+            iv: "9313225df88406e555909c5aff5269aa6a7a9538534f7da1e4c303d2a318a728\
+                 c3c0c95156809539fcf0e2429a6b525416aedbf5a0de6a57a637b39b",
+            aad: GCM_AAD,
+            plaintext: GCM_PLAINTEXT,
+            ciphertext: "8ce24998625615b603a033aca13fb894be9112a5c3a211a8ba262a3cca7e2ca7\
+                         01e4a9a4fba43c90ccdcb281d48c7c6fd62875d2aca417034c34aee5",
+            tag: "619cc5aefffe0bfa462af43c1699d050",
+        },
         // Test case 2: zero key, zero IV, one zero block.
         GcmCase {
             key: "00000000000000000000000000000000",
@@ -515,7 +555,7 @@ mod tests {
     fn tag_lengths_outside_the_accepted_range_are_refused() {
         let key = [0u8; 32];
         let iv = [0u8; 12];
-        for tag_length in [0, 4, 11, 17] {
+        for tag_length in [0, 3, 5, 11, 17] {
             assert!(matches!(
                 seal(Aead::AesGcm, &key, &iv, b"", b"x", tag_length),
                 Err(Error::InvalidTagLength { .. })
@@ -526,12 +566,41 @@ mod tests {
                 Err(Error::InvalidTagLength { .. })
             ));
         }
-        for alg in [Aead::AesGcmSiv, Aead::ChaCha20Poly1305] {
-            assert!(matches!(
-                seal(alg, &key, &iv, b"", b"x", 12),
-                Err(Error::InvalidTagLength { actual: 12, .. })
-            ));
-        }
+        assert!(matches!(
+            seal(Aead::AesGcmSiv, &key, &iv, b"", b"x", 12),
+            Err(Error::InvalidTagLength { actual: 12, .. })
+        ));
+        assert!(matches!(
+            seal(Aead::ChaCha20Poly1305, &key, &iv, b"", b"x", 11),
+            Err(Error::InvalidTagLength { actual: 11, .. })
+        ));
+        // A truncated ChaCha20-Poly1305 tag is the full tag's prefix, and only it opens.
+        let full = seal(Aead::ChaCha20Poly1305, &key, &iv, b"ad", b"data", 16).expect("seal");
+        let short = seal(Aead::ChaCha20Poly1305, &key, &iv, b"ad", b"data", 12).expect("seal");
+        assert_eq!(short.tag, full.tag[..12]);
+        let opened = open(
+            Aead::ChaCha20Poly1305,
+            &key,
+            &iv,
+            b"ad",
+            &short.ciphertext,
+            &short.tag,
+        )
+        .expect("open");
+        assert_eq!(opened.as_slice(), b"data");
+        let mut bad = short.tag.clone();
+        bad[11] ^= 1;
+        assert!(
+            open(
+                Aead::ChaCha20Poly1305,
+                &key,
+                &iv,
+                b"ad",
+                &short.ciphertext,
+                &bad
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -635,9 +704,79 @@ mod tests {
             seal(Aead::AesGcmSiv, &[0u8; 16], &[0u8; 16], b"", b"x", 16),
             Err(Error::InvalidIvLength { actual: 16, .. })
         ));
-        assert!(matches!(
-            seal(Aead::AesGcm, &[0u8; 16], &[0u8; 13], b"", b"x", 16),
-            Err(Error::InvalidIvLength { actual: 13, .. })
-        ));
+        // AES-GCM takes any IV from 1 byte (up to the server's bound), not none.
+        assert!(seal(Aead::AesGcm, &[0u8; 16], &[0u8; 13], b"", b"x", 16).is_ok());
+        for bad in [0, 1025] {
+            assert!(matches!(
+                seal(Aead::AesGcm, &[0u8; 16], &vec![0u8; bad], b"", b"x", 16),
+                Err(Error::InvalidIvLength { .. })
+            ));
+        }
+    }
+
+    /// The GCM composed here equals the `aes-gcm` crate for IV lengths it can be built for,
+    /// every key size, random data and AAD, and every accepted tag length (a truncation).
+    mod against_aes_gcm {
+        use aes_gcm::aead::consts::{U1, U8, U12, U16, U60, U64};
+        use aes_gcm::aead::generic_array::ArrayLength;
+        use aes_gcm::{AeadInPlace, AesGcm, KeyInit as _};
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn oracle<N: ArrayLength<u8>>(
+            key: &[u8],
+            iv: &[u8],
+            aad: &[u8],
+            data: &[u8],
+        ) -> (Vec<u8>, Vec<u8>) {
+            let mut buffer = data.to_vec();
+            let nonce = GenericArray::<u8, N>::from_slice(iv);
+            let tag = match key.len() {
+                16 => AesGcm::<Aes128, N>::new_from_slice(key)
+                    .unwrap()
+                    .encrypt_in_place_detached(nonce, aad, &mut buffer),
+                24 => AesGcm::<Aes192, N>::new_from_slice(key)
+                    .unwrap()
+                    .encrypt_in_place_detached(nonce, aad, &mut buffer),
+                _ => AesGcm::<Aes256, N>::new_from_slice(key)
+                    .unwrap()
+                    .encrypt_in_place_detached(nonce, aad, &mut buffer),
+            }
+            .unwrap();
+            (buffer, tag.to_vec())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn same_as_aes_gcm(
+                key_len in prop::sample::select(vec![16usize, 24, 32]),
+                iv_len in prop::sample::select(vec![1usize, 8, 12, 16, 60, 64]),
+                tag_len in prop::sample::select(vec![4usize, 8, 12, 13, 14, 15, 16]),
+                seed in any::<[u8; 32]>(),
+                aad in prop::collection::vec(any::<u8>(), 0..40),
+                data in prop::collection::vec(any::<u8>(), 0..100),
+            ) {
+                let key = &seed[..key_len];
+                let iv: Vec<u8> = (0..iv_len).map(|i| seed[i % 32] ^ (i as u8)).collect();
+                let (ciphertext, tag) = match iv_len {
+                    1 => oracle::<U1>(key, &iv, &aad, &data),
+                    8 => oracle::<U8>(key, &iv, &aad, &data),
+                    12 => oracle::<U12>(key, &iv, &aad, &data),
+                    16 => oracle::<U16>(key, &iv, &aad, &data),
+                    60 => oracle::<U60>(key, &iv, &aad, &data),
+                    _ => oracle::<U64>(key, &iv, &aad, &data),
+                };
+                let sealed = seal(Aead::AesGcm, key, &iv, &aad, &data, tag_len).unwrap();
+                prop_assert_eq!(&sealed.ciphertext, &ciphertext);
+                prop_assert_eq!(&sealed.tag[..], &tag[..tag_len]);
+                let opened = open(Aead::AesGcm, key, &iv, &aad, &sealed.ciphertext, &sealed.tag).unwrap();
+                prop_assert_eq!(opened.as_slice(), &data[..]);
+                let mut bad = sealed.tag.clone();
+                bad[0] ^= 1;
+                prop_assert!(open(Aead::AesGcm, key, &iv, &aad, &sealed.ciphertext, &bad).is_err());
+            }
+        }
     }
 }

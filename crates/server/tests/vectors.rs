@@ -145,6 +145,16 @@ fn compare(
 ) -> Result<(), String> {
     let here = format!("{path}/{}", expected.tag);
     if random && RANDOM_FIELDS.contains(&expected.tag) && expected.tag == actual.tag {
+        // Not compared (made with a key the server generated), but still remembered when the
+        // test case names it for a later request.
+        if let (Value::ByteString(e), Value::ByteString(a)) = (&expected.value, &actual.value)
+            && let Some(name) = e
+                .starts_with(WILDCARD)
+                .then(|| placeholder_name(e))
+                .flatten()
+        {
+            bytes.insert(name, a.clone());
+        }
         return Ok(());
     }
     // Which generator made a key is the server's own: the attribute must be there, its content
@@ -199,9 +209,10 @@ fn compare(
         (Value::DateTime(_), Value::DateTime(_)) => Ok(()),
         (Value::ByteString(e), Value::ByteString(a)) if e.starts_with(WILDCARD) => {
             // A value the server chose (IV, ciphertext of a random IV...): remembered for the
-            // requests that send it back.
+            // requests that send it back, which mean the latest one (a test case reuses the
+            // name `$IV_COUNTER_NONCE` for each random IV it is given).
             if let Some(name) = placeholder_name(e) {
-                bytes.entry(name).or_insert_with(|| a.clone());
+                bytes.insert(name, a.clone());
             }
             Ok(())
         }
