@@ -2,8 +2,9 @@
 //! crate that calls a crypto library. It does no I/O, keeps no state and knows nothing of KMIP.
 //!
 //! aws-lc-rs does the work wherever it offers the operation. A few RustCrypto crates fill the
-//! gaps, each noted in the module that uses it: `aes-gcm` (truncated tags, IVs other than 12
-//! bytes), `chacha20` (ChaCha20 without Poly1305) and `xts-mode` with `aes` (AES-XTS).
+//! gaps, each noted in the module that uses it: `aes` and `ghash` (AES-GCM with IVs other than
+//! 12 bytes or truncated tags), `chacha20` (ChaCha20 without Poly1305), `xts-mode` with `aes`
+//! (AES-XTS), `argon2` (the `redis-findex` master key).
 //!
 //! Secrets handed back (decrypted data, generated or unwrapped keys) come in
 //! [`zeroize::Zeroizing`] buffers, and no `Debug` output or error message contains key bytes
