@@ -4,9 +4,8 @@
 //! truncated ChaCha20-Poly1305 tags (12 to 15 bytes) are checked against the full tag. Plaintext
 //! must never leave this module unless the tag verified.
 
-use aes::cipher::consts::U16;
 use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockCipher, BlockEncrypt, BlockSizeUser, KeyInit};
+use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
 use aws_lc_rs::aead::{self as lc, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
@@ -280,12 +279,6 @@ fn gcm_open(
     Ok(buffer)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Seal,
-    Open,
-}
-
 /// GCM-AE or GCM-AD on `data` in place. On opening, `tag` is compared (in constant time) before
 /// anything is decrypted; a mismatch leaves `data` untouched. Answers the full tag.
 fn gcm_any(
@@ -296,92 +289,263 @@ fn gcm_any(
     direction: Direction,
     tag: Option<&[u8]>,
 ) -> Result<[u8; 16]> {
-    // The key length was checked by `library_algorithm`: anything else is 32 bytes.
-    match key.len() {
-        16 => gcm_with::<Aes128>(key, iv, aad, data, direction, tag),
-        24 => gcm_with::<Aes192>(key, iv, aad, data, direction, tag),
-        _ => gcm_with::<Aes256>(key, iv, aad, data, direction, tag),
+    let mut gcm = Gcm::new(key, iv, aad)?;
+    match direction {
+        Direction::Seal => {
+            gcm.crypt(data, Direction::Seal);
+            Ok(gcm.tag())
+        }
+        Direction::Open => {
+            gcm.absorb_ciphertext(data);
+            let expected = gcm.tag();
+            let given = tag.unwrap_or(&[]);
+            let prefix = expected.get(..given.len()).unwrap_or(&[]);
+            if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, given)) {
+                return Err(Error::AuthenticationFailed);
+            }
+            gcm.keystream(data);
+            Ok([0u8; 16])
+        }
     }
 }
 
-fn gcm_with<A>(
-    key: &[u8],
-    iv: &[u8],
-    aad: &[u8],
-    data: &mut [u8],
-    direction: Direction,
-    tag: Option<&[u8]>,
-) -> Result<[u8; 16]>
-where
-    A: BlockCipher + BlockSizeUser<BlockSize = U16> + BlockEncrypt + KeyInit,
-{
-    use ghash::GHash;
-    use ghash::universal_hash::{KeyInit as _, UniversalHash};
-    let cipher = A::new_from_slice(key).map_err(|_| Error::InvalidKeyLength {
-        algorithm: Aead::AesGcm.name(),
-        expected: "16, 24 or 32",
-        actual: key.len(),
-    })?;
-    let encrypt = |block: [u8; 16]| -> [u8; 16] {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// An AES key of any size, for encrypting single blocks.
+enum AesAny {
+    A128(Aes128),
+    A192(Aes192),
+    A256(Aes256),
+}
+
+impl AesAny {
+    fn new(key: &[u8]) -> Result<AesAny> {
+        let invalid = || Error::InvalidKeyLength {
+            algorithm: Aead::AesGcm.name(),
+            expected: "16, 24 or 32",
+            actual: key.len(),
+        };
+        Ok(match key.len() {
+            16 => AesAny::A128(Aes128::new_from_slice(key).map_err(|_| invalid())?),
+            24 => AesAny::A192(Aes192::new_from_slice(key).map_err(|_| invalid())?),
+            32 => AesAny::A256(Aes256::new_from_slice(key).map_err(|_| invalid())?),
+            _ => return Err(invalid()),
+        })
+    }
+
+    fn encrypt(&self, block: [u8; 16]) -> [u8; 16] {
         let mut b = GenericArray::from(block);
-        cipher.encrypt_block(&mut b);
-        b.into()
-    };
-    let h = encrypt([0u8; 16]);
-    let ghash = |parts: &[&[u8]], lengths: [u64; 2]| -> [u8; 16] {
-        let mut g = GHash::new(&h.into());
-        for part in parts {
-            g.update_padded(part);
+        match self {
+            AesAny::A128(c) => c.encrypt_block(&mut b),
+            AesAny::A192(c) => c.encrypt_block(&mut b),
+            AesAny::A256(c) => c.encrypt_block(&mut b),
         }
-        let mut block = [0u8; 16];
-        block[..8].copy_from_slice(&lengths[0].to_be_bytes());
-        block[8..].copy_from_slice(&lengths[1].to_be_bytes());
-        g.update(&[block.into()]);
-        g.finalize().into()
-    };
-    let bits = |n: usize| (n as u64).wrapping_mul(8);
-    // J0: IV || 0^31 || 1 for 96-bit IVs, else GHASH(IV padded || 0^64 || [len(IV)]_64).
-    let j0 = if iv.len() == STANDARD_NONCE {
-        let mut j = [0u8; 16];
-        j[..12].copy_from_slice(iv);
-        j[15] = 1;
-        j
-    } else {
-        ghash(&[iv], [0, bits(iv.len())])
-    };
-    let inc32 = |mut block: [u8; 16]| {
-        let counter = u32::from_be_bytes([block[12], block[13], block[14], block[15]]);
-        block[12..].copy_from_slice(&counter.wrapping_add(1).to_be_bytes());
-        block
-    };
-    let tag_of = |ciphertext: &[u8]| -> [u8; 16] {
-        let s = ghash(
-            &[aad, ciphertext],
-            [bits(aad.len()), bits(ciphertext.len())],
-        );
-        let mask = encrypt(j0);
+        b.into()
+    }
+}
+
+/// AES-GCM as NIST SP 800-38D section 7 defines it, over data given in any number of parts:
+/// the counter-mode keystream continues across parts, and GHASH absorbs the ciphertext a block
+/// at a time (a partial block waits for the next part or the end).
+struct Gcm {
+    cipher: AesAny,
+    j0: [u8; 16],
+    counter: [u8; 16],
+    /// Keystream of the current counter block, and how much of it is used.
+    block: [u8; 16],
+    used: usize,
+    ghash: ghash::GHash,
+    /// Ciphertext not yet absorbed (less than a block).
+    pending: Vec<u8>,
+    aad_bits: u64,
+    ciphertext_bits: u64,
+}
+
+fn inc32(mut block: [u8; 16]) -> [u8; 16] {
+    let counter = u32::from_be_bytes([block[12], block[13], block[14], block[15]]);
+    block[12..].copy_from_slice(&counter.wrapping_add(1).to_be_bytes());
+    block
+}
+
+fn length_block(a: u64, b: u64) -> [u8; 16] {
+    let mut block = [0u8; 16];
+    block[..8].copy_from_slice(&a.to_be_bytes());
+    block[8..].copy_from_slice(&b.to_be_bytes());
+    block
+}
+
+impl Gcm {
+    fn new(key: &[u8], iv: &[u8], aad: &[u8]) -> Result<Gcm> {
+        use ghash::universal_hash::{KeyInit as _, UniversalHash};
+        let cipher = AesAny::new(key)?;
+        let h = cipher.encrypt([0u8; 16]);
+        // J0: IV || 0^31 || 1 for 96-bit IVs, else GHASH(IV padded || 0^64 || [len(IV)]_64).
+        let j0 = if iv.len() == STANDARD_NONCE {
+            let mut j = [0u8; 16];
+            j[..12].copy_from_slice(iv);
+            j[15] = 1;
+            j
+        } else {
+            let mut g = ghash::GHash::new(&h.into());
+            g.update_padded(iv);
+            g.update(&[length_block(0, (iv.len() as u64).wrapping_mul(8)).into()]);
+            g.finalize().into()
+        };
+        let mut ghash = ghash::GHash::new(&h.into());
+        ghash.update_padded(aad);
+        Ok(Gcm {
+            cipher,
+            j0,
+            counter: j0,
+            block: [0u8; 16],
+            used: 16,
+            ghash,
+            pending: Vec::with_capacity(16),
+            aad_bits: (aad.len() as u64).wrapping_mul(8),
+            ciphertext_bits: 0,
+        })
+    }
+
+    /// XORs the keystream into `data`.
+    fn keystream(&mut self, data: &mut [u8]) {
+        for byte in data {
+            if self.used == 16 {
+                self.counter = inc32(self.counter);
+                self.block = self.cipher.encrypt(self.counter);
+                self.used = 0;
+            }
+            *byte ^= self.block[self.used];
+            self.used += 1;
+        }
+    }
+
+    fn absorb_ciphertext(&mut self, ciphertext: &[u8]) {
+        use ghash::universal_hash::UniversalHash;
+        self.ciphertext_bits = self
+            .ciphertext_bits
+            .wrapping_add((ciphertext.len() as u64).wrapping_mul(8));
+        let mut rest = ciphertext;
+        if !self.pending.is_empty() {
+            let take = (16 - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == 16 {
+                let block: [u8; 16] = self.pending[..].try_into().unwrap_or([0u8; 16]);
+                self.ghash.update(&[block.into()]);
+                self.pending.clear();
+            }
+        }
+        let whole = rest.len() - rest.len() % 16;
+        if whole > 0 {
+            self.ghash.update_padded(&rest[..whole]);
+        }
+        self.pending.extend_from_slice(&rest[whole..]);
+    }
+
+    /// Encrypts (`Seal`) or decrypts (`Open`) one part in place.
+    fn crypt(&mut self, data: &mut [u8], direction: Direction) {
+        if direction == Direction::Open {
+            self.absorb_ciphertext(data);
+            self.keystream(data);
+        } else {
+            self.keystream(data);
+            self.absorb_ciphertext(data);
+        }
+    }
+
+    /// The full tag over everything absorbed so far.
+    fn tag(&self) -> [u8; 16] {
+        use ghash::universal_hash::UniversalHash;
+        let mut ghash = self.ghash.clone();
+        if !self.pending.is_empty() {
+            ghash.update_padded(&self.pending);
+        }
+        ghash.update(&[length_block(self.aad_bits, self.ciphertext_bits).into()]);
+        let s: [u8; 16] = ghash.finalize().into();
+        let mask = self.cipher.encrypt(self.j0);
         std::array::from_fn(|i| s[i] ^ mask[i])
-    };
-    if direction == Direction::Open {
-        let expected = tag_of(data);
-        let given = tag.unwrap_or(&[]);
-        let prefix = expected.get(..given.len()).unwrap_or(&[]);
-        if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, given)) {
+    }
+}
+
+/// AES-GCM over parts (KMIP streamed Encrypt and Decrypt): each encrypted part is answered as
+/// it comes; a decryption's plaintext is held back until the final part's tag verified.
+pub struct GcmStream {
+    gcm: Gcm,
+    direction: Direction,
+    tag_length: usize,
+    /// Decryption: the plaintext so far, released only after the tag verified.
+    held: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for GcmStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GcmStream(***)")
+    }
+}
+
+/// Most bytes a streamed decryption holds back.
+pub const MAX_STREAMED_DECRYPTION: usize = 64 * 1024 * 1024;
+
+impl GcmStream {
+    /// Starts encrypting (`decrypt` false) or decrypting with `key`, `iv` and `aad`.
+    pub fn start(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        tag_length: usize,
+        decrypt: bool,
+    ) -> Result<GcmStream> {
+        Aead::AesGcm.check_iv(iv)?;
+        Aead::AesGcm.check_tag_length(tag_length)?;
+        Ok(GcmStream {
+            gcm: Gcm::new(key, iv, aad)?,
+            direction: if decrypt {
+                Direction::Open
+            } else {
+                Direction::Seal
+            },
+            tag_length,
+            held: Zeroizing::new(Vec::new()),
+        })
+    }
+
+    /// One part: its ciphertext when encrypting; nothing when decrypting (see [`GcmStream`]).
+    pub fn update(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        let mut part = data.to_vec();
+        self.gcm.crypt(&mut part, self.direction);
+        if self.direction == Direction::Seal {
+            return Ok(part);
+        }
+        if self.held.len() + part.len() > MAX_STREAMED_DECRYPTION {
+            return Err(Error::DataTooLong {
+                algorithm: "streamed AES-GCM decryption",
+                maximum: MAX_STREAMED_DECRYPTION as u64,
+                actual: (self.held.len() + part.len()) as u64,
+            });
+        }
+        self.held.extend_from_slice(&Zeroizing::new(part));
+        Ok(Vec::new())
+    }
+
+    /// Ends an encryption: the tag.
+    pub fn finish_seal(self) -> Vec<u8> {
+        let tag = self.gcm.tag();
+        tag[..self.tag_length.min(16)].to_vec()
+    }
+
+    /// Ends a decryption: the whole plaintext if `tag` verifies.
+    pub fn finish_open(self, tag: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let expected = self.gcm.tag();
+        let prefix = expected.get(..tag.len()).unwrap_or(&[]);
+        if tag.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, tag)) {
             return Err(Error::AuthenticationFailed);
         }
+        Ok(self.held)
     }
-    let mut counter = inc32(j0);
-    for chunk in data.chunks_mut(16) {
-        let stream = encrypt(counter);
-        for (byte, k) in chunk.iter_mut().zip(stream) {
-            *byte ^= k;
-        }
-        counter = inc32(counter);
-    }
-    Ok(match direction {
-        Direction::Seal => tag_of(data),
-        Direction::Open => [0u8; 16],
-    })
 }
 
 #[cfg(test)]
@@ -777,6 +941,46 @@ mod tests {
                 bad[0] ^= 1;
                 prop_assert!(open(Aead::AesGcm, key, &iv, &aad, &sealed.ciphertext, &bad).is_err());
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Streamed encryption equals one-shot encryption for every split of the input, and
+        /// streamed decryption gives the data back only with the right tag.
+        #[test]
+        fn streamed_gcm_equals_one_shot(
+            seed in proptest::prelude::any::<[u8; 32]>(),
+            iv_len in 1usize..64,
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..6),
+        ) {
+            let key = &seed[..16];
+            let iv: Vec<u8> = (0..iv_len).map(|i| seed[i % 32]).collect();
+            let one = seal(Aead::AesGcm, key, &iv, b"aad", &data, 13).unwrap();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.push(0);
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let mut stream = GcmStream::start(key, &iv, b"aad", 13, false).unwrap();
+            let mut out = Vec::new();
+            for w in cuts.windows(2) {
+                out.extend(stream.update(&data[w[0]..w[1]]).unwrap());
+            }
+            let tag = stream.finish_seal();
+            proptest::prop_assert_eq!(&out, &one.ciphertext);
+            proptest::prop_assert_eq!(&tag, &one.tag);
+            let mut back = GcmStream::start(key, &iv, b"aad", 13, true).unwrap();
+            for w in cuts.windows(2) {
+                proptest::prop_assert!(back.update(&out[w[0]..w[1]]).unwrap().is_empty());
+            }
+            let opened = back.finish_open(&tag).unwrap();
+            proptest::prop_assert_eq!(opened.as_slice(), &data[..]);
+            let mut wrong = GcmStream::start(key, &iv, b"aad", 13, true).unwrap();
+            wrong.update(&out).unwrap();
+            let mut bad = tag.clone();
+            bad[0] ^= 1;
+            proptest::prop_assert!(wrong.finish_open(&bad).is_err());
         }
     }
 }

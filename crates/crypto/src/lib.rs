@@ -29,6 +29,7 @@
 //! ```
 
 mod aead;
+pub use aead::{GcmStream, MAX_STREAMED_DECRYPTION};
 pub mod asymmetric;
 mod block;
 mod error;

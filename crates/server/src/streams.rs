@@ -1,4 +1,5 @@
-//! Multi-part operations (streamed Sign and SignatureVerify, KMIP `InitIndicator`,
+//! Multi-part operations (streamed Sign, SignatureVerify, and AES-GCM Encrypt and Decrypt
+//! through `operations/streamed_crypt.rs`; KMIP `InitIndicator`,
 //! `FinalIndicator`, `CorrelationValue`): what a client has sent so far, kept in this server's
 //! memory under a random correlation value until the final part.
 //!
@@ -33,6 +34,8 @@ pub enum Partial {
     Digest(kms_crypto::Hasher),
     /// Schemes that sign the message itself keep it.
     Buffer(Zeroizing<Vec<u8>>),
+    /// A streamed AES-GCM Encrypt or Decrypt (boxed: it holds the expanded AES key).
+    Gcm(Box<kms_crypto::GcmStream>),
 }
 
 impl Partial {
@@ -47,6 +50,11 @@ impl Partial {
                     )));
                 }
                 b.extend_from_slice(data);
+            }
+            Partial::Gcm(_) => {
+                return Err(KmsError::InvalidRequest(
+                    "this CorrelationValue belongs to a streamed Encrypt or Decrypt".into(),
+                ));
             }
         }
         Ok(())
@@ -216,6 +224,12 @@ impl Streams {
             return Ok(match stream.partial {
                 Partial::Digest(h) => Step::Digest(h.finish()),
                 Partial::Buffer(b) => Step::Data(b.to_vec()),
+                // `feed` refused it already.
+                Partial::Gcm(_) => {
+                    return Err(KmsError::InvalidRequest(
+                        "this CorrelationValue belongs to a streamed Encrypt or Decrypt".into(),
+                    ));
+                }
             });
         }
         match id {

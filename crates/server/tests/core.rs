@@ -1874,3 +1874,164 @@ async fn certify_a_pair_created_in_the_same_batch_then_re_certify() {
         linked(&old, kmip::LinkType::PublicKeyLink)
     );
 }
+
+/// Streamed AES-GCM: an encryption in three parts equals the one-shot encryption with the same
+/// IV; a streamed decryption answers the plaintext at its final part, and only with the right
+/// tag; another user's CorrelationValue is refused.
+#[tokio::test]
+async fn streamed_gcm_encrypt_and_decrypt_match_one_shot() {
+    let c = core(Limits::default());
+    let ResponsePayload::Create(created) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Create(Create {
+            attributes: Attributes(vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+                Attribute::CryptographicLength(256),
+                Attribute::ActivationDate(kmip::DateTime::now()),
+            ]),
+            ..Create::symmetric_key(CryptographicAlgorithm::AES, 256)
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let uid = created.unique_identifier;
+    let data: Vec<u8> = (0u8..100).collect();
+    let iv = vec![9u8; 12];
+    let encrypt =
+        |init: bool, last: bool, correlation: Option<Vec<u8>>, part: &[u8], iv: Option<Vec<u8>>| {
+            RequestPayload::Encrypt(Encrypt {
+                iv_counter_nonce: iv,
+                authenticated_encryption_additional_data: init.then(|| b"aad".to_vec()),
+                init_indicator: init.then_some(true),
+                final_indicator: last.then_some(true),
+                correlation_value: correlation,
+                ..Encrypt::new(Some(uid.clone()), part.to_vec())
+            })
+        };
+    let ResponsePayload::Encrypt(whole) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Encrypt(Encrypt {
+            iv_counter_nonce: Some(iv.clone()),
+            authenticated_encryption_additional_data: Some(b"aad".to_vec()),
+            ..Encrypt::new(Some(uid.clone()), data.clone())
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let ResponsePayload::Encrypt(first) = run(
+        &c.kms,
+        "alice",
+        encrypt(true, false, None, &data[..37], Some(iv.clone())),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let id = first
+        .correlation_value
+        .clone()
+        .expect("a correlation value");
+    // Bob cannot continue alice's stream.
+    assert!(
+        run(
+            &c.kms,
+            "bob",
+            encrypt(false, false, Some(id.clone()), &data[37..50], None)
+        )
+        .await
+        .is_err()
+    );
+    let ResponsePayload::Encrypt(second) = run(
+        &c.kms,
+        "alice",
+        encrypt(false, false, Some(id.clone()), &data[37..50], None),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let ResponsePayload::Encrypt(last) = run(
+        &c.kms,
+        "alice",
+        encrypt(false, true, Some(id.clone()), &data[50..], None),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let streamed: Vec<u8> = [first.data, second.data, last.data]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert_eq!(Some(streamed.clone()), whole.data);
+    assert_eq!(
+        last.authenticated_encryption_tag,
+        whole.authenticated_encryption_tag
+    );
+    // The stream is closed after its final part.
+    assert!(
+        run(
+            &c.kms,
+            "alice",
+            encrypt(false, true, Some(id), &data[..1], None)
+        )
+        .await
+        .is_err()
+    );
+
+    let decrypt = |init: bool,
+                   last: bool,
+                   correlation: Option<Vec<u8>>,
+                   part: &[u8],
+                   tag: Option<Vec<u8>>| {
+        RequestPayload::Decrypt(Decrypt {
+            iv_counter_nonce: init.then(|| iv.clone()),
+            authenticated_encryption_additional_data: init.then(|| b"aad".to_vec()),
+            init_indicator: init.then_some(true),
+            final_indicator: last.then_some(true),
+            correlation_value: correlation,
+            authenticated_encryption_tag: tag,
+            ..Decrypt::new(Some(uid.clone()), part.to_vec())
+        })
+    };
+    for good in [true, false] {
+        let ResponsePayload::Decrypt(d1) = run(
+            &c.kms,
+            "alice",
+            decrypt(true, false, None, &streamed[..60], None),
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(d1.data, None, "nothing before the tag is checked");
+        let mut tag = whole.authenticated_encryption_tag.clone().unwrap();
+        if !good {
+            tag[0] ^= 1;
+        }
+        let answer = run(
+            &c.kms,
+            "alice",
+            decrypt(
+                false,
+                true,
+                d1.correlation_value,
+                &streamed[60..],
+                Some(tag),
+            ),
+        )
+        .await;
+        match answer {
+            Ok(ResponsePayload::Decrypt(d)) if good => assert_eq!(d.data, Some(data.clone())),
+            Err(_) if !good => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -29,6 +29,14 @@ pub async fn decrypt(
     }
     let (choice, binding) =
         symmetric::choose_bound(&key, request.cryptographic_parameters.as_ref())?;
+    if super::streamed_crypt::is_streamed(
+        request.init_indicator,
+        request.correlation_value.as_ref(),
+    ) {
+        let answer = super::streamed_crypt::decrypt_part(kms, ctx, &key, &choice, request)?;
+        symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
+        return Ok(answer);
+    }
     let data = request
         .data
         .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;

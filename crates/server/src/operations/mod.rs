@@ -39,6 +39,7 @@ pub mod rng_retrieve;
 pub mod set_attribute;
 pub mod sign;
 pub mod signature_verify;
+pub mod streamed_crypt;
 pub mod symmetric;
 pub mod validate;
 pub mod wrapping;

@@ -1,0 +1,206 @@
+//! Streamed (multi-part) Encrypt and Decrypt with AES-GCM: `InitIndicator` opens a stream under a
+//! random `CorrelationValue` (`streams.rs`: owned by the user, key and operation, bounded,
+//! expiring), middle parts continue it, `FinalIndicator` ends it. An encryption answers each
+//! part's ciphertext as it comes and the tag at the end; a decryption holds the plaintext back
+//! and answers it whole at the final part, only if the tag verifies.
+
+use kmip::Operation;
+use kmip::model::{Decrypt, DecryptResponse, Encrypt, EncryptResponse};
+use kms_crypto::{GcmStream, SymmetricCipher};
+use kms_store::StoredObject;
+
+use super::key_bytes;
+use super::symmetric::CipherChoice;
+use crate::error::{KResult, KmsError};
+use crate::kms::{Kms, RequestContext};
+use crate::streams::{Partial, Stream};
+
+/// Whether a request is a part of a streamed operation.
+pub fn is_streamed(init: Option<bool>, correlation: Option<&Vec<u8>>) -> bool {
+    init == Some(true) || correlation.is_some_and(|c| !c.is_empty())
+}
+
+fn gcm_only(choice: &CipherChoice) -> KResult<()> {
+    if choice.cipher == SymmetricCipher::AesGcm {
+        return Ok(());
+    }
+    Err(KmsError::FeatureNotSupported(format!(
+        "streamed Encrypt and Decrypt take AES-GCM, not {:?}; send the data in one request",
+        choice.cipher
+    )))
+}
+
+/// Where a part's stream comes from: opened by this part, or taken back for it.
+enum Origin {
+    New,
+    Taken(Vec<u8>, Box<Stream>),
+}
+
+/// Opens a stream (a first part) or takes it back (a later part).
+fn stream_of(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key: &StoredObject,
+    operation: Operation,
+    init: Option<bool>,
+    correlation: Option<&[u8]>,
+    start: impl FnOnce() -> KResult<GcmStream>,
+) -> KResult<(Origin, GcmStream)> {
+    if init == Some(true) {
+        if correlation.is_some_and(|c| !c.is_empty()) {
+            return Err(KmsError::InvalidRequest(
+                "the first part (InitIndicator) has no CorrelationValue yet".into(),
+            ));
+        }
+        return Ok((Origin::New, start()?));
+    }
+    let id = correlation.unwrap_or(&[]);
+    let mut stream = kms.streams.take(id, &ctx.user, &key.uid, operation)?;
+    let partial = std::mem::replace(&mut stream.partial, Partial::Buffer(Default::default()));
+    match partial {
+        Partial::Gcm(g) => Ok((Origin::Taken(id.to_vec(), Box::new(stream)), *g)),
+        _ => Err(KmsError::InvalidRequest(
+            "this CorrelationValue belongs to another kind of stream".into(),
+        )),
+    }
+}
+
+pub fn encrypt_part(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key: &StoredObject,
+    choice: &CipherChoice,
+    request: Encrypt,
+) -> KResult<EncryptResponse> {
+    gcm_only(choice)?;
+    let generated_iv = match (&request.iv_counter_nonce, request.init_indicator) {
+        (None, Some(true)) if choice.random_iv => Some(kms_crypto::random_bytes(12)?),
+        (None, Some(true)) => {
+            return Err(KmsError::MissingData(
+                "RandomIV is false: give the IVCounterNonce".into(),
+            ));
+        }
+        _ => None,
+    };
+    let key_bytes = key_bytes(key)?;
+    let iv = request
+        .iv_counter_nonce
+        .clone()
+        .or_else(|| generated_iv.clone())
+        .unwrap_or_default();
+    let aad = request
+        .authenticated_encryption_additional_data
+        .clone()
+        .unwrap_or_default();
+    let (id, mut stream) = stream_of(
+        kms,
+        ctx,
+        key,
+        Operation::Encrypt,
+        request.init_indicator,
+        request.correlation_value.as_deref(),
+        || {
+            Ok(GcmStream::start(
+                key_bytes,
+                &iv,
+                &aad,
+                choice.tag_length,
+                false,
+            )?)
+        },
+    )?;
+    let data = stream.update(request.data.as_deref().unwrap_or(&[]))?;
+    let (correlation_value, tag) = if request.final_indicator == Some(true) {
+        (None, Some(stream.finish_seal()))
+    } else {
+        (
+            Some(reopen(kms, ctx, key, Operation::Encrypt, id, stream)?),
+            None,
+        )
+    };
+    Ok(EncryptResponse {
+        unique_identifier: key.uid.clone().into(),
+        data: Some(data),
+        iv_counter_nonce: generated_iv,
+        correlation_value,
+        authenticated_encryption_tag: tag,
+    })
+}
+
+pub fn decrypt_part(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key: &StoredObject,
+    choice: &CipherChoice,
+    request: Decrypt,
+) -> KResult<DecryptResponse> {
+    gcm_only(choice)?;
+    let key_bytes = key_bytes(key)?;
+    let iv = request.iv_counter_nonce.clone().unwrap_or_default();
+    let aad = request
+        .authenticated_encryption_additional_data
+        .clone()
+        .unwrap_or_default();
+    let (id, mut stream) = stream_of(
+        kms,
+        ctx,
+        key,
+        Operation::Decrypt,
+        request.init_indicator,
+        request.correlation_value.as_deref(),
+        || {
+            if iv.is_empty() {
+                return Err(KmsError::MissingData(
+                    "a streamed AES-GCM decryption needs the IVCounterNonce in its first part"
+                        .into(),
+                ));
+            }
+            Ok(GcmStream::start(
+                key_bytes,
+                &iv,
+                &aad,
+                choice.tag_length,
+                true,
+            )?)
+        },
+    )?;
+    stream.update(request.data.as_deref().unwrap_or(&[]))?;
+    if request.final_indicator == Some(true) {
+        let tag = request.authenticated_encryption_tag.ok_or_else(|| {
+            KmsError::MissingData("the final part of a decryption needs the tag".into())
+        })?;
+        let plain = stream.finish_open(&tag)?;
+        return Ok(DecryptResponse {
+            unique_identifier: key.uid.clone().into(),
+            data: Some(plain.to_vec()),
+            correlation_value: None,
+        });
+    }
+    Ok(DecryptResponse {
+        unique_identifier: key.uid.clone().into(),
+        data: None,
+        correlation_value: Some(reopen(kms, ctx, key, Operation::Decrypt, id, stream)?),
+    })
+}
+
+/// Keeps a stream for its next part: a new one is opened, a taken one put back.
+fn reopen(
+    kms: &Kms,
+    ctx: &RequestContext,
+    key: &StoredObject,
+    operation: Operation,
+    origin: Origin,
+    gcm: GcmStream,
+) -> KResult<Vec<u8>> {
+    match origin {
+        Origin::New => {
+            kms.streams
+                .open(&ctx.user, &key.uid, operation, Partial::Gcm(Box::new(gcm)))
+        }
+        Origin::Taken(id, mut stream) => {
+            stream.partial = Partial::Gcm(Box::new(gcm));
+            kms.streams.resume(id.clone(), *stream);
+            Ok(id)
+        }
+    }
+}
