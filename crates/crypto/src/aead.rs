@@ -164,6 +164,16 @@ pub(crate) fn open(
     }
 }
 
+/// Whether `given` (possibly truncated) is the prefix of the `full` tag, compared in constant
+/// time; an empty tag never is.
+fn check_tag(full: &[u8], given: &[u8]) -> Result<()> {
+    let prefix = full.get(..given.len()).unwrap_or(&[]);
+    if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, given)) {
+        return Err(Error::AuthenticationFailed);
+    }
+    Ok(())
+}
+
 /// ChaCha20-Poly1305 with a truncated tag: the keystream recovers the candidate plaintext, which
 /// sealing again (deterministic for a key and nonce) turns into the full tag; the plaintext is
 /// released only if the given tag is its prefix (compared in constant time), and wiped
@@ -188,10 +198,7 @@ fn chacha_open_truncated(
     stream.seek(64u64);
     stream.apply_keystream(&mut plain);
     let resealed = library_seal(lc_alg, key, iv, aad, &plain)?;
-    let full = resealed.tag.get(..tag.len()).unwrap_or(&[]);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(full, tag)) {
-        return Err(Error::AuthenticationFailed);
-    }
+    check_tag(&resealed.tag, tag)?;
     Ok(plain)
 }
 
@@ -297,12 +304,7 @@ fn gcm_any(
         }
         Direction::Open => {
             gcm.absorb_ciphertext(data);
-            let expected = gcm.tag();
-            let given = tag.unwrap_or(&[]);
-            let prefix = expected.get(..given.len()).unwrap_or(&[]);
-            if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, given)) {
-                return Err(Error::AuthenticationFailed);
-            }
+            check_tag(&gcm.tag(), tag.unwrap_or(&[]))?;
             gcm.keystream(data);
             Ok([0u8; 16])
         }
@@ -539,11 +541,7 @@ impl GcmStream {
 
     /// Ends a decryption: the whole plaintext if `tag` verifies.
     pub fn finish_open(self, tag: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let expected = self.gcm.tag();
-        let prefix = expected.get(..tag.len()).unwrap_or(&[]);
-        if tag.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(prefix, tag)) {
-            return Err(Error::AuthenticationFailed);
-        }
+        check_tag(&self.gcm.tag(), tag)?;
         Ok(self.held)
     }
 }
