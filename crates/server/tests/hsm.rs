@@ -22,6 +22,10 @@ use kmip::{
 use kms_client::{ClientConfig, KmsClient};
 use kms_crypto::asymmetric::{Curve, KeyKind, Message, SignatureScheme};
 
+mod common;
+
+use common::socket::{Pki, pki};
+
 pub const PIN: &str = "1234-user-pin";
 
 /// A SoftHSM2 token of the test's own: its configuration file and slot.
@@ -73,46 +77,16 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-/// The server's TLS identity, the users' CA, and a PEM identity per user.
-pub struct Pki {
-    ca: rcgen::CertificateParams,
-    ca_key: rcgen::KeyPair,
-}
-
-impl Pki {
-    pub fn new(dir: &Path) -> Pki {
-        let (server_p12, _) =
-            kms_server::tls::self_signed_pkcs12(&["127.0.0.1"], "pw", true).unwrap();
-        std::fs::write(dir.join("kms.p12"), server_p12).unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "Users CA");
-        ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
-        std::fs::write(dir.join("ca.pem"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
-        Pki { ca, ca_key }
-    }
-
-    pub fn client(&self, url: &str, user: &str) -> KmsClient {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, user);
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params
-            .signed_by(&key, &rcgen::Issuer::from_params(&self.ca, &self.ca_key))
-            .unwrap();
-        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        KmsClient::new(ClientConfig {
-            server_url: url.to_owned(),
-            accept_invalid_certs: true,
-            client_identity_pem: Some(zeroize::Zeroizing::new(pem.into_bytes())),
-            ..ClientConfig::default()
-        })
-        .unwrap()
-    }
+/// A client of `url` presenting a certificate for `user` (signed by the CA of `pki`).
+fn client(pki: &Pki, url: &str, user: &str) -> KmsClient {
+    let (cert, key) = pki.client_pem(user);
+    KmsClient::new(ClientConfig {
+        server_url: url.to_owned(),
+        accept_invalid_certs: true,
+        client_identity_pem: Some(zeroize::Zeroizing::new(format!("{cert}{key}").into_bytes())),
+        ..ClientConfig::default()
+    })
+    .unwrap()
 }
 
 /// A `kms-server` process on the token, killed when dropped.
@@ -255,11 +229,11 @@ async fn public_spki(client: &KmsClient, uid: &str) -> Vec<u8> {
 async fn hsm_keys_over_the_api() {
     let token = Token::init();
     let dir = token.dir.path().to_owned();
-    let pki = Pki::new(&dir);
+    let pki = pki(&dir);
     let port = free_port();
     let server = start(server_command(&token, &dir, port, PIN), port).await;
-    let admin = pki.client(&server.url, "hsm-admin");
-    let bob = pki.client(&server.url, "bob");
+    let admin = client(&pki, &server.url, "hsm-admin");
+    let bob = client(&pki, &server.url, "bob");
     let slot = token.slot;
     let aes = format!("hsm::{slot}::aes-sensitive");
     let aes_x = format!("hsm::{slot}::aes-extractable");
@@ -615,7 +589,7 @@ async fn hsm_keys_over_the_api() {
 async fn a_broken_hsm_configuration_refuses_to_start() {
     let token = Token::init();
     let dir = token.dir.path().to_owned();
-    Pki::new(&dir);
+    pki(&dir);
     let run = |mut c: Command| {
         let out = c.output().unwrap();
         assert!(!out.status.success(), "must not start");
@@ -668,7 +642,7 @@ fn files_contain(dir: &Path, needle: &[u8]) -> Vec<String> {
 async fn stored_keys_are_wrapped_by_the_hsm_key_across_restarts() {
     let token = Token::init();
     let dir = token.dir.path().to_owned();
-    let pki = Pki::new(&dir);
+    let pki = pki(&dir);
     let kek = format!("hsm::{}::kek", token.slot);
     let with_kek = |password: &str, port: u16| {
         let mut c = server_command(&token, &dir, port, password);
@@ -685,7 +659,7 @@ async fn stored_keys_are_wrapped_by_the_hsm_key_across_restarts() {
     // Before the option: the KEK is created in the HSM, and a key stored in clear.
     let port = free_port();
     let server = start(server_command(&token, &dir, port, PIN), port).await;
-    let admin = pki.client(&server.url, "hsm-admin");
+    let admin = client(&pki, &server.url, "hsm-admin");
     admin
         .call(Create {
             attributes: with_uid(Attributes(vec![Attribute::CryptographicLength(256)]), &kek),
@@ -703,7 +677,7 @@ async fn stored_keys_are_wrapped_by_the_hsm_key_across_restarts() {
     // With the option: the early key is wrapped at start, a new one is stored wrapped.
     let port = free_port();
     let server = start(with_kek(PIN, port), port).await;
-    let admin = pki.client(&server.url, "hsm-admin");
+    let admin = client(&pki, &server.url, "hsm-admin");
     let late = admin
         .call(register_aes(&late_bytes))
         .await
@@ -738,7 +712,7 @@ async fn stored_keys_are_wrapped_by_the_hsm_key_across_restarts() {
     // After a restart: both decrypt.
     let port = free_port();
     let server = start(with_kek(PIN, port), port).await;
-    let admin = pki.client(&server.url, "hsm-admin");
+    let admin = client(&pki, &server.url, "hsm-admin");
     for (uid, enc) in sealed {
         let dec = admin
             .call(Decrypt {

@@ -14,13 +14,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kmip::binary;
 use kmip::enums::KmipEnum;
-use kmip::model::{Attribute, Attributes, Item, Object};
-use kmip::{ObjectType, State, Tag};
+use kmip::model::Attribute;
+use kmip::{ObjectType, State};
 use kms_crypto::{Argon2Params, HashAlgorithm, Sealer, hkdf, hmac};
 use zeroize::Zeroizing;
 
+use crate::model::{decode_attributes, decode_object, encode_attributes, encode_object};
 use crate::{Result, StoreError, StoredObject};
 
 /// Argon2id cost of the master key: RFC 9106's second recommended option.
@@ -246,11 +246,11 @@ pub fn encode_record(seq: u64, o: &StoredObject) -> Zeroizing<Vec<u8>> {
     for t in &o.tags {
         w.bytes(t.as_bytes());
     }
-    w.bytes(&binary::encode(&o.attributes.to_ttlv(Tag::ATTRIBUTES)));
+    w.bytes(&encode_attributes(&o.attributes));
     match &o.object {
         Some(obj) => {
             w.0.push(1);
-            w.bytes(&Zeroizing::new(binary::encode(&obj.to_ttlv(obj.tag()))));
+            w.bytes(&Zeroizing::new(encode_object(obj)));
         }
         None => w.0.push(0),
     }
@@ -285,18 +285,16 @@ pub fn decode_record(bytes: &[u8], revision: u64) -> Result<Record> {
     for _ in 0..n {
         tags.push(r.text().ok_or_else(truncated)?);
     }
-    let limits = binary::Limits::default();
-    let attributes = r.bytes().ok_or_else(truncated).and_then(|b| {
-        binary::decode(b, &limits)
-            .and_then(|t| Attributes::from_ttlv(&t))
-            .map_err(|e| corrupt(&format!("attributes: {e}")))
-    })?;
+    let attributes = r
+        .bytes()
+        .ok_or_else(truncated)
+        .and_then(|b| decode_attributes(b).map_err(|e| corrupt(&e)))?;
     let object = match r.take(1).ok_or_else(truncated)? {
-        [1] => Some(r.bytes().ok_or_else(truncated).and_then(|b| {
-            binary::decode(b, &limits)
-                .and_then(|t| Object::from_ttlv(&t))
-                .map_err(|e| corrupt(&format!("object: {e}")))
-        })?),
+        [1] => Some(
+            r.bytes()
+                .ok_or_else(truncated)
+                .and_then(|b| decode_object(b).map_err(|e| corrupt(&e)))?,
+        ),
         _ => None,
     };
     Ok(Record {
@@ -355,7 +353,7 @@ mod tests {
             uid: "u1".into(),
             object_type: ObjectType::SymmetricKey,
             object: None,
-            attributes: Attributes(vec![Attribute::CryptographicLength(256)]),
+            attributes: kmip::model::Attributes(vec![Attribute::CryptographicLength(256)]),
             state: State::Active,
             owner: "alice".into(),
             tags: vec!["a".into(), "b".into()],

@@ -1,7 +1,28 @@
 //! What the store keeps: a managed object with its attributes, state, owner and tags.
 
-use kmip::model::{Attribute, Attributes, Object};
-use kmip::{CryptographicAlgorithm, DateTime, ObjectType, State, Tag};
+use kmip::model::{Attribute, Attributes, Item, Object};
+use kmip::{CryptographicAlgorithm, DateTime, ObjectType, State, Tag, binary};
+
+/// How every backend stores an object and its attributes: binary TTLV.
+pub(crate) fn encode_object(o: &Object) -> Vec<u8> {
+    binary::encode(&o.to_ttlv(o.tag()))
+}
+
+pub(crate) fn encode_attributes(a: &Attributes) -> Vec<u8> {
+    binary::encode(&a.to_ttlv(Tag::ATTRIBUTES))
+}
+
+pub(crate) fn decode_object(bytes: &[u8]) -> Result<Object, String> {
+    binary::decode(bytes, &binary::Limits::default())
+        .and_then(|t| Object::from_ttlv(&t))
+        .map_err(|e| format!("object: {e}"))
+}
+
+pub(crate) fn decode_attributes(bytes: &[u8]) -> Result<Attributes, String> {
+    binary::decode(bytes, &binary::Limits::default())
+        .and_then(|t| Attributes::from_ttlv(&t))
+        .map_err(|e| format!("attributes: {e}"))
+}
 
 /// One managed object as stored.
 #[derive(Clone, Debug, PartialEq)]

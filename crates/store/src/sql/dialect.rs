@@ -2,10 +2,10 @@
 //! differences between PostgreSQL, MySQL/MariaDB and SQLite that the [`Dialect`] renders. The
 //! backends only run these statements; none of them writes SQL of its own.
 
-use kmip::model::{Attributes, Item, Object};
-use kmip::{KmipEnum, ObjectType, State, Tag, binary};
+use kmip::{KmipEnum, ObjectType, State};
 
 use super::{Kind, OnZeroRows, Row, SqlValue, Stmt};
+use crate::model::{decode_attributes, decode_object, encode_attributes, encode_object};
 use crate::{LocateQuery, Result, StoreError, StoredObject};
 
 /// SQL differences between the servers.
@@ -38,14 +38,6 @@ pub(crate) fn int(v: u32) -> SqlValue {
 
 pub(crate) fn text(s: &str) -> SqlValue {
     SqlValue::Text(Some(s.to_owned()))
-}
-
-fn encode_object(o: &Object) -> Vec<u8> {
-    binary::encode(&o.to_ttlv(o.tag()))
-}
-
-fn encode_attributes(a: &Attributes) -> Vec<u8> {
-    binary::encode(&a.to_ttlv(Tag::ATTRIBUTES))
 }
 
 impl Dialect {
@@ -472,7 +464,6 @@ impl Dialect {
 
     /// Decodes the object columns of a row (see [`OBJECT_KINDS`]).
     pub fn decode(row: &[SqlValue], tags: Vec<String>) -> Result<StoredObject> {
-        let limits = binary::Limits::default();
         let get_int = |i: usize| match row.get(i) {
             Some(SqlValue::Int(Some(v))) => Some(*v),
             _ => None,
@@ -503,17 +494,11 @@ impl Dialect {
             _ => return Err(corrupt("owner".into())),
         };
         let object = match row.get(4) {
-            Some(SqlValue::Bytes(Some(b))) => Some(
-                binary::decode(b, &limits)
-                    .and_then(|t| Object::from_ttlv(&t))
-                    .map_err(|e| corrupt(format!("object: {e}")))?,
-            ),
+            Some(SqlValue::Bytes(Some(b))) => Some(decode_object(b).map_err(corrupt)?),
             _ => None,
         };
         let attributes = match row.get(5) {
-            Some(SqlValue::Bytes(Some(b))) => binary::decode(b, &limits)
-                .and_then(|t| Attributes::from_ttlv(&t))
-                .map_err(|e| corrupt(format!("attributes: {e}")))?,
+            Some(SqlValue::Bytes(Some(b))) => decode_attributes(b).map_err(corrupt)?,
             _ => return Err(corrupt("attributes".into())),
         };
         let revision = get_int(6)
