@@ -49,6 +49,9 @@ struct Job {
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Joined when the store is dropped, so that the database is closed (its connection's
+    /// SQLCipher state freed) before the lock is released or the process exits.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     cache: Arc<ObjectCache>,
     /// The SQLCipher key of an encrypted database (`sqlite-enc`). Reads hold it shared;
@@ -88,6 +91,9 @@ fn open_connection(path: &Path, key: Option<&CipherKey>) -> rusqlite::Result<Con
     if let Some(key) = key {
         // First statement on the connection: SQLCipher derives nothing from a raw key.
         conn.pragma_update(None, "key", key.0.as_str())?;
+        // SQLCipher writes its own errors (a wrong key: "hmac check failed") to stderr, outside
+        // the server's logs; the store reports a wrong key as its own error instead.
+        conn.pragma_update(None, "cipher_log_level", "NONE")?;
     }
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -224,13 +230,14 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<Job>();
         let cache = Arc::new(ObjectCache::default());
         let writer_cache = cache.clone();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, &writer_cache))
             .map_err(|e| open_err(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(Some(tx)),
+            writer_thread: Some(writer_thread),
             readers: Arc::new(Mutex::new(Vec::new())),
             cache,
             key: Arc::new(tokio::sync::RwLock::new(key)),
@@ -304,6 +311,24 @@ impl SqliteStore {
             reason: format!("reader task failed: {e}"),
             source: None,
         })?
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Closes the queue and waits for the writer thread to commit what it holds and close its
+    /// connection. A detached writer could still be closing an SQLCipher database while the
+    /// process exits and libcrypto's exit handler frees what it uses (a crash at exit), or
+    /// while a reopened store of the same file takes the lock.
+    fn drop(&mut self) {
+        match self.writer.get_mut() {
+            Ok(sender) => drop(sender.take()),
+            Err(poisoned) => drop(poisoned.into_inner().take()),
+        }
+        if let Some(thread) = self.writer_thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "the SQLite writer thread panicked");
+        }
     }
 }
 
