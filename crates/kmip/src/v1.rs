@@ -84,7 +84,7 @@ fn convert(msg: Ttlv, kind: Kind, dir: Direction, minor: i32) -> Result<Ttlv, Er
         let mut new_item = Vec::with_capacity(item_children.len());
         for c in item_children {
             if c.tag == Tag::REQUEST_PAYLOAD || c.tag == Tag::RESPONSE_PAYLOAD {
-                new_item.push(convert_payload(c, op, kind, dir)?);
+                new_item.push(convert_payload(c, op, kind, dir, minor)?);
             } else {
                 new_item.push(c);
             }
@@ -154,6 +154,7 @@ fn convert_payload(
     op: Option<Operation>,
     kind: Kind,
     dir: Direction,
+    minor: i32,
 ) -> Result<Ttlv, Error> {
     let tag = payload.tag;
     let children = payload.into_children()?;
@@ -210,35 +211,42 @@ fn convert_payload(
             (Direction::ToV2, Tag::ATTRIBUTE_INDEX) => {}
             (Direction::ToV1, Tag::ATTRIBUTES) if locate || get_attributes_response => {
                 for a in c.into_children()? {
-                    if let Some(v1) = attribute_to_v1(a)? {
+                    if let Some(v1) = attribute_to_v1(a, minor)? {
                         out.push(v1);
                     }
                 }
             }
             (Direction::ToV1, Tag::ATTRIBUTES) => {
-                out.push(attributes_to_template(c, Tag::TEMPLATE_ATTRIBUTE)?)
+                out.push(attributes_to_template(c, Tag::TEMPLATE_ATTRIBUTE, minor)?)
             }
-            (Direction::ToV1, Tag::COMMON_ATTRIBUTES) => {
-                out.push(attributes_to_template(c, Tag::COMMON_TEMPLATE_ATTRIBUTE)?)
-            }
+            (Direction::ToV1, Tag::COMMON_ATTRIBUTES) => out.push(attributes_to_template(
+                c,
+                Tag::COMMON_TEMPLATE_ATTRIBUTE,
+                minor,
+            )?),
             (Direction::ToV1, Tag::PRIVATE_KEY_ATTRIBUTES) => out.push(attributes_to_template(
                 c,
                 Tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+                minor,
             )?),
             (Direction::ToV1, Tag::PUBLIC_KEY_ATTRIBUTES) => out.push(attributes_to_template(
                 c,
                 Tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+                minor,
             )?),
             (Direction::ToV1, Tag::NEW_ATTRIBUTE | Tag::CURRENT_ATTRIBUTE) => {
                 for a in c.into_children()? {
-                    if let Some(v1) = attribute_to_v1(a)? {
+                    if let Some(v1) = attribute_to_v1(a, minor)? {
                         out.push(v1);
                     }
                 }
             }
             (Direction::ToV1, Tag::ATTRIBUTE_REFERENCE) => match &c.value {
                 Value::Enumeration(t) => {
-                    if let Some(name) = attribute_name_of_tag(Tag(*t)) {
+                    if let Some(name) = is_v1_attribute(Tag(*t), minor)
+                        .then(|| attribute_name_of_tag(Tag(*t)))
+                        .flatten()
+                    {
                         out.push(Ttlv::new(Tag::ATTRIBUTE_NAME, Value::TextString(name)));
                     }
                 }
@@ -260,7 +268,7 @@ fn convert_payload(
                     )
                     && t != Tag::UNIQUE_IDENTIFIER =>
             {
-                if let Some(v1) = attribute_to_v1(c)? {
+                if let Some(v1) = attribute_to_v1(c, minor)? {
                     out.push(v1);
                 }
             }
@@ -290,10 +298,10 @@ fn template_to_attributes(template: Ttlv, tag: Tag) -> Result<Ttlv, Error> {
     Ok(Ttlv::structure(tag, out))
 }
 
-fn attributes_to_template(attributes: Ttlv, tag: Tag) -> Result<Ttlv, Error> {
+fn attributes_to_template(attributes: Ttlv, tag: Tag, minor: i32) -> Result<Ttlv, Error> {
     let mut out = Vec::new();
     for a in attributes.into_children()? {
-        if let Some(v1) = attribute_to_v1(a)? {
+        if let Some(v1) = attribute_to_v1(a, minor)? {
             out.push(v1);
         }
     }
@@ -340,7 +348,13 @@ fn attribute_to_v2(attr: Ttlv) -> Result<Ttlv, Error> {
 
 /// A 2.x attribute item -> `Attribute { AttributeName, AttributeValue }`; `None` for what 1.x
 /// cannot express (vendor attributes of other vendors than `x` and `y`).
-fn attribute_to_v1(attr: Ttlv) -> Result<Option<Ttlv>, Error> {
+/// Whether KMIP 1.`minor` defines `tag` as an attribute: tags grow with the versions, and the
+/// Key Format Type, a field of the key block in 1.x, became an attribute in 2.0.
+fn is_v1_attribute(tag: Tag, minor: i32) -> bool {
+    tag.0 <= last_tag_of(minor) && tag != Tag::KEY_FORMAT_TYPE
+}
+
+fn attribute_to_v1(attr: Ttlv, minor: i32) -> Result<Option<Ttlv>, Error> {
     if attr.tag == Tag::VENDOR_ATTRIBUTE {
         let vendor = attr
             .child(Tag::VENDOR_IDENTIFICATION)
@@ -356,6 +370,9 @@ fn attribute_to_v1(attr: Ttlv) -> Result<Option<Ttlv>, Error> {
             _ => None,
         });
     }
+    if !is_v1_attribute(attr.tag, minor) {
+        return Ok(None);
+    }
     let Some(name) = attribute_name_of_tag(attr.tag) else {
         return Ok(None);
     };
@@ -369,4 +386,61 @@ fn attribute_to_v1(attr: Ttlv) -> Result<Option<Ttlv>, Error> {
             },
         ],
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribute_list(tags: &[Tag]) -> Ttlv {
+        let mut payload = vec![Ttlv::new(
+            Tag::UNIQUE_IDENTIFIER,
+            Value::TextString("k".into()),
+        )];
+        payload.extend(
+            tags.iter()
+                .map(|t| Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(t.0))),
+        );
+        Ttlv::structure(
+            Tag::RESPONSE_MESSAGE,
+            vec![Ttlv::structure(
+                Tag::BATCH_ITEM,
+                vec![
+                    Ttlv::new(
+                        Tag::OPERATION,
+                        Value::Enumeration(Operation::GetAttributeList as u32),
+                    ),
+                    Ttlv::structure(Tag::RESPONSE_PAYLOAD, payload),
+                ],
+            )],
+        )
+    }
+
+    fn names(message: &Ttlv) -> Vec<String> {
+        let item = message.child(Tag::BATCH_ITEM).unwrap();
+        item.child(Tag::RESPONSE_PAYLOAD)
+            .unwrap()
+            .children()
+            .unwrap()
+            .iter()
+            .filter(|c| c.tag == Tag::ATTRIBUTE_NAME)
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A 1.x client hears only of the attributes its version defines.
+    #[test]
+    fn attribute_names_follow_the_version() {
+        let tags = [
+            Tag::STATE,
+            Tag::FRESH,
+            Tag::SENSITIVE,
+            Tag::SHORT_UNIQUE_IDENTIFIER,
+            Tag::KEY_FORMAT_TYPE,
+        ];
+        let at = |minor| names(&response_to_v1(attribute_list(&tags), minor).unwrap());
+        assert_eq!(at(4), ["State", "Fresh", "Sensitive"]);
+        assert_eq!(at(2), ["State", "Fresh"]);
+        assert_eq!(at(0), ["State"]);
+    }
 }

@@ -396,8 +396,9 @@ async fn responses_of_one_request_are_bounded_and_random_bytes_checked_before_ge
 async fn undo_restores_own_objects_and_removes_imported_ones() {
     let c = core(Limits::default());
     active_key(&c.kms, "mine", vec![]).await;
-    let before = c.kms.store.get("mine").await.unwrap().unwrap();
+    // Exported first: serving the key ends its `Fresh`, which no undo brings back.
     let exported = call(&c.kms, "alice", op::Export(get("mine"))).await;
+    let before = c.kms.store.get("mine").await.unwrap().unwrap();
     let items = vec![
         RequestPayload::AddAttribute(NewAttributeRequest {
             unique_identifier: Some("mine".into()),
@@ -2033,5 +2034,20 @@ async fn streamed_gcm_encrypt_and_decrypt_match_one_shot() {
             Err(_) if !good => {}
             other => panic!("{other:?}"),
         }
+    }
+}
+
+/// RNGSeed is answered (the generator takes no outside input: 0 bytes accepted), and a seed
+/// that is empty or too large is refused with the limit.
+#[tokio::test]
+async fn rng_seed_accepts_nothing_and_checks_its_input() {
+    let c = core(Limits::default());
+    let answer = call(&c.kms, "alice", RngSeed { data: vec![7; 32] }).await;
+    assert_eq!(answer.data_length, 0);
+    for data in [Vec::new(), vec![0; 1024 * 1024 + 1]] {
+        let err = run(&c.kms, "alice", RequestPayload::RNGSeed(RngSeed { data }))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("between 1 and"), "{err}");
     }
 }

@@ -183,6 +183,7 @@ attributes! {
     VendorAttribute(VendorAttribute) = VENDOR_ATTRIBUTE,
     ObjectGroupMember(ObjectGroupMember) = OBJECT_GROUP_MEMBER,
     KeyFormatType(KeyFormatType) = KEY_FORMAT_TYPE,
+    ProtectionStorageMask(i32) = PROTECTION_STORAGE_MASK,
 }
 
 /// The `Attributes` structure (and `CommonAttributes`, `PrivateKeyAttributes`, ...): attributes

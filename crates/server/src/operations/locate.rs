@@ -106,12 +106,13 @@ pub async fn locate(
         .filter(|m| *m > 0)
         .map(|m| m as usize)
         .unwrap_or(usize::MAX);
-    let page: Vec<_> = all
-        .into_iter()
-        .skip(offset)
-        .take(max)
-        .map(Into::into)
-        .collect();
+    let page: Vec<String> = all.into_iter().skip(offset).take(max).collect();
+    // The next operations of the batch work on the first object found (KMIP 2.1 §6.1.27:
+    // Locate sets the ID Placeholder), e.g. Locate then Get without an identifier.
+    if let Some(first) = page.first() {
+        ctx.placeholder = Some(first.clone());
+    }
+    let page: Vec<_> = page.into_iter().map(Into::into).collect();
     // LocatedItems tells a paging client how many there are in all; without paging it is left out.
     let paging = request.maximum_items.is_some() || request.offset_items.is_some();
     Ok(LocateResponse {

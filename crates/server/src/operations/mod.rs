@@ -36,6 +36,7 @@ pub mod re_key_key_pair;
 pub mod register;
 pub mod revoke;
 pub mod rng_retrieve;
+pub mod rng_seed;
 pub mod set_attribute;
 pub mod sign;
 pub mod signature_verify;
@@ -167,6 +168,7 @@ operations! {
         MAC => mac, Changes;
         MACVerify => mac_verify, Reads;
         RNGRetrieve => rng_retrieve, Reads;
+        RNGSeed => rng_seed, Reads;
         Hash => hash, Reads;
         Sign => sign, Reads;
         SignatureVerify => signature_verify, Reads;
@@ -223,7 +225,7 @@ impl Target for kmip::model::Import {
     }
 }
 
-use kmip::model::{Attribute, Attributes, Digest, Object};
+use kmip::model::{Attribute, Attributes, Digest, Interval, Object};
 use kmip::{DateTime, HashingAlgorithm, KeyFormatType, ObjectType, State, Tag};
 use kms_store::StoredObject;
 
@@ -558,6 +560,7 @@ pub fn new_stored_object(
     if !attributes.has(Tag::INITIAL_DATE) {
         attributes.set(Attribute::InitialDate(now));
     }
+    server_maintained(&uid, &object, &mut attributes, now)?;
     attributes.set(Attribute::LastChangeDate(now));
     let tags = attributes.user_tags()?;
     Ok(StoredObject {
@@ -571,6 +574,48 @@ pub fn new_stored_object(
         revision: 0,
     })
 }
+
+/// The attributes KMIP 2.1 (§4) says every new object of its kind has, set by the server when the
+/// client did not give them: when it was first made, that it was never served, the server's lease
+/// (unlimited: this server grants no shorter one), its short identifier, where it is protected
+/// (software), and for keys their format and the defaults of `Extractable` and `Sensitive`. A 1.x
+/// client sees those its version defines ([`kmip::v1`]).
+fn server_maintained(
+    uid: &str,
+    object: &Object,
+    attributes: &mut Attributes,
+    now: DateTime,
+) -> KResult<()> {
+    if !attributes.has(Tag::ORIGINAL_CREATION_DATE) {
+        attributes.set(Attribute::OriginalCreationDate(now));
+    }
+    attributes.set(Attribute::Fresh(true));
+    if !attributes.has(Tag::LEASE_TIME) {
+        attributes.set(Attribute::LeaseTime(Interval(u32::MAX)));
+    }
+    attributes.set(Attribute::ShortUniqueIdentifier(kms_crypto::hash(
+        kms_crypto::HashAlgorithm::Sha256,
+        uid.as_bytes(),
+    )?));
+    if !attributes.has(Tag::PROTECTION_STORAGE_MASK) {
+        attributes.set(Attribute::ProtectionStorageMask(PROTECTION_SOFTWARE));
+    }
+    if let Some(kb) = object.key_block() {
+        if !attributes.has(Tag::KEY_FORMAT_TYPE) {
+            attributes.set(Attribute::KeyFormatType(kb.key_format_type));
+        }
+        if attributes.extractable().is_none() {
+            attributes.set(Attribute::Extractable(true));
+        }
+        if attributes.sensitive().is_none() {
+            attributes.set(Attribute::Sensitive(false));
+        }
+    }
+    Ok(())
+}
+
+/// Protection Storage Mask `Software` (KMIP 2.1 §11.22).
+const PROTECTION_SOFTWARE: i32 = 0x0000_0001;
 
 /// Saves a new object, answering AlreadyExists if the identifier is taken.
 pub async fn insert(kms: &Kms, ctx: &mut RequestContext, object: StoredObject) -> KResult<String> {
