@@ -5,7 +5,7 @@
 //! must never leave this module unless the tag verified.
 
 use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockEncrypt, KeyInit};
+use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
 use aws_lc_rs::aead::{self as lc, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
@@ -317,15 +317,15 @@ enum Direction {
     Open,
 }
 
-/// An AES key of any size, for encrypting single blocks.
-enum AesAny {
+/// An AES key of any size, for single blocks.
+pub(crate) enum AesAny {
     A128(Aes128),
     A192(Aes192),
     A256(Aes256),
 }
 
 impl AesAny {
-    fn new(key: &[u8]) -> Result<AesAny> {
+    pub(crate) fn new(key: &[u8]) -> Result<AesAny> {
         let invalid = || Error::InvalidKeyLength {
             algorithm: Aead::AesGcm.name(),
             expected: "16, 24 or 32",
@@ -339,12 +339,22 @@ impl AesAny {
         })
     }
 
-    fn encrypt(&self, block: [u8; 16]) -> [u8; 16] {
+    pub(crate) fn encrypt(&self, block: [u8; 16]) -> [u8; 16] {
         let mut b = GenericArray::from(block);
         match self {
             AesAny::A128(c) => c.encrypt_block(&mut b),
             AesAny::A192(c) => c.encrypt_block(&mut b),
             AesAny::A256(c) => c.encrypt_block(&mut b),
+        }
+        b.into()
+    }
+
+    pub(crate) fn decrypt(&self, block: [u8; 16]) -> [u8; 16] {
+        let mut b = GenericArray::from(block);
+        match self {
+            AesAny::A128(c) => c.decrypt_block(&mut b),
+            AesAny::A192(c) => c.decrypt_block(&mut b),
+            AesAny::A256(c) => c.decrypt_block(&mut b),
         }
         b.into()
     }

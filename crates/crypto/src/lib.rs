@@ -38,6 +38,7 @@ mod kdf;
 mod rng;
 mod seal;
 mod stream;
+mod streaming;
 mod symmetric;
 mod wrap;
 mod xts;
@@ -50,6 +51,7 @@ pub use hash::{HashAlgorithm, Hasher, hash, hmac, hmac_verify, sha256};
 pub use kdf::{Argon2Params, MAX_DERIVED_LENGTH, argon2id, hkdf, kdf_counter_hmac, pbkdf2};
 pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_key};
 pub use seal::Sealer;
+pub use streaming::{CipherStream, StreamEnd, StreamStart};
 pub use symmetric::{
     DEFAULT_TAG_LENGTH, DecryptRequest, EncryptRequest, Encrypted, Padding, SymmetricCipher,
     decrypt, encrypt,

@@ -34,8 +34,8 @@ pub enum Partial {
     Digest(kms_crypto::Hasher),
     /// Schemes that sign the message itself keep it.
     Buffer(Zeroizing<Vec<u8>>),
-    /// A streamed AES-GCM Encrypt or Decrypt (boxed: it holds the expanded AES key).
-    Gcm(Box<kms_crypto::GcmStream>),
+    /// A streamed Encrypt or Decrypt (boxed: it holds the expanded key).
+    Cipher(Box<kms_crypto::CipherStream>),
 }
 
 impl Partial {
@@ -51,7 +51,7 @@ impl Partial {
                 }
                 b.extend_from_slice(data);
             }
-            Partial::Gcm(_) => {
+            Partial::Cipher(_) => {
                 return Err(KmsError::InvalidRequest(
                     "this CorrelationValue belongs to a streamed Encrypt or Decrypt".into(),
                 ));
@@ -225,7 +225,7 @@ impl Streams {
                 Partial::Digest(h) => Step::Digest(h.finish()),
                 Partial::Buffer(b) => Step::Data(b.to_vec()),
                 // `feed` refused it already.
-                Partial::Gcm(_) => {
+                Partial::Cipher(_) => {
                     return Err(KmsError::InvalidRequest(
                         "this CorrelationValue belongs to a streamed Encrypt or Decrypt".into(),
                     ));

@@ -2051,3 +2051,122 @@ async fn rng_seed_accepts_nothing_and_checks_its_input() {
         assert!(err.to_string().contains("between 1 and"), "{err}");
     }
 }
+
+/// Streamed AES-CBC (padded), AES-CTR and ChaCha20-Poly1305 through the server: three parts give
+/// what one request gives, and decrypt back in three other parts.
+#[tokio::test]
+async fn streamed_cbc_ctr_and_chacha_match_one_shot() {
+    let c = core(Limits::default());
+    let cases = [
+        (
+            CryptographicAlgorithm::AES,
+            Some(kmip::BlockCipherMode::CBC),
+            Some(kmip::PaddingMethod::PKCS5),
+            16,
+        ),
+        (
+            CryptographicAlgorithm::AES,
+            Some(kmip::BlockCipherMode::CTR),
+            None,
+            16,
+        ),
+        (CryptographicAlgorithm::ChaCha20Poly1305, None, None, 12),
+    ];
+    for (algorithm, mode, padding, iv_len) in cases {
+        let ResponsePayload::Create(created) = run(
+            &c.kms,
+            "alice",
+            RequestPayload::Create(Create {
+                attributes: Attributes(vec![
+                    Attribute::CryptographicAlgorithm(algorithm),
+                    Attribute::CryptographicLength(256),
+                    Attribute::ActivationDate(kmip::DateTime::now()),
+                ]),
+                ..Create::symmetric_key(algorithm, 256)
+            }),
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        let uid = created.unique_identifier;
+        let params = CryptographicParameters {
+            block_cipher_mode: mode,
+            padding_method: padding,
+            cryptographic_algorithm: Some(algorithm),
+            ..Default::default()
+        };
+        let iv = vec![3u8; iv_len];
+        let data: Vec<u8> = (0u8..77).collect();
+        let ResponsePayload::Encrypt(whole) = run(
+            &c.kms,
+            "alice",
+            RequestPayload::Encrypt(Encrypt {
+                cryptographic_parameters: Some(params.clone()),
+                iv_counter_nonce: Some(iv.clone()),
+                ..Encrypt::new(Some(uid.clone()), data.clone())
+            }),
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        let whole_data = whole.data.clone().unwrap();
+        // Encrypt in parts of 5, 40 and 32 bytes.
+        let mut correlation = None;
+        let mut streamed = Vec::new();
+        let mut tag = None;
+        for (i, part) in [&data[..5], &data[5..45], &data[45..]]
+            .into_iter()
+            .enumerate()
+        {
+            let ResponsePayload::Encrypt(r) = run(
+                &c.kms,
+                "alice",
+                RequestPayload::Encrypt(Encrypt {
+                    cryptographic_parameters: Some(params.clone()),
+                    iv_counter_nonce: (i == 0).then(|| iv.clone()),
+                    init_indicator: (i == 0).then_some(true),
+                    final_indicator: (i == 2).then_some(true),
+                    correlation_value: correlation.clone(),
+                    ..Encrypt::new(Some(uid.clone()), part.to_vec())
+                }),
+            )
+            .await
+            .unwrap() else {
+                panic!()
+            };
+            streamed.extend(r.data.unwrap_or_default());
+            correlation = r.correlation_value.or(correlation);
+            tag = r.authenticated_encryption_tag.or(tag);
+        }
+        assert_eq!(streamed, whole_data, "{algorithm:?} {mode:?}");
+        assert_eq!(tag, whole.authenticated_encryption_tag, "{algorithm:?}");
+        // Decrypt in parts of 17, 1 and the rest.
+        let mut correlation = None;
+        let mut plain = Vec::new();
+        let cuts = [0, 17, 18, whole_data.len()];
+        for i in 0..3 {
+            let ResponsePayload::Decrypt(r) = run(
+                &c.kms,
+                "alice",
+                RequestPayload::Decrypt(Decrypt {
+                    cryptographic_parameters: Some(params.clone()),
+                    iv_counter_nonce: (i == 0).then(|| iv.clone()),
+                    init_indicator: (i == 0).then_some(true),
+                    final_indicator: (i == 2).then_some(true),
+                    correlation_value: correlation.clone(),
+                    authenticated_encryption_tag: if i == 2 { tag.clone() } else { None },
+                    ..Decrypt::new(Some(uid.clone()), whole_data[cuts[i]..cuts[i + 1]].to_vec())
+                }),
+            )
+            .await
+            .unwrap() else {
+                panic!()
+            };
+            plain.extend(r.data.unwrap_or_default());
+            correlation = r.correlation_value.or(correlation);
+        }
+        assert_eq!(plain, data, "{algorithm:?} {mode:?}");
+    }
+}

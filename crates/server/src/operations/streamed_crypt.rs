@@ -1,12 +1,13 @@
-//! Streamed (multi-part) Encrypt and Decrypt with AES-GCM: `InitIndicator` opens a stream under a
-//! random `CorrelationValue` (`streams.rs`: owned by the user, key and operation, bounded,
-//! expiring), middle parts continue it, `FinalIndicator` ends it. An encryption answers each
-//! part's ciphertext as it comes and the tag at the end; a decryption holds the plaintext back
-//! and answers it whole at the final part, only if the tag verifies.
+//! Streamed (multi-part) Encrypt and Decrypt with AES-GCM, AES-CBC, AES-CTR, ChaCha20 and
+//! ChaCha20-Poly1305 (`kms_crypto::CipherStream`): `InitIndicator` opens a stream under a random
+//! `CorrelationValue` (`streams.rs`: owned by the user, key and operation, bounded, expiring),
+//! middle parts continue it, `FinalIndicator` ends it. Each part answers the output it
+//! completes; an AEAD encryption answers the tag at the end, and an AEAD decryption answers its
+//! plaintext only at the final part, once the tag verified.
 
 use kmip::Operation;
 use kmip::model::{Decrypt, DecryptResponse, Encrypt, EncryptResponse};
-use kms_crypto::{GcmStream, SymmetricCipher};
+use kms_crypto::{CipherStream, StreamStart};
 use kms_store::StoredObject;
 
 use super::key_bytes;
@@ -18,16 +19,6 @@ use crate::streams::{Partial, Stream};
 /// Whether a request is a part of a streamed operation.
 pub fn is_streamed(init: Option<bool>, correlation: Option<&Vec<u8>>) -> bool {
     init == Some(true) || correlation.is_some_and(|c| !c.is_empty())
-}
-
-fn gcm_only(choice: &CipherChoice) -> KResult<()> {
-    if choice.cipher == SymmetricCipher::AesGcm {
-        return Ok(());
-    }
-    Err(KmsError::FeatureNotSupported(format!(
-        "streamed Encrypt and Decrypt take AES-GCM, not {:?}; send the data in one request",
-        choice.cipher
-    )))
 }
 
 /// Where a part's stream comes from: opened by this part, or taken back for it.
@@ -44,8 +35,8 @@ fn stream_of(
     operation: Operation,
     init: Option<bool>,
     correlation: Option<&[u8]>,
-    start: impl FnOnce() -> KResult<GcmStream>,
-) -> KResult<(Origin, GcmStream)> {
+    start: impl FnOnce() -> KResult<CipherStream>,
+) -> KResult<(Origin, CipherStream)> {
     if init == Some(true) {
         if correlation.is_some_and(|c| !c.is_empty()) {
             return Err(KmsError::InvalidRequest(
@@ -58,7 +49,7 @@ fn stream_of(
     let mut stream = kms.streams.take(id, &ctx.user, &key.uid, operation)?;
     let partial = std::mem::replace(&mut stream.partial, Partial::Buffer(Default::default()));
     match partial {
-        Partial::Gcm(g) => Ok((Origin::Taken(id.to_vec(), Box::new(stream)), *g)),
+        Partial::Cipher(c) => Ok((Origin::Taken(id.to_vec(), Box::new(stream)), *c)),
         _ => Err(KmsError::InvalidRequest(
             "this CorrelationValue belongs to another kind of stream".into(),
         )),
@@ -72,9 +63,10 @@ pub fn encrypt_part(
     choice: &CipherChoice,
     request: Encrypt,
 ) -> KResult<EncryptResponse> {
-    gcm_only(choice)?;
     let generated_iv = match (&request.iv_counter_nonce, request.init_indicator) {
-        (None, Some(true)) if choice.random_iv => Some(kms_crypto::random_bytes(12)?),
+        (None, Some(true)) if choice.random_iv => Some(kms_crypto::random_bytes(
+            choice.cipher.default_iv_length().unwrap_or(12),
+        )?),
         (None, Some(true)) => {
             return Err(KmsError::MissingData(
                 "RandomIV is false: give the IVCounterNonce".into(),
@@ -99,19 +91,13 @@ pub fn encrypt_part(
         Operation::Encrypt,
         request.init_indicator,
         request.correlation_value.as_deref(),
-        || {
-            Ok(GcmStream::start(
-                key_bytes,
-                &iv,
-                &aad,
-                choice.tag_length,
-                false,
-            )?)
-        },
+        || start(choice, key_bytes, &iv, &aad, false),
     )?;
-    let data = stream.update(request.data.as_deref().unwrap_or(&[]))?;
+    let mut data = stream.update(request.data.as_deref().unwrap_or(&[]))?;
     let (correlation_value, tag) = if request.final_indicator == Some(true) {
-        (None, Some(stream.finish_seal()))
+        let end = stream.finish(None)?;
+        data.extend_from_slice(&end.data);
+        (None, end.tag)
     } else {
         (
             Some(reopen(kms, ctx, key, Operation::Encrypt, id, stream)?),
@@ -120,7 +106,7 @@ pub fn encrypt_part(
     };
     Ok(EncryptResponse {
         unique_identifier: key.uid.clone().into(),
-        data: Some(data),
+        data: Some(data.to_vec()),
         iv_counter_nonce: generated_iv,
         correlation_value,
         authenticated_encryption_tag: tag,
@@ -134,7 +120,6 @@ pub fn decrypt_part(
     choice: &CipherChoice,
     request: Decrypt,
 ) -> KResult<DecryptResponse> {
-    gcm_only(choice)?;
     let key_bytes = key_bytes(key)?;
     let iv = request.iv_counter_nonce.clone().unwrap_or_default();
     let aad = request
@@ -151,34 +136,32 @@ pub fn decrypt_part(
         || {
             if iv.is_empty() {
                 return Err(KmsError::MissingData(
-                    "a streamed AES-GCM decryption needs the IVCounterNonce in its first part"
-                        .into(),
+                    "a streamed decryption needs the IVCounterNonce in its first part".into(),
                 ));
             }
-            Ok(GcmStream::start(
-                key_bytes,
-                &iv,
-                &aad,
-                choice.tag_length,
-                true,
-            )?)
+            start(choice, key_bytes, &iv, &aad, true)
         },
     )?;
-    stream.update(request.data.as_deref().unwrap_or(&[]))?;
+    let mut data = stream.update(request.data.as_deref().unwrap_or(&[]))?;
     if request.final_indicator == Some(true) {
-        let tag = request.authenticated_encryption_tag.ok_or_else(|| {
-            KmsError::MissingData("the final part of a decryption needs the tag".into())
-        })?;
-        let plain = stream.finish_open(&tag)?;
+        let tag = request.authenticated_encryption_tag.as_deref();
+        if choice.cipher.is_aead() && tag.is_none() {
+            return Err(KmsError::MissingData(
+                "the final part of a decryption needs the tag".into(),
+            ));
+        }
+        let end = stream.finish(tag)?;
+        data.extend_from_slice(&end.data);
         return Ok(DecryptResponse {
             unique_identifier: key.uid.clone().into(),
-            data: Some(plain.to_vec()),
+            data: Some(data.to_vec()),
             correlation_value: None,
         });
     }
     Ok(DecryptResponse {
         unique_identifier: key.uid.clone().into(),
-        data: None,
+        // An AEAD decryption answers nothing before the tag verified.
+        data: (!data.is_empty()).then(|| data.to_vec()),
         correlation_value: Some(reopen(kms, ctx, key, Operation::Decrypt, id, stream)?),
     })
 }
@@ -190,17 +173,38 @@ fn reopen(
     key: &StoredObject,
     operation: Operation,
     origin: Origin,
-    gcm: GcmStream,
+    cipher: CipherStream,
 ) -> KResult<Vec<u8>> {
     match origin {
-        Origin::New => {
-            kms.streams
-                .open(&ctx.user, &key.uid, operation, Partial::Gcm(Box::new(gcm)))
-        }
+        Origin::New => kms.streams.open(
+            &ctx.user,
+            &key.uid,
+            operation,
+            Partial::Cipher(Box::new(cipher)),
+        ),
         Origin::Taken(id, mut stream) => {
-            stream.partial = Partial::Gcm(Box::new(gcm));
+            stream.partial = Partial::Cipher(Box::new(cipher));
             kms.streams.resume(id.clone(), *stream);
             Ok(id)
         }
     }
+}
+
+/// Starts the stream the key's cipher choice names.
+fn start(
+    choice: &CipherChoice,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    decrypt: bool,
+) -> KResult<CipherStream> {
+    Ok(CipherStream::start(&StreamStart {
+        cipher: choice.cipher,
+        padding: choice.padding,
+        key,
+        iv,
+        aad,
+        tag_length: choice.tag_length,
+        decrypt,
+    })?)
 }
