@@ -40,6 +40,7 @@ mod seal;
 mod stream;
 mod streaming;
 mod symmetric;
+mod tdea;
 mod wrap;
 mod xts;
 

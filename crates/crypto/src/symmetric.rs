@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use crate::aead::{self, Aead};
 use crate::block::{self, BlockMode};
 use crate::error::{Error, Result};
+use crate::tdea::{self, TdesMode};
 use crate::{rng, stream, wrap, xts};
 
 /// Tag length used when the client does not ask for one.
@@ -43,6 +44,12 @@ pub enum SymmetricCipher {
     /// AES Key Wrap with Padding (RFC 5649) used as a cipher; keys of 16, 24 or 32 bytes; no IV;
     /// data from 1 byte up.
     AesKeyWrapPad,
+    /// Triple DES (TDEA) in CBC mode; two-key (16 bytes) or three-key (24 bytes) keys; 8-byte
+    /// IV; PKCS#5 padding or 8-byte-aligned data. KMIP 1.x interoperability only; refused by a
+    /// `fips` build.
+    TdesCbc,
+    /// Triple DES in ECB mode; no IV; as [`SymmetricCipher::TdesCbc`] otherwise.
+    TdesEcb,
 }
 
 impl SymmetricCipher {
@@ -60,6 +67,8 @@ impl SymmetricCipher {
             Self::ChaCha20 => "ChaCha20",
             Self::AesKeyWrap => "AES key wrap (RFC 3394)",
             Self::AesKeyWrapPad => "AES key wrap with padding (RFC 5649)",
+            Self::TdesCbc => "Triple DES CBC",
+            Self::TdesEcb => "Triple DES ECB",
         }
     }
 
@@ -78,7 +87,8 @@ impl SymmetricCipher {
         match self {
             Self::AesGcm | Self::AesGcmSiv | Self::ChaCha20Poly1305 | Self::ChaCha20 => Some(12),
             Self::AesCbc | Self::AesCtr | Self::AesXts => Some(16),
-            Self::AesEcb | Self::AesKeyWrap | Self::AesKeyWrapPad => None,
+            Self::TdesCbc => Some(8),
+            Self::AesEcb | Self::AesKeyWrap | Self::AesKeyWrapPad | Self::TdesEcb => None,
         }
     }
 
@@ -88,9 +98,17 @@ impl SymmetricCipher {
         match (self, padding) {
             (Self::AesCbc, padding) => Ok(Family::Block(BlockMode::Cbc(padding))),
             (Self::AesEcb, padding) => Ok(Family::Block(BlockMode::Ecb(padding))),
+            (Self::TdesCbc | Self::TdesEcb, _) if cfg!(feature = "fips") => {
+                Err(Error::UnsupportedMode {
+                    algorithm: self.name(),
+                    detail: "is off in this FIPS build (NIST disallows it for encryption); use AES",
+                })
+            }
+            (Self::TdesCbc, padding) => Ok(Family::Tdes(TdesMode::Cbc(padding))),
+            (Self::TdesEcb, padding) => Ok(Family::Tdes(TdesMode::Ecb(padding))),
             (_, Padding::Pkcs5) => Err(Error::UnsupportedMode {
                 algorithm: self.name(),
-                detail: "does not use padding; ask for no padding (only AES-CBC and AES-ECB pad)",
+                detail: "does not use padding; ask for no padding (only CBC and ECB pad)",
             }),
             (Self::AesCtr, Padding::None) => Ok(Family::Block(BlockMode::Ctr)),
             (Self::AesGcm, Padding::None) => Ok(Family::Aead(Aead::AesGcm)),
@@ -229,6 +247,7 @@ enum Family {
     Xts,
     ChaCha20,
     KeyWrap { padded: bool },
+    Tdes(TdesMode),
 }
 
 /// Encrypts `req.plaintext`, generating the IV if the request has none.
@@ -266,6 +285,10 @@ pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
             None,
         ),
         Family::KeyWrap { padded: true } => (wrap::aes_key_wrap(req.key, req.plaintext)?, None),
+        Family::Tdes(mode) => (
+            tdea::encrypt(mode, req.key, iv.as_deref(), req.plaintext)?,
+            None,
+        ),
         Family::KeyWrap { padded: false } => {
             (wrap::aes_key_wrap_unpadded(req.key, req.plaintext)?, None)
         }
@@ -309,6 +332,7 @@ pub fn decrypt(req: &DecryptRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
         Family::ChaCha20 => stream::chacha20_decrypt(req.key, iv_bytes, req.ciphertext),
         Family::KeyWrap { padded: true } => wrap::aes_key_unwrap(req.key, req.ciphertext),
         Family::KeyWrap { padded: false } => wrap::aes_key_unwrap_unpadded(req.key, req.ciphertext),
+        Family::Tdes(mode) => tdea::decrypt(mode, req.key, iv, req.ciphertext),
     }
 }
 
@@ -362,7 +386,7 @@ mod tests {
     use super::*;
     use crate::test_hex::decode as hex;
 
-    const ALL: [SymmetricCipher; 10] = [
+    const ALL: [SymmetricCipher; 12] = [
         SymmetricCipher::AesGcm,
         SymmetricCipher::AesGcmSiv,
         SymmetricCipher::AesCbc,
@@ -373,6 +397,8 @@ mod tests {
         SymmetricCipher::ChaCha20,
         SymmetricCipher::AesKeyWrap,
         SymmetricCipher::AesKeyWrapPad,
+        SymmetricCipher::TdesCbc,
+        SymmetricCipher::TdesEcb,
     ];
 
     fn key_lengths(cipher: SymmetricCipher) -> &'static [usize] {
@@ -386,6 +412,7 @@ mod tests {
             SymmetricCipher::AesGcmSiv => &[16, 32],
             SymmetricCipher::AesXts => &[32, 64],
             SymmetricCipher::ChaCha20Poly1305 | SymmetricCipher::ChaCha20 => &[32],
+            SymmetricCipher::TdesCbc | SymmetricCipher::TdesEcb => &[16, 24],
         }
     }
 
@@ -398,7 +425,10 @@ mod tests {
 
     fn padding_for(cipher: SymmetricCipher) -> Padding {
         match cipher {
-            SymmetricCipher::AesCbc | SymmetricCipher::AesEcb => Padding::Pkcs5,
+            SymmetricCipher::AesCbc
+            | SymmetricCipher::AesEcb
+            | SymmetricCipher::TdesCbc
+            | SymmetricCipher::TdesEcb => Padding::Pkcs5,
             _ => Padding::None,
         }
     }

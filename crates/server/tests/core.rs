@@ -2170,3 +2170,68 @@ async fn streamed_cbc_ctr_and_chacha_match_one_shot() {
         assert_eq!(plain, data, "{algorithm:?} {mode:?}");
     }
 }
+
+/// A registered three-key Triple DES key encrypts in CBC with PKCS#5 padding (the default for
+/// DES3) as `openssl enc -des-ede3-cbc` does, and decrypts back.
+#[tokio::test]
+async fn triple_des_matches_openssl() {
+    let c = core(Limits::default());
+    let key = unhex("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123");
+    let ResponsePayload::Register(UidResponse { unique_identifier }) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Register(Register {
+            object_type: ObjectType::SymmetricKey,
+            attributes: Attributes(vec![
+                Attribute::CryptographicUsageMask(0x0C),
+                Attribute::ActivationDate(kmip::DateTime::now()),
+            ]),
+            object: Object::symmetric_key(CryptographicAlgorithm::DES3, 168, key),
+            protection_storage_masks: None,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let iv = unhex("0011223344556677");
+    let ResponsePayload::Encrypt(e) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Encrypt(Encrypt {
+            iv_counter_nonce: Some(iv.clone()),
+            ..Encrypt::new(
+                Some(unique_identifier.clone()),
+                b"The qufck brown fox jump".to_vec(),
+            )
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        e.data.clone().unwrap(),
+        unhex("256554b72a698322ff9b1a0d888c3a5e7f94342f68b4faaf1396b8e571acd5c6")
+    );
+    let ResponsePayload::Decrypt(d) = run(
+        &c.kms,
+        "alice",
+        RequestPayload::Decrypt(Decrypt {
+            iv_counter_nonce: Some(iv),
+            ..Decrypt::new(Some(unique_identifier), e.data.unwrap())
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(d.data.unwrap(), b"The qufck brown fox jump");
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -119,6 +119,8 @@ fn mode_of(cipher: SymmetricCipher) -> BlockCipherMode {
         SymmetricCipher::AesGcmSiv => BlockCipherMode::GCMSIV,
         SymmetricCipher::AesKeyWrap => BlockCipherMode::NISTKeyWrap,
         SymmetricCipher::AesKeyWrapPad => BlockCipherMode::AESKeyWrapPadding,
+        SymmetricCipher::TdesCbc => BlockCipherMode::CBC,
+        SymmetricCipher::TdesEcb => BlockCipherMode::ECB,
         SymmetricCipher::ChaCha20Poly1305 | SymmetricCipher::ChaCha20 => BlockCipherMode::AEAD,
     }
 }
@@ -188,6 +190,10 @@ fn choose(key: &StoredObject, params: Option<&CryptographicParameters>) -> KResu
         (CryptographicAlgorithm::AES, Some(BlockCipherMode::AESKeyWrapPadding)) => {
             SymmetricCipher::AesKeyWrapPad
         }
+        (CryptographicAlgorithm::DES3, None | Some(BlockCipherMode::CBC)) => {
+            SymmetricCipher::TdesCbc
+        }
+        (CryptographicAlgorithm::DES3, Some(BlockCipherMode::ECB)) => SymmetricCipher::TdesEcb,
         (CryptographicAlgorithm::ChaCha20Poly1305, _)
         | (CryptographicAlgorithm::ChaCha20, Some(BlockCipherMode::AEAD)) => {
             SymmetricCipher::ChaCha20Poly1305
@@ -199,17 +205,25 @@ fn choose(key: &StoredObject, params: Option<&CryptographicParameters>) -> KResu
         }
         (alg, mode) => {
             return Err(KmsError::BadCryptographicParameters(format!(
-                "{alg:?} with block cipher mode {mode:?} is not supported; use AES with GCM, GCMSIV, CBC, ECB, XTS, CTR, NISTKeyWrap or AESKeyWrapPadding, or ChaCha20Poly1305"
+                "{alg:?} with block cipher mode {mode:?} is not supported; use AES with GCM, GCMSIV, CBC, ECB, XTS, CTR, NISTKeyWrap or AESKeyWrapPadding, ChaCha20Poly1305, or DES3 with CBC or ECB"
             )));
         }
     };
     let padding = padding.unwrap_or(match cipher {
         // CBC without an explicit padding method pads, as clients of Cosmian expect.
-        SymmetricCipher::AesCbc if params.and_then(|p| p.padding_method).is_none() => {
+        SymmetricCipher::AesCbc | SymmetricCipher::TdesCbc
+            if params.and_then(|p| p.padding_method).is_none() =>
+        {
             Padding::Pkcs5
         }
         _ => Padding::None,
     });
+    if matches!(cipher, SymmetricCipher::TdesCbc | SymmetricCipher::TdesEcb) {
+        tracing::warn!(
+            key = %key.uid,
+            "Triple DES used: kept for KMIP 1.x interoperability only; NIST disallows it for encryption (SP 800-131A), move this data to AES"
+        );
+    }
     let random_iv = params.and_then(|p| p.random_iv).unwrap_or(true);
     Ok(CipherChoice {
         cipher,
