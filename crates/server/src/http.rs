@@ -411,7 +411,7 @@ async fn rotate_database_secret(
     }
 }
 
-/// The version as a JSON string (`"0.2.0"`), as Cosmian's clients read it.
+/// The version as a JSON string (`"0.3.0"`), as Cosmian's clients read it.
 async fn version() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -129,13 +129,19 @@ impl Kms {
         }
     }
 
-    /// Runs one operation (the table in [`operations`] says which function).
+    /// Runs one operation (the table in [`operations`] says which function). Only the
+    /// operations that use objects without changing what they decide on (Encrypt, Get, ...)
+    /// may read the shared backends' caches; the others read the database itself.
     pub async fn dispatch(
         &self,
         ctx: &mut RequestContext,
         payload: RequestPayload,
     ) -> KResult<ResponsePayload> {
-        operations::run(self, ctx, payload).await
+        if operations::may_read_cache(&payload) {
+            operations::run(self, ctx, payload).await
+        } else {
+            kms_store::fresh(operations::run(self, ctx, payload)).await
+        }
     }
 
     /// Processes a request message in the context the transport made (see [`crate::batch`]).

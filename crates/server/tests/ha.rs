@@ -156,3 +156,110 @@ async fn two_servers_on_redis_findex() {
     two_servers_one_database(kms_store::Backend::RedisFindex(redis.settings.clone())).await;
     redis.drop_now().await.unwrap();
 }
+
+/// Encrypts with `id` on `client`: whether the server served it.
+async fn encrypts(client: &KmsClient, id: &str) -> bool {
+    client
+        .call(Encrypt::new(uid(id), b"cache".to_vec()))
+        .await
+        .is_ok()
+}
+
+/// Waits until `client` stops serving encrypts with `id`: when the first refused request
+/// started, from `since`. A request started after the bound that is still served fails.
+async fn refused_after(
+    client: &KmsClient,
+    id: &str,
+    since: std::time::Instant,
+) -> std::time::Duration {
+    loop {
+        let started = since.elapsed();
+        if !encrypts(client, id).await {
+            return started;
+        }
+        assert!(
+            started < kms_store::sql::CACHE_BOUND,
+            "served by a request started {started:?} after the change"
+        );
+    }
+}
+
+/// Servers A (alice), B (alice) and C (bob) on one database, each caching objects and rights:
+/// a key revoked on A is refused on B, which served it from its cache, within the cache's bound;
+/// a right revoked on A is refused on C within the bound too: a request started after the
+/// bound is never served.
+async fn caches_follow_changes_made_elsewhere(database: kms_store::Backend) {
+    let bound = kms_store::sql::CACHE_BOUND;
+    let start = |user: &'static str| {
+        TestServer::builder()
+            .database(database.clone())
+            .user(user)
+            .start()
+    };
+    let (a, b, c) = (
+        start("alice").await,
+        start("alice").await,
+        start("bob").await,
+    );
+    let [ca, cb, cc] = [&a, &b, &c].map(|s| KmsClient::with_url(&s.url).unwrap());
+    for id in ["cache-revoked", "cache-granted"] {
+        ca.call(Create::symmetric_key(CryptographicAlgorithm::AES, 256).with_unique_identifier(id))
+            .await
+            .unwrap();
+        ca.call(op::Activate::new(id)).await.unwrap();
+    }
+    ca.access(
+        "/access/grant",
+        Some(serde_json::json!({
+            "unique_identifier": "cache-granted", "user_id": "bob", "operation_types": ["encrypt"]
+        })),
+    )
+    .await
+    .unwrap();
+    // B and C read the key and the right into their caches.
+    for _ in 0..20 {
+        assert!(encrypts(&cb, "cache-revoked").await);
+        assert!(encrypts(&cc, "cache-granted").await);
+    }
+
+    ca.call(Revoke::new(
+        "cache-revoked",
+        RevocationReasonCode::KeyCompromise,
+    ))
+    .await
+    .unwrap();
+    let revoked = std::time::Instant::now();
+    // Refused at once on the server that made the change.
+    assert!(!encrypts(&ca, "cache-revoked").await);
+    let seen = refused_after(&cb, "cache-revoked", revoked).await;
+    println!("revoked key refused on the other server after {seen:?} (bound {bound:?})");
+
+    ca.access(
+        "/access/revoke",
+        Some(serde_json::json!({
+            "unique_identifier": "cache-granted", "user_id": "bob", "operation_types": ["encrypt"]
+        })),
+    )
+    .await
+    .unwrap();
+    let taken = std::time::Instant::now();
+    let seen = refused_after(&cc, "cache-granted", taken).await;
+    println!("revoked right refused on the other server after {seen:?} (bound {bound:?})");
+    for s in [a, b, c] {
+        s.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_follow_changes_on_postgresql() {
+    let db = TestDatabase::postgres().await.unwrap();
+    caches_follow_changes_made_elsewhere(db.backend_at(db.url.clone(), 8)).await;
+    db.drop_now().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_follow_changes_on_mariadb() {
+    let db = TestDatabase::mysql().await.unwrap();
+    caches_follow_changes_made_elsewhere(db.backend_at(db.url.clone(), 8)).await;
+    db.drop_now().await.unwrap();
+}

@@ -20,6 +20,23 @@ pub use model::{DateRange, EVERY_USER, Grant, LocateQuery, Obtained, StoredObjec
 
 use async_trait::async_trait;
 
+tokio::task_local! {
+    /// Set while an operation that changes objects runs: its reads bypass the caches of the
+    /// shared backends, so that it decides on the database's state, not one up to
+    /// [`sql::CACHE_BOUND`] old.
+    static FRESH: ();
+}
+
+/// Runs `f` with reads that bypass the shared backends' caches (see [`FRESH`]).
+pub async fn fresh<F: std::future::Future>(f: F) -> F::Output {
+    FRESH.scope((), f).await
+}
+
+/// Whether the running task asked for fresh reads.
+pub(crate) fn wants_fresh() -> bool {
+    FRESH.try_with(|()| ()).is_ok()
+}
+
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

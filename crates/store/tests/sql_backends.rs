@@ -194,3 +194,82 @@ async fn postgres_tls_is_verified_when_asked_for() {
         .await
         .expect("the certificate given as sslrootcert is trusted");
 }
+
+/// The cache serves reads (a change written around the change log is not seen), and follows
+/// the log: a change another store makes is seen within the bound, and a store's own change at
+/// once.
+async fn cache_follows_the_change_log(db: TestDatabase) {
+    let a = SqlStore::open(db.driver(4).unwrap()).await.unwrap();
+    let b = SqlStore::open(db.driver(4).unwrap()).await.unwrap();
+    // A store without cache writes without recording its changes.
+    let unlogged = SqlStore::without_migration(db.driver(2).unwrap());
+    a.create(conformance::sample("cached", "alice", &["t"]))
+        .await
+        .unwrap();
+    // The log is followed from the first poll on.
+    tokio::time::sleep(kms_store::sql::CACHE_BOUND).await;
+    let first = a.get("cached").await.unwrap().unwrap();
+    let mut changed = first.clone();
+    changed.owner = "unlogged".into();
+    unlogged.update(changed).await.unwrap();
+    tokio::time::sleep(kms_store::sql::CACHE_BOUND * 2).await;
+    assert_eq!(
+        a.get("cached").await.unwrap().unwrap().owner,
+        "alice",
+        "served from the cache"
+    );
+    // A fresh read bypasses it.
+    let fresh = kms_store::fresh(a.get("cached")).await.unwrap().unwrap();
+    assert_eq!(fresh.owner, "unlogged");
+    // B's logged change reaches A within the bound.
+    let mut by_b = fresh.clone();
+    by_b.owner = "bob".into();
+    b.update(by_b).await.unwrap();
+    let since = std::time::Instant::now();
+    // A read that started after the bound must see it (one that started before may not).
+    loop {
+        let started = since.elapsed();
+        if a.get("cached").await.unwrap().unwrap().owner == "bob" {
+            break;
+        }
+        assert!(
+            started < kms_store::sql::CACHE_BOUND,
+            "not seen within the bound"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // A's own change, at once.
+    let mut by_a = a.get("cached").await.unwrap().unwrap();
+    by_a.owner = "carol".into();
+    a.update(by_a).await.unwrap();
+    assert_eq!(a.get("cached").await.unwrap().unwrap().owner, "carol");
+    // Rights too.
+    assert!(a.rights("cached", "dave").await.unwrap().is_empty());
+    b.grant("cached", "dave", &["encrypt".to_owned()])
+        .await
+        .unwrap();
+    let since = std::time::Instant::now();
+    loop {
+        let started = since.elapsed();
+        if !a.rights("cached", "dave").await.unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            started < kms_store::sql::CACHE_BOUND,
+            "grant not seen within the bound"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    drop((a, b, unlogged));
+    db.drop_now().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cache_follows_the_change_log() {
+    cache_follows_the_change_log(TestDatabase::postgres().await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_cache_follows_the_change_log() {
+    cache_follows_the_change_log(TestDatabase::mysql().await.unwrap()).await;
+}

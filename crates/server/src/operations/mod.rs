@@ -123,6 +123,25 @@ macro_rules! operations {
     };
 }
 
+/// Operations whose answer may come from an object or right up to the cache's bound old
+/// ([`kms_store::sql::CACHE_BOUND`]) on a shared database: they use an object, they do not
+/// decide on its state for a change.
+pub fn may_read_cache(payload: &RequestPayload) -> bool {
+    matches!(
+        payload,
+        RequestPayload::Encrypt(_)
+            | RequestPayload::Decrypt(_)
+            | RequestPayload::MAC(_)
+            | RequestPayload::MACVerify(_)
+            | RequestPayload::Sign(_)
+            | RequestPayload::SignatureVerify(_)
+            | RequestPayload::Get(_)
+            | RequestPayload::Export(_)
+            | RequestPayload::GetAttributes(_)
+            | RequestPayload::GetAttributeList(_)
+    )
+}
+
 macro_rules! target_of {
     (Changes, $p:ident) => {
         Some(Target::target($p))

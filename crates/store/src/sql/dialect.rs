@@ -132,6 +132,14 @@ impl Dialect {
                         "CREATE INDEX IF NOT EXISTS grants_user ON grants (user_id, uid)",
                     ],
                 ),
+                (
+                    "change log",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS change_counter (id INT PRIMARY KEY, seq BIGINT NOT NULL)",
+                        "INSERT INTO change_counter (id, seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+                        "CREATE TABLE IF NOT EXISTS changes (seq BIGINT PRIMARY KEY, uid TEXT NOT NULL)",
+                    ],
+                ),
             ],
             Dialect::Mysql => vec![
                 (
@@ -164,6 +172,15 @@ impl Dialect {
                             operation VARCHAR(64) NOT NULL, PRIMARY KEY (uid, user_id, operation))
                             CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
                         "CREATE INDEX grants_user ON grants (user_id, uid)",
+                    ],
+                ),
+                (
+                    "change log",
+                    vec![
+                        "CREATE TABLE IF NOT EXISTS change_counter (id INT PRIMARY KEY, seq BIGINT NOT NULL)",
+                        "INSERT IGNORE INTO change_counter (id, seq) VALUES (1, 0)",
+                        "CREATE TABLE IF NOT EXISTS changes (seq BIGINT PRIMARY KEY, uid VARCHAR(255) NOT NULL)
+                            CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
                     ],
                 ),
             ],

@@ -3,9 +3,11 @@
 //! only runs statements (in transactions, retried on serialization failures and deadlocks) and
 //! queries; it knows no KMS logic.
 //!
-//! There is no in-process cache: several servers may share the database, so every answer comes
-//! from it. Updates are optimistic: they apply only to the revision that was read.
+//! Several servers may share the database: objects and rights are cached only as the change log
+//! (`changes.rs`) keeps them true. Updates are optimistic: they apply only to the revision that
+//! was read.
 
+mod changes;
 mod dialect;
 mod mysql;
 mod postgres;
@@ -18,6 +20,7 @@ use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
 pub(crate) use dialect::OBJECT_KINDS;
 pub(crate) use dialect::text;
 
+pub use changes::BOUND as CACHE_BOUND;
 pub use dialect::{Dialect, READY, UPGRADING};
 
 pub use mysql::MysqlDriver;
@@ -123,21 +126,50 @@ pub trait Driver: Send + Sync + 'static {
 
 /// A store on PostgreSQL or MySQL/MariaDB.
 pub struct SqlStore {
-    driver: Box<dyn Driver>,
+    driver: std::sync::Arc<dyn Driver>,
+    /// Objects and rights, kept true by the change log; `None` before the schema has it.
+    cache: Option<std::sync::Arc<changes::SharedCache>>,
 }
 
 impl SqlStore {
-    /// Wraps a driver and brings the schema up to date.
+    /// Wraps a driver, brings the schema up to date and starts following the change log.
     pub async fn open(driver: Box<dyn Driver>) -> Result<SqlStore> {
-        let store = SqlStore { driver };
+        let mut store = SqlStore {
+            driver: driver.into(),
+            cache: None,
+        };
         store.migrate().await?;
+        let cache = std::sync::Arc::new(changes::SharedCache::default());
+        changes::follow(store.driver.clone(), std::sync::Arc::downgrade(&cache));
+        store.cache = Some(cache);
         Ok(store)
     }
 
-    /// Wraps a driver without touching the schema (tests of the migration).
+    /// Wraps a driver without touching the schema (tests of the migration), and without cache.
     #[cfg(any(test, feature = "test-support"))]
     pub fn without_migration(driver: Box<dyn Driver>) -> SqlStore {
-        SqlStore { driver }
+        SqlStore {
+            driver: driver.into(),
+            cache: None,
+        }
+    }
+
+    /// Runs a changing transaction, recorded in the change log, and drops `uid` from this
+    /// server's cache once it committed.
+    async fn change(&self, mut stmts: Vec<Stmt>, uid: Option<&str>) -> Result<(), TxError> {
+        let dialect = self.driver.dialect();
+        if self.cache.is_some() {
+            match uid {
+                Some(uid) => stmts.extend(changes::record(dialect, uid)),
+                None => stmts.extend(changes::record_everything(dialect)),
+            }
+        }
+        let result = self.driver.transaction(&stmts).await;
+        if let Some(cache) = &self.cache {
+            // Also when it failed: whether it committed may be unknown.
+            cache.invalidate(uid.unwrap_or("*"));
+        }
+        result
     }
 
     /// Brings the schema up to date (see [`SqlStore::migrate_until`]).
@@ -375,15 +407,28 @@ impl ObjectStore for SqlStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
+        if let Some(object) = self
+            .cache
+            .as_ref()
+            .filter(|_| !crate::wants_fresh())
+            .and_then(|c| c.object(uid))
+        {
+            return Ok(Some(object));
+        }
+        let generation = self.cache.as_ref().and_then(|c| c.generation());
         let sql = self.driver.dialect().get();
         let rows = self.query(&sql, &[text(uid)], Dialect::GET_KINDS).await?;
-        Dialect::decode_get(uid, &rows)
+        let object = Dialect::decode_get(uid, &rows)?;
+        if let (Some(cache), Some(generation), Some(object)) = (&self.cache, generation, &object) {
+            cache.put_object(generation, object);
+        }
+        Ok(object)
     }
 
     async fn update(&self, o: StoredObject) -> Result<()> {
         self.ready().await?;
         let stmts = self.driver.dialect().update(&o);
-        match self.driver.transaction(&stmts).await {
+        match self.change(stmts, Some(&o.uid)).await {
             Ok(()) => Ok(()),
             Err(TxError::ZeroRows(OnZeroRows::Missing(uid))) => {
                 Err(self.missing_or_conflict(&uid).await)
@@ -395,28 +440,19 @@ impl ObjectStore for SqlStore {
     async fn delete(&self, uid: &str) -> Result<()> {
         self.ready().await?;
         let stmts = self.driver.dialect().delete(uid);
-        self.driver
-            .transaction(&stmts)
-            .await
-            .map_err(tx_store_error)
+        self.change(stmts, Some(uid)).await.map_err(tx_store_error)
     }
 
     async fn grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
         self.ready().await?;
         let stmts = self.driver.dialect().grant(uid, user, operations);
-        self.driver
-            .transaction(&stmts)
-            .await
-            .map_err(tx_store_error)
+        self.change(stmts, Some(uid)).await.map_err(tx_store_error)
     }
 
     async fn revoke_grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
         self.ready().await?;
         let stmts = self.driver.dialect().revoke_grant(uid, user, operations);
-        self.driver
-            .transaction(&stmts)
-            .await
-            .map_err(tx_store_error)
+        self.change(stmts, Some(uid)).await.map_err(tx_store_error)
     }
 
     async fn grants(&self, uid: &str) -> Result<Vec<crate::Grant>> {
@@ -427,10 +463,23 @@ impl ObjectStore for SqlStore {
     }
 
     async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
+        if let Some(rights) = self
+            .cache
+            .as_ref()
+            .filter(|_| !crate::wants_fresh())
+            .and_then(|c| c.rights(uid, user))
+        {
+            return Ok(rights);
+        }
+        let generation = self.cache.as_ref().and_then(|c| c.generation());
         let rows = self
             .query(Dialect::RIGHTS, &[text(uid), text(user)], &[Kind::Text])
             .await?;
-        Ok(operations_from_rows(&rows))
+        let rights = operations_from_rows(&rows);
+        if let (Some(cache), Some(generation)) = (&self.cache, generation) {
+            cache.put_rights(generation, uid, user, &rights);
+        }
+        Ok(rights)
     }
 
     async fn obtained(&self, user: &str) -> Result<Vec<crate::Obtained>> {
@@ -457,9 +506,6 @@ impl ObjectStore for SqlStore {
 
     async fn clear(&self) -> Result<()> {
         let stmts = self.driver.dialect().clear();
-        self.driver
-            .transaction(&stmts)
-            .await
-            .map_err(tx_store_error)
+        self.change(stmts, None).await.map_err(tx_store_error)
     }
 }
