@@ -210,7 +210,7 @@ pub(crate) fn follow(driver: Arc<dyn Driver>, cache: Weak<SharedCache>) {
                 }
             }
             polls = polls.wrapping_add(1);
-            if polls % PRUNE_EVERY == 0
+            if polls.is_multiple_of(PRUNE_EVERY)
                 && let Some(seq) = last
             {
                 prune(driver.as_ref(), seq).await;
