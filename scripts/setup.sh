@@ -92,4 +92,14 @@ else
   python3 -m venv "$pykmip"
   "$pykmip/bin/pip" install --quiet pykmip==0.11.0
 fi
+# openapi-spec-validator, which checks /openapi.json against the OpenAPI 3.1 schema
+# (crates/server/tests/operations_http.rs), in a virtual environment of its own.
+openapi="$HOME/.cache/kms-tools/openapi"
+if "$openapi/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
+  say "openapi-spec-validator already installed in $openapi"
+else
+  say "installing openapi-spec-validator 0.7.2 into $openapi (pip)"
+  python3 -m venv "$openapi"
+  "$openapi/bin/pip" install --quiet openapi-spec-validator==0.7.2
+fi
 say "ready"

@@ -224,6 +224,32 @@ pub struct Args {
     /// Largest accepted request body in bytes (default 64 MiB).
     #[arg(long, env = "KMS_MAX_REQUEST_SIZE")]
     pub max_request_size: Option<usize>,
+
+    /// Seconds the requests in flight have to finish after SIGTERM or SIGINT before the server
+    /// exits anyway (default 30).
+    #[arg(long, env = "KMS_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
+
+    /// Log format: text (default) or json (one JSON object per line).
+    #[arg(long, env = "KMS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// What to log, in `RUST_LOG` syntax (`info`, `kms_server=debug,kms::access=off`); default
+    /// `RUST_LOG`, else info.
+    #[arg(long, env = "KMS_LOG_FILTER")]
+    pub log_filter: Option<String>,
+
+    /// Do not record metrics (`/metrics` answers 404).
+    #[arg(long, env = "KMS_DISABLE_METRICS")]
+    pub disable_metrics: bool,
+
+    /// Serve `/metrics` on this port only (same address as --hostname), not on the KMS port.
+    #[arg(long, env = "KMS_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
+    /// Print a complete, commented kms.toml with every setting and its default, and exit.
+    #[arg(long)]
+    pub print_default_config: bool,
 }
 
 /// The `[db]` section of `kms.toml`; accepts snake_case and kebab-case keys.
@@ -302,6 +328,28 @@ struct HttpSection {
     header_read_timeout: Option<u64>,
     #[serde(alias = "request-timeout")]
     request_timeout: Option<u64>,
+    #[serde(alias = "shutdown-timeout")]
+    shutdown_timeout: Option<u64>,
+}
+
+/// The `[logging]` section of `kms.toml`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct LoggingSection {
+    #[serde(alias = "log-format")]
+    log_format: Option<String>,
+    #[serde(alias = "log-filter")]
+    log_filter: Option<String>,
+}
+
+/// The `[metrics]` section of `kms.toml`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    #[serde(alias = "disable-metrics")]
+    disable_metrics: Option<bool>,
+    #[serde(alias = "metrics-port")]
+    metrics_port: Option<u16>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -342,6 +390,10 @@ struct FileConfig {
     key_encryption_key: Option<String>,
     #[serde(alias = "unwrapped-key-cache-seconds")]
     unwrapped_key_cache_seconds: Option<u64>,
+    #[serde(default)]
+    logging: LoggingSection,
+    #[serde(default)]
+    metrics: MetricsSection,
 }
 
 /// The `[socket_server]` section of `kms.toml`.
@@ -439,7 +491,164 @@ pub const TOML_KEYS: &[(&str, &str)] = &[
     ("max_connections", "[http] max_connections"),
     ("header_read_timeout", "[http] header_read_timeout"),
     ("request_timeout", "[http] request_timeout"),
+    ("shutdown_timeout", "[http] shutdown_timeout"),
+    ("log_format", "[logging] log_format"),
+    ("log_filter", "[logging] log_filter"),
+    ("disable_metrics", "[metrics] disable_metrics"),
+    ("metrics_port", "[metrics] metrics_port"),
 ];
+
+/// The default of each setting that has one, as a TOML value (`--print-default-config`).
+const DEFAULTS: &[(&str, &str)] = &[
+    ("database_type", "\"sqlite\""),
+    ("sqlite_path", "\"./sqlite-data\""),
+    ("database_pool_size", "16"),
+    ("redis_key_prefix", "\"kms\""),
+    ("cleanup_on_startup", "false"),
+    ("hostname", "\"0.0.0.0\""),
+    ("port", "9998"),
+    ("default_username", "\"admin\""),
+    ("force_default_username", "false"),
+    ("client_certificate_email", "false"),
+    ("use_bootstrap_server", "false"),
+    ("bootstrap_server_port", "9998"),
+    ("bootstrap_server_common_name", "\"cosmian.kms\""),
+    ("ensure_ra_tls", "false"),
+    ("max_request_size", "67108864"),
+    ("socket_server_start", "false"),
+    ("socket_server_port", "5696"),
+    ("socket_server_hostname", "\"0.0.0.0\""),
+    ("unwrapped_key_cache_seconds", "60"),
+    ("max_batch_items", "10000"),
+    ("max_response_size", "67108864"),
+    ("max_connections", "4096"),
+    ("header_read_timeout", "10"),
+    ("request_timeout", "120"),
+    ("shutdown_timeout", "30"),
+    ("log_format", "\"text\""),
+    ("disable_metrics", "false"),
+];
+
+/// A complete `kms.toml` (`--print-default-config`): every setting the file may hold, in its
+/// section, with its meaning, its flag and environment variable, and its default. The settings
+/// are commented out, so the file as printed configures nothing but the defaults; uncomment
+/// and change what you need.
+pub fn default_config_toml() -> String {
+    use clap::CommandFactory;
+    use std::fmt::Write;
+    let command = Args::command();
+    let mut out = String::from(
+        "# kms.toml: the configuration of kms-server (`kms-server --config kms.toml`, or KMS_CONF).\n\
+         # Printed by `kms-server --print-default-config`. Every setting is shown with its default\n\
+         # and commented out; a flag or an environment variable overrides the file.\n\
+         # Unknown keys are refused. Keys may also be written in kebab-case.\n",
+    );
+    let mut sections: Vec<&str> = Vec::new();
+    for (_, place) in TOML_KEYS {
+        let section = place.split_once(' ').map_or("", |(s, _)| s);
+        if !sections.contains(&section) {
+            sections.push(section);
+        }
+    }
+    // Top-level keys first: TOML puts every key after a [section] header into that section.
+    sections.sort_by_key(|s| !s.is_empty());
+    for section in sections {
+        if !section.is_empty() {
+            let _ = write!(out, "\n{section}\n");
+        }
+        for (id, place) in TOML_KEYS {
+            let (s, key) = place.split_once(' ').unwrap_or(("", place));
+            if s != section {
+                continue;
+            }
+            let Some(arg) = command.get_arguments().find(|a| a.get_id() == *id) else {
+                continue;
+            };
+            let _ = writeln!(out);
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            for line in wrap(&help, 96) {
+                let _ = writeln!(out, "# {line}");
+            }
+            let env = arg
+                .get_env()
+                .map(|e| format!(", env {}", e.to_string_lossy()))
+                .unwrap_or_default();
+            let flag = arg.get_long().unwrap_or(id);
+            let _ = writeln!(out, "# (flag --{flag}{env})");
+            match DEFAULTS.iter().find(|(k, _)| k == id) {
+                Some((_, value)) => {
+                    let _ = writeln!(out, "# {key} = {value}");
+                }
+                None => {
+                    let _ = writeln!(out, "# {key} =  (no default)");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Splits `text` into lines of at most `width` characters, at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// For serde's "unknown field `prot`, expected one of `port`, ..." the closest valid key:
+/// "; did you mean `port`?".
+fn unknown_key_hint(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return String::new();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|candidate| (edit_distance(unknown, candidate), candidate))
+        .min();
+    match best {
+        Some((d, candidate)) if d <= 3.max(unknown.len() / 3) => {
+            format!("; did you mean `{candidate}`?")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(current).min(row[j])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
 
 /// Pairs issuers with their JWKS addresses and audiences, in order.
 fn jwt_providers(
@@ -605,6 +814,23 @@ pub struct Config {
     pub key_encryption_key: Option<String>,
     /// How long an unwrapped key stays in memory.
     pub unwrapped_key_cache: std::time::Duration,
+    /// How long requests in flight have to finish at shutdown.
+    pub shutdown_timeout: std::time::Duration,
+    pub log_format: LogFormat,
+    /// `RUST_LOG`-style filter; `None`: `RUST_LOG`, else info.
+    pub log_filter: Option<String>,
+    /// Whether metrics are recorded and served.
+    pub metrics: bool,
+    /// Where `/metrics` is served when not on the KMS port.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// A PKCS#11 library and the slots to log in to.
@@ -626,10 +852,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("configuration file {path} is not valid: {source}")]
+    #[error("configuration file {path} is not valid: {source}{hint}")]
     Parse {
         path: PathBuf,
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
+        /// `did you mean ...?` for an unknown key.
+        hint: String,
     },
     #[error(
         "`{hostname}:{port}` is not a valid listen address; give an IP address with --hostname"
@@ -652,7 +880,8 @@ impl Config {
                 })?;
                 toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Parse {
                     path: path.clone(),
-                    source,
+                    hint: unknown_key_hint(source.message()),
+                    source: Box::new(source),
                 })?
             }
             None => FileConfig::default(),
@@ -764,6 +993,25 @@ impl Config {
             }),
             None => None,
         };
+        let log_format = match args
+            .log_format
+            .or(file.logging.log_format)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "--log-format `{other}` is not known: use text or json"
+                )));
+            }
+        };
+        let metrics_listen = args
+            .metrics_port
+            .or(file.metrics.metrics_port)
+            .map(|port| SocketAddr::new(listen.ip(), port));
         let b = file.bootstrap_server;
         let bootstrap = (args.use_bootstrap_server || b.use_bootstrap_server.unwrap_or(false))
             .then(|| Bootstrap {
@@ -835,6 +1083,15 @@ impl Config {
             hsm,
             key_encryption_key,
             unwrapped_key_cache,
+            shutdown_timeout: std::time::Duration::from_secs(
+                args.shutdown_timeout
+                    .or(file.http.shutdown_timeout)
+                    .unwrap_or(30),
+            ),
+            log_format,
+            log_filter: args.log_filter.or(file.logging.log_filter),
+            metrics: !(args.disable_metrics || file.metrics.disable_metrics.unwrap_or(false)),
+            metrics_listen,
             connections: crate::listener::ConnectionLimits {
                 max_connections: args
                     .max_connections
@@ -1001,7 +1258,7 @@ mod tests {
         use clap::CommandFactory;
         for arg in Args::command().get_arguments() {
             let id = arg.get_id().as_str();
-            if matches!(id, "help" | "version" | "config") {
+            if matches!(id, "help" | "version" | "config" | "print_default_config") {
                 continue;
             }
             assert!(
@@ -1020,6 +1277,53 @@ mod tests {
                 "`{path}` is not a key of kms.toml: {error}"
             );
         }
+    }
+
+    #[test]
+    fn unknown_key_names_the_closest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.toml");
+        std::fs::write(&path, "[http]\nprot = 9000\n").unwrap();
+        let args = Args {
+            config: Some(path),
+            ..Default::default()
+        };
+        let error = Config::from_args(args).unwrap_err().to_string();
+        assert!(error.contains("`prot`"), "{error}");
+        assert!(error.contains("did you mean `port`?"), "{error}");
+    }
+
+    /// The printed configuration, every default uncommented, is a valid file that configures
+    /// exactly the defaults; every key of the file is in it.
+    #[test]
+    fn default_config_is_complete_and_valid() {
+        let printed = default_config_toml();
+        for (id, place) in TOML_KEYS {
+            let key = place.rsplit(' ').next().unwrap();
+            assert!(printed.contains(&format!("# {key} =")), "{id} missing");
+        }
+        let uncommented: String = printed
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if !rest.contains("(no default)") && rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.toml");
+        std::fs::write(&path, &uncommented).unwrap();
+        let from_file = Config::from_args(Args {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let defaults = Config::from_args(Args::default()).unwrap();
+        // The raw settings say what was given; what they resolve to must be the same.
+        let mut from_file = from_file;
+        from_file.database_settings = defaults.database_settings.clone();
+        from_file.database_given = defaults.database_given;
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
     }
 
     #[test]

@@ -293,7 +293,14 @@ impl KmsError {
 pub struct RequestId(u64);
 
 impl RequestId {
+    /// The id of the request being served (see [`crate::observe`]), or a new one outside a
+    /// request.
     pub fn next() -> RequestId {
+        crate::observe::current_request_id().unwrap_or_else(RequestId::fresh)
+    }
+
+    /// A new id.
+    pub fn fresh() -> RequestId {
         static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let prefix = *PREFIX.get_or_init(|| {

@@ -27,6 +27,37 @@ pub struct AppState {
     pub limits: binary::Limits,
     /// Who is calling (JWT, API token, default user).
     pub auth: crate::auth::Authenticator,
+    /// What `/server-info` answers.
+    pub info: ServerInfo,
+    /// Whether `/metrics` is served on this router (not when metrics are off or on their own
+    /// port).
+    pub metrics_route: bool,
+}
+
+/// What `GET /server-info` says of the server: nothing secret, nothing that locates the
+/// database.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ServerInfo {
+    /// The server's version.
+    pub version: &'static str,
+    /// The database kind: sqlite, sqlite-enc, postgresql, mysql, redis-findex.
+    pub database_type: &'static str,
+    /// Whether the server refuses what NIST no longer approves (built with the `fips` feature).
+    pub fips_mode: bool,
+    /// The HSM model (softhsm2, utimaco, ...), when an HSM is configured.
+    pub hsm_model: Option<String>,
+    /// Whether stored keys are wrapped by an HSM key (`--key-encryption-key`).
+    pub key_encryption_key: bool,
+    /// Whether requests must prove who sends them (client certificates, JWT or API token).
+    pub authentication: bool,
+    /// Whether the HTTP port serves HTTPS.
+    pub https: bool,
+    /// Whether the KMIP TLS socket is started.
+    pub kmip_socket: bool,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
+    /// The KMIP versions the server speaks.
+    pub kmip_versions: Vec<&'static str>,
 }
 
 /// The user a request was authenticated as, set by [`authenticate`].
@@ -50,19 +81,63 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         ))
         // Outermost: with sqlite-enc, authentication already reads the tenant's database.
         .layer(axum::middleware::from_fn_with_state(state.clone(), tenant));
-    Router::new()
+    let mut router = Router::new()
         .merge(protected)
         .route("/new_database", post(new_database))
         .route("/rotate_database_secret", post(rotate_database_secret))
         .route("/version", get(version))
         .route("/health", get(health))
+        .route("/server-info", get(server_info))
+        .route("/openapi.json", get(crate::openapi::document));
+    if state.metrics_route {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 deadline(timeout, request, next)
             },
         ))
+        .layer(axum::middleware::from_fn(crate::observe::http_layer))
         .with_state(state)
+        .merge(crate::openapi::swagger_ui())
+}
+
+/// `GET /server-info`: version, database kind, FIPS mode, HSM model, what is enabled.
+pub(crate) async fn server_info(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(&state.info).into_response()
+}
+
+/// `GET /metrics`: the Prometheus text exposition of every metric.
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    render_metrics(state.kms.store.as_ref())
+}
+
+fn render_metrics(store: &dyn kms_store::ObjectStore) -> Response {
+    crate::metered::publish_pool(store);
+    match crate::observe::prometheus() {
+        Some(handle) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are disabled").into_response(),
+    }
+}
+
+/// The router of `--metrics-port`: `/metrics` only.
+pub fn metrics_router(store: Arc<dyn kms_store::ObjectStore>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let store = store.clone();
+            async move { render_metrics(store.as_ref()) }
+        }),
+    )
 }
 
 /// A request that takes longer than `timeout` is stuck (a database that stopped answering): the
@@ -104,6 +179,7 @@ async fn authenticate(
         .unwrap_or_default();
     match state.auth.user(&state.kms, &peer, authorization).await {
         Ok(user) => {
+            crate::observe::set_user(&user);
             request.extensions_mut().insert(Caller(user));
             next.run(request).await
         }

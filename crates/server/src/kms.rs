@@ -137,11 +137,15 @@ impl Kms {
         ctx: &mut RequestContext,
         payload: RequestPayload,
     ) -> KResult<ResponsePayload> {
-        if operations::may_read_cache(&payload) {
+        let op = payload.operation();
+        let start = std::time::Instant::now();
+        let result = if operations::may_read_cache(&payload) {
             operations::run(self, ctx, payload).await
         } else {
             kms_store::fresh(operations::run(self, ctx, payload)).await
-        }
+        };
+        crate::observe::operation_done(op, ctx.placeholder.as_deref(), &result, start.elapsed());
+        result
     }
 
     /// Processes a request message in the context the transport made (see [`crate::batch`]).

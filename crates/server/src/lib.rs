@@ -13,6 +13,9 @@ pub mod kek;
 pub mod key_cache;
 pub mod kms;
 pub mod listener;
+pub mod metered;
+pub mod observe;
+pub mod openapi;
 pub mod operations;
 pub mod socket;
 pub mod streams;
@@ -35,16 +38,27 @@ pub struct RunningServer {
     pub https: bool,
     /// The KMIP socket, when started.
     pub socket: Option<socket::SocketServer>,
+    /// Where `/metrics` is served, when on its own port (`--metrics-port`).
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long requests in flight have to finish once [`RunningServer::stop`] is called.
+    pub shutdown_timeout: Duration,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting connections, lets requests in flight finish, and waits for the task.
+    /// Stops accepting connections, lets requests in flight finish (for
+    /// [`RunningServer::shutdown_timeout`] at most; then their connections are closed), and
+    /// waits for the task. Every answered write is already durable: nothing is left to flush
+    /// but the store's own threads, which stop when the last request drops it.
     pub async fn stop(self) {
-        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        self.handle.graceful_shutdown(Some(self.shutdown_timeout));
         if let Some(socket) = self.socket {
             socket.stop().await;
+        }
+        if let Some(task) = self.metrics_task {
+            task.abort();
         }
         let _ = self.task.await;
     }
@@ -170,7 +184,12 @@ pub async fn serve(
         }
         (None, _) => store,
     };
-    let mut kms = Kms::new(store);
+    let store = if config.metrics {
+        Arc::new(metered::MeteredStore::new(store)) as Arc<dyn ObjectStore>
+    } else {
+        store
+    };
+    let mut kms = Kms::new(store.clone());
     kms.hsm = hsm.map(|hsm| crate::operations::hsm::HsmState {
         hsm,
         admins: config
@@ -181,7 +200,8 @@ pub async fn serve(
     });
     kms.limits = config.limits;
     kms.privileged_users = config.privileged_users.clone();
-    let state = Arc::new(AppState {
+    let store_backend = kms.store.backend();
+    let mut state = Arc::new(AppState {
         kms,
         request_timeout: config.request_timeout,
         default_username: config.default_username.clone(),
@@ -199,8 +219,47 @@ pub async fn serve(
             max_message_size: config.max_request_size,
             ..Default::default()
         },
+        info: http::ServerInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            database_type: store_backend,
+            fips_mode: cfg!(feature = "fips"),
+            hsm_model: config.hsm.as_ref().map(|h| h.model.clone()),
+            key_encryption_key: config.key_encryption_key.is_some(),
+            authentication: false,
+            https: tls.is_some(),
+            kmip_socket: config.socket_server.is_some(),
+            metrics: config.metrics,
+            kmip_versions: vec!["2.1", "2.0", "1.4", "1.3", "1.2", "1.1", "1.0"],
+        },
+        metrics_route: config.metrics && config.metrics_listen.is_none(),
     });
     let auth_enabled = state.auth.enabled();
+    if let Some(state) = Arc::get_mut(&mut state) {
+        state.info.authentication = auth_enabled;
+    }
+    if config.metrics {
+        crate::observe::prometheus();
+    }
+    let metrics_task = match config.metrics_listen.filter(|_| config.metrics) {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Bind {
+                        addr,
+                        reason: format!("--metrics-port: {e}"),
+                    })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            tracing::info!(addr = %bound, "metrics listening");
+            Some((
+                bound,
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, http::metrics_router(store)).await;
+                }),
+            ))
+        }
+        None => None,
+    };
     let socket = match (config.socket_server, socket_tls) {
         (None, _) => None,
         (Some(listen), Some(tls)) => Some(
@@ -294,11 +353,18 @@ pub async fn serve(
         reason: "the listener stopped".into(),
     })?;
     tracing::info!(%addr, https, "KMS listening");
+    let (metrics_addr, metrics_task) = match metrics_task {
+        Some((addr, task)) => (Some(addr), Some(task)),
+        None => (None, None),
+    };
     Ok(RunningServer {
         socket,
         addr,
         https,
+        metrics_addr,
+        shutdown_timeout: config.shutdown_timeout,
         handle,
         task,
+        metrics_task,
     })
 }

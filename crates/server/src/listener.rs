@@ -89,6 +89,7 @@ where
                 Limited {
                     inner,
                     _permit: permit,
+                    _open: crate::observe::OpenConnection::new("http"),
                 },
                 service,
             ))
@@ -100,6 +101,7 @@ where
 pub struct Limited<T> {
     inner: T,
     _permit: OwnedSemaphorePermit,
+    _open: crate::observe::OpenConnection,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Limited<T> {

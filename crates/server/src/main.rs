@@ -1,18 +1,20 @@
-//! `kms-server`: parses the configuration, runs the bootstrap server first when asked, then the
-//! KMS until Ctrl-C or SIGTERM.
+//! `kms-server`: parses the configuration, sets up the logs, runs the bootstrap server first
+//! when asked, then the KMS until SIGTERM or SIGINT, when it stops accepting and lets the
+//! requests in flight finish (up to `--shutdown-timeout`).
 
 use clap::Parser;
 use kms_server::bootstrap::ra_tls::ConfigfsTsm;
-use kms_server::config::{Args, Config};
+use kms_server::config::{Args, Config, LogFormat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let config = Config::from_args(Args::parse())?;
+    let args = Args::parse();
+    if args.print_default_config {
+        print!("{}", kms_server::config::default_config_toml());
+        return Ok(());
+    }
+    let config = Config::from_args(args)?;
+    init_logs(&config)?;
     let server = if config.bootstrap.is_some() {
         let started =
             kms_server::bootstrap::run(config, &ConfigfsTsm::default(), |_, _| {}).await?;
@@ -20,23 +22,52 @@ async fn main() -> anyhow::Result<()> {
     } else {
         kms_server::start(config).await?
     };
-    let stop = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
-        }
-        #[cfg(not(unix))]
-        ctrl_c.await?;
-        Ok::<(), std::io::Error>(())
-    };
-    stop.await?;
-    tracing::info!("shutting down");
+    let signal = stop_signal().await?;
+    tracing::info!(
+        signal,
+        deadline_seconds = server.shutdown_timeout.as_secs_f64(),
+        "shutting down: no new connections; finishing the requests in flight"
+    );
     server.stop().await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Text or JSON lines, filtered by `--log-filter`, else `RUST_LOG`, else info.
+fn init_logs(config: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &config.log_filter {
+        Some(f) => EnvFilter::try_new(f)
+            .map_err(|e| anyhow::anyhow!("--log-filter `{f}` is not a valid filter: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it.
+async fn stop_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
 }

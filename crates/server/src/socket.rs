@@ -97,6 +97,7 @@ async fn serve_connection(
     mut stopping: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
+    let _open = crate::observe::OpenConnection::new("socket");
     let mut stream = match tokio::time::timeout(PER_MESSAGE, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -160,10 +161,14 @@ async fn serve_connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        let answer = match binary::decode(&message, &state.limits) {
-            Ok(tree) => crate::http::process_tree(state, &user, tree, message.len()).await,
-            Err(e) => crate::http::invalid_message(2, 1, &KmsError::Codec(e)).encode(),
-        };
+        let answer = crate::observe::socket_message(async {
+            crate::observe::set_user(&user);
+            match binary::decode(&message, &state.limits) {
+                Ok(tree) => crate::http::process_tree(state, &user, tree, message.len()).await,
+                Err(e) => crate::http::invalid_message(2, 1, &KmsError::Codec(e)).encode(),
+            }
+        })
+        .await;
         if write(&mut stream, &binary::encode(&answer)).await.is_err() {
             break;
         }

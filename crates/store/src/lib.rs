@@ -94,4 +94,46 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// Deletes every object, tag and grant (`--cleanup-on-startup`).
     async fn clear(&self) -> Result<()>;
+
+    /// How many objects there are of each (object type, state), in one query, for the metrics
+    /// at start-up; `None` where the backend cannot count without opening every record.
+    async fn census(&self) -> Result<Option<Vec<Census>>> {
+        Ok(None)
+    }
+
+    /// The connection pool's use, where the backend has one.
+    fn pool(&self) -> Option<PoolUse> {
+        None
+    }
+}
+
+/// The number of objects of one type in one state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    pub object_type: kmip::ObjectType,
+    pub state: kmip::State,
+    pub count: u64,
+}
+
+/// A connection pool's use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUse {
+    /// The most connections it opens.
+    pub max: usize,
+    /// Connections open.
+    pub open: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+/// Decodes a census row (object type and state as stored).
+pub(crate) fn census_row(object_type: i64, state: i64, count: i64) -> Option<Census> {
+    use kmip::KmipEnum;
+    Some(Census {
+        object_type: kmip::ObjectType::from_u32(u32::try_from(object_type).ok()?)?,
+        state: kmip::State::from_u32(u32::try_from(state).ok()?)?,
+        count: u64::try_from(count).ok()?,
+    })
 }

@@ -661,6 +661,33 @@ impl ObjectStore for SqliteStore {
     async fn clear(&self) -> Result<()> {
         self.write(WriteOp::Clear).await
     }
+
+    async fn census(&self) -> Result<Option<Vec<crate::Census>>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT object_type, state, COUNT(*) FROM objects \
+                     GROUP BY object_type, state",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (t, s, n) = row.map_err(unavailable)?;
+                out.extend(crate::census_row(t, s, n));
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

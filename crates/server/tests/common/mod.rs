@@ -166,6 +166,11 @@ impl Builder {
             hsm: None,
             key_encryption_key: None,
             unwrapped_key_cache: std::time::Duration::from_secs(60),
+            shutdown_timeout: std::time::Duration::from_secs(5),
+            log_format: Default::default(),
+            log_filter: None,
+            metrics: true,
+            metrics_listen: None,
         };
         let server = kms_server::start(config).await.expect("server starts");
         let scheme = if https { "https" } else { "http" };

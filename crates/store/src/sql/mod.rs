@@ -122,6 +122,10 @@ pub trait Driver: Send + Sync + 'static {
     /// Runs one schema statement; `already_done` tells whether its error means the change was
     /// made before (MySQL has no `CREATE INDEX IF NOT EXISTS`).
     async fn schema(&self, sql: &str) -> Result<()>;
+    /// The connection pool's use, when the driver can tell.
+    fn pool(&self) -> Option<crate::PoolUse> {
+        None
+    }
 }
 
 /// A store on PostgreSQL or MySQL/MariaDB.
@@ -507,5 +511,31 @@ impl ObjectStore for SqlStore {
     async fn clear(&self) -> Result<()> {
         let stmts = self.driver.dialect().clear();
         self.change(stmts, None).await.map_err(tx_store_error)
+    }
+
+    async fn census(&self) -> Result<Option<Vec<crate::Census>>> {
+        let rows = self
+            .query(
+                "SELECT object_type, state, COUNT(*) FROM objects GROUP BY object_type, state",
+                &[],
+                &[Kind::Int, Kind::Int, Kind::Int],
+            )
+            .await?;
+        Ok(Some(
+            rows.iter()
+                .filter_map(|row| match row.as_slice() {
+                    [
+                        SqlValue::Int(Some(t)),
+                        SqlValue::Int(Some(s)),
+                        SqlValue::Int(Some(n)),
+                    ] => crate::census_row(*t, *s, *n),
+                    _ => None,
+                })
+                .collect(),
+        ))
+    }
+
+    fn pool(&self) -> Option<crate::PoolUse> {
+        self.driver.pool()
     }
 }

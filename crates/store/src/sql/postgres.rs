@@ -421,6 +421,16 @@ impl Driver for PostgresDriver {
         Dialect::Postgres
     }
 
+    fn pool(&self) -> Option<crate::PoolUse> {
+        let status = self.pool.status();
+        Some(crate::PoolUse {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        })
+    }
+
     async fn transaction(&self, stmts: &[Stmt]) -> Result<(), TxError> {
         super::retry_transaction(
             || self.attempt(stmts),

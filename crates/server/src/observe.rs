@@ -1,0 +1,264 @@
+//! What operators see of the server: one request id per request (in the `X-Request-Id` answer
+//! header and in every log line of the request), an access log line per request, and the
+//! Prometheus metrics served on `/metrics`.
+//!
+//! A request runs in the scope of a [`RequestRecord`] (a task-local), which the layers below
+//! fill in as they learn who is calling ([`set_user`]) and what ran ([`operation_done`]); the
+//! outer layer ([`http_layer`], or [`socket_message`] on the KMIP socket) writes the access line
+//! and the route's metrics from it. Nothing written here holds key material or a credential:
+//! the user name, the operation, the object's identifier, the result reason and the duration.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::MatchedPath;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use kmip::{KmipEnum, Operation, Tag};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
+
+use crate::error::{KmsError, RequestId};
+
+/// The answer header naming the request.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The latency buckets (seconds) of every histogram: from 50 µs (a cached encrypt) to 10 s.
+const BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+
+/// What one request did, filled in while it runs.
+pub struct RequestRecord {
+    pub id: RequestId,
+    access: Mutex<Access>,
+}
+
+#[derive(Default)]
+struct Access {
+    user: Option<String>,
+    /// The first operation, and how many ran (a batch runs several).
+    operation: Option<&'static str>,
+    operations: u32,
+    object: Option<String>,
+    /// The first failure's reason, or `Success`.
+    result: Option<&'static str>,
+}
+
+tokio::task_local! {
+    static REQUEST: Arc<RequestRecord>;
+}
+
+/// The id of the request being served, if any (see [`RequestId::next`]).
+pub fn current_request_id() -> Option<RequestId> {
+    REQUEST.try_with(|r| r.id).ok()
+}
+
+fn with_access(f: impl FnOnce(&mut Access)) {
+    let _ = REQUEST.try_with(|r| {
+        if let Ok(mut access) = r.access.lock() {
+            f(&mut access);
+        }
+    });
+}
+
+/// Records who the request was authenticated as.
+pub fn set_user(user: &str) {
+    with_access(|a| a.user = Some(user.to_owned()));
+}
+
+/// The name of a KMIP operation as a label (`Encrypt`, `Create`).
+pub fn operation_name(op: Operation) -> &'static str {
+    kmip::enums::enum_domain(Tag::OPERATION)
+        .and_then(|d| kmip::enums::enum_name(d, op.to_u32(), true))
+        .unwrap_or("Unknown")
+}
+
+/// The name of a failure's result reason as a label (`ItemNotFound`).
+pub fn reason_name(error: &KmsError) -> &'static str {
+    kmip::enums::enum_domain(Tag::RESULT_REASON)
+        .and_then(|d| kmip::enums::enum_name(d, error.reason().to_u32(), false))
+        .unwrap_or("GeneralFailure")
+}
+
+/// Records an operation's outcome: its counter and latency, and the request's access record.
+pub fn operation_done<T>(
+    op: Operation,
+    object: Option<&str>,
+    result: &Result<T, KmsError>,
+    elapsed: Duration,
+) {
+    let name = operation_name(op);
+    let reason = match result {
+        Ok(_) => "Success",
+        Err(e) => reason_name(e),
+    };
+    metrics::counter!("kms_operations_total", "operation" => name, "result" => reason).increment(1);
+    metrics::histogram!("kms_operation_duration_seconds", "operation" => name)
+        .record(elapsed.as_secs_f64());
+    with_access(|a| {
+        a.operations += 1;
+        if a.operation.is_none() {
+            a.operation = Some(name);
+            a.object = object.map(str::to_owned);
+        }
+        if a.result.is_none() || (reason != "Success" && a.result == Some("Success")) {
+            a.result = Some(reason);
+        }
+    });
+}
+
+/// The route as a label: the routes the server has, else `other` (a 404 must not make a new
+/// series per path a scanner tries).
+fn route_label(path: Option<&str>) -> &'static str {
+    match path {
+        Some("/kmip/2_1") => "/kmip/2_1",
+        Some("/kmip") => "/kmip",
+        Some("/access/grant") => "/access/grant",
+        Some("/access/revoke") => "/access/revoke",
+        Some("/access/list/{uid}") => "/access/list/{uid}",
+        Some("/access/owned") => "/access/owned",
+        Some("/objects/owned") => "/objects/owned",
+        Some("/access/obtained") => "/access/obtained",
+        Some("/new_database") => "/new_database",
+        Some("/rotate_database_secret") => "/rotate_database_secret",
+        Some("/version") => "/version",
+        Some("/health") => "/health",
+        Some("/server-info") => "/server-info",
+        Some("/metrics") => "/metrics",
+        Some("/openapi.json") => "/openapi.json",
+        Some(p) if p.starts_with("/swagger-ui") => "/swagger-ui",
+        _ => "other",
+    }
+}
+
+/// The outermost HTTP layer: names the request, runs it in its record's scope and span, then
+/// answers the id in `X-Request-Id`, writes the access line and counts the route.
+pub async fn http_layer(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let start = Instant::now();
+    let route = route_label(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let method = request.method().clone();
+    let record = Arc::new(RequestRecord {
+        id: RequestId::fresh(),
+        access: Mutex::new(Access::default()),
+    });
+    let span = tracing::info_span!("request", id = %record.id);
+    let mut response = REQUEST
+        .scope(record.clone(), next.run(request).instrument(span.clone()))
+        .await;
+    let elapsed = start.elapsed();
+    if let Ok(value) = HeaderValue::from_str(&record.id.to_string()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = response.status().as_u16();
+    metrics::counter!("kms_http_requests_total", "route" => route, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("kms_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    // The probes and the scrapes are not accesses to keys: they would drown the log.
+    if !matches!(route, "/health" | "/metrics" | "/version") {
+        let _entered = span.enter();
+        access_line(&record, method.as_str(), route, status, elapsed);
+    }
+    response
+}
+
+/// Runs one KMIP socket message in its own record and span, then writes its access line.
+pub async fn socket_message<F: std::future::Future>(fut: F) -> F::Output {
+    let start = Instant::now();
+    let record = Arc::new(RequestRecord {
+        id: RequestId::fresh(),
+        access: Mutex::new(Access::default()),
+    });
+    let span = tracing::info_span!("request", id = %record.id);
+    let out = REQUEST
+        .scope(record.clone(), fut.instrument(span.clone()))
+        .await;
+    let elapsed = start.elapsed();
+    metrics::histogram!("kms_socket_message_duration_seconds").record(elapsed.as_secs_f64());
+    let _entered = span.enter();
+    access_line(&record, "KMIP", "socket", 0, elapsed);
+    out
+}
+
+fn access_line(record: &RequestRecord, method: &str, route: &str, status: u16, elapsed: Duration) {
+    let Ok(access) = record.access.lock() else {
+        return;
+    };
+    tracing::info!(
+        target: "kms::access",
+        user = access.user.as_deref().unwrap_or("-"),
+        method,
+        route,
+        operation = access.operation.unwrap_or("-"),
+        operations = access.operations,
+        object = access.object.as_deref().unwrap_or("-"),
+        result = access.result.unwrap_or("-"),
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "access"
+    );
+}
+
+/// One connection open on a listener (`http`, `socket`), counted in
+/// `kms_open_connections` while it lives.
+pub struct OpenConnection(&'static str);
+
+impl OpenConnection {
+    pub fn new(listener: &'static str) -> Self {
+        metrics::gauge!("kms_open_connections", "listener" => listener).increment(1.0);
+        OpenConnection(listener)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("kms_open_connections", "listener" => self.0).decrement(1.0);
+    }
+}
+
+/// The process's Prometheus recorder, installed on first use (one per process: every server
+/// of a test process shares it).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    metrics::gauge!(
+                        "kms_build_info",
+                        "version" => env!("CARGO_PKG_VERSION"),
+                        "fips" => if cfg!(feature = "fips") { "true" } else { "false" },
+                    )
+                    .set(1.0);
+                    let upkeep = handle.clone();
+                    // Histograms are drained into their buckets by the upkeep; without the
+                    // exporter's own HTTP listener it is ours to run.
+                    std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(Duration::from_secs(5));
+                                upkeep.run_upkeep();
+                            }
+                        })
+                        .ok()?;
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics disabled: cannot install the recorder");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
