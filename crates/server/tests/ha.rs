@@ -263,3 +263,11 @@ async fn caches_follow_changes_on_mariadb() {
     caches_follow_changes_made_elsewhere(db.backend_at(db.url.clone(), 8)).await;
     db.drop_now().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_follow_changes_on_redis_findex() {
+    let redis = kms_store::redis::testing::TestRedis::new().await.unwrap();
+    caches_follow_changes_made_elsewhere(kms_store::Backend::RedisFindex(redis.settings.clone()))
+        .await;
+    redis.drop_now().await.unwrap();
+}

@@ -14,8 +14,14 @@
 //!
 //! Every write is one Lua script, so an object, its index entries and its revision change
 //! atomically; a script compares the revision first (optimistic concurrency between servers)
-//! and checks that the database is `ready` under this server's label and generation. Nothing is
-//! cached.
+//! and checks that the database is `ready` under this server's label and generation.
+//!
+//! Objects and rights are cached, kept true across servers as on PostgreSQL (see
+//! `sql/changes.rs`): every swap (update, delete, grant change) also bumps `P:chseq` and adds
+//! `seq:<entry name>` to the sorted set `P:changes`, in the same script; each server reads the
+//! set every 20 ms (with the context: a relabel or another generation drops the cache) and
+//! serves from its cache only while its last complete read is recent. During a rotation the cache
+//! is bypassed.
 //!
 //! A server started with `--redis-new-master-password` as well re-encrypts everything into the
 //! next generation in the background while it serves (reads look in both generations, a write
@@ -34,6 +40,7 @@ use crate::findex::{
     self, Grants, Keys, Keyword, Record, decode_grants, decode_record, encode_grants,
     encode_record, grant_keywords, object_keywords,
 };
+use crate::sql::changes::{self, SharedCache};
 use crate::{Grant, LocateQuery, ObjectStore, Obtained, Result, Secret, StoreError, StoredObject};
 
 const BACKEND: &str = "redis-findex";
@@ -164,6 +171,9 @@ struct Inner {
     generations: RwLock<Generations>,
     /// Entries moved by the running rotation, and how many there were when it (re)started.
     progress: Mutex<(usize, usize)>,
+    log_script: Script,
+    /// Objects and rights by entry name, kept true by the change log.
+    cache: Arc<SharedCache>,
 }
 
 /// The store: cheap handles on one connection manager; a rotation runs on a task of its own.
@@ -226,9 +236,10 @@ for i = 3, #KEYS do redis.call('SADD', KEYS[i], ARGV[i + 1]) end
 return 1
 ";
 
-/// KEYS: context, entry, index sets; ARGV: label, generation, revision field, expected
-/// revision, new revision (empty: delete the entry), value field, value, how many of the sets
-/// lose their entry (the others gain one), then one index entry per set.
+/// KEYS: context, entry, change counter, change log, index sets; ARGV: label, generation,
+/// revision field, expected revision, new revision (empty: delete the entry), value field,
+/// value, how many of the sets lose their entry (the others gain one), then one index entry per
+/// set.
 const SWAP: &str = r"
 local cur = redis.call('HGET', KEYS[2], ARGV[3])
 if not cur then return -1 end
@@ -239,11 +250,21 @@ else
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[5], ARGV[6], ARGV[7])
 end
 local removed = tonumber(ARGV[8])
-for i = 3, #KEYS do
-  if i - 2 <= removed then redis.call('SREM', KEYS[i], ARGV[i + 6])
-  else redis.call('SADD', KEYS[i], ARGV[i + 6]) end
+for i = 5, #KEYS do
+  if i - 4 <= removed then redis.call('SREM', KEYS[i], ARGV[i + 4])
+  else redis.call('SADD', KEYS[i], ARGV[i + 4]) end
 end
+local n = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[4], n, n .. ':' .. KEYS[2])
 return 1
+";
+
+/// Records a change of everything (`clear`). KEYS: change counter, change log; ARGV: what
+/// changed.
+const LOG: &str = r"
+local n = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], n, n .. ':' .. ARGV[1])
+return n
 ";
 
 /// Moves one entry to the next generation (rotation). KEYS: context, new entry, old entry,
@@ -579,6 +600,8 @@ impl RedisFindexStore {
             create_script: Script::new(&format!("{PRELUDE}{CREATE}")),
             swap_script: Script::new(&format!("{PRELUDE}{SWAP}")),
             move_script: Script::new(&format!("{PRELUDE}{MOVE}")),
+            log_script: Script::new(LOG),
+            cache: Arc::new(SharedCache::default()),
             label: settings.label.clone(),
             prefix: settings.prefix.clone(),
             generations: RwLock::new(generations),
@@ -590,6 +613,7 @@ impl RedisFindexStore {
         {
             inner.rebuild_index().await?;
         }
+        follow(Arc::downgrade(&inner));
         let rotation = rotating.then(|| {
             let inner = inner.clone();
             tokio::spawn(async move { inner.rotate().await })
@@ -616,6 +640,22 @@ async fn redis_has(conn: &mut ConnectionManager, key: &str) -> Result<bool> {
 impl Inner {
     fn context_key(&self) -> String {
         format!("{}:context", self.prefix)
+    }
+
+    fn counter_key(&self) -> String {
+        format!("{}:chseq", self.prefix)
+    }
+
+    fn log_key(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
+
+    /// The cache and the entry name of `uid`, when the cache may be used (no rotation).
+    fn cached(&self, uid: &str) -> Option<(&SharedCache, String)> {
+        match self.generations() {
+            (current, None) => Some((self.cache.as_ref(), current.entry_key(uid))),
+            _ => None,
+        }
     }
 
     fn generations(&self) -> (Arc<Generation>, Option<Arc<Generation>>) {
@@ -987,6 +1027,8 @@ impl Inner {
         let key = current.entry_key(uid);
         let mut inv = self.swap_script.key(self.context_key());
         inv.key(&key)
+            .key(self.counter_key())
+            .key(self.log_key())
             .arg(&self.label)
             .arg(current.n.to_string())
             .arg(fields.0)
@@ -1001,8 +1043,10 @@ impl Inner {
             inv.key(set).arg(member);
         }
         let mut conn = self.conn.clone();
-        let outcome: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
-        match outcome {
+        let outcome = inv.invoke_async::<i64>(&mut conn).await;
+        // Also when it failed: whether it ran may be unknown.
+        self.cache.invalidate(&key);
+        match outcome.map_err(unavailable)? {
             1 => Ok(true),
             0 => Ok(false),
             -1 => Err(StoreError::NotFound {
@@ -1094,7 +1138,21 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
-        Ok(self.inner.read_entry(uid).await?.map(|e| e.record.object))
+        let cached = self.inner.cached(uid);
+        if let Some((cache, key)) = &cached {
+            if !crate::wants_fresh()
+                && let Some(object) = cache.object(key)
+            {
+                return Ok(Some(object));
+            }
+        }
+        let generation = cached.as_ref().and_then(|(c, _)| c.generation());
+        let object = self.inner.read_entry(uid).await?.map(|e| e.record.object);
+        if let (Some((cache, key)), Some(generation), Some(object)) = (&cached, generation, &object)
+        {
+            cache.put_object(generation, key, object);
+        }
+        Ok(object)
     }
 
     async fn update(&self, object: StoredObject) -> Result<()> {
@@ -1214,12 +1272,25 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
-        Ok(self
+        let cached = self.inner.cached(uid);
+        if let Some((cache, key)) = &cached {
+            if !crate::wants_fresh()
+                && let Some(rights) = cache.rights(key, user)
+            {
+                return Ok(rights);
+            }
+        }
+        let generation = cached.as_ref().and_then(|(c, _)| c.generation());
+        let rights: Vec<String> = self
             .inner
             .read_entry(uid)
             .await?
             .map(|e| rights_of(&e.grants, user).into_iter().collect())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        if let (Some((cache, key)), Some(generation)) = (&cached, generation) {
+            cache.put_rights(generation, key, user, &rights);
+        }
+        Ok(rights)
     }
 
     async fn obtained(&self, user: &str) -> Result<Vec<Obtained>> {
@@ -1323,8 +1394,130 @@ impl ObjectStore for RedisFindexStore {
                 }
             }
         }
+        let logged = s
+            .log_script
+            .key(s.counter_key())
+            .key(s.log_key())
+            .arg(changes::EVERYTHING)
+            .invoke_async::<i64>(&mut conn)
+            .await;
+        s.cache.invalidate(changes::EVERYTHING);
+        logged.map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// Follows the change log for `inner`'s cache until the store is dropped (see
+/// `sql/changes.rs` for the rules: the same bound, the same loss handling).
+fn follow(inner: std::sync::Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut last: Option<i64> = None;
+        let mut polls: u32 = 0;
+        let mut failing = false;
+        loop {
+            let Some(s) = inner.upgrade() else {
+                return;
+            };
+            let started = std::time::Instant::now();
+            match tokio::time::timeout(changes::FRESH, poll(&s, &mut last)).await {
+                Ok(Ok(caught_up)) => {
+                    if failing {
+                        tracing::info!(
+                            backend = BACKEND,
+                            "the change log is read again: the object cache serves again"
+                        );
+                        failing = false;
+                    }
+                    if caught_up {
+                        s.cache.polled(started);
+                    } else {
+                        continue;
+                    }
+                }
+                outcome => {
+                    let reason = match outcome {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "Redis did not answer in time".to_owned(),
+                    };
+                    if !failing {
+                        tracing::warn!(backend = BACKEND, %reason, "the change log cannot be read: the object cache is emptied and bypassed until it can");
+                        failing = true;
+                    }
+                    s.cache.lost();
+                    last = None;
+                }
+            }
+            polls = polls.wrapping_add(1);
+            if polls.is_multiple_of(changes::PRUNE_EVERY)
+                && let Some(seq) = last
+            {
+                let mut conn = s.conn.clone();
+                let pruned: std::result::Result<(), _> = conn
+                    .zrembyscore(s.log_key(), "-inf", format!("({}", seq - changes::KEEP))
+                    .await;
+                if let Err(e) = pruned {
+                    tracing::debug!(error = %e, "pruning the change log failed; the next pruning retries");
+                }
+            }
+            drop(s);
+            tokio::time::sleep(changes::POLL).await;
+        }
+    });
+}
+
+/// Reads the log after `last` with the context; `Ok(true)` when every change committed before
+/// the read was applied. A context that is not this server's (relabelled, another generation,
+/// a rotation) or a gap in the log fails the poll, which empties the cache.
+async fn poll(s: &Inner, last: &mut Option<i64>) -> Result<bool> {
+    let (current, previous) = s.generations();
+    if previous.is_some() {
+        return Err(refused(
+            "a change of master password is running: the cache waits for its end",
+        ));
+    }
+    let mut conn = s.conn.clone();
+    let from = match *last {
+        Some(from) => from,
+        None => {
+            let seq: Option<i64> = conn.get(s.counter_key()).await.map_err(unavailable)?;
+            *last = Some(seq.unwrap_or(0));
+            return Ok(true);
+        }
+    };
+    let (ctx, members): (Context, Vec<String>) = redis::pipe()
+        .cmd("HMGET")
+        .arg(s.context_key())
+        .arg(&CONTEXT_FIELDS)
+        .cmd("ZRANGEBYSCORE")
+        .arg(s.log_key())
+        .arg(format!("({from}"))
+        .arg("+inf")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(changes::BATCH)
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    s.check_context(&ctx, &current)?;
+    if ctx[0].as_deref() != Some("ready") {
+        return Err(refused("the database is not ready: the cache waits"));
+    }
+    let mut expected = from + 1;
+    for member in &members {
+        let (seq, key) = member
+            .split_once(':')
+            .and_then(|(n, k)| Some((n.parse::<i64>().ok()?, k)))
+            .ok_or_else(|| tampered("a change log entry that is not seq:name"))?;
+        if seq != expected {
+            return Err(refused(
+                "the change log has a gap: entries were pruned before this server read them",
+            ));
+        }
+        s.cache.invalidate(key);
+        expected = seq + 1;
+    }
+    *last = Some(expected - 1);
+    Ok(members.len() < changes::BATCH)
 }
 
 /// The operations `user` holds through grants: its own and those to every user.

@@ -258,3 +258,104 @@ async fn an_interrupted_rotation_resumes() {
     }
     redis.drop_now().await.unwrap();
 }
+
+/// Two stores on one Redis cache objects and rights: a read the cache serves does not reach
+/// Redis (an entry deleted around the change log is still answered, until a fresh read), a
+/// change made through the other store is seen within the bound, one's own at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_follows_the_change_log() {
+    let redis = TestRedis::new().await.unwrap();
+    let a = RedisFindexStore::open(&redis.settings).await.unwrap();
+    let b = RedisFindexStore::open(&redis.settings).await.unwrap();
+    a.create(conformance::sample("around", "alice", &[]))
+        .await
+        .unwrap();
+    let client = redis::Client::open(redis.settings.url.expose()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let entries: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*:o:*", redis.settings.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let mut served = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // A fresh read goes to Redis, and fills the cache when it serves.
+        let read = kms_store::fresh(a.get("around")).await.unwrap();
+        assert!(read.is_some());
+        if a.get("around").await.unwrap().is_some() {
+            let dump: Vec<u8> = redis::cmd("DUMP")
+                .arg(&entries[0])
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("DEL")
+                .arg(&entries[0])
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let cached = a.get("around").await.unwrap().is_some();
+            let _: () = redis::cmd("RESTORE")
+                .arg(&entries[0])
+                .arg(0)
+                .arg(dump)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if cached {
+                served = true;
+                break;
+            }
+        }
+    }
+    assert!(served, "the cache never served a read");
+
+    let mut by_b = kms_store::fresh(b.get("around")).await.unwrap().unwrap();
+    assert_eq!(a.get("around").await.unwrap().unwrap().owner, "alice");
+    by_b.owner = "bob".into();
+    b.update(by_b).await.unwrap();
+    let since = std::time::Instant::now();
+    loop {
+        let started = since.elapsed();
+        if a.get("around").await.unwrap().unwrap().owner == "bob" {
+            break;
+        }
+        assert!(
+            started < kms_store::sql::CACHE_BOUND,
+            "not seen within the bound"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let mut by_a = kms_store::fresh(a.get("around")).await.unwrap().unwrap();
+    by_a.owner = "carol".into();
+    a.update(by_a).await.unwrap();
+    assert_eq!(a.get("around").await.unwrap().unwrap().owner, "carol");
+
+    assert!(a.rights("around", "dave").await.unwrap().is_empty());
+    b.grant("around", "dave", &["encrypt".to_owned()])
+        .await
+        .unwrap();
+    let since = std::time::Instant::now();
+    loop {
+        let started = since.elapsed();
+        if !a.rights("around", "dave").await.unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            started < kms_store::sql::CACHE_BOUND,
+            "a grant not seen within the bound"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    b.delete("around").await.unwrap();
+    let since = std::time::Instant::now();
+    while a.get("around").await.unwrap().is_some() {
+        assert!(
+            since.elapsed() < kms_store::sql::CACHE_BOUND,
+            "a delete not seen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    redis.drop_now().await.unwrap();
+}

@@ -34,13 +34,13 @@ pub const BOUND: Duration = Duration::from_millis(100);
 /// Most objects kept.
 const CAPACITY: usize = 16_384;
 /// Most log entries read per poll.
-const BATCH: usize = 2_000;
+pub(crate) const BATCH: usize = 2_000;
 /// Entries kept behind the newest when pruning.
-const KEEP: i64 = 100_000;
+pub(crate) const KEEP: i64 = 100_000;
 /// Polls between two prunings (about ten seconds).
-const PRUNE_EVERY: u32 = 500;
+pub(crate) const PRUNE_EVERY: u32 = 500;
 /// The uid a `clear` records: every entry goes.
-const EVERYTHING: &str = "*";
+pub(crate) const EVERYTHING: &str = "*";
 
 #[derive(Default)]
 struct Entry {
@@ -95,11 +95,13 @@ impl SharedCache {
         .flatten()
     }
 
-    pub(crate) fn put_object(&self, generation: u64, object: &StoredObject) {
+    /// Keeps `object` under `key` (its uid, or its entry name on Redis) if no invalidation ran
+    /// since `generation` was taken.
+    pub(crate) fn put_object(&self, generation: u64, key: &str, object: &StoredObject) {
         self.with(|s| {
             if s.generation == generation {
-                make_room(s, &object.uid);
-                s.entries.entry(object.uid.clone()).or_default().object = Some(object.clone());
+                make_room(s, key);
+                s.entries.entry(key.to_owned()).or_default().object = Some(object.clone());
             }
         });
     }
@@ -130,7 +132,7 @@ impl SharedCache {
     }
 
     /// Empties the cache and stops it serving until a poll completes.
-    fn lost(&self) {
+    pub(crate) fn lost(&self) {
         self.with(|s| {
             s.generation = s.generation.wrapping_add(1);
             s.entries.clear();
@@ -138,7 +140,8 @@ impl SharedCache {
         });
     }
 
-    fn polled(&self, started: Instant) {
+    /// A poll that started at `started` applied every change committed before it.
+    pub(crate) fn polled(&self, started: Instant) {
         self.with(|s| s.fresh = Some(started));
     }
 }

@@ -7,7 +7,7 @@
 //! (`changes.rs`) keeps them true. Updates are optimistic: they apply only to the revision that
 //! was read.
 
-mod changes;
+pub(crate) mod changes;
 mod dialect;
 mod mysql;
 mod postgres;
@@ -424,7 +424,7 @@ impl ObjectStore for SqlStore {
         let rows = self.query(&sql, &[text(uid)], Dialect::GET_KINDS).await?;
         let object = Dialect::decode_get(uid, &rows)?;
         if let (Some(cache), Some(generation), Some(object)) = (&self.cache, generation, &object) {
-            cache.put_object(generation, object);
+            cache.put_object(generation, &object.uid, object);
         }
         Ok(object)
     }
