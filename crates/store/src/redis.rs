@@ -1139,12 +1139,11 @@ impl ObjectStore for RedisFindexStore {
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
         let cached = self.inner.cached(uid);
-        if let Some((cache, key)) = &cached {
-            if !crate::wants_fresh()
-                && let Some(object) = cache.object(key)
-            {
-                return Ok(Some(object));
-            }
+        if let Some((cache, key)) = &cached
+            && !crate::wants_fresh()
+            && let Some(object) = cache.object(key)
+        {
+            return Ok(Some(object));
         }
         let generation = cached.as_ref().and_then(|(c, _)| c.generation());
         let object = self.inner.read_entry(uid).await?.map(|e| e.record.object);
@@ -1273,12 +1272,11 @@ impl ObjectStore for RedisFindexStore {
 
     async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
         let cached = self.inner.cached(uid);
-        if let Some((cache, key)) = &cached {
-            if !crate::wants_fresh()
-                && let Some(rights) = cache.rights(key, user)
-            {
-                return Ok(rights);
-            }
+        if let Some((cache, key)) = &cached
+            && !crate::wants_fresh()
+            && let Some(rights) = cache.rights(key, user)
+        {
+            return Ok(rights);
         }
         let generation = cached.as_ref().and_then(|(c, _)| c.generation());
         let rights: Vec<String> = self
