@@ -303,7 +303,11 @@ fn pem_label(format: KeyFormat, private: bool) -> anyhow::Result<&'static str> {
         (KeyFormat::Pkcs8Pem, true) => "PRIVATE KEY",
         (KeyFormat::Pkcs8Pem, false) => "PUBLIC KEY",
         (KeyFormat::Sec1Pem, true) => "EC PRIVATE KEY",
-        _ => bail!("this format has no PEM form for this key"),
+        _ => {
+            return Err(crate::output::usage(
+                "this format has no PEM form for this key",
+            ));
+        }
     })
 }
 
@@ -313,7 +317,9 @@ fn kmip_format(format: KeyFormat, private: bool) -> anyhow::Result<Option<KeyFor
         KeyFormat::Pkcs8Pem | KeyFormat::Pkcs8Der if private => KeyFormatType::PKCS_8,
         KeyFormat::Pkcs8Pem | KeyFormat::Pkcs8Der => KeyFormatType::X_509,
         KeyFormat::Sec1Pem | KeyFormat::Sec1Der if private => KeyFormatType::ECPrivateKey,
-        KeyFormat::Sec1Pem | KeyFormat::Sec1Der => bail!("SEC1 is a format of EC private keys"),
+        KeyFormat::Sec1Pem | KeyFormat::Sec1Der => {
+            return Err(crate::output::usage("SEC1 is a format of EC private keys"));
+        }
         KeyFormat::Raw => KeyFormatType::Raw,
         KeyFormat::JsonTtlv => return Ok(None),
     }))
@@ -446,9 +452,9 @@ async fn keys(
                 }
                 KeyFormat::Pkcs1Pem | KeyFormat::Pkcs8Pem | KeyFormat::Sec1Pem => {
                     if wrap_key_id.is_some() {
-                        bail!(
-                            "a wrapped key is not a PEM key: export it as raw, a DER format or json-ttlv"
-                        );
+                        return Err(crate::output::usage(
+                            "a wrapped key is not a PEM key: export it as raw, a DER format or json-ttlv",
+                        ));
                     }
                     pem_rfc7468::encode_string(
                         pem_label(key_format, private)?,
@@ -461,9 +467,23 @@ async fn keys(
                 _ => key_bytes(&got.object)?,
             };
             crate::sym::write_private(&file, &bytes)?;
-            out.report(
+            let content = format!(
+                "{} {}{}",
+                if private { "private key" } else { "public key" },
+                key_format
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default(),
+                match &wrap_key_id {
+                    Some(kek) => format!(", wrapped by {kek}"),
+                    None => String::new(),
+                }
+            );
+            out.wrote(
                 &format!("The key {key_id} was exported to {}", file.display()),
-                json!({ "file": file }),
+                &file,
+                &content,
+                json!({ "unique_identifier": key_id }),
             );
         }
         KeysCommand::Import {
@@ -490,16 +510,19 @@ async fn keys(
                     (format, private, der)
                 }
                 Err(_) => {
-                    let format = key_format.context(
+                    let format = key_format.ok_or_else(|| crate::output::usage(
                         "the file is not PEM: say what it holds with --key-format (pkcs1-der, pkcs8-der, sec1-der) and --public for a public key",
-                    )?;
-                    let format = kmip_format(format, !public)?
-                        .context("json-ttlv is not an import format here")?;
+                    ))?;
+                    let format = kmip_format(format, !public)?.ok_or_else(|| {
+                        crate::output::usage("json-ttlv is not an import format here")
+                    })?;
                     (format, !public, content)
                 }
             };
             if family == Family::Rsa && format == KeyFormatType::ECPrivateKey {
-                bail!("an EC key cannot be imported as an RSA key: use `ckms ec keys import`");
+                return Err(crate::output::usage(
+                    "an EC key cannot be imported as an RSA key: use `ckms ec keys import`",
+                ));
             }
             let mut attributes = Attributes::new();
             attributes.set(Attribute::ActivationDate(kmip::DateTime::now()));
@@ -536,13 +559,15 @@ async fn keys(
                 .await?;
             std::fs::write(&output_file, encrypted.data.unwrap_or_default())
                 .with_context(|| format!("cannot write {}", output_file.display()))?;
-            out.report(
+            out.wrote(
                 &format!(
                     "The key in {} was wrapped to {}",
                     file.display(),
                     output_file.display()
                 ),
-                json!({ "file": output_file }),
+                &output_file,
+                "wrapped key",
+                json!({ "input_file": file, "key_id": key_id }),
             );
         }
         KeysCommand::Unwrap {
@@ -564,13 +589,15 @@ async fn keys(
                 })
                 .await?;
             crate::sym::write_private(&output_file, &decrypted.data.unwrap_or_default())?;
-            out.report(
+            out.wrote(
                 &format!(
                     "The key in {} was unwrapped to {}",
                     file.display(),
                     output_file.display()
                 ),
-                json!({ "file": output_file }),
+                &output_file,
+                "unwrapped key",
+                json!({ "input_file": file, "key_id": key_id }),
             );
         }
     }
@@ -631,14 +658,20 @@ async fn cipher(
         .unwrap_or_else(|| crate::sym::append_ext(&args.file, default_ext));
     std::fs::write(&output, result)
         .with_context(|| format!("cannot write {}", output.display()))?;
-    out.report(
+    out.wrote(
         &format!(
             "The file {} was {} to {}",
             args.file.display(),
             if encrypting { "encrypted" } else { "decrypted" },
             output.display()
         ),
-        json!({ "output_file": output }),
+        &output,
+        if encrypting {
+            "ciphertext"
+        } else {
+            "plaintext"
+        },
+        json!({ "input_file": args.file, "key_id": args.key_id }),
     );
     Ok(())
 }
@@ -706,13 +739,15 @@ async fn sign(client: &KmsClient, args: SignArgs, out: &Output) -> anyhow::Resul
         .unwrap_or_else(|| crate::sym::append_ext(&args.file, "sig"));
     std::fs::write(&output, signed.signature_data.unwrap_or_default())
         .with_context(|| format!("cannot write {}", output.display()))?;
-    out.report(
+    out.wrote(
         &format!(
             "The signature of {} was written to {}",
             args.file.display(),
             output.display()
         ),
-        json!({ "output_file": output }),
+        &output,
+        "signature",
+        json!({ "input_file": args.file, "key_id": args.key_id }),
     );
     Ok(())
 }
@@ -742,7 +777,7 @@ async fn verify(client: &KmsClient, args: VerifyArgs, out: &Output) -> anyhow::R
         json!({ "valid": valid }),
     );
     if !valid {
-        bail!("the signature does not verify");
+        return Err(crate::output::invalid("the signature does not verify"));
     }
     Ok(())
 }

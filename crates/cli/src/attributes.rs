@@ -6,7 +6,7 @@ use kmip::{Tag, Ttlv, Value, json as kjson};
 use kms_client::{KmsClient, op};
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{self, Output, usage};
 
 #[derive(Subcommand)]
 pub enum AttributesCommand {
@@ -51,7 +51,7 @@ pub async fn run(
             let mut refs = Vec::new();
             for a in attribute {
                 let tag =
-                    Tag::from_name(&a).ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
+                    Tag::from_name(&a).ok_or_else(|| usage(format!("unknown attribute `{a}`")))?;
                 refs.push(Ttlv::new(
                     Tag::ATTRIBUTE_REFERENCE,
                     Value::Enumeration(tag.0),
@@ -60,24 +60,34 @@ pub async fn run(
             let r = client
                 .call(GetAttributes {
                     attribute_reference: refs,
-                    ..GetAttributes::all(id)
+                    ..GetAttributes::all(id.clone())
                 })
                 .await?;
             let tree = r.attributes.to_ttlv(Tag::ATTRIBUTES);
-            let text = kjson::to_string(&tree);
-            let value: serde_json::Value = serde_json::from_str(&text)?;
-            if out.json {
-                println!("{value}");
-            } else {
-                for a in &r.attributes.0 {
-                    println!("{}", kjson::to_string(&a.to_ttlv(a.tag())));
-                }
-                if let Ok(tags) = r.attributes.user_tags()
-                    && !tags.is_empty()
-                {
-                    println!("tags: {}", tags.join(", "));
-                }
+            let tree: serde_json::Value = serde_json::from_str(&kjson::to_string(&tree))?;
+            let tags = r.attributes.user_tags().unwrap_or_default();
+            let mut lines: Vec<String> = r
+                .attributes
+                .0
+                .iter()
+                .map(|a| kjson::to_string(&a.to_ttlv(a.tag())))
+                .collect();
+            if !tags.is_empty() {
+                lines.push(format!("tags: {}", tags.join(", ")));
             }
+            let uid = r
+                .unique_identifier
+                .as_text()
+                .map_or_else(|| id.clone(), str::to_owned);
+            out.report(
+                &lines.join("\n"),
+                json!({
+                    "unique_identifier": uid,
+                    "attributes": output::plain_attributes(&tree),
+                    "tags": tags,
+                    "ttlv": tree,
+                }),
+            );
         }
         AttributesCommand::Set {
             id,
@@ -109,7 +119,7 @@ pub async fn run(
             let reference = match (&attribute, tags) {
                 (Some(a), _) => {
                     let tag = Tag::from_name(a)
-                        .ok_or_else(|| anyhow::anyhow!("unknown attribute `{a}`"))?;
+                        .ok_or_else(|| usage(format!("unknown attribute `{a}`")))?;
                     Some(Ttlv::new(
                         Tag::ATTRIBUTE_REFERENCE,
                         Value::Enumeration(tag.0),
@@ -128,7 +138,9 @@ pub async fn run(
                         ),
                     ],
                 )),
-                (None, false) => anyhow::bail!("say what to delete: --attribute NAME or --tags"),
+                (None, false) => {
+                    return Err(usage("say what to delete: --attribute NAME or --tags"));
+                }
             };
             client
                 .call(DeleteAttribute {

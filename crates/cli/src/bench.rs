@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use axum::routing::post;
 use clap::Args;
 use hdrhistogram::Histogram;
@@ -90,7 +90,7 @@ async fn load(
                 let status = r.status();
                 let _ = r.bytes().await?;
                 if !status.is_success() {
-                    anyhow::bail!("{url} answered {status}");
+                    return Err(crate::output::refused(format!("{url} answered {status}")));
                 }
                 h.record(t.elapsed().as_micros().max(1) as u64)?;
                 n += 1;
@@ -134,7 +134,7 @@ pub async fn run(
     out: &Output,
 ) -> anyhow::Result<()> {
     if args.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
+        return Err(crate::output::usage("--concurrency must be at least 1"));
     }
     let base = url.trim_end_matches('/').to_owned();
     let client = KmsClient::new(kms_client::ClientConfig {
@@ -250,36 +250,33 @@ pub async fn run(
         }
     }
     let floor = results[0].rate();
-    if out.json {
-        let rows: Vec<_> = results
-            .iter()
-            .map(|s| json!({ "scenario": s.name, "requests": s.requests, "req_per_s": s.rate(), "p50_ms": s.ms(0.5), "p99_ms": s.ms(0.99), "ratio_to_floor": s.rate() / floor }))
-            .collect();
-        println!(
-            "{}",
-            json!({ "concurrency": c, "duration_s": args.duration, "payload_bytes": args.payload, "results": rows })
-        );
-    } else {
-        println!(
-            "concurrency {c}, {} s per scenario, {} bytes per encrypt, server {base}",
-            args.duration, args.payload
-        );
-        println!(
-            "{:<26} {:>10} {:>10} {:>9} {:>9} {:>9}",
-            "scenario", "requests", "req/s", "p50 ms", "p99 ms", "/floor"
-        );
-        for s in &results {
-            println!(
-                "{:<26} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
-                s.name,
-                s.requests,
-                s.rate(),
-                s.ms(0.5),
-                s.ms(0.99),
-                s.rate() / floor
-            );
-        }
+    let rows: Vec<_> = results
+        .iter()
+        .map(|s| json!({ "scenario": s.name, "requests": s.requests, "req_per_s": s.rate(), "p50_ms": s.ms(0.5), "p99_ms": s.ms(0.99), "ratio_to_floor": s.rate() / floor }))
+        .collect();
+    let mut text = format!(
+        "concurrency {c}, {} s per scenario, {} bytes per encrypt, server {base}\n",
+        args.duration, args.payload
+    );
+    text.push_str(&format!(
+        "{:<26} {:>10} {:>10} {:>9} {:>9} {:>9}",
+        "scenario", "requests", "req/s", "p50 ms", "p99 ms", "/floor"
+    ));
+    for s in &results {
+        text.push_str(&format!(
+            "\n{:<26} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+            s.name,
+            s.requests,
+            s.rate(),
+            s.ms(0.5),
+            s.ms(0.99),
+            s.rate() / floor
+        ));
     }
+    out.report(
+        &text,
+        json!({ "server": base, "concurrency": c, "duration_s": args.duration, "payload_bytes": args.payload, "results": rows }),
+    );
     Ok(())
 }
 

@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use kms_client::{ClientConfig, http_client};
 use serde_json::{Value, json};
 
 use crate::config::CliConfig;
-use crate::output::Output;
+use crate::output::{Output, network, refused, usage};
 
 #[derive(Args)]
 pub struct BootstrapStartArgs {
@@ -65,7 +65,7 @@ async fn check(response: reqwest::Response, step: &str) -> anyhow::Result<Value>
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("no message");
-        bail!("{step} refused ({status}): {message}");
+        return Err(refused(format!("{step} refused ({status}): {message}")));
     }
     Ok(body)
 }
@@ -78,8 +78,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let base = bootstrap_url(conf);
     if args.bootstrap_fingerprint.is_none() && !accept_invalid_certs {
-        eprintln!(
-            "note: the bootstrap certificate is self-signed; pass --bootstrap-fingerprint with the SHA-256 the server logged"
+        out.warn(
+            "the bootstrap certificate is self-signed; pass --bootstrap-fingerprint with the SHA-256 the server logged",
         );
     }
     let http = http_client(&ClientConfig {
@@ -96,15 +96,15 @@ pub async fn run(
         }
     };
     let transport = |e: reqwest::Error| {
-        anyhow::anyhow!(
+        network(format!(
             "cannot reach the bootstrap server at {base}: {e:#}; if the certificate does not match the pinned fingerprint, nothing was sent"
-        )
+        ))
     };
     // Database.
     let (route, body) = match args.database_type.as_str() {
         "postgresql" | "mysql" => (
             args.database_type.clone(),
-            json!({ "url": args.database_url.clone().context("--database-url is required for this database type")? }),
+            json!({ "url": args.database_url.clone().ok_or_else(|| usage("--database-url is required for this database type"))? }),
         ),
         "sqlite" | "sqlite-enc" => (
             args.database_type.clone(),
@@ -113,14 +113,16 @@ pub async fn run(
         "redis-findex" => (
             "redis-findex".into(),
             json!({
-                "url": args.database_url.clone().context("--database-url is required for redis-findex")?,
-                "master_password": args.redis_master_password.clone().context("--redis-master-password is required")?,
-                "findex_label": args.redis_findex_label.clone().context("--redis-findex-label is required")?,
+                "url": args.database_url.clone().ok_or_else(|| usage("--database-url is required for redis-findex"))?,
+                "master_password": args.redis_master_password.clone().ok_or_else(|| usage("--redis-master-password is required"))?,
+                "findex_label": args.redis_findex_label.clone().ok_or_else(|| usage("--redis-findex-label is required"))?,
             }),
         ),
-        other => bail!(
-            "unknown database type `{other}`: use sqlite, sqlite-enc, postgresql, mysql or redis-findex"
-        ),
+        other => {
+            return Err(usage(format!(
+                "unknown database type `{other}`: use sqlite, sqlite-enc, postgresql, mysql or redis-findex"
+            )));
+        }
     };
     check(
         post(format!("{base}/{route}"))

@@ -232,9 +232,9 @@ pub async fn run(
                 None => None,
             };
             if request.is_none() && public_key_id.is_none() {
-                bail!(
-                    "name the public key to certify (--public-key-id) or a request (--certificate-signing-request)"
-                );
+                return Err(crate::output::usage(
+                    "name the public key to certify (--public-key-id) or a request (--certificate-signing-request)",
+                ));
             }
             let certified = client
                 .call(Certify {
@@ -288,7 +288,7 @@ pub async fn run(
                 json!({ "validity": verdict, "reason": reason }),
             );
             if answer.validity_indicator != kmip::ValidityIndicator::Valid {
-                bail!("the chain is not valid");
+                return Err(crate::output::invalid("the chain is not valid"));
             }
         }
         CertificatesCommand::ReCertify { certificate_id } => {
@@ -342,16 +342,23 @@ pub async fn run(
             password,
             legacy,
         } => {
-            let password =
-                password.context("a PKCS#12 needs --password (or CKMS_PKCS12_PASSWORD)")?;
+            let password = password.ok_or_else(|| {
+                crate::output::usage("a PKCS#12 needs --password (or CKMS_PKCS12_PASSWORD)")
+            })?;
             let p12 = pkcs12::export(client, &certificate_id, &password, legacy).await?;
             crate::sym::write_private(&file, &p12)?;
-            out.report(
+            out.wrote(
                 &format!(
                     "The PKCS#12 of {certificate_id} was exported to {}",
                     file.display()
                 ),
-                json!({ "file": file }),
+                &file,
+                if legacy {
+                    "PKCS#12 (legacy algorithms): private key, certificate and chain"
+                } else {
+                    "PKCS#12: private key, certificate and chain"
+                },
+                json!({ "unique_identifier": certificate_id }),
             );
         }
         CertificatesCommand::Import {
@@ -361,8 +368,9 @@ pub async fn run(
             tag,
             ..
         } => {
-            let password =
-                password.context("a PKCS#12 needs --password (or CKMS_PKCS12_PASSWORD)")?;
+            let password = password.ok_or_else(|| {
+                crate::output::usage("a PKCS#12 needs --password (or CKMS_PKCS12_PASSWORD)")
+            })?;
             let data =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let (key, certificates) = pkcs12::import(client, &data, &password, &tag).await?;
@@ -397,12 +405,17 @@ pub async fn run(
             };
             std::fs::write(&file, bytes)
                 .with_context(|| format!("cannot write {}", file.display()))?;
-            out.report(
+            out.wrote(
                 &format!(
                     "The certificate {certificate_id} was exported to {}",
                     file.display()
                 ),
-                json!({ "file": file }),
+                &file,
+                match format {
+                    CertFormat::Der => "X.509 certificate, DER",
+                    _ => "X.509 certificate, PEM",
+                },
+                json!({ "unique_identifier": certificate_id }),
             );
         }
         CertificatesCommand::Import {

@@ -48,6 +48,9 @@ fn nonce(prefix: &[u8; 8], index: u32) -> [u8; 12] {
 
 fn progress(len: u64) -> ProgressBar {
     let bar = ProgressBar::new(len);
+    if !crate::output::progress_enabled() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     if let Ok(style) =
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
     {

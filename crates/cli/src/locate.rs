@@ -6,7 +6,7 @@ use kmip::{CryptographicAlgorithm, NameType, ObjectType, State};
 use kms_client::KmsClient;
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{Output, usage};
 
 #[derive(Args)]
 pub struct LocateArgs {
@@ -46,7 +46,11 @@ pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::
             match alg.to_ascii_lowercase().as_str() {
                 "aes" => CryptographicAlgorithm::AES,
                 "chacha20" => CryptographicAlgorithm::ChaCha20,
-                other => anyhow::bail!("unknown algorithm `{other}`: use aes or chacha20"),
+                other => {
+                    return Err(usage(format!(
+                        "unknown algorithm `{other}`: use aes or chacha20"
+                    )));
+                }
             },
         ));
     }
@@ -58,7 +62,7 @@ pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::
             "symmetric-key" => ObjectType::SymmetricKey,
             "secret-data" => ObjectType::SecretData,
             "opaque-object" => ObjectType::OpaqueObject,
-            other => anyhow::bail!("unknown object type `{other}`"),
+            other => return Err(usage(format!("unknown object type `{other}`"))),
         }));
     }
     if let Some(s) = &args.state {
@@ -68,7 +72,7 @@ pub async fn run(client: &KmsClient, args: LocateArgs, out: &Output) -> anyhow::
             "deactivated" => State::Deactivated,
             "compromised" => State::Compromised,
             "destroyed" => State::Destroyed,
-            other => anyhow::bail!("unknown state `{other}`"),
+            other => return Err(usage(format!("unknown state `{other}`"))),
         }));
     }
     if let Some(n) = args.name {

@@ -16,14 +16,20 @@ mod sym;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use kms_client::{ClientConfig, KmsClient};
+use serde_json::json;
 
 use crate::config::CliConfig;
 use crate::output::Output;
 
 #[derive(Parser)]
-#[command(name = "ckms", version, about = "Command-line client of the KMS")]
+#[command(
+    name = "ckms",
+    version,
+    about = "Command-line client of the KMS",
+    after_help = output::EXIT_CODES
+)]
 struct Cli {
     /// Configuration file (default ~/.cosmian/kms.json).
     #[arg(long, global = true, env = "KMS_CLI_CONF")]
@@ -39,7 +45,8 @@ struct Cli {
     /// configuration file.
     #[arg(long, global = true, env = "KMS_ACCESS_TOKEN", hide_env_values = true)]
     access_token: Option<String>,
-    /// Print machine-readable JSON instead of text.
+    /// Print the result as one JSON document on stdout, and errors and warnings as JSON
+    /// objects on stderr.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -111,6 +118,14 @@ enum Command {
         #[arg(long)]
         new_secret: Option<String>,
     },
+    /// Print the completion script of a shell, e.g. `ckms completions bash >
+    /// /etc/bash_completion.d/ckms`, `ckms completions zsh > ~/.zfunc/_ckms`, `ckms completions
+    /// fish > ~/.config/fish/completions/ckms.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,17 +134,44 @@ enum ServerCommand {
     Version,
 }
 
+/// Whether `--json` is among the arguments (before `--`), for errors of the command line itself.
+fn json_requested() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
-    let out = Output { json: cli.json };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => Output::clap_exit(&e, json_requested()),
+    };
+    let out = Output::new(cli.json);
     if let Err(e) = run(cli, &out).await {
-        out.error(&e);
-        std::process::exit(1);
+        let code = out.error(&e);
+        std::process::exit(code);
     }
 }
 
+/// Prints the completion script of `shell`.
+fn completions(shell: clap_complete::Shell, out: &Output) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ckms", &mut script);
+    let script = String::from_utf8(script)?;
+    out.report(
+        script.trim_end(),
+        json!({ "shell": shell.to_string(), "script": script }),
+    );
+    Ok(())
+}
+
 async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
+    // Completions need no configuration and no server.
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell, out);
+    }
     let mut conf = CliConfig::load(cli.conf.as_deref())?;
     if let Some(url) = cli.url {
         conf.kms_server_url = url;
@@ -138,8 +180,8 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         conf.access_token = Some(token);
     }
     if cli.accept_invalid_certs || conf.accept_invalid_certs {
-        eprintln!(
-            "warning: the server certificate is not verified (--accept-invalid-certs): use this for tests only"
+        out.warn(
+            "the server certificate is not verified (--accept-invalid-certs): use this for tests only",
         );
     }
     let client = KmsClient::new(ClientConfig {
@@ -186,9 +228,15 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
                 Some(s) => s,
                 None => kms_client::rotated_secret(current)?,
             };
-            eprintln!(
-                "new secret (keep it: if this command is interrupted, run it again with \
-                 --new-secret and this value):\n{new_secret}"
+            out.note(
+                &format!(
+                    "new secret (keep it: if this command is interrupted, run it again with \
+                     --new-secret and this value):\n{new_secret}"
+                ),
+                json!({
+                    "note": "keep new_secret: if this command is interrupted, run it again with --new-secret and this value",
+                    "new_secret": new_secret,
+                }),
             );
             client.rotate_database_secret(&new_secret).await?;
             out.value("secret", &new_secret);
@@ -199,6 +247,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
             out.value("secret", &secret);
             Ok(())
         }
+        Command::Completions { shell } => completions(shell, out),
         Command::BootstrapStart(args) => {
             bootstrap::run(
                 &conf,

@@ -21,7 +21,7 @@ fn data_of(file: Option<PathBuf>, data: Option<String>) -> anyhow::Result<Vec<u8
             std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))
         }
         (None, Some(d)) => Ok(d.into_bytes()),
-        _ => anyhow::bail!("give either a FILE or --data"),
+        _ => Err(crate::output::usage("give either a FILE or --data")),
     }
 }
 
@@ -38,7 +38,9 @@ fn hashing(name: &str) -> anyhow::Result<HashingAlgorithm> {
             "sha3384" => HashingAlgorithm::SHA3_384,
             "sha3512" => HashingAlgorithm::SHA3_512,
             other => {
-                anyhow::bail!("unknown hash `{other}`: use sha256, sha384, sha512, sha3-256...")
+                return Err(crate::output::usage(format!(
+                    "unknown hash `{other}`: use sha256, sha384, sha512, sha3-256..."
+                )));
             }
         },
     )

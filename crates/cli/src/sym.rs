@@ -128,9 +128,11 @@ pub async fn run(client: &KmsClient, command: SymCommand, out: &Output) -> anyho
                 authentication_data.as_deref().unwrap_or(""),
             )
             .await?;
-            out.report(
+            out.wrote(
                 &format!("encrypted {} to {}", file.display(), output.display()),
-                json!({ "output_file": output }),
+                &output,
+                "ciphertext",
+                json!({ "input_file": file, "key_id": key_id }),
             );
             Ok(())
         }
@@ -152,9 +154,11 @@ pub async fn run(client: &KmsClient, command: SymCommand, out: &Output) -> anyho
                 authentication_data.as_deref().unwrap_or(""),
             )
             .await?;
-            out.report(
+            out.wrote(
                 &format!("decrypted {} to {}", file.display(), output.display()),
-                json!({ "output_file": output }),
+                &output,
+                "plaintext",
+                json!({ "input_file": file, "key_id": key_id }),
             );
             Ok(())
         }
@@ -252,9 +256,11 @@ async fn keys(client: &KmsClient, command: KeysCommand, out: &Output) -> anyhow:
                 .context("the object has no symmetric key bytes")?
                 .to_vec();
             write_private(&file, &bytes)?;
-            out.report(
+            out.wrote(
                 &format!("The key {key_id} was exported to {}", file.display()),
-                json!({ "file": file }),
+                &file,
+                "symmetric key, raw bytes",
+                json!({ "unique_identifier": key_id }),
             );
         }
         KeysCommand::Activate { key_id } => {

@@ -34,6 +34,22 @@ pub enum ClientError {
     Config(String),
 }
 
+impl ClientError {
+    /// The KMS could not be reached, or the exchange broke off: connection refused, DNS, TLS
+    /// failure or certificate mismatch, timeout, connection lost.
+    pub fn is_network(&self) -> bool {
+        matches!(self, ClientError::Transport { .. })
+    }
+
+    /// The KMS answered and refused the request: an HTTP error status, or a KMIP failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Server { .. } | ClientError::Operation { .. }
+        )
+    }
+}
+
 pub mod pinning;
 mod request;
 
