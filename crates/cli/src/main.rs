@@ -126,6 +126,10 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// The benchmark's floor: a minimal HTTP server that reads each request's body and answers
+    /// 300 bytes, in a process of its own (started by `ckms bench`); prints its address.
+    #[command(hide = true)]
+    BenchFloor,
 }
 
 #[derive(Subcommand)]
@@ -171,6 +175,9 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     // Completions need no configuration and no server.
     if let Command::Completions { shell } = cli.command {
         return completions(shell, out);
+    }
+    if let Command::BenchFloor = cli.command {
+        return bench::floor_process().await;
     }
     let mut conf = CliConfig::load(cli.conf.as_deref())?;
     if let Some(url) = cli.url {
@@ -248,6 +255,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Completions { shell } => completions(shell, out),
+        Command::BenchFloor => bench::floor_process().await,
         Command::BootstrapStart(args) => {
             bootstrap::run(
                 &conf,

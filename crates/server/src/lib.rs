@@ -13,6 +13,7 @@ pub mod kek;
 pub mod key_cache;
 pub mod kms;
 pub mod listener;
+pub mod logs;
 pub mod metered;
 pub mod observe;
 pub mod openapi;
@@ -185,6 +186,8 @@ pub async fn serve(
         (None, _) => store,
     };
     let store = if config.metrics {
+        // The recorder first: the store takes its metric handles from it.
+        observe::prometheus();
         Arc::new(metered::MeteredStore::new(store)) as Arc<dyn ObjectStore>
     } else {
         store

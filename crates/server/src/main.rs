@@ -14,7 +14,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::from_args(args)?;
-    init_logs(&config)?;
+    // Held until the end of main: dropping it writes out the lines still queued.
+    let _log_writer = init_logs(&config)?;
     let server = if config.bootstrap.is_some() {
         let started =
             kms_server::bootstrap::run(config, &ConfigfsTsm::default(), |_, _| {}).await?;
@@ -33,15 +34,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Text or JSON lines, filtered by `--log-filter`, else `RUST_LOG`, else info.
-fn init_logs(config: &Config) -> anyhow::Result<()> {
+/// Text or JSON lines on stdout (batched: see `kms_server::logs`), filtered by `--log-filter`,
+/// else `RUST_LOG`, else info.
+fn init_logs(config: &Config) -> anyhow::Result<kms_server::logs::LogGuard> {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = match &config.log_filter {
         Some(f) => EnvFilter::try_new(f)
             .map_err(|e| anyhow::anyhow!("--log-filter `{f}` is not a valid filter: {e}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = std::io::stdout().is_terminal();
+    let (writer, guard) = kms_server::logs::batched_stdout();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(ansi);
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder
@@ -50,7 +58,7 @@ fn init_logs(config: &Config) -> anyhow::Result<()> {
             .with_span_list(false)
             .init(),
     }
-    Ok(())
+    Ok(guard)
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C) and names it.

@@ -12,10 +12,28 @@ use async_trait::async_trait;
 use kmip::{KmipEnum, ObjectType, State, Tag};
 use kms_store::{Grant, LocateQuery, ObjectStore, Obtained, Result, StoredObject};
 
+/// The store calls, as labels.
+const CALLS: [&str; 12] = [
+    "create",
+    "get",
+    "update",
+    "delete",
+    "grant",
+    "revoke_grant",
+    "grants",
+    "rights",
+    "obtained",
+    "locate",
+    "health",
+    "clear",
+];
+
 /// A store whose calls are measured.
 pub struct MeteredStore {
     inner: Arc<dyn ObjectStore>,
     backend: &'static str,
+    /// Latency and errors of each call of [`CALLS`], looked up in the registry once.
+    handles: Vec<(metrics::Histogram, metrics::Counter)>,
     /// Whether `kms_objects` holds a census (the backend counted at start-up).
     census: Arc<AtomicBool>,
 }
@@ -24,8 +42,18 @@ impl MeteredStore {
     /// Wraps `inner`; the census runs in the background (a large database must not delay the
     /// start).
     pub fn new(inner: Arc<dyn ObjectStore>) -> MeteredStore {
+        let backend = inner.backend();
         let store = MeteredStore {
-            backend: inner.backend(),
+            backend,
+            handles: CALLS
+                .iter()
+                .map(|call| {
+                    (
+                        metrics::histogram!("kms_store_duration_seconds", "backend" => backend, "call" => *call),
+                        metrics::counter!("kms_store_errors_total", "backend" => backend, "call" => *call),
+                    )
+                })
+                .collect(),
             inner,
             census: Arc::new(AtomicBool::new(false)),
         };
@@ -52,11 +80,15 @@ impl MeteredStore {
     ) -> Result<T> {
         let start = Instant::now();
         let result = fut.await;
-        metrics::histogram!("kms_store_duration_seconds", "backend" => self.backend, "call" => call)
-            .record(start.elapsed().as_secs_f64());
-        if result.is_err() {
-            metrics::counter!("kms_store_errors_total", "backend" => self.backend, "call" => call)
-                .increment(1);
+        if let Some((latency, errors)) = CALLS
+            .iter()
+            .position(|c| *c == call)
+            .and_then(|i| self.handles.get(i))
+        {
+            latency.record(start.elapsed().as_secs_f64());
+            if result.is_err() {
+                errors.increment(1);
+            }
         }
         result
     }

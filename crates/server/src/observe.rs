@@ -94,9 +94,25 @@ pub fn operation_done<T>(
         Ok(_) => "Success",
         Err(e) => reason_name(e),
     };
-    metrics::counter!("kms_operations_total", "operation" => name, "result" => reason).increment(1);
-    metrics::histogram!("kms_operation_duration_seconds", "operation" => name)
-        .record(elapsed.as_secs_f64());
+    match (result, SUCCESS.get(op.to_u32() as usize)) {
+        // The common case, without a registry lookup.
+        (Ok(_), Some(cell)) => {
+            let (count, latency) = cell.get_or_init(|| {
+                (
+                    metrics::counter!("kms_operations_total", "operation" => name, "result" => "Success"),
+                    metrics::histogram!("kms_operation_duration_seconds", "operation" => name),
+                )
+            });
+            count.increment(1);
+            latency.record(elapsed.as_secs_f64());
+        }
+        _ => {
+            metrics::counter!("kms_operations_total", "operation" => name, "result" => reason)
+                .increment(1);
+            metrics::histogram!("kms_operation_duration_seconds", "operation" => name)
+                .record(elapsed.as_secs_f64());
+        }
+    }
     with_access(|a| {
         a.operations += 1;
         if a.operation.is_none() {
@@ -109,27 +125,44 @@ pub fn operation_done<T>(
     });
 }
 
-/// The route as a label: the routes the server has, else `other` (a 404 must not make a new
-/// series per path a scanner tries).
-fn route_label(path: Option<&str>) -> &'static str {
+/// The metric handles of successful operations, by operation number: looked up in the
+/// registry once, then used without a lookup (the registry hashes the labels on every use).
+static SUCCESS: [OnceLock<(metrics::Counter, metrics::Histogram)>; 64] =
+    [const { OnceLock::new() }; 64];
+
+/// The routes as labels; any other path is `other` (a 404 must not make a new series per path
+/// a scanner tries).
+const ROUTES: [&str; 17] = [
+    "/kmip/2_1",
+    "/kmip",
+    "/access/grant",
+    "/access/revoke",
+    "/access/list/{uid}",
+    "/access/owned",
+    "/objects/owned",
+    "/access/obtained",
+    "/new_database",
+    "/rotate_database_secret",
+    "/version",
+    "/health",
+    "/server-info",
+    "/metrics",
+    "/openapi.json",
+    "/swagger-ui",
+    "other",
+];
+
+/// The handles of each route's 200 answers (see [`SUCCESS`]).
+static ROUTE_OK: [OnceLock<(metrics::Counter, metrics::Histogram)>; ROUTES.len()] =
+    [const { OnceLock::new() }; ROUTES.len()];
+
+/// The index of the route in [`ROUTES`].
+fn route_index(path: Option<&str>) -> usize {
+    let other = ROUTES.len() - 1;
     match path {
-        Some("/kmip/2_1") => "/kmip/2_1",
-        Some("/kmip") => "/kmip",
-        Some("/access/grant") => "/access/grant",
-        Some("/access/revoke") => "/access/revoke",
-        Some("/access/list/{uid}") => "/access/list/{uid}",
-        Some("/access/owned") => "/access/owned",
-        Some("/objects/owned") => "/objects/owned",
-        Some("/access/obtained") => "/access/obtained",
-        Some("/new_database") => "/new_database",
-        Some("/rotate_database_secret") => "/rotate_database_secret",
-        Some("/version") => "/version",
-        Some("/health") => "/health",
-        Some("/server-info") => "/server-info",
-        Some("/metrics") => "/metrics",
-        Some("/openapi.json") => "/openapi.json",
-        Some(p) if p.starts_with("/swagger-ui") => "/swagger-ui",
-        _ => "other",
+        Some(p) if p.starts_with("/swagger-ui") => other - 1,
+        Some(p) => ROUTES.iter().position(|r| *r == p).unwrap_or(other),
+        None => other,
     }
 }
 
@@ -137,12 +170,13 @@ fn route_label(path: Option<&str>) -> &'static str {
 /// answers the id in `X-Request-Id`, writes the access line and counts the route.
 pub async fn http_layer(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let start = Instant::now();
-    let route = route_label(
+    let index = route_index(
         request
             .extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
+    let route = ROUTES[index];
     let method = request.method().clone();
     let record = Arc::new(RequestRecord {
         id: RequestId::fresh(),
@@ -157,10 +191,21 @@ pub async fn http_layer(request: axum::extract::Request, next: axum::middleware:
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = response.status().as_u16();
-    metrics::counter!("kms_http_requests_total", "route" => route, "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!("kms_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    if status == 200 {
+        let (count, latency) = ROUTE_OK[index].get_or_init(|| {
+            (
+                metrics::counter!("kms_http_requests_total", "route" => route, "status" => "200"),
+                metrics::histogram!("kms_http_request_duration_seconds", "route" => route),
+            )
+        });
+        count.increment(1);
+        latency.record(elapsed.as_secs_f64());
+    } else {
+        metrics::counter!("kms_http_requests_total", "route" => route, "status" => status.to_string())
+            .increment(1);
+        metrics::histogram!("kms_http_request_duration_seconds", "route" => route)
+            .record(elapsed.as_secs_f64());
+    }
     // The probes and the scrapes are not accesses to keys: they would drown the log.
     if !matches!(route, "/health" | "/metrics" | "/version") {
         let _entered = span.enter();

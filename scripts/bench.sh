@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The load benchmark of the README: release builds of kms-server on SQLite, PostgreSQL, MariaDB
+# and Redis (redis-findex), each in a process of its own on a fresh database, measured by
+# `ckms bench` with every scenario of every server interleaved next to a minimal HTTP server in
+# its own process (the floor). Needs the services of scripts/setup.sh and wrk (installed here
+# when missing).
+#   scripts/bench.sh [ckms bench flags...]     e.g. --duration 10 --rounds 2
+# KMS_BENCH_BACKENDS="sqlite postgresql mysql redis" picks the servers;
+# KMS_BENCH_PRELOAD=N stores N more keys in each first (for memory with many keys).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+backends="${KMS_BENCH_BACKENDS:-sqlite postgresql mysql redis}"
+preload="${KMS_BENCH_PRELOAD:-0}"
+if ! command -v wrk > /dev/null; then
+  echo "bench: installing wrk"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk > /dev/null
+fi
+cargo build --release --quiet --bin kms-server --bin ckms
+pg="${KMS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+my="${KMS_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+redis="${KMS_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+psql "${pg%/*}/postgres" -qc "DROP DATABASE IF EXISTS kmsbench" -c "CREATE DATABASE kmsbench" > /dev/null
+mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS kmsbench; CREATE DATABASE kmsbench"
+scratch=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  wait 2> /dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+port=19950
+args=()
+for b in $backends; do
+  case "$b" in
+    sqlite) db=(--sqlite-path "$scratch/sqlite") ;;
+    postgresql) db=(--database-type postgresql --database-url "${pg%/*}/kmsbench") ;;
+    mysql) db=(--database-type mysql --database-url "${my%/*}/kmsbench") ;;
+    redis) db=(--database-type redis-findex --database-url "$redis" --redis-master-password bench
+               --redis-findex-label bench --redis-key-prefix "kmsbench$$" --cleanup-on-startup) ;;
+    *) echo "bench: unknown backend $b" >&2; exit 2 ;;
+  esac
+  # Logs as shipped (an access line per request), into a file.
+  "$target/release/kms-server" --hostname 127.0.0.1 --port "$port" "${db[@]}" \
+    ${KMS_BENCH_SERVER_FLAGS:-} > "$scratch/$b.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.1; done
+  if [ "$preload" -gt 0 ]; then
+    python3 - "$port" "$preload" <<'PY'
+import json, sys, urllib.request
+port, n = int(sys.argv[1]), int(sys.argv[2])
+create = {"tag": "Create", "type": "Structure", "value": [
+    {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
+    {"tag": "Attributes", "type": "Structure", "value": [
+        {"tag": "CryptographicAlgorithm", "type": "Enumeration", "value": "AES"},
+        {"tag": "CryptographicLength", "type": "Integer", "value": 256}]}]}
+item = {"tag": "BatchItem", "type": "Structure", "value": [
+    {"tag": "Operation", "type": "Enumeration", "value": "Create"},
+    {"tag": "RequestPayload", "type": "Structure", "value": create["value"]}]}
+done = 0
+while done < n:
+    k = min(1000, n - done)
+    msg = {"tag": "RequestMessage", "type": "Structure", "value": [
+        {"tag": "RequestHeader", "type": "Structure", "value": [
+            {"tag": "ProtocolVersion", "type": "Structure", "value": [
+                {"tag": "ProtocolVersionMajor", "type": "Integer", "value": 2},
+                {"tag": "ProtocolVersionMinor", "type": "Integer", "value": 1}]},
+            {"tag": "BatchCount", "type": "Integer", "value": k}]}] + [item] * k}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/kmip/2_1", json.dumps(msg).encode(),
+                                 {"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+    done += k
+PY
+  fi
+  args+=(--target "$b=http://127.0.0.1:$port" --pid "$b=${pids[-1]}")
+  port=$((port + 1))
+done
+echo "bench: $backends; $preload keys preloaded each; $(nproc) cores"
+"$target/release/ckms" bench "${args[@]}" "$@"
