@@ -65,8 +65,7 @@ pub struct ServerInfo {
 pub struct Caller(pub String);
 
 pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
-    let timeout = state.request_timeout;
-    let protected = Router::new()
+    let mut routes = Router::new()
         .route("/kmip/2_1", post(kmip_2_1))
         .route("/kmip", post(kmip_any))
         .route("/access/grant", post(access_grant))
@@ -75,14 +74,6 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/access/owned", get(access_owned))
         .route("/objects/owned", get(access_owned))
         .route("/access/obtained", get(access_obtained))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authenticate,
-        ))
-        // Outermost: with sqlite-enc, authentication already reads the tenant's database.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), tenant));
-    let mut router = Router::new()
-        .merge(protected)
         .route("/new_database", post(new_database))
         .route("/rotate_database_secret", post(rotate_database_secret))
         .route("/version", get(version))
@@ -90,18 +81,110 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/server-info", get(server_info))
         .route("/openapi.json", get(crate::openapi::document));
     if state.metrics_route {
-        router = router.route("/metrics", get(metrics));
+        routes = routes.route("/metrics", get(metrics));
     }
-    router
+    let routes = routes
+        .with_state(state.clone())
+        .merge(crate::openapi::swagger_ui());
+    // What every request goes through runs once, in `front`, around the router: a layer per
+    // route would be cloned with its route for every request.
+    Router::new()
+        .fallback_service(routes)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                deadline(timeout, request, next)
-            },
-        ))
-        .layer(axum::middleware::from_fn(crate::observe::http_layer))
-        .with_state(state)
-        .merge(crate::openapi::swagger_ui())
+        .layer(axum::middleware::from_fn_with_state(state, front))
+}
+
+/// Whether a path needs an authenticated caller (and, with `sqlite-enc`, a tenant database).
+fn protected(path: &str) -> bool {
+    path.starts_with("/kmip") || path.starts_with("/access/") || path == "/objects/owned"
+}
+
+/// Every request: named, logged and counted ([`crate::observe::http_request`]), bounded in time
+/// ([`deadline`]), and for the protected routes put in its tenant's database ([`tenant`]) and
+/// authenticated ([`authenticate`]) before the route runs.
+async fn front(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    let timeout = state.request_timeout;
+    crate::observe::http_request(&path, method.as_str(), async {
+        deadline(timeout, async {
+            if protected(&path) {
+                tenant(&state, request, |request| {
+                    authenticate(&state, request, next)
+                })
+                .await
+            } else {
+                next.run(request).await
+            }
+        })
+        .await
+    })
+    .await
+}
+
+/// A request that takes longer than `timeout` is stuck (a database that stopped answering): the
+/// client is told so instead of waiting forever, and told that a change it asked for may have
+/// been made, since a write already handed to the database may still commit.
+async fn deadline(
+    timeout: std::time::Duration,
+    serve: impl std::future::Future<Output = Response>,
+) -> Response {
+    match tokio::time::timeout(timeout, serve).await {
+        Ok(response) => response,
+        Err(_) => {
+            let error = KmsError::OutcomeUnknown {
+                seconds: timeout.as_secs_f64(),
+            };
+            let request_id = crate::error::RequestId::next();
+            tracing::warn!(%request_id, error = %error, "request timed out");
+            error_response(&error, request_id)
+        }
+    }
+}
+
+/// Finds who is calling before any protected route runs; a request that proves no identity
+/// when authentication is configured is answered 401 here.
+async fn authenticate(
+    state: &AppState,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let peer = request
+        .extensions()
+        .get::<crate::listener::PeerIdentity>()
+        .cloned()
+        .unwrap_or_default();
+    // Boxed: verifying a JWT may fetch keys, a large future every request would carry.
+    let user = if state.auth.enabled() {
+        Box::pin(state.auth.user(&state.kms, &peer, authorization)).await
+    } else {
+        Ok(state.default_username.clone())
+    };
+    match user {
+        Ok(user) => {
+            crate::observe::set_user(&user);
+            request.extensions_mut().insert(Caller(user));
+            next.run(request).await
+        }
+        Err(error) => {
+            let request_id = crate::error::RequestId::next();
+            tracing::info!(%request_id, error = %error, "request refused: not authenticated");
+            let mut response = error_response(&error, request_id);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
 }
 
 /// `GET /server-info`: version, database kind, FIPS mode, HSM model, what is enabled.
@@ -138,62 +221,6 @@ pub fn metrics_router(store: Arc<dyn kms_store::ObjectStore>) -> Router {
             async move { render_metrics(store.as_ref()) }
         }),
     )
-}
-
-/// A request that takes longer than `timeout` is stuck (a database that stopped answering): the
-/// client is told so instead of waiting forever, and told that a change it asked for may have
-/// been made, since a write already handed to the database may still commit.
-async fn deadline(
-    timeout: std::time::Duration,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            let error = KmsError::OutcomeUnknown {
-                seconds: timeout.as_secs_f64(),
-            };
-            let request_id = crate::error::RequestId::next();
-            tracing::warn!(%request_id, error = %error, "request timed out");
-            error_response(&error, request_id)
-        }
-    }
-}
-
-/// Finds who is calling before any protected route runs; a request that proves no identity
-/// when authentication is configured is answered 401 here.
-async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let peer = request
-        .extensions()
-        .get::<crate::listener::PeerIdentity>()
-        .cloned()
-        .unwrap_or_default();
-    match state.auth.user(&state.kms, &peer, authorization).await {
-        Ok(user) => {
-            crate::observe::set_user(&user);
-            request.extensions_mut().insert(Caller(user));
-            next.run(request).await
-        }
-        Err(error) => {
-            let request_id = crate::error::RequestId::next();
-            tracing::info!(%request_id, error = %error, "request refused: not authenticated");
-            let mut response = error_response(&error, request_id);
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-            response
-        }
-    }
 }
 
 /// The answer to a failed single operation: the status and message [`KmsError`] gives.
@@ -368,13 +395,13 @@ async fn kmip_any(
 /// With `sqlite-enc`, runs the request in the scope of the tenant database its
 /// `DatabaseSecret` (or `KmsDatabaseSecret`) header opens; a missing, malformed or unknown secret
 /// is a 401 that opens and creates nothing. Other backends pass through.
-async fn tenant(
-    State(state): State<Arc<AppState>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn tenant<F, Fut>(state: &AppState, request: axum::extract::Request, serve: F) -> Response
+where
+    F: FnOnce(axum::extract::Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let Some(tenants) = state.kms.store.tenants() else {
-        return next.run(request).await;
+        return serve(request).await;
     };
     let header = request
         .headers()
@@ -392,8 +419,8 @@ async fn tenant(
         Ok(s) => s,
         Err(e) => return refused(&e),
     };
-    match tenants.open(&secret).await {
-        Ok(store) => kms_store::sqlite_enc::scope(store, next.run(request)).await,
+    match Box::pin(tenants.open(&secret)).await {
+        Ok(store) => Box::pin(kms_store::sqlite_enc::scope(store, serve(request))).await,
         Err(kms_store::sqlite_enc::OpenError::Secret(e)) => refused(&e),
         Err(kms_store::sqlite_enc::OpenError::Store(e)) => {
             let error = KmsError::from(e);

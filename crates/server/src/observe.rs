@@ -4,14 +4,13 @@
 //!
 //! A request runs in the scope of a [`RequestRecord`] (a task-local), which the layers below
 //! fill in as they learn who is calling ([`set_user`]) and what ran ([`operation_done`]); the
-//! outer layer ([`http_layer`], or [`socket_message`] on the KMIP socket) writes the access line
+//! outer layer ([`http_request`], or [`socket_message`] on the KMIP socket) writes the access line
 //! and the route's metrics from it. Nothing written here holds key material or a credential:
 //! the user name, the operation, the object's identifier, the result reason and the duration.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::MatchedPath;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use kmip::{KmipEnum, Operation, Tag};
@@ -156,35 +155,35 @@ const ROUTES: [&str; 17] = [
 static ROUTE_OK: [OnceLock<(metrics::Counter, metrics::Histogram)>; ROUTES.len()] =
     [const { OnceLock::new() }; ROUTES.len()];
 
-/// The index of the route in [`ROUTES`].
-fn route_index(path: Option<&str>) -> usize {
+/// The index of the route of `path` in [`ROUTES`] (computed from the path: this runs before
+/// routing).
+fn route_index(path: &str) -> usize {
     let other = ROUTES.len() - 1;
-    match path {
-        Some(p) if p.starts_with("/swagger-ui") => other - 1,
-        Some(p) => ROUTES.iter().position(|r| *r == p).unwrap_or(other),
-        None => other,
+    if path.starts_with("/swagger-ui") {
+        return other - 1;
     }
+    if path.starts_with("/access/list/") {
+        return 4;
+    }
+    ROUTES.iter().position(|r| *r == path).unwrap_or(other)
 }
 
-/// The outermost HTTP layer: names the request, runs it in its record's scope and span, then
-/// answers the id in `X-Request-Id`, writes the access line and counts the route.
-pub async fn http_layer(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// Serves one HTTP request in its record and span (see the module): `serve` runs it; then the
+/// answer gets its `X-Request-Id`, the route its metrics and the log its access line.
+pub async fn http_request<F>(path: &str, method: &str, serve: F) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
     let start = Instant::now();
-    let index = route_index(
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
+    let index = route_index(path);
     let route = ROUTES[index];
-    let method = request.method().clone();
     let record = Arc::new(RequestRecord {
         id: RequestId::fresh(),
         access: Mutex::new(Access::default()),
     });
     let span = tracing::info_span!("request", id = %record.id);
     let mut response = REQUEST
-        .scope(record.clone(), next.run(request).instrument(span.clone()))
+        .scope(record.clone(), serve.instrument(span.clone()))
         .await;
     let elapsed = start.elapsed();
     if let Ok(value) = HeaderValue::from_str(&record.id.to_string()) {
@@ -209,7 +208,7 @@ pub async fn http_layer(request: axum::extract::Request, next: axum::middleware:
     // The probes and the scrapes are not accesses to keys: they would drown the log.
     if !matches!(route, "/health" | "/metrics" | "/version") {
         let _entered = span.enter();
-        access_line(&record, method.as_str(), route, status, elapsed);
+        access_line(&record, method, route, status, elapsed);
     }
     response
 }
