@@ -384,7 +384,7 @@ fn migrate(conn: &mut Connection, fail_after: Option<usize>) -> Result<()> {
     let Some(from) = schema_action(context, BACKEND)? else {
         return Ok(());
     };
-    tracing::warn!(from = %from, to = VERSION, backend = BACKEND, "upgrading the database schema");
+    crate::sql::log_schema_change(&from, BACKEND);
     // The version recorded while upgrading is the target: an older server that starts meanwhile
     // sees a newer schema and refuses, rather than running its own steps.
     run(conn, &[DIALECT.set_context(VERSION, UPGRADING)])?;

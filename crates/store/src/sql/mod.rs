@@ -219,7 +219,7 @@ impl SqlStore {
             None => return Ok(()),
             Some(from) => from,
         };
-        tracing::warn!(from = %from, to = VERSION, backend = self.driver.backend(), "upgrading the database schema");
+        log_schema_change(&from, self.driver.backend());
         // The version recorded while upgrading is the target: an older server that starts
         // meanwhile sees a newer schema and refuses, rather than running its own steps.
         self.set_context(VERSION, UPGRADING).await?;
@@ -290,8 +290,9 @@ pub(crate) fn schema_action(
     context: Option<(String, String)>,
     backend: &'static str,
 ) -> Result<Option<String>> {
+    // A database without schema: created from nothing (an empty `from`).
     let Some((version, state)) = context else {
-        return Ok(Some(VERSION.to_owned()));
+        return Ok(Some(String::new()));
     };
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
     if parse(&version) > parse(VERSION) {
@@ -307,6 +308,15 @@ pub(crate) fn schema_action(
         return Ok(None);
     }
     Ok(Some(version))
+}
+
+/// Says what the migration is about to do: create the schema, or upgrade it from `from`.
+pub(crate) fn log_schema_change(from: &str, backend: &'static str) {
+    if from.is_empty() {
+        tracing::info!(version = VERSION, backend, "creating the database schema");
+    } else {
+        tracing::warn!(from = %from, to = VERSION, backend, "upgrading the database schema");
+    }
 }
 
 /// Grants from `(user_id, operation)` rows sorted by user.
