@@ -59,10 +59,13 @@ impl ObjectCache {
         };
         inner.generation = inner.generation.wrapping_add(1);
         match change {
+            // Kept fresh when cached; a new object waits for its first read, so a run of
+            // creates does not fill the cache with keys nobody reads.
             Committed::Upsert(o, revision) => {
-                let mut o = o.clone();
-                o.revision = revision;
-                insert(&mut inner, o)
+                if let Some(cached) = inner.objects.get_mut(&o.uid) {
+                    *cached = o.clone();
+                    cached.revision = revision;
+                }
             }
             Committed::Remove(uid) => {
                 inner.objects.remove(uid);
