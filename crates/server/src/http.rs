@@ -94,6 +94,15 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(state, front))
 }
 
+/// A body larger than this is large: it takes its share of [`LARGE_BODY_BUDGET`].
+const LARGE_BODY: usize = 64 * 1024;
+/// Bytes of large request bodies (declared by `Content-Length`) in process at once; a request
+/// larger than the budget runs alone. Decoding costs about three times the body, so this bounds
+/// what hostile large bodies cost in memory together, whatever their number, while small
+/// requests never wait.
+const LARGE_BODY_BUDGET: usize = 16 * 1024 * 1024;
+static LARGE_BODIES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LARGE_BODY_BUDGET);
+
 /// Whether a path needs an authenticated caller (and, with `sqlite-enc`, a tenant database).
 fn protected(path: &str) -> bool {
     path.starts_with("/kmip") || path.starts_with("/access/") || path == "/objects/owned"
@@ -110,6 +119,19 @@ async fn front(
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let timeout = state.request_timeout;
+    // Large bodies take turns (see LARGE_BODY_BUDGET) before they are read.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let _turn = if declared > LARGE_BODY {
+        let permits = u32::try_from(declared.min(LARGE_BODY_BUDGET)).unwrap_or(u32::MAX);
+        LARGE_BODIES.acquire_many(permits).await.ok()
+    } else {
+        None
+    };
     crate::observe::http_request(&path, method.as_str(), async {
         deadline(timeout, async {
             if protected(&path) {
@@ -249,13 +271,17 @@ async fn kmip_2_1(
     axum::Extension(Caller(user)): axum::Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    let mut ctx = state.kms.context(user.clone()).with_body_len(body.len());
-    let tree = match json::from_slice(&body) {
+    let body_len = body.len();
+    let mut ctx = state.kms.context(user.clone()).with_body_len(body_len);
+    let tree = json::from_slice(&body);
+    // The body is no longer needed: a large request does not hold it and its tree at once.
+    drop(body);
+    let tree = match tree {
         Ok(t) => t,
         Err(e) => return error_response(&KmsError::BadJson(e), ctx.request_id),
     };
     if tree.tag == Tag::REQUEST_MESSAGE {
-        let response = process_tree(&state, &user, tree, body.len()).await;
+        let response = process_tree(&state, &user, tree, body_len).await;
         return json_response(&response);
     }
     let Some(op) = tree
@@ -266,7 +292,9 @@ async fn kmip_2_1(
         let error = KmsError::NotAnOperation(tree.tag.to_string());
         return error_response(&error, ctx.request_id);
     };
-    let payload = match RequestPayload::decode(op, &tree) {
+    let payload = RequestPayload::decode(op, &tree);
+    drop(tree);
+    let payload = match payload {
         Ok(p) => p,
         Err(e) => {
             let error = KmsError::InvalidMessage(format!("invalid {op:?} request: {e}"));
@@ -301,6 +329,7 @@ pub(crate) async fn process_tree(
     } else {
         Ok(tree)
     };
+    // The tree is dropped once decoded, before the request runs.
     let request = shaped.and_then(|t| RequestMessage::decode(&t));
     let response = match request {
         Ok(request) => {
@@ -357,6 +386,7 @@ async fn kmip_any(
     } else {
         Encoding::Binary
     };
+    let body_len = body.len();
     let decoded = match encoding {
         Encoding::Binary => binary::decode(&body, &state.limits),
         Encoding::Json => json::from_slice(&body),
@@ -365,9 +395,10 @@ async fn kmip_any(
             Err(_) => Err(kmip::Error::Xml("the body is not UTF-8".into())),
         },
     };
+    drop(body);
     let response = match decoded {
         Ok(tree) if tree.tag == Tag::REQUEST_MESSAGE => {
-            process_tree(&state, &user, tree, body.len()).await
+            process_tree(&state, &user, tree, body_len).await
         }
         Ok(tree) => invalid_message(
             2,
