@@ -66,10 +66,14 @@ impl Tag {
             return Some(Tag(TAGS_BY_NAME[i].1));
         }
         // Cosmian's JSON spells some names in its own case (`CertificateSubjectCn` for
-        // `CertificateSubjectCN`): a name equal but for case is the same tag.
-        if let Some((_, t)) = TAGS_BY_NAME
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        // `CertificateSubjectCN`): a name equal but for case is the same tag (the first such in
+        // `TAGS_BY_NAME`, as a scan would find). Operation names (`Encrypt`) come this way on
+        // every request, hence an index rather than a scan.
+        let lower = name.to_ascii_lowercase();
+        let index = tags_by_lowercase_name();
+        let first = index.partition_point(|(n, _)| n.as_ref() < lower.as_str());
+        if let Some((n, t)) = index.get(first)
+            && n.as_ref() == lower
         {
             return Some(Tag(*t));
         }
@@ -94,6 +98,20 @@ impl Tag {
         let v = u32::from_str_radix(hex, 16).ok()?;
         (v <= 0xFF_FFFF).then_some(Tag(v))
     }
+}
+
+/// The tags by lower-case name, in `TAGS_BY_NAME` order among equal names.
+fn tags_by_lowercase_name() -> &'static [(Box<str>, u32)] {
+    static INDEX: std::sync::OnceLock<Vec<(Box<str>, u32)>> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: Vec<(Box<str>, u32)> = TAGS_BY_NAME
+            .iter()
+            .map(|(n, t)| (n.to_ascii_lowercase().into_boxed_str(), *t))
+            .collect();
+        // Stable: equal names keep their order.
+        index.sort_by(|a, b| a.0.cmp(&b.0));
+        index
+    })
 }
 
 impl fmt::Display for Tag {
