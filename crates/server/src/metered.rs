@@ -12,7 +12,24 @@ use async_trait::async_trait;
 use kmip::{KmipEnum, ObjectType, State, Tag};
 use kms_store::{Grant, LocateQuery, ObjectStore, Obtained, Result, StoredObject};
 
-/// The store calls, as labels.
+/// The store calls; `Call::X as usize` indexes [`CALLS`].
+#[derive(Clone, Copy)]
+enum Call {
+    Create,
+    Get,
+    Update,
+    Delete,
+    Grant,
+    RevokeGrant,
+    Grants,
+    Rights,
+    Obtained,
+    Locate,
+    Health,
+    Clear,
+}
+
+/// The store calls, as labels, in the order of [`Call`].
 const CALLS: [&str; 12] = [
     "create",
     "get",
@@ -73,18 +90,15 @@ impl MeteredStore {
         store
     }
 
+    /// Runs the store call `call` and records its latency and failure.
     async fn timed<T>(
         &self,
-        call: &'static str,
+        call: Call,
         fut: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let start = Instant::now();
         let result = fut.await;
-        if let Some((latency, errors)) = CALLS
-            .iter()
-            .position(|c| *c == call)
-            .and_then(|i| self.handles.get(i))
-        {
+        if let Some((latency, errors)) = self.handles.get(call as usize) {
             latency.record(start.elapsed().as_secs_f64());
             if result.is_err() {
                 errors.increment(1);
@@ -135,7 +149,7 @@ impl ObjectStore for MeteredStore {
 
     async fn create(&self, object: StoredObject) -> Result<()> {
         let kind = (object.object_type, object.state);
-        self.timed("create", self.inner.create(object)).await?;
+        self.timed(Call::Create, self.inner.create(object)).await?;
         if self.counting() {
             objects_gauge(kind.0, kind.1).increment(1.0);
         }
@@ -143,13 +157,13 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
-        self.timed("get", self.inner.get(uid)).await
+        self.timed(Call::Get, self.inner.get(uid)).await
     }
 
     async fn update(&self, object: StoredObject) -> Result<()> {
         let before = self.before(&object.uid).await;
         let after = (object.object_type, object.state);
-        self.timed("update", self.inner.update(object)).await?;
+        self.timed(Call::Update, self.inner.update(object)).await?;
         if let Some(before) = before.filter(|b| *b != after) {
             objects_gauge(before.0, before.1).decrement(1.0);
             objects_gauge(after.0, after.1).increment(1.0);
@@ -159,7 +173,7 @@ impl ObjectStore for MeteredStore {
 
     async fn delete(&self, uid: &str) -> Result<()> {
         let before = self.before(uid).await;
-        self.timed("delete", self.inner.delete(uid)).await?;
+        self.timed(Call::Delete, self.inner.delete(uid)).await?;
         if let Some(before) = before {
             objects_gauge(before.0, before.1).decrement(1.0);
         }
@@ -167,40 +181,40 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
-        self.timed("grant", self.inner.grant(uid, user, operations))
+        self.timed(Call::Grant, self.inner.grant(uid, user, operations))
             .await
     }
 
     async fn revoke_grant(&self, uid: &str, user: &str, operations: &[String]) -> Result<()> {
         self.timed(
-            "revoke_grant",
+            Call::RevokeGrant,
             self.inner.revoke_grant(uid, user, operations),
         )
         .await
     }
 
     async fn grants(&self, uid: &str) -> Result<Vec<Grant>> {
-        self.timed("grants", self.inner.grants(uid)).await
+        self.timed(Call::Grants, self.inner.grants(uid)).await
     }
 
     async fn rights(&self, uid: &str, user: &str) -> Result<Vec<String>> {
-        self.timed("rights", self.inner.rights(uid, user)).await
+        self.timed(Call::Rights, self.inner.rights(uid, user)).await
     }
 
     async fn obtained(&self, user: &str) -> Result<Vec<Obtained>> {
-        self.timed("obtained", self.inner.obtained(user)).await
+        self.timed(Call::Obtained, self.inner.obtained(user)).await
     }
 
     async fn locate(&self, query: &LocateQuery) -> Result<Vec<String>> {
-        self.timed("locate", self.inner.locate(query)).await
+        self.timed(Call::Locate, self.inner.locate(query)).await
     }
 
     async fn health(&self) -> Result<()> {
-        self.timed("health", self.inner.health()).await
+        self.timed(Call::Health, self.inner.health()).await
     }
 
     async fn clear(&self) -> Result<()> {
-        self.timed("clear", self.inner.clear()).await
+        self.timed(Call::Clear, self.inner.clear()).await
     }
 
     async fn census(&self) -> Result<Option<Vec<kms_store::Census>>> {
