@@ -1,6 +1,6 @@
 //! `ckms bench`: a load test of one or several KMS servers at a given concurrency, printing
-//! req/s and p50/p99 of encrypt (JSON TTLV and binary TTLV), Get, a batch of 100 encrypts and
-//! durable creates, every scenario of every server interleaved in rounds, next to the same load
+//! req/s and p50/p99 of encrypt (JSON TTLV and binary TTLV), Get, Locate by tag, a batch of 100
+//! encrypts and durable creates, every scenario of every server interleaved in rounds, next to the same load
 //! against a minimal HTTP handler in a process of its own (`ckms bench-floor`): the floor of
 //! what HTTP costs on this machine. The load comes from wrk when installed.
 
@@ -11,7 +11,9 @@ use anyhow::Context;
 use axum::routing::post;
 use clap::Args;
 use hdrhistogram::Histogram;
-use kmip::model::{Create, CryptographicParameters, Encrypt, Get, RequestPayload};
+use kmip::model::{
+    Attributes, Create, CryptographicParameters, Encrypt, Get, Locate, RequestPayload,
+};
 use kmip::{BlockCipherMode, CryptographicAlgorithm, KmipEnum, Tag, binary, json};
 use kms_client::{KmsClient, op, single_message};
 use serde_json::json;
@@ -339,7 +341,7 @@ async fn wrk_load(
 }
 
 /// The standard scenarios of one target: its benchmark key, then encrypt (JSON and binary),
-/// Get, a batch of [`BATCH_ITEMS`] encrypts, and durable creates.
+/// Get, Locate by tag, a batch of [`BATCH_ITEMS`] encrypts, and durable creates.
 async fn target_scenarios(
     index: usize,
     target: &Target,
@@ -359,6 +361,21 @@ async fn target_scenarios(
         .with_context(|| format!("creating the benchmark key on {}", target.name))?
         .unique_identifier;
     client.call(op::Activate::new(uid.clone())).await?;
+    // Ten keys under a tag of their own, for the Locate scenario: among whatever else the
+    // server holds (scripts/bench.sh can preload a million keys, ten per tag).
+    let tag = format!("bench-locate-{}", uuid::Uuid::new_v4().simple());
+    let mut tagged = create.clone();
+    tagged.attributes = tagged.attributes.with_user_tags(&[&tag]);
+    for _ in 0..10 {
+        client.call(tagged.clone()).await?;
+    }
+    let locate = RequestPayload::Locate(Locate {
+        maximum_items: None,
+        offset_items: None,
+        storage_status_mask: None,
+        object_group_member: None,
+        attributes: Some(Attributes::default().with_user_tags(&[&tag])),
+    });
     let encrypt = RequestPayload::Encrypt(Encrypt {
         cryptographic_parameters: Some(CryptographicParameters {
             block_cipher_mode: Some(BlockCipherMode::GCM),
@@ -401,6 +418,13 @@ async fn target_scenarios(
             "/kmip/2_1",
             "application/json",
             json_body(RequestPayload::Get(Get::new(uid))),
+            1,
+        ),
+        spec(
+            "locate by tag (10 found)",
+            "/kmip/2_1",
+            "application/json",
+            json_body(locate),
             1,
         ),
         spec(

@@ -126,13 +126,13 @@ async fn front(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    let _turn = if declared > LARGE_BODY {
+    let turn = if declared > LARGE_BODY {
         let permits = u32::try_from(declared.min(LARGE_BODY_BUDGET)).unwrap_or(u32::MAX);
         LARGE_BODIES.acquire_many(permits).await.ok()
     } else {
         None
     };
-    crate::observe::http_request(&path, method.as_str(), async {
+    let response = crate::observe::http_request(&path, method.as_str(), async {
         deadline(timeout, async {
             if protected(&path) {
                 tenant(&state, request, |request| {
@@ -145,7 +145,51 @@ async fn front(
         })
         .await
     })
-    .await
+    .await;
+    match turn {
+        // The answer to a large request is large too: the turn ends when it is sent.
+        Some(turn) => response.map(|body| {
+            axum::body::Body::new(HeldBody {
+                inner: body,
+                _turn: turn,
+            })
+        }),
+        None => response,
+    }
+}
+
+/// The body of the answer to a large request: holds the request's turn among the large bodies
+/// until it is sent (or dropped), then gives the request's freed memory back to the system.
+struct HeldBody {
+    inner: axum::body::Body,
+    _turn: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for HeldBody {
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self.inner));
+        kms_alloc::release_freed();
+    }
 }
 
 /// A request that takes longer than `timeout` is stuck (a database that stopped answering): the

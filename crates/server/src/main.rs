@@ -8,6 +8,7 @@ use kms_server::config::{Args, Config, LogFormat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    kms_alloc::configure();
     let args = Args::parse();
     if args.print_default_config {
         print!("{}", kms_server::config::default_config_toml());
@@ -46,18 +47,15 @@ fn init_logs(config: &Config) -> anyhow::Result<kms_server::logs::LogGuard> {
     };
     let ansi = std::io::stdout().is_terminal();
     let (writer, guard) = kms_server::logs::batched_stdout();
-    let builder = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(ansi);
-    match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
+        .with_ansi(ansi)
+        .event_format(kms_server::logs::LineFormat {
+            json: matches!(config.log_format, LogFormat::Json),
+            ansi,
+        })
+        .init();
     Ok(guard)
 }
 

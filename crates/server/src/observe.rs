@@ -15,7 +15,6 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use kmip::{KmipEnum, Operation, Tag};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing::Instrument;
 
 use crate::error::{KmsError, RequestId};
 
@@ -168,7 +167,8 @@ fn route_index(path: &str) -> usize {
     ROUTES.iter().position(|r| *r == path).unwrap_or(other)
 }
 
-/// Serves one HTTP request in its record and span (see the module): `serve` runs it; then the
+/// Serves one HTTP request in its record (see the module; log lines name it as a `request` span
+/// would, see [`crate::logs::LineFormat`]): `serve` runs it; then the
 /// answer gets its `X-Request-Id`, the route its metrics and the log its access line.
 pub async fn http_request<F>(path: &str, method: &str, serve: F) -> Response
 where
@@ -181,10 +181,7 @@ where
         id: RequestId::fresh(),
         access: Mutex::new(Access::default()),
     });
-    let span = tracing::info_span!("request", id = %record.id);
-    let mut response = REQUEST
-        .scope(record.clone(), serve.instrument(span.clone()))
-        .await;
+    let mut response = REQUEST.scope(record.clone(), serve).await;
     let elapsed = start.elapsed();
     if let Ok(value) = HeaderValue::from_str(&record.id.to_string()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -207,27 +204,26 @@ where
     }
     // The probes and the scrapes are not accesses to keys: they would drown the log.
     if !matches!(route, "/health" | "/metrics" | "/version") {
-        let _entered = span.enter();
-        access_line(&record, method, route, status, elapsed);
+        REQUEST.sync_scope(record.clone(), || {
+            access_line(&record, method, route, status, elapsed);
+        });
     }
     response
 }
 
-/// Runs one KMIP socket message in its own record and span, then writes its access line.
+/// Runs one KMIP socket message in its own record, then writes its access line.
 pub async fn socket_message<F: std::future::Future>(fut: F) -> F::Output {
     let start = Instant::now();
     let record = Arc::new(RequestRecord {
         id: RequestId::fresh(),
         access: Mutex::new(Access::default()),
     });
-    let span = tracing::info_span!("request", id = %record.id);
-    let out = REQUEST
-        .scope(record.clone(), fut.instrument(span.clone()))
-        .await;
+    let out = REQUEST.scope(record.clone(), fut).await;
     let elapsed = start.elapsed();
     metrics::histogram!("kms_socket_message_duration_seconds").record(elapsed.as_secs_f64());
-    let _entered = span.enter();
-    access_line(&record, "KMIP", "socket", 0, elapsed);
+    REQUEST.sync_scope(record.clone(), || {
+        access_line(&record, "KMIP", "socket", 0, elapsed);
+    });
     out
 }
 

@@ -28,7 +28,7 @@
 //! first moves its object); other servers are refused until restarted with the new password.
 //! Interrupted, the next start with both passwords resumes it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -68,11 +68,38 @@ struct Generation {
     keys: Keys,
     /// `P:G`.
     base: String,
+    /// Entry keys already computed, by identifier (each is an HMAC, on every request
+    /// otherwise); emptied when it reaches [`ENTRY_KEYS_KEPT`].
+    entry_keys: Mutex<HashMap<String, String>>,
 }
 
+/// Most entry keys a generation remembers (about 200 bytes each).
+const ENTRY_KEYS_KEPT: usize = 16 * 1024;
+
 impl Generation {
+    fn new(n: u64, keys: Keys, base: String) -> Generation {
+        Generation {
+            n,
+            keys,
+            base,
+            entry_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn entry_key(&self, uid: &str) -> String {
-        format!("{}:o:{}", self.base, self.keys.entry_name(uid))
+        if let Ok(known) = self.entry_keys.lock()
+            && let Some(key) = known.get(uid)
+        {
+            return key.clone();
+        }
+        let key = format!("{}:o:{}", self.base, self.keys.entry_name(uid));
+        if let Ok(mut known) = self.entry_keys.lock() {
+            if known.len() >= ENTRY_KEYS_KEPT {
+                known.clear();
+            }
+            known.insert(uid.to_owned(), key.clone());
+        }
+        key
     }
 
     fn set_key(&self, keyword: &Keyword) -> String {
@@ -410,7 +437,7 @@ async fn open_generation(
     let stored: Option<Vec<u8>> = conn.get(&check_key).await.map_err(unavailable)?;
     Ok(stored
         .filter(|s| keys.data.open(check_key.as_bytes(), s).is_ok())
-        .map(|_| Generation { n, keys, base }))
+        .map(|_| Generation::new(n, keys, base)))
 }
 
 fn wrong_password(prefix: &str) -> StoreError {

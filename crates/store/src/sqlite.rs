@@ -2,11 +2,15 @@
 //! the call returns. Writes go through one writer thread that commits every write waiting in its
 //! queue in a single transaction (group commit): concurrent writers share one fsync instead of
 //! weakening durability. Reads use a small pool of connections on the blocking thread pool.
+//! Checkpoints (copying the WAL back into the database, two more fsyncs and every page the WAL
+//! holds) run on a thread of their own with their own connection, so that commits never wait
+//! for them; the writer restarts the WAL itself only when it has grown past [`WAL_RESTART_AT`].
 //!
 //! The statements, schema steps and row decoding are the shared SQL layer's
 //! ([`Dialect::Sqlite`]); this module only runs them on its writer thread and readers.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
@@ -24,6 +28,11 @@ const BACKEND: &str = "sqlite";
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 const READERS: usize = 8;
+/// WAL frames (pages) past which the writer restarts the WAL from its start after a commit (the
+/// checkpointer has copied nearly all of them back by then): about 64 MiB.
+const WAL_RESTART_AT: i64 = 16 * 1024;
+/// Least time between two background checkpoints.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -52,6 +61,8 @@ pub struct SqliteStore {
     /// Joined when the store is dropped, so that the database is closed (its connection's
     /// SQLCipher state freed) before the lock is released or the process exits.
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// The background checkpointer; it stops when the writer does, and is joined after it.
+    checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     cache: Arc<ObjectCache>,
     /// The SQLCipher key of an encrypted database (`sqlite-enc`). Reads hold it shared;
@@ -227,20 +238,46 @@ impl SqliteStore {
             e @ StoreError::Open { .. } => e,
             e => open_err(format!("schema upgrade failed: {e}")),
         })?;
+        // Checkpoints are the checkpointer's (see the module).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| open_err(e.to_string()))?;
+        let key = Arc::new(tokio::sync::RwLock::new(key));
+        let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+        let restart = Arc::new(AtomicBool::new(false));
+        let checkpointing = Arc::new(Mutex::new(()));
+        let checkpoint_thread = {
+            let (path, key, restart, checkpointing) = (
+                path.to_owned(),
+                key.clone(),
+                restart.clone(),
+                checkpointing.clone(),
+            );
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpoint_loop(&path, &key, &nudged, &restart, &checkpointing))
+                .map_err(|e| open_err(format!("cannot start the checkpoint thread: {e}")))?
+        };
         let (tx, rx) = mpsc::channel::<Job>();
         let cache = Arc::new(ObjectCache::default());
         let writer_cache = cache.clone();
+        let writer = Writer {
+            cache: writer_cache,
+            nudge,
+            restart,
+            checkpointing,
+        };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_cache))
+            .spawn(move || writer_loop(conn, rx, &writer))
             .map_err(|e| open_err(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(writer_thread),
+            checkpoint_thread: Some(checkpoint_thread),
             readers: Arc::new(Mutex::new(Vec::new())),
             cache,
-            key: Arc::new(tokio::sync::RwLock::new(key)),
+            key,
             _lock: lock,
         })
     }
@@ -328,6 +365,11 @@ impl Drop for SqliteStore {
             && thread.join().is_err()
         {
             tracing::error!(path = %self.path.display(), "the SQLite writer thread panicked");
+        }
+        if let Some(thread) = self.checkpoint_thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "the SQLite checkpoint thread panicked");
         }
     }
 }
@@ -467,7 +509,71 @@ fn run(conn: &Connection, stmts: &[Stmt]) -> Result<()> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCache) {
+/// What the writer thread holds besides its connection.
+struct Writer {
+    cache: Arc<ObjectCache>,
+    /// Wakes the checkpointer after a commit (a full channel: it is already awake).
+    nudge: mpsc::SyncSender<()>,
+    /// Set by the checkpointer when the WAL is long: the writer restarts it.
+    restart: Arc<AtomicBool>,
+    /// Held by whoever checkpoints: SQLite answers SQLITE_BUSY at once, without waiting, to a
+    /// checkpoint asked while another connection runs one, and the checkpoint after a destroy
+    /// must not be skipped.
+    checkpointing: Arc<Mutex<()>>,
+}
+
+/// The checkpointer: after commits (at most every [`CHECKPOINT_EVERY`]), copies what the WAL
+/// holds back into the database with a PASSIVE checkpoint, which waits for no reader and no
+/// writer, on a connection of its own (opened again when the database is re-keyed: it holds the
+/// key shared while it works, so no checkpoint runs during a re-keying). Stops when the writer
+/// does.
+fn checkpoint_loop(
+    path: &Path,
+    key: &tokio::sync::RwLock<Option<CipherKey>>,
+    nudged: &mpsc::Receiver<()>,
+    restart: &AtomicBool,
+    checkpointing: &Mutex<()>,
+) {
+    let mut conn: Option<(Connection, Option<Arc<zeroize::Zeroizing<String>>>)> = None;
+    while nudged.recv().is_ok() {
+        {
+            let key = key.blocking_read();
+            let current = key.as_ref().map(|k| k.0.clone());
+            let same_key = |k: &Option<Arc<zeroize::Zeroizing<String>>>| match (k, &current) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            };
+            if !conn.as_ref().is_some_and(|(_, k)| same_key(k)) {
+                conn = open_connection(path, key.as_ref())
+                    .map_err(|e| tracing::warn!(error = %e, "cannot open the checkpoint connection; the writer checkpoints when the WAL is long"))
+                    .ok()
+                    .map(|c| (c, current.clone()));
+            }
+            if let Some((c, _)) = &conn {
+                let _checkpointing = checkpointing
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                    Ok(frames) if frames >= WAL_RESTART_AT => {
+                        restart.store(true, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "background checkpoint failed");
+                        conn = None;
+                    }
+                }
+            } else {
+                restart.store(true, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, writer: &Writer) {
+    let cache = &writer.cache;
     // A re-keying received while a batch was being gathered waits for the next round.
     let mut held: Option<Job> = None;
     while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
@@ -524,7 +630,26 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, cache: &ObjectCach
                             WriteOp::Update(o) if o.object.is_none())
                         || matches!(&job.op, WriteOp::Delete(_) | WriteOp::Clear)
                 });
+                let _ = writer.nudge.try_send(());
+                // The WAL grew long (the checkpointer falls behind, or readers kept it from
+                // being restarted): start it over, which copies what is left and waits for the
+                // readers. A destroy below truncates it anyway.
+                let checkpointing = || {
+                    writer
+                        .checkpointing
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                };
+                if !removed_material && writer.restart.swap(false, Ordering::Relaxed) {
+                    let _checkpointing = checkpointing();
+                    if let Err(e) =
+                        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+                    {
+                        tracing::warn!(error = %e, "restarting the WAL failed; it is retried later");
+                    }
+                }
                 if removed_material {
+                    let _checkpointing = checkpointing();
                     // The first column says whether a reader (a backup, say) kept the
                     // checkpoint from finishing.
                     match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
