@@ -5,7 +5,8 @@
 //! a few hostile 10 MB and 19 MB bodies the server held 124 MiB at its peak and kept 124 MiB.
 //!
 //! [`configure`] (first thing in `main`) fixes the mmap threshold at 128 KiB, so large buffers
-//! are mapped on their own and unmapped when freed, and bounds the arenas to the cores;
+//! are mapped on their own and unmapped when freed, and bounds the arenas to one per core and one for the main thread (call it before the
+//! runtime starts its workers, which then take one each);
 //! [`release_freed`] gives the free pages back to the system, after a large request.
 //!
 //! Elsewhere (not glibc) both do nothing.
@@ -19,7 +20,10 @@ pub fn configure() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(2);
+        // One for the main thread, one for each runtime worker (the first threads to start
+        // after this call): two workers sharing an arena contended on its lock, and took
+        // twice to four times as long over a batch of small allocations.
+        let arenas = libc::c_int::try_from(cores.max(2) + 1).unwrap_or(3);
         // SAFETY: mallopt only stores allocator parameters, and may be called at any time.
         #[allow(unsafe_code)]
         unsafe {

@@ -40,9 +40,46 @@ pub fn random_key(len: usize) -> Result<Zeroizing<Vec<u8>>> {
     Ok(key)
 }
 
-/// Fills `buf` with random bytes; the building block for generated IVs.
+/// Fills `buf` with random bytes straight from the generator (keys, secrets).
 pub(crate) fn fill(buf: &mut [u8]) -> Result<()> {
     aws_lc_rs::rand::fill(buf).map_err(|source| Error::Rng { source })
+}
+
+/// Bytes of generator output each thread draws at once for IVs and nonces.
+const IV_POOL: usize = 512;
+
+/// A thread's unused generator output for IVs: `bytes[used..]` has never been handed out.
+struct IvPool {
+    bytes: [u8; IV_POOL],
+    used: usize,
+}
+
+thread_local! {
+    static IV_POOL_OF_THREAD: std::cell::RefCell<IvPool> =
+        const { std::cell::RefCell::new(IvPool { bytes: [0; IV_POOL], used: IV_POOL }) };
+}
+
+/// Fills `buf` with random bytes for a value that is public once used: an IV or a nonce,
+/// never a key. One generator call (which draws fresh CPU entropy each time, a tenth of a small
+/// encryption's cost) serves many IVs: each thread draws [`IV_POOL`] bytes at once and hands
+/// every byte out exactly once, wiping it as it goes.
+pub(crate) fn fill_iv(buf: &mut [u8]) -> Result<()> {
+    if buf.len() > IV_POOL / 4 {
+        return fill(buf);
+    }
+    IV_POOL_OF_THREAD.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if IV_POOL - pool.used < buf.len() {
+            fill(&mut pool.bytes)?;
+            pool.used = 0;
+        }
+        let start = pool.used;
+        let taken = &mut pool.bytes[start..start + buf.len()];
+        buf.copy_from_slice(taken);
+        taken.fill(0);
+        pool.used += buf.len();
+        Ok(())
+    })
 }
 
 fn check_length(len: usize) -> Result<()> {
@@ -85,6 +122,29 @@ mod tests {
             random_bytes(MAX_RANDOM_LENGTH + 1),
             Err(Error::DataTooLong { .. })
         ));
+    }
+
+    /// IVs from the pool never repeat: across refills, and between threads (each has its own).
+    #[test]
+    fn pooled_ivs_are_never_handed_out_twice() -> Result<()> {
+        let draw = || -> Result<Vec<[u8; 12]>> {
+            (0..1000)
+                .map(|_| {
+                    let mut iv = [0u8; 12];
+                    fill_iv(&mut iv)?;
+                    Ok(iv)
+                })
+                .collect()
+        };
+        let mut all = draw()?;
+        all.extend(std::thread::spawn(draw).join().expect("thread")?);
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+        // Longer than a pool's share: straight from the generator, still filled.
+        let mut long = [0u8; IV_POOL];
+        fill_iv(&mut long)?;
+        assert_ne!(long, [0u8; IV_POOL]);
+        Ok(())
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Sealer {
     /// Seals `plaintext` bound to `aad`, under a fresh random nonce.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|source| Error::Rng { source })?;
+        crate::rng::fill_iv(&mut nonce)?;
         seal_with(&self.random, nonce, aad, plaintext)
     }
 

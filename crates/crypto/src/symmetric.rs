@@ -356,7 +356,7 @@ fn encryption_iv(cipher: SymmetricCipher, given: Option<&[u8]>) -> Result<Option
         (Some(_), Some(iv)) => Ok(Some(iv.to_vec())),
         (Some(len), None) => {
             let mut iv = vec![0u8; len];
-            rng::fill(&mut iv)?;
+            rng::fill_iv(&mut iv)?;
             Ok(Some(iv))
         }
     }

@@ -89,6 +89,12 @@ pub enum KmsError {
     )]
     TooManyBatchItems { count: usize, max: usize },
     #[error(
+        "the request body is larger than the {max} bytes this server accepts (its --max-request-size); send less in each request"
+    )]
+    BodyTooLarge { max: usize },
+    #[error("the request body could not be read: {0}; send it again")]
+    BodyUnreadable(String),
+    #[error(
         "the responses to this request would exceed the server's limit of {max} bytes; ask for less in each request"
     )]
     ResponseBudgetExceeded { max: usize },
@@ -206,7 +212,10 @@ impl KmsError {
             KmsError::ResponseTooLarge { .. }
             | KmsError::ResponseBudgetExceeded { .. }
             | KmsError::GeneratedBudgetExceeded { .. } => ResultReason::ResponseTooLarge,
-            KmsError::TooManyBatchItems { .. } => ResultReason::ServerLimitExceeded,
+            KmsError::TooManyBatchItems { .. } | KmsError::BodyTooLarge { .. } => {
+                ResultReason::ServerLimitExceeded
+            }
+            KmsError::BodyUnreadable(_) => ResultReason::InvalidMessage,
             KmsError::OutcomeUnknown { .. } => ResultReason::GeneralFailure,
         }
     }
@@ -224,6 +233,7 @@ impl KmsError {
             | KmsError::Codec(_)
             | KmsError::BadJson(_)
             | KmsError::NotAnOperation(_)
+            | KmsError::BodyUnreadable(_)
             | KmsError::InvalidConfiguration(_) => 400,
             KmsError::AlreadyStarted => 409,
             KmsError::BootstrapToken | KmsError::Unauthenticated(_) => 401,
@@ -250,7 +260,7 @@ impl KmsError {
             | KmsError::ResponseTooLarge { .. }
             | KmsError::ResponseBudgetExceeded { .. }
             | KmsError::GeneratedBudgetExceeded { .. } => 422,
-            KmsError::TooManyBatchItems { .. } => 413,
+            KmsError::TooManyBatchItems { .. } | KmsError::BodyTooLarge { .. } => 413,
             KmsError::OutcomeUnknown { .. } => 504,
         }
     }

@@ -91,7 +91,58 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::Extension(BodyLimit(max_body)))
         .layer(axum::middleware::from_fn_with_state(state, front))
+}
+
+/// The most bytes a request body may have (`--max-request-size`), for [`WholeBody`].
+#[derive(Clone, Copy)]
+struct BodyLimit(usize);
+
+/// A request body read whole into one buffer sized by its `Content-Length`: a large body is
+/// held once, not as the chunks received plus their copy, as axum's `Bytes` does. A body
+/// larger than [`BodyLimit`] is refused with a 413 that names the limit, before it is read
+/// when its length is declared.
+struct WholeBody(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for WholeBody {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, Response> {
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(usize::MAX, |l| l.0);
+        let refuse = |error: KmsError| error_response(&error, crate::error::RequestId::next());
+        let declared = declared_length(request.headers());
+        if declared > limit {
+            return Err(refuse(KmsError::BodyTooLarge { max: limit }));
+        }
+        let mut body = request.into_body();
+        let mut whole = Vec::with_capacity(declared);
+        let mut body = std::pin::Pin::new(&mut body);
+        while let Some(frame) =
+            std::future::poll_fn(|cx| http_body::Body::poll_frame(body.as_mut(), cx)).await
+        {
+            let frame = frame.map_err(|e| refuse(KmsError::BodyUnreadable(e.to_string())))?;
+            if let Ok(data) = frame.into_data() {
+                if whole.len() + data.len() > limit {
+                    return Err(refuse(KmsError::BodyTooLarge { max: limit }));
+                }
+                whole.extend_from_slice(&data);
+            }
+        }
+        Ok(WholeBody(Bytes::from(whole)))
+    }
+}
+
+/// The request's `Content-Length`, 0 when absent or malformed.
+fn declared_length(headers: &HeaderMap) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
 }
 
 /// A body larger than this is large: it takes its share of [`LARGE_BODY_BUDGET`].
@@ -120,12 +171,7 @@ async fn front(
     let method = request.method().clone();
     let timeout = state.request_timeout;
     // Large bodies take turns (see LARGE_BODY_BUDGET) before they are read.
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
+    let declared = declared_length(request.headers());
     let turn = if declared > LARGE_BODY {
         let permits = u32::try_from(declared.min(LARGE_BODY_BUDGET)).unwrap_or(u32::MAX);
         LARGE_BODIES.acquire_many(permits).await.ok()
@@ -313,7 +359,7 @@ fn json_response(tree: &Ttlv) -> Response {
 async fn kmip_2_1(
     State(state): State<Arc<AppState>>,
     axum::Extension(Caller(user)): axum::Extension<Caller>,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Response {
     let body_len = body.len();
     let mut ctx = state.kms.context(user.clone()).with_body_len(body_len);
@@ -417,7 +463,7 @@ async fn kmip_any(
     State(state): State<Arc<AppState>>,
     axum::Extension(Caller(user)): axum::Extension<Caller>,
     headers: HeaderMap,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -634,7 +680,7 @@ fn access_body(body: &Bytes) -> Result<AccessRequest, KmsError> {
 async fn access_grant(
     State(state): State<Arc<AppState>>,
     caller: axum::Extension<Caller>,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Response {
     access_change(&state, caller, &body, true).await
 }
@@ -643,7 +689,7 @@ async fn access_grant(
 async fn access_revoke(
     State(state): State<Arc<AppState>>,
     caller: axum::Extension<Caller>,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Response {
     access_change(&state, caller, &body, false).await
 }

@@ -175,6 +175,24 @@ impl Kms {
         Ok(object)
     }
 
+    /// [`Kms::load`] for an operation that only reads the object: it is shared with the
+    /// store's cache, not copied.
+    pub async fn load_shared(
+        &self,
+        ctx: &mut RequestContext,
+        uid: Option<UniqueIdentifier>,
+    ) -> KResult<std::sync::Arc<StoredObject>> {
+        let uid = self.resolve(ctx, uid).await?;
+        let object = self
+            .store
+            .get_shared(&uid)
+            .await?
+            .ok_or_else(|| KmsError::NotFound(uid.clone()))?;
+        self.authorize(ctx, &object).await?;
+        ctx.placeholder = Some(uid);
+        Ok(object)
+    }
+
     /// Read-change-write of one object: loads `uid` (or the batch's placeholder) for `ctx.user`,
     /// lets `change` check and change it, stamps LastChangeDate, and writes it back if nobody
     /// changed it meanwhile. When another request or server won the race, it starts again on

@@ -322,6 +322,9 @@ pub async fn serve(
         addr: config.listen,
         reason: e.to_string(),
     };
+    // Every connection with TCP_NODELAY: an answer larger than a segment is not held back
+    // until the client acknowledges its start (Nagle's algorithm against delayed ACKs stalled
+    // 20 kB batch answers for tens of milliseconds).
     let task = match tls {
         Some(tls) => {
             let server = axum_server::from_tcp_rustls(
@@ -331,7 +334,7 @@ pub async fn serve(
             .map_err(bind_error)?
             .map(|tls| {
                 listener::ClientCertAcceptor::new(tls.acceptor(listener::LimitedAcceptor::new(
-                    axum_server::accept::DefaultAcceptor::new(),
+                    axum_server::accept::NoDelayAcceptor::new(),
                     limits,
                 )))
             })
@@ -343,7 +346,7 @@ pub async fn serve(
             let server = axum_server::from_tcp(listener)
                 .map_err(bind_error)?
                 .acceptor(listener::LimitedAcceptor::new(
-                    axum_server::accept::DefaultAcceptor::new(),
+                    axum_server::accept::NoDelayAcceptor::new(),
                     limits,
                 ))
                 .handle(handle.clone());

@@ -6,9 +6,17 @@ use clap::Parser;
 use kms_server::bootstrap::ra_tls::ConfigfsTsm;
 use kms_server::config::{Args, Config, LogFormat};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before any other thread exists: each thread takes its malloc arena at its first
+    // allocation, under the limit set then (see kms_alloc).
     kms_alloc::configure();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_default_config {
         print!("{}", kms_server::config::default_config_toml());

@@ -163,6 +163,10 @@ impl ObjectStore for MeteredStore {
         self.timed(Call::Get, self.inner.get(uid)).await
     }
 
+    async fn get_shared(&self, uid: &str) -> Result<Option<std::sync::Arc<StoredObject>>> {
+        self.timed(Call::Get, self.inner.get_shared(uid)).await
+    }
+
     async fn update(&self, object: StoredObject) -> Result<()> {
         let before = self.before(&object.uid).await;
         let after = (object.object_type, object.state);

@@ -454,3 +454,58 @@ async fn large_bodies_take_turns_and_all_are_answered() {
         assert_eq!(status, 404);
     }
 }
+
+/// A body larger than `--max-request-size` is a 413 whose message names the limit and the
+/// flag, on every route that reads a body, whether its length is declared (refused before it
+/// is read) or it comes in chunks without one (refused once past the limit); the server then
+/// answers the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_a_413_that_names_it() {
+    let limit = 64 * 1024;
+    let server = TestServer::builder().max_request_size(limit).start().await;
+    let http = reqwest::Client::new();
+    let over = vec![b'x'; limit + 1];
+    for route in ["/kmip/2_1", "/kmip", "/access/grant"] {
+        let declared = http
+            .post(format!("{}{route}", server.url))
+            .header("content-type", "application/json")
+            .body(over.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(declared.status(), 413, "{route}");
+        let message = declared.text().await.unwrap();
+        assert!(
+            message.contains(&format!("larger than the {limit} bytes"))
+                && message.contains("--max-request-size"),
+            "{route}: {message}"
+        );
+        // Chunked, no Content-Length: three chunks of a third of the limit and more.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            (0..3).map(|_| Ok(vec![b'x'; limit / 3 + 10])).collect();
+        let chunked = http
+            .post(format!("{}{route}", server.url))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(chunked.status(), 413, "{route}, chunked");
+    }
+    // Chunked and within the limit: read whole and decoded (the key does not exist).
+    let encrypt = br#"{"tag":"Encrypt","type":"Structure","value":[{"tag":"UniqueIdentifier","type":"TextString","value":"absent"},{"tag":"Data","type":"ByteString","value":"00"}]}"#;
+    let halves: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(encrypt[..40].to_vec()), Ok(encrypt[40..].to_vec())];
+    let within = http
+        .post(format!("{}/kmip/2_1", server.url))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            halves,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(within.status(), 404, "{}", within.text().await.unwrap());
+}

@@ -7,7 +7,7 @@
 //! Shared databases (PostgreSQL, MySQL, Redis) must not use it: another server may write.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::StoredObject;
 
@@ -17,7 +17,7 @@ const CAPACITY: usize = 16_384;
 #[derive(Default)]
 struct Inner {
     generation: u64,
-    objects: HashMap<String, StoredObject>,
+    objects: HashMap<String, Arc<StoredObject>>,
 }
 
 #[derive(Default)]
@@ -34,7 +34,7 @@ pub(crate) enum Committed<'a> {
 }
 
 impl ObjectCache {
-    pub(crate) fn get(&self, uid: &str) -> Option<StoredObject> {
+    pub(crate) fn get(&self, uid: &str) -> Option<Arc<StoredObject>> {
         self.inner.lock().ok()?.objects.get(uid).cloned()
     }
 
@@ -44,7 +44,7 @@ impl ObjectCache {
     }
 
     /// Caches what a reader read, unless a write committed since `generation`.
-    pub(crate) fn insert_read(&self, generation: u64, object: &StoredObject) {
+    pub(crate) fn insert_read(&self, generation: u64, object: &Arc<StoredObject>) {
         if let Ok(mut inner) = self.inner.lock()
             && inner.generation == generation
         {
@@ -63,8 +63,9 @@ impl ObjectCache {
             // creates does not fill the cache with keys nobody reads.
             Committed::Upsert(o, revision) => {
                 if let Some(cached) = inner.objects.get_mut(&o.uid) {
-                    *cached = o.clone();
-                    cached.revision = revision;
+                    let mut fresh = o.clone();
+                    fresh.revision = revision;
+                    *cached = Arc::new(fresh);
                 }
             }
             Committed::Remove(uid) => {
@@ -75,7 +76,7 @@ impl ObjectCache {
     }
 }
 
-fn insert(inner: &mut Inner, object: StoredObject) {
+fn insert(inner: &mut Inner, object: Arc<StoredObject>) {
     if inner.objects.len() >= CAPACITY
         && !inner.objects.contains_key(&object.uid)
         && let Some(victim) = inner.objects.keys().next().cloned()

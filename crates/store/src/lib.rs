@@ -61,6 +61,13 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// The object with this uid, if any.
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>>;
 
+    /// The object with this uid, if any, shared rather than copied: what reads an object
+    /// without changing it (Encrypt, Get, ...) takes it from a cache at the cost of a reference
+    /// count instead of a copy of its attributes and key material.
+    async fn get_shared(&self, uid: &str) -> Result<Option<std::sync::Arc<StoredObject>>> {
+        Ok(self.get(uid).await?.map(std::sync::Arc::new))
+    }
+
     /// Replaces an existing object (material, attributes, state, tags) if its revision is still
     /// `object.revision`; fails with [`StoreError::NotFound`] if it does not exist and
     /// [`StoreError::Conflict`] if another write changed it since it was read.

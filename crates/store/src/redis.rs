@@ -1165,6 +1165,10 @@ impl ObjectStore for RedisFindexStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
+        Ok(self.get_shared(uid).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn get_shared(&self, uid: &str) -> Result<Option<Arc<StoredObject>>> {
         let cached = self.inner.cached(uid);
         if let Some((cache, key)) = &cached
             && !crate::wants_fresh()
@@ -1173,7 +1177,11 @@ impl ObjectStore for RedisFindexStore {
             return Ok(Some(object));
         }
         let generation = cached.as_ref().and_then(|(c, _)| c.generation());
-        let object = self.inner.read_entry(uid).await?.map(|e| e.record.object);
+        let object = self
+            .inner
+            .read_entry(uid)
+            .await?
+            .map(|e| Arc::new(e.record.object));
         if let (Some((cache, key)), Some(generation), Some(object)) = (&cached, generation, &object)
         {
             cache.put_object(generation, key, object);

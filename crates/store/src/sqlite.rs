@@ -693,6 +693,10 @@ impl ObjectStore for SqliteStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
+        Ok(self.get_shared(uid).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn get_shared(&self, uid: &str) -> Result<Option<Arc<StoredObject>>> {
         if let Some(o) = self.cache.get(uid) {
             return Ok(Some(o));
         }
@@ -705,7 +709,8 @@ impl ObjectStore for SqliteStore {
                 let rows = query(conn, &sql, &params, Dialect::GET_KINDS)?;
                 Dialect::decode_get(&uid, &rows)
             })
-            .await?;
+            .await?
+            .map(Arc::new);
         if let Some(o) = &found {
             self.cache.insert_read(generation, o);
         }

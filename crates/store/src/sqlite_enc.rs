@@ -388,6 +388,10 @@ impl ObjectStore for TenantRouter {
         self.current()?.get(uid).await
     }
 
+    async fn get_shared(&self, uid: &str) -> Result<Option<std::sync::Arc<StoredObject>>> {
+        self.current()?.get_shared(uid).await
+    }
+
     async fn update(&self, object: StoredObject) -> Result<()> {
         self.current()?.update(object).await
     }

@@ -15,7 +15,9 @@ pub async fn decrypt(
     request: Decrypt,
 ) -> KResult<DecryptResponse> {
     let mut request = request;
-    let key = kms.load(ctx, request.unique_identifier.take()).await?;
+    let key = kms
+        .load_shared(ctx, request.unique_identifier.take())
+        .await?;
     // Decryption stays possible after deactivation or compromise, to recover protected data.
     require_state(
         &key,
@@ -55,7 +57,7 @@ pub async fn decrypt(
     })?;
     symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
     Ok(DecryptResponse {
-        unique_identifier: key.uid.into(),
+        unique_identifier: key.uid.clone().into(),
         data: Some(plaintext.to_vec()),
         correlation_value: None,
     })

@@ -20,7 +20,9 @@ pub async fn encrypt(
     if request.iv_counter_nonce.as_ref().is_some_and(Vec::is_empty) {
         request.iv_counter_nonce = None;
     }
-    let key = kms.load(ctx, request.unique_identifier.take()).await?;
+    let key = kms
+        .load_shared(ctx, request.unique_identifier.take())
+        .await?;
     require_state(
         &key,
         &[State::Active],
@@ -73,7 +75,7 @@ pub async fn encrypt(
         None
     };
     Ok(EncryptResponse {
-        unique_identifier: key.uid.into(),
+        unique_identifier: key.uid.clone().into(),
         data: Some(out.ciphertext),
         iv_counter_nonce: iv,
         correlation_value: None,

@@ -11,7 +11,7 @@ pub async fn get_attribute_list(
     ctx: &mut RequestContext,
     request: UidRequest,
 ) -> KResult<GetAttributeListResponse> {
-    let stored = kms.load(ctx, request.unique_identifier).await?;
+    let stored = kms.load_shared(ctx, request.unique_identifier).await?;
     let mut references: Vec<Ttlv> = Vec::new();
     for a in &stored.attributes.0 {
         let r = match a {
@@ -35,7 +35,7 @@ pub async fn get_attribute_list(
         }
     }
     Ok(GetAttributeListResponse {
-        unique_identifier: stored.uid.into(),
+        unique_identifier: stored.uid.clone().into(),
         attribute_reference: references,
     })
 }

@@ -11,7 +11,7 @@ pub async fn get_attributes(
     ctx: &mut RequestContext,
     request: GetAttributes,
 ) -> KResult<GetAttributesResponse> {
-    let stored = kms.load(ctx, request.unique_identifier).await?;
+    let stored = kms.load_shared(ctx, request.unique_identifier).await?;
     let attributes = if request.attribute_reference.is_empty() {
         stored.attributes.clone()
     } else {
@@ -55,7 +55,7 @@ pub async fn get_attributes(
     };
     let attributes = kms.visible_attributes(ctx, &stored, attributes).await?;
     Ok(GetAttributesResponse {
-        unique_identifier: stored.uid.into(),
+        unique_identifier: stored.uid.clone().into(),
         attributes,
     })
 }

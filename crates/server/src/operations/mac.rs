@@ -11,7 +11,7 @@ use crate::error::{KResult, KmsError};
 use crate::kms::{Kms, RequestContext};
 
 pub async fn mac(kms: &Kms, ctx: &mut RequestContext, request: Mac) -> KResult<MacResponse> {
-    let key = kms.load(ctx, request.unique_identifier).await?;
+    let key = kms.load_shared(ctx, request.unique_identifier).await?;
     require_state(
         &key,
         &[State::Active],
@@ -29,7 +29,7 @@ pub async fn mac(kms: &Kms, ctx: &mut RequestContext, request: Mac) -> KResult<M
         consume_usage(kms, ctx, &key.uid, data.len()).await?;
     }
     Ok(MacResponse {
-        unique_identifier: key.uid.into(),
+        unique_identifier: key.uid.clone().into(),
         mac_data: Some(mac),
         correlation_value: None,
     })

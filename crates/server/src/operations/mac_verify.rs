@@ -13,7 +13,7 @@ pub async fn mac_verify(
     ctx: &mut RequestContext,
     request: MacVerify,
 ) -> KResult<MacVerifyResponse> {
-    let key = kms.load(ctx, request.unique_identifier).await?;
+    let key = kms.load_shared(ctx, request.unique_identifier).await?;
     require_state(
         &key,
         &[State::Active, State::Deactivated, State::Compromised],
@@ -30,7 +30,7 @@ pub async fn mac_verify(
         .ok_or_else(|| KmsError::MissingData("MACVerify needs MACData".into()))?;
     let valid = kms_crypto::hmac_verify(hash, key_bytes(&key)?, &data, &mac)?;
     Ok(MacVerifyResponse {
-        unique_identifier: key.uid.into(),
+        unique_identifier: key.uid.clone().into(),
         validity_indicator: if valid {
             ValidityIndicator::Valid
         } else {

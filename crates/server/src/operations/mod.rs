@@ -112,10 +112,12 @@ macro_rules! operations {
                 Err(payload) => payload,
             };
             match payload {
-                $( RequestPayload::$op(p) => Ok(ResponsePayload::$op($module::$module(kms, ctx, p).await?)), )*
+                // Each operation's future on the heap, at its own size: inline, this one would be
+                // as large as the largest (kilobytes), copied whole for every operation run.
+                $( RequestPayload::$op(p) => Ok(ResponsePayload::$op(Box::pin($module::$module(kms, ctx, p)).await?)), )*
                 $( RequestPayload::Other(Operation::$uop, p) => Ok(ResponsePayload::Other(
                     Operation::$uop,
-                    $umodule::$umodule(kms, ctx, p).await?,
+                    Box::pin($umodule::$umodule(kms, ctx, p)).await?,
                 )), )*
                 other => Err(KmsError::OperationNotSupported(format!("{:?}", other.operation()))),
             }

@@ -12,7 +12,7 @@ use crate::kms::{Kms, RequestContext};
 use crate::streams::{Part, Step};
 
 pub async fn sign(kms: &Kms, ctx: &mut RequestContext, request: Sign) -> KResult<SignResponse> {
-    let key = kms.load(ctx, request.unique_identifier).await?;
+    let key = kms.load_shared(ctx, request.unique_identifier).await?;
     require_state(
         &key,
         &[State::Active],
@@ -43,7 +43,7 @@ pub async fn sign(kms: &Kms, ctx: &mut RequestContext, request: Sign) -> KResult
         Step::Digest(digest) => Some(private.sign(scheme, Message::Digest(digest))?),
     };
     Ok(SignResponse {
-        unique_identifier: key.uid.into(),
+        unique_identifier: key.uid.clone().into(),
         signature_data: signature,
         correlation_value: match step {
             Step::Pending(id) => Some(id),

@@ -16,7 +16,7 @@ pub async fn signature_verify(
     ctx: &mut RequestContext,
     request: SignatureVerify,
 ) -> KResult<SignatureVerifyResponse> {
-    let key = kms.load(ctx, request.unique_identifier).await?;
+    let key = kms.load_shared(ctx, request.unique_identifier).await?;
     // Verification stays possible after deactivation or compromise, to check old signatures.
     require_state(
         &key,
@@ -45,7 +45,7 @@ pub async fn signature_verify(
         Step::Pending(id) => {
             // KMIP answers a middle part with the correlation value; validity comes at the end.
             return Ok(SignatureVerifyResponse {
-                unique_identifier: key.uid.into(),
+                unique_identifier: key.uid.clone().into(),
                 validity_indicator: ValidityIndicator::Unknown,
                 data: None,
                 correlation_value: Some(id.clone()),
@@ -59,7 +59,7 @@ pub async fn signature_verify(
         .ok_or_else(|| KmsError::MissingData("SignatureVerify needs SignatureData".into()))?;
     let valid = kms_crypto::asymmetric::verify(kind, &public, scheme, message, &signature)?;
     Ok(SignatureVerifyResponse {
-        unique_identifier: key.uid.into(),
+        unique_identifier: key.uid.clone().into(),
         validity_indicator: if valid {
             ValidityIndicator::Valid
         } else {

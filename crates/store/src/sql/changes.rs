@@ -44,7 +44,7 @@ pub(crate) const EVERYTHING: &str = "*";
 
 #[derive(Default)]
 struct Entry {
-    object: Option<StoredObject>,
+    object: Option<Arc<StoredObject>>,
     /// Rights by user, as `ObjectStore::rights` answers them.
     rights: HashMap<String, Vec<String>>,
 }
@@ -79,7 +79,7 @@ impl SharedCache {
         .flatten()
     }
 
-    pub(crate) fn object(&self, uid: &str) -> Option<StoredObject> {
+    pub(crate) fn object(&self, uid: &str) -> Option<Arc<StoredObject>> {
         self.with(|s| {
             s.fresh.filter(|f| f.elapsed() < FRESH)?;
             s.entries.get(uid)?.object.clone()
@@ -97,7 +97,7 @@ impl SharedCache {
 
     /// Keeps `object` under `key` (its uid, or its entry name on Redis) if no invalidation ran
     /// since `generation` was taken.
-    pub(crate) fn put_object(&self, generation: u64, key: &str, object: &StoredObject) {
+    pub(crate) fn put_object(&self, generation: u64, key: &str, object: &Arc<StoredObject>) {
         self.with(|s| {
             if s.generation == generation {
                 make_room(s, key);

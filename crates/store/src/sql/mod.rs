@@ -14,6 +14,8 @@ mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::{LocateQuery, ObjectStore, Result, StoreError, StoredObject};
@@ -421,6 +423,10 @@ impl ObjectStore for SqlStore {
     }
 
     async fn get(&self, uid: &str) -> Result<Option<StoredObject>> {
+        Ok(self.get_shared(uid).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn get_shared(&self, uid: &str) -> Result<Option<Arc<StoredObject>>> {
         if let Some(object) = self
             .cache
             .as_ref()
@@ -432,7 +438,7 @@ impl ObjectStore for SqlStore {
         let generation = self.cache.as_ref().and_then(|c| c.generation());
         let sql = self.driver.dialect().get();
         let rows = self.query(&sql, &[text(uid)], Dialect::GET_KINDS).await?;
-        let object = Dialect::decode_get(uid, &rows)?;
+        let object = Dialect::decode_get(uid, &rows)?.map(Arc::new);
         if let (Some(cache), Some(generation), Some(object)) = (&self.cache, generation, &object) {
             cache.put_object(generation, &object.uid, object);
         }
