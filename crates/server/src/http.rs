@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -64,7 +64,7 @@ pub struct ServerInfo {
 #[derive(Clone)]
 pub struct Caller(pub String);
 
-pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     let mut routes = Router::new()
         .route("/kmip/2_1", post(kmip_2_1))
         .route("/kmip", post(kmip_any))
@@ -86,33 +86,29 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
     let routes = routes
         .with_state(state.clone())
         .merge(crate::openapi::swagger_ui());
-    // What every request goes through runs once, in `front`, around the router: a layer per
-    // route would be cloned with its route for every request.
-    Router::new()
-        .fallback_service(routes)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::Extension(BodyLimit(max_body)))
+    // What every request goes through runs once, in `front`, around the router, as a tower
+    // layer: a layer added with `Router::layer` wraps each route, and axum clones a route with
+    // its layers (an allocation each) for every request.
+    let app = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(state, front))
+        .service(routes);
+    Router::new().fallback_service(app)
 }
-
-/// The most bytes a request body may have (`--max-request-size`), for [`WholeBody`].
-#[derive(Clone, Copy)]
-struct BodyLimit(usize);
 
 /// A request body read whole into one buffer sized by its `Content-Length`: a large body is
 /// held once, not as the chunks received plus their copy, as axum's `Bytes` does. A body
-/// larger than [`BodyLimit`] is refused with a 413 that names the limit, before it is read
-/// when its length is declared.
+/// larger than `--max-request-size` is refused with a 413 that names the limit, before it is
+/// read when its length is declared. (The handlers read bodies only through it.)
 struct WholeBody(Bytes);
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for WholeBody {
+impl axum::extract::FromRequest<Arc<AppState>> for WholeBody {
     type Rejection = Response;
 
-    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, Response> {
-        let limit = request
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(usize::MAX, |l| l.0);
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Response> {
+        let limit = state.limits.max_message_size;
         let refuse = |error: KmsError| error_response(&error, crate::error::RequestId::next());
         let declared = declared_length(request.headers());
         if declared > limit {

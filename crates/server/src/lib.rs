@@ -284,7 +284,7 @@ pub async fn serve(
             ));
         }
     };
-    let app = http::router(state, config.max_request_size);
+    let app = http::router(state);
     let handle = axum_server::Handle::new();
     let https = tls.is_some();
     let listener = std::net::TcpListener::bind(config.listen)
