@@ -168,6 +168,17 @@ async fn front(
     let timeout = state.request_timeout;
     // Large bodies take turns (see LARGE_BODY_BUDGET) before they are read.
     let declared = declared_length(request.headers());
+    // A declared body over the limit is refused here, before it takes a turn it would only
+    // spend being refused (`WholeBody` refuses the ones that say nothing of their length).
+    if declared > state.limits.max_message_size {
+        let error = KmsError::BodyTooLarge {
+            max: state.limits.max_message_size,
+        };
+        return crate::observe::http_request(&path, method.as_str(), async {
+            error_response(&error, crate::error::RequestId::next())
+        })
+        .await;
+    }
     let turn = if declared > LARGE_BODY {
         let permits = u32::try_from(declared.min(LARGE_BODY_BUDGET)).unwrap_or(u32::MAX);
         LARGE_BODIES.acquire_many(permits).await.ok()

@@ -509,3 +509,39 @@ async fn a_body_over_the_limit_is_a_413_that_names_it() {
         .unwrap();
     assert_eq!(within.status(), 404, "{}", within.text().await.unwrap());
 }
+
+/// A declared body over the limit is refused at once, even while a large request that has not
+/// finished sending holds every turn among large bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_without_waiting_for_a_turn() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::builder()
+        .max_request_size(32 * 1024 * 1024)
+        .start()
+        .await;
+    let address = server.url.trim_start_matches("http://").to_owned();
+    // 20 MB declared, never sent: it holds the whole 16 MiB budget of large bodies.
+    let mut holder = tokio::net::TcpStream::connect(&address).await.unwrap();
+    holder
+        .write_all(
+            b"POST /kmip/2_1 HTTP/1.1\r\nhost: kms\r\ncontent-type: application/json\r\n\
+              content-length: 20000000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        reqwest::Client::new()
+            .post(format!("{}/kmip/2_1", server.url))
+            .header("content-type", "application/json")
+            .body(vec![b'x'; 40 * 1024 * 1024])
+            .send(),
+    )
+    .await
+    .expect("the oversized request waited for a turn")
+    .unwrap();
+    assert_eq!(refused.status(), 413);
+    assert!(refused.headers().contains_key("x-request-id"));
+    drop(holder);
+}
