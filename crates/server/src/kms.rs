@@ -164,15 +164,10 @@ impl Kms {
         ctx: &mut RequestContext,
         uid: Option<UniqueIdentifier>,
     ) -> KResult<StoredObject> {
-        let uid = self.resolve(ctx, uid).await?;
-        let object = self
-            .store
-            .get(&uid)
-            .await?
-            .ok_or_else(|| KmsError::NotFound(uid.clone()))?;
-        self.authorize(ctx, &object).await?;
-        ctx.placeholder = Some(uid);
-        Ok(object)
+        // A copy only when the store's cache still holds the object.
+        Ok(std::sync::Arc::unwrap_or_clone(
+            self.load_shared(ctx, uid).await?,
+        ))
     }
 
     /// [`Kms::load`] for an operation that only reads the object: it is shared with the

@@ -322,9 +322,8 @@ pub async fn serve(
         addr: config.listen,
         reason: e.to_string(),
     };
-    // Every connection with TCP_NODELAY: an answer larger than a segment is not held back
-    // until the client acknowledges its start (Nagle's algorithm against delayed ACKs stalled
-    // 20 kB batch answers for tens of milliseconds).
+    // Every connection with TCP_NODELAY: an answer larger than a segment is never held back
+    // until the client acknowledges its start (Nagle's algorithm against delayed ACKs).
     let task = match tls {
         Some(tls) => {
             let server = axum_server::from_tcp_rustls(

@@ -86,8 +86,8 @@ impl MeteredStore {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot count the objects for the metrics"),
             }
-            // Counting a large table sorts it (SQLite: 49 MiB for a million objects), freed
-            // now but kept by the allocator otherwise.
+            // Counting a large table reads much of it (a database's GROUP BY may sort it in
+            // the process); what that freed goes back to the system.
             kms_alloc::release_freed();
         });
         store
