@@ -455,6 +455,34 @@ async fn large_bodies_take_turns_and_all_are_answered() {
     }
 }
 
+/// Sends `request` over a new TCP connection and reads the answer's status line, headers and
+/// body (by its `content-length`), within 5 s. A refused body is sent over raw TCP, not with
+/// reqwest: the server answers as soon as it knows the body is too large and closes the
+/// connection, and a client still writing the rest of it sees a broken pipe instead of the
+/// answer (what every server that refuses early does to such a client).
+async fn raw_exchange(address: &str, request: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.unwrap();
+        (head, String::from_utf8_lossy(&body).into_owned())
+    })
+    .await
+    .expect("the server did not answer within 5 s")
+}
+
 /// A body larger than `--max-request-size` is a 413 whose message names the limit and the
 /// flag, on every route that reads a body, whether its length is declared (refused before it
 /// is read) or it comes in chunks without one (refused once past the limit); the server then
@@ -463,38 +491,42 @@ async fn large_bodies_take_turns_and_all_are_answered() {
 async fn a_body_over_the_limit_is_a_413_that_names_it() {
     let limit = 64 * 1024;
     let server = TestServer::builder().max_request_size(limit).start().await;
-    let http = reqwest::Client::new();
-    let over = vec![b'x'; limit + 1];
+    let address = server.url.trim_start_matches("http://").to_owned();
     for route in ["/kmip/2_1", "/kmip", "/access/grant"] {
-        let declared = http
-            .post(format!("{}{route}", server.url))
-            .header("content-type", "application/json")
-            .body(over.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(declared.status(), 413, "{route}");
-        let message = declared.text().await.unwrap();
+        // Declared, headers only: the answer must come before any of the body is sent.
+        let declared = format!(
+            "POST {route} HTTP/1.1\r\nhost: kms\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            limit + 1
+        );
+        let (head, message) = raw_exchange(&address, declared.as_bytes()).await;
+        assert!(head.starts_with("http/1.1 413"), "{route}: {head}");
         assert!(
             message.contains(&format!("larger than the {limit} bytes"))
                 && message.contains("--max-request-size"),
             "{route}: {message}"
         );
-        // Chunked, no Content-Length: three chunks of a third of the limit and more.
-        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-            (0..3).map(|_| Ok(vec![b'x'; limit / 3 + 10])).collect();
-        let chunked = http
-            .post(format!("{}{route}", server.url))
-            .header("content-type", "application/json")
-            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                chunks,
-            )))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(chunked.status(), 413, "{route}, chunked");
+        // Chunked, no Content-Length: three chunks of a third of the limit and more, and no
+        // final chunk, so that the server has read all that was sent when it answers.
+        let mut chunked = format!(
+            "POST {route} HTTP/1.1\r\nhost: kms\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\n\r\n"
+        )
+        .into_bytes();
+        for _ in 0..3 {
+            chunked.extend_from_slice(format!("{:x}\r\n", limit / 3 + 10).as_bytes());
+            chunked.extend(std::iter::repeat_n(b'x', limit / 3 + 10));
+            chunked.extend_from_slice(b"\r\n");
+        }
+        let (head, message) = raw_exchange(&address, &chunked).await;
+        assert!(head.starts_with("http/1.1 413"), "{route}, chunked: {head}");
+        assert!(
+            message.contains("--max-request-size"),
+            "{route}, chunked: {message}"
+        );
     }
     // Chunked and within the limit: read whole and decoded (the key does not exist).
+    let http = reqwest::Client::new();
     let encrypt = br#"{"tag":"Encrypt","type":"Structure","value":[{"tag":"UniqueIdentifier","type":"TextString","value":"absent"},{"tag":"Data","type":"ByteString","value":"00"}]}"#;
     let halves: Vec<Result<Vec<u8>, std::io::Error>> =
         vec![Ok(encrypt[..40].to_vec()), Ok(encrypt[40..].to_vec())];
@@ -530,27 +562,13 @@ async fn an_oversized_body_is_refused_without_waiting_for_a_turn() {
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    // 40 MB declared, headers only: the answer must come without the body (a client still
-    // writing a body the server refused would see its connection closed under it).
-    let mut oversized = tokio::net::TcpStream::connect(&address).await.unwrap();
-    oversized
-        .write_all(
-            b"POST /kmip/2_1 HTTP/1.1\r\nhost: kms\r\ncontent-type: application/json\r\n\
-              content-length: 40000000\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let head = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        use tokio::io::AsyncReadExt;
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && oversized.read(&mut byte).await.unwrap() == 1 {
-            head.push(byte[0]);
-        }
-        String::from_utf8_lossy(&head).to_lowercase()
-    })
-    .await
-    .expect("the oversized request waited for a turn");
+    // 40 MB declared, headers only: the answer must come without the body.
+    let (head, _) = raw_exchange(
+        &address,
+        b"POST /kmip/2_1 HTTP/1.1\r\nhost: kms\r\ncontent-type: application/json\r\n\
+          content-length: 40000000\r\n\r\n",
+    )
+    .await;
     assert!(head.starts_with("http/1.1 413"), "{head}");
     assert!(head.contains("x-request-id:"), "{head}");
     drop(holder);
