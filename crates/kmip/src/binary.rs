@@ -122,11 +122,11 @@ impl<'a> Reader<'a> {
                     pos: 0,
                     limits: self.limits,
                 };
-                let mut children = Vec::new();
+                let mut children = crate::ttlv::Children::new();
                 while inner.pos < body.len() {
                     children.push(inner.item(depth + 1)?);
                 }
-                Value::Structure(children)
+                Value::Structure(children.finish())
             }
             ItemType::Integer | ItemType::Enumeration | ItemType::Interval => {
                 if len != 4 {

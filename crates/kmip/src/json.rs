@@ -121,7 +121,7 @@ impl<'de> serde::de::Visitor<'de> for ChildrenSeed {
         f.write_str("an array of TTLV nodes")
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut children = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(64));
+        let mut children = crate::ttlv::Children::new();
         let mut hint = None;
         while let Some(child) = seq.next_element_seed(NodeSeed {
             depth: self.depth,
@@ -132,7 +132,7 @@ impl<'de> serde::de::Visitor<'de> for ChildrenSeed {
             }
             children.push(child);
         }
-        Ok(children)
+        Ok(children.finish())
     }
 }
 

@@ -158,6 +158,51 @@ pub fn canonical_big_integer(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// Gathers the children of a structure as a decoder reads them, into a `Vec` of exactly their
+/// number when there are few (most structures have one to four): a `Vec` grown by `push`
+/// starts at four, and a 100,000-wide structure of two-child structures then held twice the
+/// memory its children need.
+pub(crate) struct Children {
+    first: [Option<Ttlv>; Children::INLINE],
+    count: usize,
+    spilled: Vec<Ttlv>,
+}
+
+impl Children {
+    const INLINE: usize = 8;
+
+    pub(crate) fn new() -> Children {
+        Children {
+            first: Default::default(),
+            count: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, child: Ttlv) {
+        if self.count < Self::INLINE {
+            self.first[self.count] = Some(child);
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.reserve(Self::INLINE * 2);
+                self.spilled
+                    .extend(self.first.iter_mut().filter_map(Option::take));
+            }
+            self.spilled.push(child);
+        }
+        self.count += 1;
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Ttlv> {
+        if self.count > Self::INLINE {
+            return self.spilled;
+        }
+        let mut out = Vec::with_capacity(self.count);
+        out.extend(self.first.iter_mut().filter_map(Option::take));
+        out
+    }
+}
+
 impl Ttlv {
     pub fn new(tag: Tag, value: Value) -> Ttlv {
         Ttlv { tag, value }
@@ -250,6 +295,29 @@ impl Ttlv {
         match self.value {
             Value::DateTime(v) => Ok(v),
             _ => Err(self.wrong(ItemType::DateTime)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Children come out in order, however many; up to eight, in a `Vec` of exactly their
+    /// number.
+    #[test]
+    fn children_keep_their_order_and_few_take_no_spare_room() {
+        for n in 0..40 {
+            let mut children = Children::new();
+            for i in 0..n {
+                children.push(Ttlv::new(Tag::OBJECT_TYPE, Value::Integer(i)));
+            }
+            let out = children.finish();
+            let values: Vec<i32> = out.iter().map(|c| c.as_i32().unwrap()).collect();
+            assert_eq!(values, (0..n).collect::<Vec<_>>());
+            if n <= 8 {
+                assert_eq!(out.capacity(), out.len(), "{n} children");
+            }
         }
     }
 }
