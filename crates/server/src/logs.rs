@@ -191,9 +191,92 @@ where
                 write!(writer, "request{{id={id}}}: ")?;
             }
             write!(writer, "{}: ", meta.target())?;
-            ctx.format_fields(writer.by_ref(), event)?;
+            if !self.ansi && meta.target() == crate::observe::ACCESS_TARGET {
+                // The line of every request: its fields written directly, as tracing's own
+                // field formatter writes them (which costs a `Debug` escape of every string).
+                let mut fields = TextFields {
+                    out: &mut writer,
+                    first: true,
+                    result: Ok(()),
+                };
+                event.record(&mut fields);
+                fields.result?;
+            } else {
+                ctx.format_fields(writer.by_ref(), event)?;
+            }
             writer.write_char('\n')
         }
+    }
+}
+
+/// Writes the fields of an event as `name=value` separated by spaces, the message alone and
+/// first, strings quoted and escaped: what tracing-subscriber's default field formatter writes
+/// without colours, for the events whose fields are strings, numbers and the message (the
+/// access line: see `text_fields_are_written_as_tracing_writes_them`).
+struct TextFields<'a, 'w> {
+    out: &'a mut tracing_subscriber::fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl TextFields<'_, '_> {
+    fn field(
+        &mut self,
+        field: &tracing::field::Field,
+        value: impl FnOnce(&mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result,
+    ) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = (|| {
+            if !std::mem::take(&mut self.first) {
+                self.out.write_char(' ')?;
+            }
+            let name = field.name();
+            if name != "message" {
+                self.out
+                    .write_str(name.strip_prefix("r#").unwrap_or(name))?;
+                self.out.write_char('=')?;
+            }
+            value(self.out)
+        })();
+    }
+}
+
+impl tracing::field::Visit for TextFields<'_, '_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            return self.record_debug(field, &format_args!("{value}"));
+        }
+        self.field(field, |w| {
+            // What `{:?}` writes for a string that needs no escape, without looking at it one
+            // character at a time.
+            if value
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+            {
+                w.write_char('"')?;
+                w.write_str(value)?;
+                w.write_char('"')
+            } else {
+                write!(w, "{value:?}")
+            }
+        });
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.field(field, |w| write!(w, "{value}"));
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.field(field, |w| write!(w, "{value}"));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.field(field, |w| write!(w, "{value:?}"));
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name().starts_with("log.") {
+            return;
+        }
+        self.field(field, |w| write!(w, "{value:?}"));
     }
 }
 
@@ -273,6 +356,74 @@ fn json_str(w: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The access line's fields come out as tracing-subscriber's own formatter writes them,
+    /// strings that need escapes included.
+    #[test]
+    fn text_fields_are_written_as_tracing_writes_them() {
+        use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        type Lines = Arc<Mutex<Vec<(String, String)>>>;
+        struct Both(Lines);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Both {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let mut ours = String::new();
+                let mut out = Writer::new(&mut ours);
+                let mut fields = TextFields {
+                    out: &mut out,
+                    first: true,
+                    result: Ok(()),
+                };
+                event.record(&mut fields);
+                assert!(fields.result.is_ok());
+                let mut theirs = String::new();
+                event.record(&mut DefaultVisitor::new(Writer::new(&mut theirs), true));
+                self.0.lock().unwrap().push((ours, theirs));
+            }
+        }
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(Both(lines.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            for (user, object) in [
+                ("alice", "3f0c-key"),
+                ("-", "-"),
+                ("a \"quoted\" user\\", "tab\there, line\nbreak"),
+                ("ünïcode ✓", "bell\u{7} del\u{7f} 'single'"),
+            ] {
+                tracing::info!(
+                    target: crate::observe::ACCESS_TARGET,
+                    user,
+                    method = "POST",
+                    route = "/kmip/2_1",
+                    operation = "Encrypt",
+                    operations = 1_usize,
+                    object,
+                    result = "Success",
+                    status = 200_u16,
+                    duration_ms = 0.1234_f64,
+                    "access"
+                );
+            }
+            tracing::info!(target: crate::observe::ACCESS_TARGET, r#type = "x", duration_ms = 2.0_f64, "access");
+        });
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 5);
+        for (ours, theirs) in lines.iter() {
+            assert_eq!(ours, theirs);
+        }
+        assert!(
+            lines[0]
+                .0
+                .starts_with("access user=\"alice\" method=\"POST\""),
+            "{}",
+            lines[0].0
+        );
+    }
 
     #[test]
     fn json_strings_are_escaped() {

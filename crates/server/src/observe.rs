@@ -227,12 +227,15 @@ pub async fn socket_message<F: std::future::Future>(fut: F) -> F::Output {
     out
 }
 
+/// The target of the access line, one per request.
+pub const ACCESS_TARGET: &str = "kms::access";
+
 fn access_line(record: &RequestRecord, method: &str, route: &str, status: u16, elapsed: Duration) {
     let Ok(access) = record.access.lock() else {
         return;
     };
     tracing::info!(
-        target: "kms::access",
+        target: ACCESS_TARGET,
         user = access.user.as_deref().unwrap_or("-"),
         method,
         route,
