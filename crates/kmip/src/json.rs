@@ -428,9 +428,23 @@ pub fn hex_encode_into(bytes: &[u8], out: &mut String) {
 
 /// Encodes to JSON TTLV text.
 pub fn to_string(item: &Ttlv) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(written_size(item));
     write_node(item, &mut out, None);
     out
+}
+
+/// About the length of `item` in JSON TTLV: enough that the text of a small answer is written
+/// without growing its buffer, and exactly the hex of a large byte string (a 10 MB encrypt
+/// answers 21 MB of text, which a buffer grown by doubling would hold in 32 MB).
+fn written_size(item: &Ttlv) -> usize {
+    // The tag, type and punctuation of one item, with a short value.
+    const ITEM: usize = 64;
+    ITEM + match &item.value {
+        Value::Structure(children) => children.iter().map(written_size).sum(),
+        Value::ByteString(b) | Value::BigInteger(b) => 2 * b.len(),
+        Value::TextString(t) => t.len(),
+        _ => 0,
+    }
 }
 
 fn write_str(s: &str, out: &mut String) {
@@ -571,6 +585,33 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large answer's text is written into a buffer of its size, not one grown by doubling.
+    #[test]
+    fn a_large_answer_is_written_without_spare_room() {
+        let item = Ttlv::structure(
+            Tag::from_name("EncryptResponse").expect("tag"),
+            vec![
+                Ttlv::new(
+                    Tag::from_name("UniqueIdentifier").expect("tag"),
+                    Value::TextString("k".into()),
+                ),
+                Ttlv::new(
+                    Tag::from_name("Data").expect("tag"),
+                    Value::ByteString(vec![7; 3 << 20]),
+                ),
+            ],
+        );
+        let text = to_string(&item);
+        assert!(text.len() > 6 << 20);
+        assert!(
+            text.capacity() - text.len() < 4096,
+            "{} for {}",
+            text.capacity(),
+            text.len()
+        );
+        assert_eq!(from_str(&text).expect("decode"), item);
+    }
 
     #[test]
     fn cosmian_shapes() {
