@@ -21,10 +21,26 @@ pub fn from_str(text: &str) -> Result<Ttlv, Error> {
     from_slice(text.as_bytes())
 }
 
-/// Parses JSON TTLV bytes, straight into the tree (no intermediate JSON document).
+/// Parses JSON TTLV bytes, straight into the tree (no intermediate JSON document). The text is
+/// checked to be UTF-8 once, whole, rather than string by string as it is read.
 pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
     use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let before = &bytes[..e.valid_up_to()];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        Error::JsonSyntax {
+            problem: "text that is not UTF-8",
+            line,
+            column,
+        }
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let tree = NodeSeed {
         depth: 0,
         hint: None,
@@ -197,14 +213,17 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
                             depth: self.depth + 1,
                         })?));
                     }
-                    (Some(tag), Some(t)) => {
-                        let raw: J = map.next_value()?;
+                    (Some(tag), Some(item_type)) => {
                         let meaning = if tag == Tag::ATTRIBUTE_VALUE {
                             self.hint.unwrap_or(tag)
                         } else {
                             tag
                         };
-                        value = Some(leaf(tag, t, meaning, &raw).map_err(ours::<A::Error>)?);
+                        value = Some(map.next_value_seed(LeafSeed {
+                            tag,
+                            item_type,
+                            meaning,
+                        })?);
                     }
                     _ => buffered = Some(map.next_value()?),
                 },
@@ -225,6 +244,98 @@ impl<'de> serde::de::Visitor<'de> for NodeSeed {
         object.insert("type".into(), J::String(item_type.name().into()));
         object.insert("value".into(), raw);
         node(&J::Object(object), self.depth, self.hint).map_err(ours::<A::Error>)
+    }
+}
+
+/// A leaf's value read straight from the text (no `serde_json::Value` in between), once its
+/// tag and type are known.
+struct LeafSeed {
+    tag: Tag,
+    item_type: ItemType,
+    meaning: Tag,
+}
+
+impl LeafSeed {
+    fn read<E: serde::de::Error>(&self, raw: Raw<'_>) -> Result<Value, E> {
+        leaf(self.tag, self.item_type, self.meaning, raw).map_err(ours::<E>)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for LeafSeed {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for LeafSeed {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a TTLV value")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.read(Raw::Str(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.read(Raw::Num {
+            i: Some(v),
+            u: u64::try_from(v).ok(),
+        })
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.read(Raw::Num {
+            i: i64::try_from(v).ok(),
+            u: Some(v),
+        })
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Value, E> {
+        self.read(Raw::Num { i: None, u: None })
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.read(Raw::Bool(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.read(Raw::Other)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        self.read(Raw::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        self.read(Raw::Other)
+    }
+}
+
+/// A leaf's JSON value as [`leaf`] reads it, from the text or from a parsed document.
+enum Raw<'a> {
+    Str(&'a str),
+    /// A number, as an `i64` and as a `u64` when it is an integer within their range.
+    Num {
+        i: Option<i64>,
+        u: Option<u64>,
+    },
+    Bool(bool),
+    /// `null`, an array or an object.
+    Other,
+}
+
+impl<'a> Raw<'a> {
+    fn of(v: &'a J) -> Raw<'a> {
+        match v {
+            J::String(s) => Raw::Str(s),
+            J::Number(n) => Raw::Num {
+                i: n.as_i64(),
+                u: n.as_u64(),
+            },
+            J::Bool(b) => Raw::Bool(*b),
+            _ => Raw::Other,
+        }
+    }
+
+    fn as_str(&self) -> Option<&'a str> {
+        match self {
+            Raw::Str(s) => Some(s),
+            _ => None,
+        }
     }
 }
 
@@ -290,13 +401,13 @@ fn node(v: &J, depth: usize, hint: Option<Tag>) -> Result<Ttlv, Error> {
             }
             Value::Structure(children)
         }
-        _ => leaf(tag, item_type, meaning, raw)?,
+        _ => leaf(tag, item_type, meaning, Raw::of(raw))?,
     };
     Ok(Ttlv { tag, value })
 }
 
 /// The value of a non-structure item from its JSON value.
-fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, Error> {
+fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: Raw<'_>) -> Result<Value, Error> {
     let bad = |what: &str| Error::BadValue {
         tag,
         reason: format!("invalid {} value: {what}", item_type.name()),
@@ -304,11 +415,10 @@ fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, E
     Ok(match item_type {
         ItemType::Structure => return Err(bad("a structure's value must be an array")),
         ItemType::Integer => Value::Integer(match raw {
-            J::Number(n) => n
-                .as_i64()
+            Raw::Num { i, .. } => i
                 .and_then(|n| i32::try_from(n).ok())
                 .ok_or_else(|| bad("out of range"))?,
-            J::String(s) => parse_int(s)
+            Raw::Str(s) => parse_int(s)
                 .and_then(|n| i32::try_from(n).ok())
                 .or_else(|| MaskKind::for_tag(meaning).and_then(|m| m.parse(s)))
                 .ok_or_else(|| bad(s))?,
@@ -316,8 +426,8 @@ fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, E
         }),
         ItemType::LongInteger | ItemType::DateTimeExtended => {
             let n = match raw {
-                J::Number(n) => n.as_i64().ok_or_else(|| bad("out of range"))?,
-                J::String(s) => parse_int(s).ok_or_else(|| bad("not a number"))?,
+                Raw::Num { i, .. } => i.ok_or_else(|| bad("out of range"))?,
+                Raw::Str(s) => parse_int(s).ok_or_else(|| bad("not a number"))?,
                 _ => return Err(bad("expected a string")),
             };
             if item_type == ItemType::LongInteger {
@@ -340,22 +450,21 @@ fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, E
             ))
         }
         ItemType::Enumeration => Value::Enumeration(match raw {
-            J::String(s) => enums::enum_value(enums::enum_domain(meaning), s).ok_or_else(|| {
+            Raw::Str(s) => enums::enum_value(enums::enum_domain(meaning), s).ok_or_else(|| {
                 Error::BadValue {
                     tag,
                     reason: format!("`{s}` is not a known name for this enumeration"),
                 }
             })?,
-            J::Number(n) => n
-                .as_u64()
+            Raw::Num { u, .. } => u
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad("out of range"))?,
             _ => return Err(bad("expected a name")),
         }),
         ItemType::Boolean => Value::Boolean(match raw {
-            J::Bool(b) => *b,
-            J::String(s) if s == "true" => true,
-            J::String(s) if s == "false" => false,
+            Raw::Bool(b) => b,
+            Raw::Str("true") => true,
+            Raw::Str("false") => false,
             _ => return Err(bad("expected true or false")),
         }),
         ItemType::TextString => Value::TextString(
@@ -368,18 +477,17 @@ fn leaf(tag: Tag, item_type: ItemType, meaning: Tag, raw: &J) -> Result<Value, E
             Value::ByteString(hex_decode(s).ok_or_else(|| bad("not hexadecimal"))?)
         }
         ItemType::DateTime => Value::DateTime(match raw {
-            J::String(s) => DateTime::parse_rfc3339(s)
+            Raw::Str(s) => DateTime::parse_rfc3339(s)
                 .or_else(|| parse_int(s).map(DateTime))
                 .ok_or_else(|| bad("expected an RFC 3339 date"))?,
-            J::Number(n) => DateTime(n.as_i64().ok_or_else(|| bad("out of range"))?),
+            Raw::Num { i, .. } => DateTime(i.ok_or_else(|| bad("out of range"))?),
             _ => return Err(bad("expected an RFC 3339 date")),
         }),
         ItemType::Interval => Value::Interval(match raw {
-            J::Number(n) => n
-                .as_u64()
+            Raw::Num { u, .. } => u
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad("out of range"))?,
-            J::String(s) => parse_int(s)
+            Raw::Str(s) => parse_int(s)
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad(s))?,
             _ => return Err(bad("expected a number")),
@@ -401,20 +509,36 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if !b.len().is_multiple_of(2) {
         return None;
     }
-    let nib = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+    let mut out = vec![0u8; b.len() / 2];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (high, low) = (
+            HEX_DIGITS[usize::from(pair[0])],
+            HEX_DIGITS[usize::from(pair[1])],
+        );
+        if (high | low) > 0x0F {
+            return None;
         }
-    };
-    let mut out = Vec::with_capacity(b.len() / 2);
-    for pair in b.chunks_exact(2) {
-        out.push(nib(pair[0])? << 4 | nib(pair[1])?);
+        *o = high << 4 | low;
     }
     Some(out)
 }
+
+/// The value of each hex digit (either case); 0xFF for any other byte.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Appends upper-case hex.
 pub fn hex_encode_into(bytes: &[u8], out: &mut String) {
@@ -740,6 +864,63 @@ mod tests {
     }
 
     /// Errors say what is wrong and where, and never quote the input's values.
+    #[test]
+    fn leaves_read_from_the_text_as_from_a_document() {
+        // The same leaf decoded in one pass (tag and type first) and the slow way (value
+        // first, through a `serde_json::Value`): same value or same error, whatever the JSON.
+        let leaves = [
+            ("Integer", r#"7"#),
+            ("Integer", r#"-7"#),
+            ("Integer", r#""0x10""#),
+            ("Integer", r#"4294967296"#),
+            ("Integer", r#"1.5"#),
+            ("Integer", r#"null"#),
+            ("Integer", r#"[1]"#),
+            ("LongInteger", r#"-9223372036854775808"#),
+            ("LongInteger", r#"18446744073709551615"#),
+            ("LongInteger", r#""0x7FFFFFFFFFFFFFFF""#),
+            ("Enumeration", r#""AES""#),
+            ("Enumeration", r#"3"#),
+            ("Enumeration", r#"-3"#),
+            ("Enumeration", r#"{"a":1}"#),
+            ("Boolean", r#"true"#),
+            ("Boolean", r#""false""#),
+            ("Boolean", r#"1"#),
+            ("TextString", r#""a \"quoted\" \u00e9 text""#),
+            ("TextString", r#"12"#),
+            ("ByteString", r#""00ff7F""#),
+            ("ByteString", r#""0g""#),
+            ("ByteString", r#""abc""#),
+            ("DateTime", r#""2026-11-29T08:00:00Z""#),
+            ("DateTime", r#"1700000000"#),
+            ("DateTime", r#"1.0"#),
+            ("Interval", r#"86400"#),
+            ("Interval", r#"-1"#),
+            ("BigInteger", r#""0x0102""#),
+        ];
+        for (item_type, value) in leaves {
+            let streamed = from_str(&format!(
+                r#"{{"tag":"CryptographicAlgorithm","type":"{item_type}","value":{value}}}"#
+            ))
+            .map_err(|e| e.to_string().split(" at line").next().map(str::to_owned));
+            let buffered = from_str(&format!(
+                r#"{{"value":{value},"type":"{item_type}","tag":"CryptographicAlgorithm"}}"#
+            ))
+            .map_err(|e| e.to_string().split(" at line").next().map(str::to_owned));
+            assert_eq!(streamed, buffered, "{item_type} {value}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused_with_its_place() {
+        let mut body = b"{\"tag\":\"Revoke\",\n \"value\":[\"".to_vec();
+        body.extend_from_slice(&[0xC3, 0x28]);
+        body.extend_from_slice(b"\"]}");
+        let message = from_slice(&body).unwrap_err().to_string();
+        assert!(message.contains("not UTF-8"), "{message}");
+        assert!(message.contains("line 2 column 12"), "{message}");
+    }
+
     #[test]
     fn errors_explain_without_quoting_values() {
         let unknown =

@@ -62,6 +62,17 @@ impl Tag {
 
     /// The tag of a specification name, or of a `0x42XXXX` hex spelling.
     pub fn from_name(name: &str) -> Option<Tag> {
+        // Every name of a request's JSON is looked up: the names this crate knows are found
+        // in one hash lookup, the others the way `lookup` describes.
+        match name_index().get(name) {
+            Some(t) => Some(Tag(*t)),
+            None => Tag::lookup(name),
+        }
+    }
+
+    /// The tag of a name: exact, then equal but for case, then the aliases and operation names
+    /// of Cosmian's JSON, then hex.
+    fn lookup(name: &str) -> Option<Tag> {
         if let Ok(i) = TAGS_BY_NAME.binary_search_by_key(&name, |(n, _)| n) {
             return Some(Tag(TAGS_BY_NAME[i].1));
         }
@@ -98,6 +109,52 @@ impl Tag {
         let v = u32::from_str_radix(hex, 16).ok()?;
         (v <= 0xFF_FFFF).then_some(Tag(v))
     }
+}
+
+/// FNV-1a, for the fixed table of [`name_index`]: names are short, and the table holds only this
+/// crate's own names (what a client sends is looked up, never inserted), so it cannot be flooded.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameIndex = std::collections::HashMap<Box<str>, u32, std::hash::BuildHasherDefault<Fnv>>;
+
+/// The tag of every name this crate knows (specification names, Cosmian's aliases, operation
+/// request and response names), each as [`Tag::lookup`] finds it.
+fn name_index() -> &'static NameIndex {
+    static INDEX: std::sync::OnceLock<NameIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut names: Vec<String> = TAGS_BY_NAME.iter().map(|(n, _)| (*n).to_owned()).collect();
+        names.extend([
+            "VendorAttribute".to_owned(),
+            "VendorAttributeReference".to_owned(),
+        ]);
+        for e in EnumKind::Operation.entries() {
+            for n in [e.spec, e.cosmian] {
+                names.push(n.to_owned());
+                names.push(format!("{n}Response"));
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|n| Tag::lookup(&n).map(|t| (n.into_boxed_str(), t.0)))
+            .collect()
+    })
 }
 
 /// The tags by lower-case name, in `TAGS_BY_NAME` order among equal names.
