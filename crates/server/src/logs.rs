@@ -152,12 +152,11 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         use tracing_subscriber::fmt::FormatFields as _;
-        use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
         let meta = event.metadata();
         let request = crate::observe::current_request_id();
         if self.json {
             writer.write_str("{\"timestamp\":\"")?;
-            SystemTime.format_time(&mut writer)?;
+            write_time(&mut writer)?;
             write!(writer, "\",\"level\":\"{}\",\"fields\":{{", meta.level())?;
             let mut fields = JsonFields {
                 out: &mut writer,
@@ -173,7 +172,7 @@ where
             }
             writer.write_str("}\n")
         } else {
-            SystemTime.format_time(&mut writer)?;
+            write_time(&mut writer)?;
             let level = meta.level();
             if self.ansi {
                 let colour = match *level {
@@ -207,6 +206,51 @@ where
             writer.write_char('\n')
         }
     }
+}
+
+/// The current time as tracing's `SystemTime` writes it (`2026-11-29T09:15:02.123456Z`), the
+/// part up to the second formatted once a second on each thread.
+fn write_time(w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+    thread_local! {
+        static SECOND: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+        return SystemTime.format_time(w);
+    };
+    SECOND.with_borrow_mut(|(second, prefix)| {
+        if *second != now.as_secs() {
+            let Some(t) = i64::try_from(now.as_secs())
+                .ok()
+                .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                .filter(|t| (0..=9999).contains(&t.year()))
+            else {
+                return SystemTime.format_time(w);
+            };
+            prefix.clear();
+            write!(
+                prefix,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )?;
+            *second = now.as_secs();
+        }
+        w.write_str(prefix)?;
+        let mut digits = *b"000000Z";
+        let mut micros = now.subsec_micros();
+        for d in digits[..6].iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        w.write_str(std::str::from_utf8(&digits).map_err(|_| std::fmt::Error)?)
+    })
 }
 
 /// Writes the fields of an event as `name=value` separated by spaces, the message alone and
@@ -359,6 +403,35 @@ mod tests {
 
     /// The access line's fields come out as tracing-subscriber's own formatter writes them,
     /// strings that need escapes included.
+    #[test]
+    fn the_time_is_written_as_tracing_writes_it() {
+        use tracing_subscriber::fmt::format::Writer;
+        use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+        for _ in 0..3 {
+            let (mut ours, mut theirs) = (String::new(), String::new());
+            write_time(&mut Writer::new(&mut ours)).unwrap();
+            SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .unwrap();
+            // The same second but for a tick of the clock between the two (then again).
+            if ours[..19] != theirs[..19] {
+                continue;
+            }
+            assert_eq!(ours.len(), theirs.len(), "{ours} {theirs}");
+            assert!(ours <= theirs, "{ours} {theirs}");
+            assert_eq!(ours.as_bytes()[19], b'.');
+            assert!(ours.ends_with('Z'), "{ours}");
+            assert!(ours[20..26].bytes().all(|b| b.is_ascii_digit()), "{ours}");
+            // Later in the same second: the prefix comes from the cache.
+            std::thread::sleep(std::time::Duration::from_millis(3));
+            let mut again = String::new();
+            write_time(&mut Writer::new(&mut again)).unwrap();
+            assert!(again > ours, "{again} {ours}");
+            return;
+        }
+        panic!("the second changed between the two clocks three times");
+    }
+
     #[test]
     fn text_fields_are_written_as_tracing_writes_them() {
         use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
