@@ -44,43 +44,75 @@ impl Dialect {
     /// Renders `:N` markers (1-based) as `$N` (PostgreSQL), `?N` (SQLite) or `?` with the
     /// parameters repeated in order of appearance (MySQL).
     pub fn render(self, sql: &str, params: &[SqlValue]) -> (String, Vec<SqlValue>) {
-        let mut out = String::with_capacity(sql.len());
-        let mut ordered = Vec::new();
-        let bytes = sql.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b':' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
-                let start = i + 1;
-                let mut end = start;
-                while end < bytes.len() && bytes[end].is_ascii_digit() {
-                    end += 1;
-                }
-                let n: usize = sql[start..end].parse().unwrap_or(0);
-                match self {
-                    Dialect::Postgres => out.push_str(&format!("${n}")),
-                    Dialect::Sqlite => out.push_str(&format!("?{n}")),
-                    Dialect::Mysql => {
-                        out.push('?');
-                        if let Some(p) = n.checked_sub(1).and_then(|k| params.get(k)) {
-                            ordered.push(p.clone());
-                        }
-                    }
-                }
-                i = end;
-            } else {
-                out.push(bytes[i] as char);
-                i += 1;
-            }
-        }
-        match self {
-            Dialect::Postgres | Dialect::Sqlite => (out, params.to_vec()),
-            Dialect::Mysql => (out, ordered),
+        let (sql, order) = self.render_sql(sql);
+        match order {
+            None => (sql, params.to_vec()),
+            Some(order) => (
+                sql,
+                order
+                    .iter()
+                    .filter_map(|k| params.get(*k).cloned())
+                    .collect(),
+            ),
         }
     }
 
+    /// [`Dialect::render`], taking the parameters (moved, not copied, unless MySQL repeats one).
+    fn render_owned(self, sql: &str, params: Vec<SqlValue>) -> (String, Vec<SqlValue>) {
+        match self.render_sql(sql) {
+            (sql, None) => (sql, params),
+            (sql, Some(order)) => {
+                let ordered = order
+                    .iter()
+                    .filter_map(|k| params.get(*k).cloned())
+                    .collect();
+                (sql, ordered)
+            }
+        }
+    }
+
+    /// The statement's text for this server, and for MySQL the (0-based) parameter of each `?`.
+    fn render_sql(self, sql: &str) -> (String, Option<Vec<usize>>) {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut order = (self == Dialect::Mysql).then(Vec::new);
+        let mut rest = sql;
+        while let Some(colon) = rest.find(':') {
+            out.push_str(&rest[..colon]);
+            let after = &rest[colon + 1..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                out.push(':');
+                rest = after;
+                continue;
+            }
+            let n: usize = after[..digits].parse().unwrap_or(0);
+            // Writing to a String cannot fail.
+            let _ = match self {
+                Dialect::Postgres => write!(out, "${n}"),
+                Dialect::Sqlite => write!(out, "?{n}"),
+                Dialect::Mysql => {
+                    out.push('?');
+                    if let (Some(k), Some(order)) = (n.checked_sub(1), order.as_mut()) {
+                        order.push(k);
+                    }
+                    Ok(())
+                }
+            };
+            rest = &after[digits..];
+        }
+        out.push_str(rest);
+        (out, order)
+    }
+
     /// One statement, rendered.
-    pub fn stmt(self, sql: &str, params: &[SqlValue], on_zero_rows: OnZeroRows) -> Stmt {
-        let (sql, params) = self.render(sql, params);
+    pub fn stmt(
+        self,
+        sql: &str,
+        params: impl Into<Vec<SqlValue>>,
+        on_zero_rows: OnZeroRows,
+    ) -> Stmt {
+        let (sql, params) = self.render_owned(sql, params.into());
         Stmt {
             sql,
             params,
@@ -253,7 +285,7 @@ impl Dialect {
         let sql = self.insert_ignore("tags (uid, tag)", "(:1, :2)", "uid, tag");
         o.tags
             .iter()
-            .map(move |t| self.stmt(&sql, &[text(&o.uid), text(t)], OnZeroRows::Ignore))
+            .map(move |t| self.stmt(&sql, [text(&o.uid), text(t)], OnZeroRows::Ignore))
     }
 
     /// Inserts a new object and its tags; zero rows means the uid is taken.
@@ -265,7 +297,7 @@ impl Dialect {
         );
         let mut stmts = vec![self.stmt(
             &sql,
-            &[
+            [
                 text(&o.uid),
                 int(o.object_type.to_u32()),
                 int(o.state.to_u32()),
@@ -286,7 +318,7 @@ impl Dialect {
             self.stmt(
                 "UPDATE objects SET object_type = :2, state = :3, owner = :4, object = :5, attributes = :6,
                  revision = revision + 1 WHERE uid = :1 AND revision = :7",
-                &[
+                [
                     text(&o.uid),
                     int(o.object_type.to_u32()),
                     int(o.state.to_u32()),
@@ -550,5 +582,21 @@ mod tests {
         let (lite, lp) = Dialect::Sqlite.render("x = :1 OR (:1 IS NULL AND :2)", &p);
         assert_eq!(lite, "x = ?1 OR (?1 IS NULL AND ?2)");
         assert_eq!(lp, p.to_vec());
+        // Casts, a lone colon, a marker last, a marker of no parameter (MySQL drops it).
+        let sql = "SELECT :2::text, 'a:b' WHERE y = :12 AND z = :";
+        assert_eq!(
+            Dialect::Postgres.render(sql, &p).0,
+            "SELECT $2::text, 'a:b' WHERE y = $12 AND z = :"
+        );
+        assert_eq!(
+            Dialect::Mysql.render(sql, &p),
+            (
+                "SELECT ?::text, 'a:b' WHERE y = ? AND z = :".to_owned(),
+                vec![SqlValue::Bool(true)]
+            )
+        );
+        let owned = Dialect::Mysql.stmt("v = :2 OR w = :1", p.clone(), OnZeroRows::Ignore);
+        assert_eq!(owned.sql, "v = ? OR w = ?");
+        assert_eq!(owned.params, vec![SqlValue::Bool(true), text("a")]);
     }
 }
