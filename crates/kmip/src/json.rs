@@ -16,15 +16,9 @@ use crate::ttlv::{DateTime, ItemType, Ttlv, Value, canonical_big_integer};
 
 const MAX_DEPTH: usize = 64;
 
-/// Parses JSON TTLV text.
-pub fn from_str(text: &str) -> Result<Ttlv, Error> {
-    from_slice(text.as_bytes())
-}
-
 /// Parses JSON TTLV bytes, straight into the tree (no intermediate JSON document). The text is
 /// checked to be UTF-8 once, whole, rather than string by string as it is read.
 pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
-    use serde::de::DeserializeSeed;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let before = &bytes[..e.valid_up_to()];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
@@ -40,6 +34,12 @@ pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
             column,
         }
     })?;
+    from_str(text)
+}
+
+/// Parses JSON TTLV text.
+pub fn from_str(text: &str) -> Result<Ttlv, Error> {
+    use serde::de::DeserializeSeed;
     let mut de = serde_json::Deserializer::from_str(text);
     let tree = NodeSeed {
         depth: 0,
@@ -571,19 +571,35 @@ fn written_size(item: &Ttlv) -> usize {
     }
 }
 
+/// Writes `s` as a JSON string: runs that need no escape are copied whole (tag names, enum
+/// names and most text have none).
 fn write_str(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        // `i` is at an ASCII byte, so both slices end on character boundaries.
+        out.push_str(&s[run..i]);
+        run = i + 1;
+        if escape.is_empty() {
+            use std::fmt::Write;
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
         }
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -908,6 +924,28 @@ mod tests {
             ))
             .map_err(|e| e.to_string().split(" at line").next().map(str::to_owned));
             assert_eq!(streamed, buffered, "{item_type} {value}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        for text in [
+            "",
+            "plain",
+            "say \"hi\"",
+            "back\\slash",
+            "line\nfeed\r\ttab",
+            &all_controls,
+            "\u{7f} é ü 日本 🔑",
+            "\"",
+            "ends with a newline\n",
+        ] {
+            let mut ours = String::new();
+            write_str(text, &mut ours);
+            assert_eq!(ours, serde_json::to_string(text).unwrap(), "{text:?}");
+            let tree = Ttlv::new(Tag::NAME_VALUE, Value::TextString(text.to_owned()));
+            assert_eq!(from_str(&to_string(&tree)).unwrap(), tree);
         }
     }
 

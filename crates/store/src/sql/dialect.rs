@@ -44,17 +44,7 @@ impl Dialect {
     /// Renders `:N` markers (1-based) as `$N` (PostgreSQL), `?N` (SQLite) or `?` with the
     /// parameters repeated in order of appearance (MySQL).
     pub fn render(self, sql: &str, params: &[SqlValue]) -> (String, Vec<SqlValue>) {
-        let (sql, order) = self.render_sql(sql);
-        match order {
-            None => (sql, params.to_vec()),
-            Some(order) => (
-                sql,
-                order
-                    .iter()
-                    .filter_map(|k| params.get(*k).cloned())
-                    .collect(),
-            ),
-        }
+        self.render_owned(sql, params.to_vec())
     }
 
     /// [`Dialect::render`], taking the parameters (moved, not copied, unless MySQL repeats one).
