@@ -571,13 +571,27 @@ fn written_size(item: &Ttlv) -> usize {
     }
 }
 
-/// Writes `s` as a JSON string: runs that need no escape are copied whole (tag names, enum
-/// names and most text have none).
+/// Writes text that needs no escape: tag and enumeration names (letters and digits), dates.
+fn write_name(name: &str, out: &mut String) {
+    debug_assert!(!name.bytes().any(needs_escape), "{name}");
+    out.push('"');
+    out.push_str(name);
+    out.push('"');
+}
+
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Writes `s` as a JSON string: runs that need no escape are copied whole (most text has
+/// none).
 fn write_str(s: &str, out: &mut String) {
     out.push('"');
     let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
+    let bytes = s.as_bytes();
+    while let Some(at) = bytes[run..].iter().position(|b| needs_escape(*b)) {
+        let i = run + at;
+        let escape = match bytes[i] {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
@@ -585,8 +599,7 @@ fn write_str(s: &str, out: &mut String) {
             b'\t' => "\\t",
             0x08 => "\\b",
             0x0c => "\\f",
-            0..0x20 => "",
-            _ => continue,
+            _ => "",
         };
         // `i` is at an ASCII byte, so both slices end on character boundaries.
         out.push_str(&s[run..i]);
@@ -594,7 +607,7 @@ fn write_str(s: &str, out: &mut String) {
         if escape.is_empty() {
             use std::fmt::Write;
             // Writing to a String cannot fail.
-            let _ = write!(out, "\\u{b:04x}");
+            let _ = write!(out, "\\u{:04x}", bytes[i]);
         } else {
             out.push_str(escape);
         }
@@ -649,7 +662,7 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
     use std::fmt::Write;
     out.push_str("{\"tag\":");
     match item.tag.name() {
-        Some(n) => write_str(n, out),
+        Some(n) => write_name(n, out),
         None => write_str(&format!("0x{:06X}", item.tag.0), out),
     }
     out.push_str(",\"type\":\"");
@@ -696,7 +709,7 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
         }
         Value::Enumeration(v) => {
             match enums::enum_domain(meaning).and_then(|d| enums::enum_name(d, *v, true)) {
-                Some(name) => write_str(name, out),
+                Some(name) => write_name(name, out),
                 None => {
                     let _ = write!(out, "\"0x{v:08X}\"");
                 }
@@ -710,7 +723,7 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
             out.push('"');
         }
         Value::DateTime(d) => match d.to_rfc3339() {
-            Some(s) => write_str(&s, out),
+            Some(s) => write_name(&s, out),
             None => {
                 let _ = write!(out, "\"0x{:016X}\"", d.0 as u64);
             }

@@ -35,8 +35,9 @@ impl DateTime {
     }
 }
 
-/// The value of an item, one variant per KMIP item type.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The value of an item, one variant per KMIP item type. `Debug` shows the length of byte
+/// strings and big integers, not their bytes: they may be key material.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Value {
     Structure(Vec<Ttlv>),
     Integer(i32),
@@ -51,6 +52,24 @@ pub enum Value {
     Interval(u32),
     /// Microseconds since the Unix epoch.
     DateTimeExtended(i64),
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Structure(c) => f.debug_tuple("Structure").field(c).finish(),
+            Value::Integer(v) => f.debug_tuple("Integer").field(v).finish(),
+            Value::LongInteger(v) => f.debug_tuple("LongInteger").field(v).finish(),
+            Value::BigInteger(b) => write!(f, "BigInteger({} bytes)", b.len()),
+            Value::Enumeration(v) => f.debug_tuple("Enumeration").field(v).finish(),
+            Value::Boolean(v) => f.debug_tuple("Boolean").field(v).finish(),
+            Value::TextString(v) => f.debug_tuple("TextString").field(v).finish(),
+            Value::ByteString(b) => write!(f, "ByteString({} bytes)", b.len()),
+            Value::DateTime(v) => f.debug_tuple("DateTime").field(v).finish(),
+            Value::Interval(v) => f.debug_tuple("Interval").field(v).finish(),
+            Value::DateTimeExtended(v) => f.debug_tuple("DateTimeExtended").field(v).finish(),
+        }
+    }
 }
 
 /// KMIP item types with their binary codes.
@@ -302,6 +321,25 @@ impl Ttlv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_the_length_of_bytes_not_the_bytes() {
+        let key = Ttlv::structure(
+            Tag::KEY_MATERIAL,
+            vec![
+                Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![0xAB; 32])),
+                Ttlv::new(Tag::KEY_MATERIAL, Value::BigInteger(vec![0xCD; 16])),
+                Ttlv::new(Tag::NAME_VALUE, Value::TextString("label".into())),
+            ],
+        );
+        let shown = format!("{key:?}");
+        assert!(shown.contains("ByteString(32 bytes)"), "{shown}");
+        assert!(shown.contains("BigInteger(16 bytes)"), "{shown}");
+        assert!(shown.contains("\"label\""), "{shown}");
+        for secret in ["171", "205"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 
     /// Children come out in order, however many; up to eight, in a `Vec` of exactly their
     /// number.

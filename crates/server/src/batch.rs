@@ -76,22 +76,28 @@ pub async fn process(
         if let Some(uid) = &target {
             journal.remember(kms, uid).await;
         }
-        let mut result = kms.dispatch(&mut ctx, item.request_payload).await;
-        if let Ok(payload) = &result {
-            let size = kmip::binary::encoded_len(&payload.encode());
-            if let Some(max) = maximum_response_size
-                && size > max.max(0) as usize
-            {
-                result = Err(KmsError::ResponseTooLarge { size, max });
-            } else if size > ctx.response_budget {
-                result = Err(KmsError::ResponseBudgetExceeded {
-                    max: kms.limits.max_response_size,
-                });
-            } else {
+        // Each answer is encoded once, here: measured against the size limits, then kept
+        // encoded (`ResponsePayload::Other`) and moved into the response tree.
+        let result = kms
+            .dispatch(&mut ctx, item.request_payload)
+            .await
+            .and_then(|payload| {
+                let encoded = payload.encode();
+                let size = kmip::binary::encoded_len(&encoded);
+                if let Some(max) = maximum_response_size
+                    && size > max.max(0) as usize
+                {
+                    return Err(KmsError::ResponseTooLarge { size, max });
+                }
+                if size > ctx.response_budget {
+                    return Err(KmsError::ResponseBudgetExceeded {
+                        max: kms.limits.max_response_size,
+                    });
+                }
                 ctx.response_budget -= size;
-            }
-        }
-        if undo && let Ok(payload) = &result {
+                Ok((payload, encoded))
+            });
+        if undo && let Ok((payload, _)) = &result {
             match (effect, &target) {
                 (Some(Effect::Creates), _) => {
                     for uid in created_uids(payload) {
@@ -110,7 +116,10 @@ pub async fn process(
         }
         let failed = result.is_err();
         items.push(match result {
-            Ok(payload) => ResponseBatchItem::success(payload, id),
+            Ok((payload, encoded)) => ResponseBatchItem::success(
+                kmip::model::ResponsePayload::Other(payload.operation(), encoded),
+                id,
+            ),
             Err(e) => {
                 log_failure(&ctx, op, &e);
                 ResponseBatchItem::failure(
@@ -147,8 +156,6 @@ pub fn log_failure(ctx: &RequestContext, op: kmip::Operation, e: &KmsError) {
     }
 }
 
-/// The identifier an item names, or the batch's placeholder.
-/// The object an operation created.
 /// The objects an operation's response says it made.
 fn created_uids(payload: &ResponsePayload) -> Vec<String> {
     let uids = match payload {

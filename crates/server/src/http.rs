@@ -435,7 +435,7 @@ pub(crate) async fn process_tree(
         }
         Err(e) => invalid_message(major, minor, &KmsError::Codec(e)),
     };
-    let encoded = response.encode();
+    let encoded = response.into_encoded();
     if major == 1 {
         // Conversion to 1.x drops only what 1.x cannot express; it does not fail on a
         // well-formed response.

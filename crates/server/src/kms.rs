@@ -149,6 +149,8 @@ impl Kms {
     }
 
     /// Processes a request message in the context the transport made (see [`crate::batch`]).
+    /// Successful payloads come back encoded (`ResponsePayload::Other`), as they were
+    /// measured against the response-size limits; `into_typed` decodes one.
     pub async fn process_message(
         &self,
         ctx: RequestContext,

@@ -1828,9 +1828,11 @@ async fn certify_a_pair_created_in_the_same_batch_then_re_certify() {
         vec![ResultStatus::Success, ResultStatus::Success],
         "{response:?}"
     );
-    let Some(ResponsePayload::Certify(UidResponse { unique_identifier })) =
-        &response.batch_item[1].response_payload
-    else {
+    let payload = response.batch_item[1]
+        .response_payload
+        .clone()
+        .map(|p| p.into_typed());
+    let Some(Ok(ResponsePayload::Certify(UidResponse { unique_identifier }))) = &payload else {
         panic!()
     };
     let first = unique_identifier.as_text().unwrap().to_owned();

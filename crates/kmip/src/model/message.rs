@@ -67,6 +67,27 @@ macro_rules! payloads {
                     ResponsePayload::Other(_, t) => t.to_ttlv(Tag::RESPONSE_PAYLOAD),
                 }
             }
+
+            /// [`ResponsePayload::encode`], moving an already encoded payload (`Other`)
+            /// rather than copying it.
+            pub fn into_encoded(self) -> Ttlv {
+                match self {
+                    ResponsePayload::Other(_, mut t) => {
+                        t.tag = Tag::RESPONSE_PAYLOAD;
+                        t
+                    }
+                    typed => typed.encode(),
+                }
+            }
+
+            /// The typed payload of an operation this model types, decoded from `Other`
+            /// when it was kept encoded.
+            pub fn into_typed(self) -> Result<Self, Error> {
+                match self {
+                    ResponsePayload::Other(op, t) => Self::decode(op, &t),
+                    typed => Ok(typed),
+                }
+            }
         }
     };
 }
@@ -345,7 +366,15 @@ impl Item for ResponseBatchItem {
     }
 
     fn to_ttlv(&self, tag: Tag) -> Ttlv {
-        let mut c = Vec::new();
+        let payload = self.response_payload.as_ref().map(ResponsePayload::encode);
+        self.with_payload(tag, payload)
+    }
+}
+
+impl ResponseBatchItem {
+    /// The item as TTLV with `payload` as its (encoded) response payload.
+    fn with_payload(&self, tag: Tag, payload: Option<Ttlv>) -> Ttlv {
+        let mut c = Vec::with_capacity(4);
         self.operation.emit(Tag::OPERATION, &mut c);
         self.unique_batch_item_id
             .emit(Tag::UNIQUE_BATCH_ITEM_ID, &mut c);
@@ -354,11 +383,18 @@ impl Item for ResponseBatchItem {
         self.result_message.emit(Tag::RESULT_MESSAGE, &mut c);
         self.asynchronous_correlation_value
             .emit(Tag::ASYNCHRONOUS_CORRELATION_VALUE, &mut c);
-        if let Some(p) = &self.response_payload {
-            c.push(p.encode());
-        }
+        c.extend(payload);
         self.message_extension.emit(Tag::MESSAGE_EXTENSION, &mut c);
         Ttlv::structure(tag, c)
+    }
+
+    /// The item as TTLV, its payload moved when it is already encoded.
+    fn into_ttlv(mut self, tag: Tag) -> Ttlv {
+        let payload = self
+            .response_payload
+            .take()
+            .map(ResponsePayload::into_encoded);
+        self.with_payload(tag, payload)
     }
 }
 
@@ -405,5 +441,18 @@ impl ResponseMessage {
 
     pub fn encode(&self) -> Ttlv {
         self.to_ttlv(Tag::RESPONSE_MESSAGE)
+    }
+
+    /// [`ResponseMessage::encode`], consuming the message: payloads already encoded (kept as
+    /// `ResponsePayload::Other`) are moved into the tree, not copied.
+    pub fn into_encoded(self) -> Ttlv {
+        let mut c = Vec::with_capacity(1 + self.batch_item.len());
+        c.push(self.response_header.to_ttlv(Tag::RESPONSE_HEADER));
+        c.extend(
+            self.batch_item
+                .into_iter()
+                .map(|item| item.into_ttlv(Tag::BATCH_ITEM)),
+        );
+        Ttlv::structure(Tag::RESPONSE_MESSAGE, c)
     }
 }

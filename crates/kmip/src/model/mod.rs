@@ -130,8 +130,10 @@ macro_rules! kmip_struct {
             fn to_ttlv(&self, tag: $crate::Tag) -> $crate::Ttlv {
                 #[allow(unused_imports)]
                 use $crate::model::Field;
+                // Room for every field, so the children are never moved while they are added.
+                const FIELDS: usize = [$( stringify!($field) ),*].len();
                 #[allow(unused_mut)]
-                let mut children = Vec::new();
+                let mut children = Vec::with_capacity(FIELDS);
                 $( Field::emit(&self.$field, $ftag, &mut children); )*
                 $crate::Ttlv::structure(tag, children)
             }
