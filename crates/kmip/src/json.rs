@@ -663,7 +663,9 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
     out.push_str("{\"tag\":");
     match item.tag.name() {
         Some(n) => write_name(n, out),
-        None => write_str(&format!("0x{:06X}", item.tag.0), out),
+        None => {
+            let _ = write!(out, "\"0x{:06X}\"", item.tag.0);
+        }
     }
     out.push_str(",\"type\":\"");
     out.push_str(item.value.item_type().name());
@@ -892,7 +894,6 @@ mod tests {
         );
     }
 
-    /// Errors say what is wrong and where, and never quote the input's values.
     #[test]
     fn leaves_read_from_the_text_as_from_a_document() {
         // The same leaf decoded in one pass (tag and type first) and the slow way (value
@@ -972,6 +973,7 @@ mod tests {
         assert!(message.contains("line 2 column 12"), "{message}");
     }
 
+    /// Errors say what is wrong and where, and never quote the input's values.
     #[test]
     fn errors_explain_without_quoting_values() {
         let unknown =

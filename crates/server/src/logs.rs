@@ -401,8 +401,6 @@ fn json_str(w: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
 mod tests {
     use super::*;
 
-    /// The access line's fields come out as tracing-subscriber's own formatter writes them,
-    /// strings that need escapes included.
     #[test]
     fn the_time_is_written_as_tracing_writes_it() {
         use tracing_subscriber::fmt::format::Writer;
@@ -432,6 +430,8 @@ mod tests {
         panic!("the second changed between the two clocks three times");
     }
 
+    /// The access line's fields come out as tracing-subscriber's own formatter writes them,
+    /// strings that need escapes included.
     #[test]
     fn text_fields_are_written_as_tracing_writes_them() {
         use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};

@@ -47,7 +47,8 @@ impl Dialect {
         self.render_owned(sql, params.to_vec())
     }
 
-    /// [`Dialect::render`], taking the parameters (moved, not copied, unless MySQL repeats one).
+    /// [`Dialect::render`], taking the parameters: moved as they are, or for MySQL copied in the
+    /// order their markers appear (a marker may repeat).
     fn render_owned(self, sql: &str, params: Vec<SqlValue>) -> (String, Vec<SqlValue>) {
         match self.render_sql(sql) {
             (sql, None) => (sql, params),
