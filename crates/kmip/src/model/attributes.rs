@@ -376,3 +376,35 @@ impl Attributes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `set` leaves one attribute of its tag, in the place of the first, whether the tag was
+    /// absent, once or several times present.
+    #[test]
+    fn set_leaves_one_attribute_of_its_tag() {
+        let mut a = Attributes(vec![Attribute::CryptographicLength(128)]);
+        a.set(Attribute::CryptographicLength(256));
+        assert_eq!(a.0, vec![Attribute::CryptographicLength(256)]);
+
+        let mut a = Attributes(vec![
+            Attribute::CryptographicLength(128),
+            Attribute::Sensitive(true),
+            Attribute::CryptographicLength(192),
+        ]);
+        a.set(Attribute::CryptographicLength(256));
+        assert_eq!(
+            a.0,
+            vec![
+                Attribute::CryptographicLength(256),
+                Attribute::Sensitive(true)
+            ]
+        );
+
+        a.set(Attribute::Extractable(false));
+        assert_eq!(a.0.len(), 3);
+        assert_eq!(a.extractable(), Some(false));
+    }
+}

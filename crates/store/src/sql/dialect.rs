@@ -105,9 +105,53 @@ impl Dialect {
     ) -> Stmt {
         let (sql, params) = self.render_owned(sql, params.into());
         Stmt {
-            sql,
+            sql: sql.into(),
             params,
             on_zero_rows,
+        }
+    }
+
+    /// One statement whose text is already rendered for this dialect, with its parameters in
+    /// the order of their markers (so MySQL needs no reordering).
+    fn stmt_rendered(
+        sql: &'static str,
+        params: impl Into<Vec<SqlValue>>,
+        on_zero_rows: OnZeroRows,
+    ) -> Stmt {
+        Stmt {
+            sql: sql.into(),
+            params: params.into(),
+            on_zero_rows,
+        }
+    }
+
+    /// [`Dialect::create`]'s insert of the object, rendered: written out here rather than
+    /// formatted and rendered on every create (`rendered_statements_are_what_rendering_gives`
+    /// checks that they are the same).
+    fn create_object_sql(self) -> &'static str {
+        match self {
+            Dialect::Postgres => {
+                "INSERT INTO objects (uid, object_type, state, owner, object, attributes, revision) VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (uid) DO NOTHING"
+            }
+            Dialect::Mysql => {
+                "INSERT IGNORE INTO objects (uid, object_type, state, owner, object, attributes, revision) VALUES (?, ?, ?, ?, ?, ?, 1)"
+            }
+            Dialect::Sqlite => {
+                "INSERT INTO objects (uid, object_type, state, owner, object, attributes, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) ON CONFLICT (uid) DO NOTHING"
+            }
+        }
+    }
+
+    /// The insert of one tag, rendered (see [`Dialect::create_object_sql`]).
+    fn insert_tag_sql(self) -> &'static str {
+        match self {
+            Dialect::Postgres => {
+                "INSERT INTO tags (uid, tag) VALUES ($1, $2) ON CONFLICT (uid, tag) DO NOTHING"
+            }
+            Dialect::Mysql => "INSERT IGNORE INTO tags (uid, tag) VALUES (?, ?)",
+            Dialect::Sqlite => {
+                "INSERT INTO tags (uid, tag) VALUES (?1, ?2) ON CONFLICT (uid, tag) DO NOTHING"
+            }
         }
     }
 
@@ -273,21 +317,17 @@ impl Dialect {
     }
 
     fn tag_inserts(self, o: &StoredObject) -> impl Iterator<Item = Stmt> + '_ {
-        let sql = self.insert_ignore("tags (uid, tag)", "(:1, :2)", "uid, tag");
+        let sql = self.insert_tag_sql();
         o.tags
             .iter()
-            .map(move |t| self.stmt(&sql, [text(&o.uid), text(t)], OnZeroRows::Ignore))
+            .map(move |t| Self::stmt_rendered(sql, [text(&o.uid), text(t)], OnZeroRows::Ignore))
     }
 
     /// Inserts a new object and its tags; zero rows means the uid is taken.
     pub fn create(self, o: &StoredObject) -> Vec<Stmt> {
-        let sql = self.insert_ignore(
-            "objects (uid, object_type, state, owner, object, attributes, revision)",
-            "(:1, :2, :3, :4, :5, :6, 1)",
-            "uid",
-        );
-        let mut stmts = vec![self.stmt(
-            &sql,
+        let mut stmts = Vec::with_capacity(1 + o.tags.len());
+        stmts.push(Self::stmt_rendered(
+            self.create_object_sql(),
             [
                 text(&o.uid),
                 int(o.object_type.to_u32()),
@@ -297,7 +337,7 @@ impl Dialect {
                 SqlValue::Bytes(Some(encode_attributes(&o.attributes))),
             ],
             OnZeroRows::AlreadyExists(o.uid.clone()),
-        )];
+        ));
         stmts.extend(self.tag_inserts(o));
         stmts
     }
@@ -589,5 +629,29 @@ mod tests {
         let owned = Dialect::Mysql.stmt("v = :2 OR w = :1", p.clone(), OnZeroRows::Ignore);
         assert_eq!(owned.sql, "v = ? OR w = ?");
         assert_eq!(owned.params, vec![SqlValue::Bool(true), text("a")]);
+    }
+
+    /// The statements written out rendered (a create's inserts) are what formatting and
+    /// rendering them gives, in every dialect, and need no reordering of parameters.
+    #[test]
+    fn rendered_statements_are_what_rendering_gives() {
+        for d in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
+            let objects = d.insert_ignore(
+                "objects (uid, object_type, state, owner, object, attributes, revision)",
+                "(:1, :2, :3, :4, :5, :6, 1)",
+                "uid",
+            );
+            let (sql, order) = d.render_sql(&objects);
+            assert_eq!(d.create_object_sql(), sql, "{d:?}");
+            if let Some(order) = order {
+                assert_eq!(order, (0..6).collect::<Vec<_>>(), "{d:?}");
+            }
+            let tags = d.insert_ignore("tags (uid, tag)", "(:1, :2)", "uid, tag");
+            let (sql, order) = d.render_sql(&tags);
+            assert_eq!(d.insert_tag_sql(), sql, "{d:?}");
+            if let Some(order) = order {
+                assert_eq!(order, vec![0, 1], "{d:?}");
+            }
+        }
     }
 }

@@ -92,7 +92,9 @@ pub enum OnZeroRows {
 /// One statement of a transaction, already rendered for the driver.
 #[derive(Clone, Debug)]
 pub struct Stmt {
-    pub sql: String,
+    /// Borrowed for the statements every request writes (rendered by hand, see
+    /// [`Dialect::create`]), owned when rendered at run time.
+    pub sql: std::borrow::Cow<'static, str>,
     pub params: Vec<SqlValue>,
     pub on_zero_rows: OnZeroRows,
 }

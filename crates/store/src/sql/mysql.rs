@@ -153,7 +153,7 @@ impl MysqlDriver {
             Err(e) => return Err(TxError::Store(self.classify(e).1)),
         };
         for s in stmts {
-            if let Err(e) = tx.exec_drop(s.sql.as_str(), params(&s.params)).await {
+            if let Err(e) = tx.exec_drop(&*s.sql, params(&s.params)).await {
                 let (retry, err) = self.classify(e);
                 return if retry {
                     Ok(Some(err))

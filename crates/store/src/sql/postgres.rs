@@ -371,7 +371,7 @@ impl PostgresDriver {
         };
         for s in stmts {
             let boxed = params(&s.params);
-            let statement = match tx.prepare_cached(s.sql.as_str()).await {
+            let statement = match tx.prepare_cached(&s.sql).await {
                 Ok(st) => st,
                 Err(e) => {
                     let (retry, err) = self.classify(e);
