@@ -563,6 +563,34 @@ async fn idle_connections_are_closed_and_capped() {
     t.server.stop().await;
 }
 
+/// A client that sends its request and then shuts its side of the connection (a half-close,
+/// as `nc -N` and some HTTP/1.0 clients do) still gets its answer, here to a durable Create.
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_gets_its_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestServer::builder().start().await;
+    let body = r#"{"tag":"Create","type":"Structure","value":[{"tag":"ObjectType","type":"Enumeration","value":"SymmetricKey"},{"tag":"Attributes","type":"Structure","value":[{"tag":"CryptographicAlgorithm","type":"Enumeration","value":"AES"},{"tag":"CryptographicLength","type":"Integer","value":256}]}]}"#;
+    let mut stream = tokio::net::TcpStream::connect(t.addr()).await.unwrap();
+    let request = format!(
+        "POST /kmip/2_1 HTTP/1.1\r\nHost: kms\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and then closes the connection")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("UniqueIdentifier"), "{answer}");
+    t.server.stop().await;
+}
+
 /// A request cut off by the server's deadline is told that its change may have been made:
 /// here the Create is already with the database writer when the deadline passes, and it does
 /// commit.
