@@ -64,10 +64,10 @@ pub struct ServerInfo {
 #[derive(Clone)]
 pub struct Caller(pub String);
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>) -> App {
     let mut routes = Router::new()
-        .route("/kmip/2_1", post(kmip_2_1))
-        .route("/kmip", post(kmip_any))
+        .route("/kmip/2_1", post(kmip_2_1_route))
+        .route("/kmip", post(kmip_any_route))
         .route("/access/grant", post(access_grant))
         .route("/access/revoke", post(access_revoke))
         .route("/access/list/{uid}", get(access_list))
@@ -86,19 +86,57 @@ pub fn router(state: Arc<AppState>) -> Router {
     let routes = routes
         .with_state(state.clone())
         .merge(crate::openapi::swagger_ui());
-    // What every request goes through runs once, in `front`, around the router, as a tower
-    // layer: a layer added with `Router::layer` wraps each route, and axum clones a route with
-    // its layers (an allocation each) for every request.
-    let app = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(state, front))
-        .service(routes);
-    Router::new().fallback_service(app)
+    App { state, routes }
+}
+
+/// The service of the KMS port: every request goes through [`front`], once, then to its route.
+/// The KMIP routes (`POST /kmip/2_1`, `POST /kmip`), nearly all the traffic, are called
+/// directly; the others go through the axum router (which also answers the KMIP paths'
+/// other methods with a 405, as it does every route's).
+///
+/// Written as a service rather than as axum middleware around the router: `from_fn` boxes the
+/// middleware's future and the router boxes each route's, and an async fn that awaits a future
+/// it was handed holds that future twice (as handed, and as awaited), so that nested layers
+/// made every encrypt copy about 35 KB of futures (gdb on `memcpy`). Here the layers are
+/// functions that return their future ([`crate::observe::http_request`], [`deadline`]), and one
+/// box holds the request's future.
+#[derive(Clone)]
+pub struct App {
+    state: Arc<AppState>,
+    routes: Router,
+}
+
+impl<B> tower::Service<axum::http::Request<B>> for App
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let request = request.map(axum::body::Body::new);
+        let state = self.state.clone();
+        let routes = self.routes.clone();
+        Box::pin(async move { Ok(front(state, routes, request).await) })
+    }
 }
 
 /// A request body read whole into one buffer sized by its `Content-Length`: a large body is
 /// held once, not as the chunks received plus their copy, as axum's `Bytes` does. A body
 /// larger than `--max-request-size` is refused with a 413 that names the limit, before it is
-/// read when its length is declared. (The handlers read bodies only through it.)
+/// read when its length is declared. (The handlers read bodies only through it, or through
+/// [`read_body`] for the KMIP routes.)
 struct WholeBody(Bytes);
 
 impl axum::extract::FromRequest<Arc<AppState>> for WholeBody {
@@ -108,28 +146,33 @@ impl axum::extract::FromRequest<Arc<AppState>> for WholeBody {
         request: axum::extract::Request,
         state: &Arc<AppState>,
     ) -> Result<Self, Response> {
-        let limit = state.limits.max_message_size;
-        let refuse = |error: KmsError| error_response(&error, crate::error::RequestId::next());
-        let declared = declared_length(request.headers());
-        if declared > limit {
-            return Err(refuse(KmsError::BodyTooLarge { max: limit }));
-        }
-        let mut body = request.into_body();
-        let mut whole = Vec::with_capacity(declared);
-        let mut body = std::pin::Pin::new(&mut body);
-        while let Some(frame) =
-            std::future::poll_fn(|cx| http_body::Body::poll_frame(body.as_mut(), cx)).await
-        {
-            let frame = frame.map_err(|e| refuse(KmsError::BodyUnreadable(e.to_string())))?;
-            if let Ok(data) = frame.into_data() {
-                if whole.len() + data.len() > limit {
-                    return Err(refuse(KmsError::BodyTooLarge { max: limit }));
-                }
-                whole.extend_from_slice(&data);
-            }
-        }
-        Ok(WholeBody(Bytes::from(whole)))
+        read_body(state, request).await.map(WholeBody)
     }
+}
+
+/// The body of `request`, read whole (see [`WholeBody`]).
+async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<Bytes, Response> {
+    let limit = state.limits.max_message_size;
+    let refuse = |error: KmsError| error_response(&error, crate::error::RequestId::next());
+    let declared = declared_length(request.headers());
+    if declared > limit {
+        return Err(refuse(KmsError::BodyTooLarge { max: limit }));
+    }
+    let mut body = request.into_body();
+    let mut whole = Vec::with_capacity(declared);
+    let mut body = std::pin::Pin::new(&mut body);
+    while let Some(frame) =
+        std::future::poll_fn(|cx| http_body::Body::poll_frame(body.as_mut(), cx)).await
+    {
+        let frame = frame.map_err(|e| refuse(KmsError::BodyUnreadable(e.to_string())))?;
+        if let Ok(data) = frame.into_data() {
+            if whole.len() + data.len() > limit {
+                return Err(refuse(KmsError::BodyTooLarge { max: limit }));
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(whole))
 }
 
 /// The request's `Content-Length`, 0 when absent or malformed.
@@ -158,25 +201,22 @@ fn protected(path: &str) -> bool {
 /// Every request: named, logged and counted ([`crate::observe::http_request`]), bounded in time
 /// ([`deadline`]), and for the protected routes put in its tenant's database ([`tenant`]) and
 /// authenticated ([`authenticate`]) before the route runs.
-async fn front(
-    State(state): State<Arc<AppState>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn front(state: Arc<AppState>, routes: Router, request: axum::extract::Request) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
-    let timeout = state.request_timeout;
     // Large bodies take turns (see LARGE_BODY_BUDGET) before they are read.
     let declared = declared_length(request.headers());
     // A declared body over the limit is refused here, before it takes a turn it would only
-    // spend being refused (`WholeBody` refuses the ones that say nothing of their length).
+    // spend being refused (`read_body` refuses the ones that say nothing of their length).
     if declared > state.limits.max_message_size {
         let error = KmsError::BodyTooLarge {
             max: state.limits.max_message_size,
         };
-        return crate::observe::http_request(&path, method.as_str(), async {
-            error_response(&error, crate::error::RequestId::next())
-        })
+        return crate::observe::http_request(
+            &path,
+            method.as_str(),
+            std::future::ready(error_response(&error, crate::error::RequestId::next())),
+        )
         .await;
     }
     let turn = if declared > LARGE_BODY {
@@ -185,19 +225,11 @@ async fn front(
     } else {
         None
     };
-    let response = crate::observe::http_request(&path, method.as_str(), async {
-        deadline(timeout, async {
-            if protected(&path) {
-                tenant(&state, request, |request| {
-                    authenticate(&state, request, next)
-                })
-                .await
-            } else {
-                next.run(request).await
-            }
-        })
-        .await
-    })
+    let response = crate::observe::http_request(
+        &path,
+        method.as_str(),
+        deadline(state.request_timeout, serve(&state, routes, request)),
+    )
     .await;
     match turn {
         // The answer to a large request is large too: the turn ends when it is sent.
@@ -208,6 +240,36 @@ async fn front(
             })
         }),
         None => response,
+    }
+}
+
+/// A request inside its record and deadline: the protected routes in their tenant's database,
+/// authenticated; the others straight to the router.
+async fn serve(state: &AppState, routes: Router, request: axum::extract::Request) -> Response {
+    if !protected(request.uri().path()) {
+        return call(routes, request).await;
+    }
+    let store = match tenant(state, request.headers()).await {
+        Ok(store) => store,
+        Err(refused) => return refused,
+    };
+    match store {
+        None => authenticate(state, routes, request).await,
+        Some(store) => {
+            Box::pin(kms_store::sqlite_enc::scope(
+                store,
+                authenticate(state, routes, request),
+            ))
+            .await
+        }
+    }
+}
+
+/// The router's answer to `request`.
+async fn call(routes: Router, request: axum::extract::Request) -> Response {
+    match tower::ServiceExt::oneshot(routes, request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
@@ -247,12 +309,14 @@ impl Drop for HeldBody {
 
 /// A request that takes longer than `timeout` is stuck (a database that stopped answering): the
 /// client is told so instead of waiting forever, and told that a change it asked for may have
-/// been made, since a write already handed to the database may still commit.
-async fn deadline(
+/// been made, since a write already handed to the database may still commit. (A function
+/// returning its future, not an async fn: see [`App`].)
+fn deadline(
     timeout: std::time::Duration,
     serve: impl std::future::Future<Output = Response>,
-) -> Response {
-    match tokio::time::timeout(timeout, serve).await {
+) -> impl std::future::Future<Output = Response> {
+    use futures_util::FutureExt;
+    tokio::time::timeout(timeout, serve).map(move |outcome| match outcome {
         Ok(response) => response,
         Err(_) => {
             let error = KmsError::OutcomeUnknown {
@@ -262,37 +326,33 @@ async fn deadline(
             tracing::warn!(%request_id, error = %error, "request timed out");
             error_response(&error, request_id)
         }
-    }
+    })
 }
 
 /// Finds who is calling before any protected route runs; a request that proves no identity
 /// when authentication is configured is answered 401 here.
 async fn authenticate(
     state: &AppState,
+    routes: Router,
     mut request: axum::extract::Request,
-    next: axum::middleware::Next,
 ) -> Response {
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let peer = request
-        .extensions()
-        .get::<crate::listener::PeerIdentity>()
-        .cloned()
-        .unwrap_or_default();
-    // Boxed: verifying a JWT may fetch keys, a large future every request would carry.
     let user = if state.auth.enabled() {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let peer = request
+            .extensions()
+            .get::<crate::listener::PeerIdentity>()
+            .cloned()
+            .unwrap_or_default();
+        // Boxed: verifying a JWT may fetch keys, a large future every request would carry.
         Box::pin(state.auth.user(&state.kms, &peer, authorization)).await
     } else {
         Ok(state.default_username.clone())
     };
-    match user {
-        Ok(user) => {
-            crate::observe::set_user(&user);
-            request.extensions_mut().insert(Caller(user));
-            next.run(request).await
-        }
+    let user = match user {
+        Ok(user) => user,
         Err(error) => {
             let request_id = crate::error::RequestId::next();
             tracing::info!(%request_id, error = %error, "request refused: not authenticated");
@@ -301,9 +361,20 @@ async fn authenticate(
                 header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
             );
-            response
+            return response;
+        }
+    };
+    crate::observe::set_user(&user);
+    if request.method() == axum::http::Method::POST {
+        match request.uri().path() {
+            "/kmip/2_1" => return kmip_2_1(state, user, request).await,
+            // Boxed: a whole message's future is large (see `kmip_2_1`).
+            "/kmip" => return Box::pin(kmip_any(state, user, request)).await,
+            _ => {}
         }
     }
+    request.extensions_mut().insert(Caller(user));
+    call(routes, request).await
 }
 
 /// `GET /server-info`: version, database kind, FIPS mode, HSM model, what is enabled.
@@ -362,14 +433,24 @@ fn json_response(tree: &Ttlv) -> Response {
         .into_response()
 }
 
-/// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
-async fn kmip_2_1(
+/// `POST /kmip/2_1` as a route of the router, kept for completeness: [`authenticate`] calls
+/// [`kmip_2_1`] itself for a POST to this path.
+async fn kmip_2_1_route(
     State(state): State<Arc<AppState>>,
     axum::Extension(Caller(user)): axum::Extension<Caller>,
-    WholeBody(body): WholeBody,
+    request: axum::extract::Request,
 ) -> Response {
+    kmip_2_1(&state, user, request).await
+}
+
+/// `POST /kmip/2_1`: one operation (`{"tag": "Create", ...}`) or a RequestMessage, in JSON TTLV.
+async fn kmip_2_1(state: &AppState, user: String, request: axum::extract::Request) -> Response {
+    let body = match read_body(state, request).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let body_len = body.len();
-    let mut ctx = state.kms.context(user.clone()).with_body_len(body_len);
+    let mut ctx = state.kms.context(user).with_body_len(body_len);
     let tree = json::from_slice(&body);
     // The body is no longer needed: a large request does not hold it and its tree at once.
     drop(body);
@@ -378,7 +459,8 @@ async fn kmip_2_1(
         Err(e) => return error_response(&KmsError::BadJson(e), ctx.request_id),
     };
     if tree.tag == Tag::REQUEST_MESSAGE {
-        let response = process_tree(&state, &user, tree, body_len).await;
+        // Boxed: a whole message's future is large, and most requests are one operation.
+        let response = Box::pin(process_tree(state, &ctx.user, tree, body_len)).await;
         return json_response(&response);
     }
     let Some(op) = tree
@@ -464,15 +546,20 @@ enum Encoding {
     Xml,
 }
 
-/// `POST /kmip`: a RequestMessage as binary TTLV, JSON or XML (by content type); always 200
-/// with a ResponseMessage in the same encoding.
-async fn kmip_any(
+/// `POST /kmip` as a route of the router (see [`kmip_2_1_route`]).
+async fn kmip_any_route(
     State(state): State<Arc<AppState>>,
     axum::Extension(Caller(user)): axum::Extension<Caller>,
-    headers: HeaderMap,
-    WholeBody(body): WholeBody,
+    request: axum::extract::Request,
 ) -> Response {
-    let content_type = headers
+    kmip_any(&state, user, request).await
+}
+
+/// `POST /kmip`: a RequestMessage as binary TTLV, JSON or XML (by content type); always 200
+/// with a ResponseMessage in the same encoding.
+async fn kmip_any(state: &AppState, user: String, request: axum::extract::Request) -> Response {
+    let content_type = request
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -482,6 +569,10 @@ async fn kmip_any(
         Encoding::Xml
     } else {
         Encoding::Binary
+    };
+    let body = match read_body(state, request).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let body_len = body.len();
     let decoded = match encoding {
@@ -495,7 +586,7 @@ async fn kmip_any(
     drop(body);
     let response = match decoded {
         Ok(tree) if tree.tag == Tag::REQUEST_MESSAGE => {
-            process_tree(&state, &user, tree, body_len).await
+            process_tree(state, &user, tree, body_len).await
         }
         Ok(tree) => invalid_message(
             2,
@@ -520,21 +611,20 @@ async fn kmip_any(
     }
 }
 
-/// With `sqlite-enc`, runs the request in the scope of the tenant database its
-/// `DatabaseSecret` (or `KmsDatabaseSecret`) header opens; a missing, malformed or unknown secret
-/// is a 401 that opens and creates nothing. Other backends pass through.
-async fn tenant<F, Fut>(state: &AppState, request: axum::extract::Request, serve: F) -> Response
-where
-    F: FnOnce(axum::extract::Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
+/// With `sqlite-enc`, the tenant database the request's `DatabaseSecret` (or
+/// `KmsDatabaseSecret`) header opens, for the request to run in its scope; a missing,
+/// malformed or unknown secret is a 401 that opens and creates nothing. Other backends have
+/// none.
+async fn tenant(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<kms_store::sqlite::SqliteStore>>, Response> {
     let Some(tenants) = state.kms.store.tenants() else {
-        return serve(request).await;
+        return Ok(None);
     };
-    let header = request
-        .headers()
+    let header = headers
         .get("DatabaseSecret")
-        .or_else(|| request.headers().get("KmsDatabaseSecret"))
+        .or_else(|| headers.get("KmsDatabaseSecret"))
         .map(|v| v.to_str().unwrap_or("?"))
         .unwrap_or("");
     let refused = |e: &dyn std::fmt::Display| {
@@ -545,16 +635,16 @@ where
     };
     let secret = match kms_store::sqlite_enc::DatabaseSecret::parse(header) {
         Ok(s) => s,
-        Err(e) => return refused(&e),
+        Err(e) => return Err(refused(&e)),
     };
     match Box::pin(tenants.open(&secret)).await {
-        Ok(store) => Box::pin(kms_store::sqlite_enc::scope(store, serve(request))).await,
-        Err(kms_store::sqlite_enc::OpenError::Secret(e)) => refused(&e),
+        Ok(store) => Ok(Some(store)),
+        Err(kms_store::sqlite_enc::OpenError::Secret(e)) => Err(refused(&e)),
         Err(kms_store::sqlite_enc::OpenError::Store(e)) => {
             let error = KmsError::from(e);
             let request_id = crate::error::RequestId::next();
             tracing::warn!(%request_id, error = %error, "tenant database unavailable");
-            error_response(&error, request_id)
+            Err(error_response(&error, request_id))
         }
     }
 }

@@ -339,7 +339,11 @@ pub async fn serve(
             })
             .handle(handle.clone());
             let server = listener::configure(server, limits);
-            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            tokio::spawn(async move {
+                server
+                    .serve(axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+                    .await
+            })
         }
         None => {
             let server = axum_server::from_tcp(listener)
@@ -350,7 +354,11 @@ pub async fn serve(
                 ))
                 .handle(handle.clone());
             let server = listener::configure(server, limits);
-            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            tokio::spawn(async move {
+                server
+                    .serve(axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+                    .await
+            })
         }
     };
     let addr = handle.listening().await.ok_or_else(|| StartError::Bind {

@@ -169,20 +169,38 @@ fn route_index(path: &str) -> usize {
 
 /// Serves one HTTP request in its record (see the module; log lines name it as a `request` span
 /// would, see [`crate::logs::LineFormat`]): `serve` runs it; then the
-/// answer gets its `X-Request-Id`, the route its metrics and the log its access line.
-pub async fn http_request<F>(path: &str, method: &str, serve: F) -> Response
+/// answer gets its `X-Request-Id`, the route its metrics and the log its access line. (A
+/// function returning its future rather than an async fn, which would hold `serve` twice: see
+/// [`crate::http::App`].)
+pub fn http_request<'a, F>(
+    path: &str,
+    method: &'a str,
+    serve: F,
+) -> impl std::future::Future<Output = Response> + 'a
 where
-    F: std::future::Future<Output = Response>,
+    F: std::future::Future<Output = Response> + 'a,
 {
+    use futures_util::FutureExt;
     let start = Instant::now();
     let index = route_index(path);
-    let route = ROUTES[index];
     let record = Arc::new(RequestRecord {
         id: RequestId::fresh(),
         access: Mutex::new(Access::default()),
     });
-    let mut response = REQUEST.scope(record.clone(), serve).await;
-    let elapsed = start.elapsed();
+    REQUEST
+        .scope(record.clone(), serve)
+        .map(move |response| http_done(&record, index, method, start.elapsed(), response))
+}
+
+/// What follows an HTTP request's answer (see [`http_request`]).
+fn http_done(
+    record: &Arc<RequestRecord>,
+    index: usize,
+    method: &str,
+    elapsed: Duration,
+    mut response: Response,
+) -> Response {
+    let route = ROUTES[index];
     if let Ok(value) = HeaderValue::from_str(&record.id.to_string()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -205,7 +223,7 @@ where
     // The probes and the scrapes are not accesses to keys: they would drown the log.
     if !matches!(route, "/health" | "/metrics" | "/version") {
         REQUEST.sync_scope(record.clone(), || {
-            access_line(&record, method, route, status, elapsed);
+            access_line(record, method, route, status, elapsed);
         });
     }
     response

@@ -28,8 +28,9 @@ tokio::task_local! {
 }
 
 /// Runs `f` with reads that bypass the shared backends' caches (see [`FRESH`]).
-pub async fn fresh<F: std::future::Future>(f: F) -> F::Output {
-    FRESH.scope((), f).await
+pub fn fresh<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+    // Not an async fn: it would hold `f` twice, as given and as awaited.
+    FRESH.scope((), f)
 }
 
 /// Whether the running task asked for fresh reads.

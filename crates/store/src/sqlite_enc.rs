@@ -333,8 +333,12 @@ tokio::task_local! {
 }
 
 /// Runs `f` with `store` as the tenant every [`TenantRouter`] call goes to.
-pub async fn scope<F: std::future::Future>(store: Arc<SqliteStore>, f: F) -> F::Output {
-    TENANT.scope(store, f).await
+pub fn scope<F: std::future::Future>(
+    store: Arc<SqliteStore>,
+    f: F,
+) -> impl std::future::Future<Output = F::Output> {
+    // Not an async fn: it would hold `f` twice, as given and as awaited.
+    TENANT.scope(store, f)
 }
 
 /// The store the server holds with `sqlite-enc`: each call goes to the current request's tenant.

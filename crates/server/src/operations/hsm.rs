@@ -65,10 +65,10 @@ async fn blocking<T: Send + 'static>(
 /// The HSM reference a request names (its identifier, or the batch's placeholder).
 fn target(ctx: &RequestContext, uid: Option<&UniqueIdentifier>) -> Option<KResult<HsmRef>> {
     let text = match uid {
-        Some(u) => u.as_text()?.to_owned(),
-        None => ctx.placeholder.clone()?,
+        Some(u) => u.as_text()?,
+        None => ctx.placeholder.as_deref()?,
     };
-    HsmRef::parse(&text).map(|r| r.map_err(KmsError::from))
+    HsmRef::parse(text).map(|r| r.map_err(KmsError::from))
 }
 
 /// The HSM reference a Create or CreateKeyPair asks for in its `UniqueIdentifier` attribute.
@@ -219,23 +219,24 @@ fn record_of(o: &HsmObject, owner: &str) -> StoredObject {
     }
 }
 
-/// Runs `payload` here when it addresses an HSM key; gives it back otherwise.
-pub async fn intercept(
-    kms: &Kms,
-    ctx: &mut RequestContext,
-    payload: RequestPayload,
-) -> KResult<Result<ResponsePayload, RequestPayload>> {
-    let hsm_uid = match &payload {
+/// The HSM key `payload` addresses, if it addresses one (an error when it names one badly).
+pub fn addressed(ctx: &RequestContext, payload: &RequestPayload) -> Option<KResult<HsmRef>> {
+    match payload {
         RequestPayload::Create(p) => requested(Some(&p.attributes)),
         RequestPayload::CreateKeyPair(p) => requested(p.private_key_attributes.as_ref())
             .or_else(|| requested(p.common_attributes.as_ref())),
         RequestPayload::Locate(_) | RequestPayload::Query(_) => None,
         other => target(ctx, uid_of(other)),
-    };
-    let r = match hsm_uid {
-        None => return Ok(Err(payload)),
-        Some(r) => r?,
-    };
+    }
+}
+
+/// Runs `payload` on the HSM key `r` it addresses (see [`addressed`]).
+pub async fn run(
+    kms: &Kms,
+    ctx: &mut RequestContext,
+    r: HsmRef,
+    payload: RequestPayload,
+) -> KResult<ResponsePayload> {
     let answer = match payload {
         RequestPayload::Create(p) => {
             ResponsePayload::Create(create(kms, ctx, &r, &p.object_type, &p.attributes).await?)
@@ -314,7 +315,7 @@ pub async fn intercept(
         }
     };
     ctx.placeholder = Some(r.uid());
-    Ok(Ok(answer))
+    Ok(answer)
 }
 
 /// The identifier an operation names, for the operations that name one.

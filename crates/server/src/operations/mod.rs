@@ -107,10 +107,11 @@ macro_rules! operations {
             payload: RequestPayload,
         ) -> KResult<ResponsePayload> {
             ctx.operation = Some(payload.operation());
-            let payload = match hsm::intercept(kms, ctx, payload).await? {
-                Ok(answer) => return Ok(answer),
-                Err(payload) => payload,
-            };
+            if let Some(key) = hsm::addressed(ctx, &payload) {
+                // Boxed: inline, the HSM operations' futures would make every operation's as
+                // large as theirs.
+                return Box::pin(hsm::run(kms, ctx, key?, payload)).await;
+            }
             match payload {
                 // Each operation's future on the heap, at its own size: inline, this one would be
                 // as large as the largest (kilobytes), copied whole for every operation run.
