@@ -212,11 +212,10 @@ async fn front(state: Arc<AppState>, routes: Router, request: axum::extract::Req
         let error = KmsError::BodyTooLarge {
             max: state.limits.max_message_size,
         };
-        return crate::observe::http_request(
-            &path,
-            method.as_str(),
-            std::future::ready(error_response(&error, crate::error::RequestId::next())),
-        )
+        // In the request's record, as every answer: its id is the record's.
+        return crate::observe::http_request(&path, method.as_str(), async {
+            error_response(&error, crate::error::RequestId::next())
+        })
         .await;
     }
     let turn = if declared > LARGE_BODY {
