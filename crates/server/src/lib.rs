@@ -284,7 +284,8 @@ pub async fn serve(
             ));
         }
     };
-    let app = http::router(state);
+    let make_service =
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(http::router(state));
     let handle = axum_server::Handle::new();
     let https = tls.is_some();
     let listener = std::net::TcpListener::bind(config.listen)
@@ -339,11 +340,7 @@ pub async fn serve(
             })
             .handle(handle.clone());
             let server = listener::configure(server, limits);
-            tokio::spawn(async move {
-                server
-                    .serve(axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-                    .await
-            })
+            tokio::spawn(async move { server.serve(make_service).await })
         }
         None => {
             let server = axum_server::from_tcp(listener)
@@ -354,11 +351,7 @@ pub async fn serve(
                 ))
                 .handle(handle.clone());
             let server = listener::configure(server, limits);
-            tokio::spawn(async move {
-                server
-                    .serve(axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-                    .await
-            })
+            tokio::spawn(async move { server.serve(make_service).await })
         }
     };
     let addr = handle.listening().await.ok_or_else(|| StartError::Bind {
