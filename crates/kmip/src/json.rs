@@ -14,6 +14,8 @@ use crate::error::Error;
 use crate::tag::Tag;
 use crate::ttlv::{DateTime, ItemType, Ttlv, Value, canonical_big_integer};
 
+mod fast;
+
 const MAX_DEPTH: usize = 64;
 
 /// Parses JSON TTLV bytes, straight into the tree (no intermediate JSON document). The text is
@@ -37,8 +39,20 @@ pub fn from_slice(bytes: &[u8]) -> Result<Ttlv, Error> {
     from_str(text)
 }
 
-/// Parses JSON TTLV text.
+/// Parses JSON TTLV text: the common way of writing it by hand in one pass, anything else (and
+/// every error) with serde_json's streaming reader ([`from_str_general`]).
 pub fn from_str(text: &str) -> Result<Ttlv, Error> {
+    match fast::read(text) {
+        Some(tree) => Ok(tree),
+        None => from_str_general(text),
+    }
+}
+
+/// Parses JSON TTLV text with serde_json's streaming reader, whatever its key order, escapes
+/// or numbers: what [`from_str`] does when its fast path declines (public for the tests that
+/// check both agree).
+#[doc(hidden)]
+pub fn from_str_general(text: &str) -> Result<Ttlv, Error> {
     use serde::de::DeserializeSeed;
     let mut de = serde_json::Deserializer::from_str(text);
     let tree = NodeSeed {

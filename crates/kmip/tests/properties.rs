@@ -116,6 +116,37 @@ proptest! {
         prop_assert_eq!(json::from_str(&json::to_string(&t)).unwrap(), json::as_written(&t));
     }
 
+    /// JSON TTLV is read in one pass when written the common way and by serde_json otherwise
+    /// (`json::from_str`): both read the same tree from the text this crate writes, and from
+    /// that text with one byte changed, added or removed, or a space added (where one declines,
+    /// the other gives the error).
+    #[test]
+    fn json_fast_path_agrees(
+        t in tree(),
+        at in any::<proptest::sample::Index>(),
+        byte in prop_oneof![any::<u8>(), Just(b' '), Just(b'"'), Just(b'-'), Just(b'0'), Just(b'\\')],
+        change in 0u8..3,
+    ) {
+        let text = json::to_string(&t);
+        prop_assert_eq!(json::from_str(&text).unwrap(), json::from_str_general(&text).unwrap());
+        let mut bytes = text.into_bytes();
+        let i = at.index(bytes.len());
+        match change {
+            0 => bytes[i] = byte,
+            1 => bytes.insert(i, byte),
+            _ => {
+                bytes.remove(i);
+            }
+        }
+        if let Ok(changed) = String::from_utf8(bytes) {
+            match (json::from_str(&changed), json::from_str_general(&changed)) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "{changed}: {a:?} against {b:?}"),
+            }
+        }
+    }
+
     #[test]
     fn xml_round_trip(t in tree()) {
         prop_assert_eq!(xml::from_str(&xml::to_string(&t)).unwrap(), t);

@@ -55,14 +55,17 @@ fn init_logs(config: &Config) -> anyhow::Result<kms_server::logs::LogGuard> {
     };
     let ansi = std::io::stdout().is_terminal();
     let (writer, guard) = kms_server::logs::batched_stdout();
+    let json = matches!(config.log_format, LogFormat::Json);
+    if !ansi {
+        // The line of every request, written without tracing's formatter: as the formatter
+        // below writes it.
+        kms_server::logs::access_lines_to(&writer, json);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi)
-        .event_format(kms_server::logs::LineFormat {
-            json: matches!(config.log_format, LogFormat::Json),
-            ansi,
-        })
+        .event_format(kms_server::logs::LineFormat { json, ansi })
         .init();
     Ok(guard)
 }

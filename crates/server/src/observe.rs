@@ -222,9 +222,7 @@ fn http_done(
     }
     // The probes and the scrapes are not accesses to keys: they would drown the log.
     if !matches!(route, "/health" | "/metrics" | "/version") {
-        REQUEST.sync_scope(record.clone(), || {
-            access_line(record, method, route, status, elapsed);
-        });
+        access_line(record, method, route, status, elapsed);
     }
     response
 }
@@ -239,30 +237,56 @@ pub async fn socket_message<F: std::future::Future>(fut: F) -> F::Output {
     let out = REQUEST.scope(record.clone(), fut).await;
     let elapsed = start.elapsed();
     metrics::histogram!("kms_socket_message_duration_seconds").record(elapsed.as_secs_f64());
-    REQUEST.sync_scope(record.clone(), || {
-        access_line(&record, "KMIP", "socket", 0, elapsed);
-    });
+    access_line(&record, "KMIP", "socket", 0, elapsed);
     out
 }
 
 /// The target of the access line, one per request.
 pub const ACCESS_TARGET: &str = "kms::access";
 
-fn access_line(record: &RequestRecord, method: &str, route: &str, status: u16, elapsed: Duration) {
+fn access_line(
+    record: &Arc<RequestRecord>,
+    method: &str,
+    route: &str,
+    status: u16,
+    elapsed: Duration,
+) {
+    if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+        return;
+    }
     let Ok(access) = record.access.lock() else {
         return;
     };
-    tracing::info!(
-        target: ACCESS_TARGET,
-        user = access.user.as_deref().unwrap_or("-"),
+    let line = crate::logs::AccessLine {
+        user: access.user.as_deref().unwrap_or("-"),
         method,
         route,
-        operation = access.operation.unwrap_or("-"),
-        operations = access.operations,
-        object = access.object.as_deref().unwrap_or("-"),
-        result = access.result.unwrap_or("-"),
+        operation: access.operation.unwrap_or("-"),
+        operations: access.operations,
+        object: access.object.as_deref().unwrap_or("-"),
+        result: access.result.unwrap_or("-"),
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        duration_ms: elapsed.as_secs_f64() * 1000.0,
+    };
+    if !crate::logs::write_access_line(record.id, &line) {
+        REQUEST.sync_scope(record.clone(), || access_event(&line));
+    }
+}
+
+/// The access line as a tracing event (what [`crate::logs::write_access_line`] writes
+/// directly, in the binary).
+pub(crate) fn access_event(line: &crate::logs::AccessLine<'_>) {
+    tracing::info!(
+        target: ACCESS_TARGET,
+        user = line.user,
+        method = line.method,
+        route = line.route,
+        operation = line.operation,
+        operations = line.operations,
+        object = line.object,
+        result = line.result,
+        status = line.status,
+        duration_ms = line.duration_ms,
         "access"
     );
 }
@@ -328,4 +352,81 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::logs::{AccessLine, LineFormat, format_access_line};
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The access line the binary writes directly is, but for its time, the line tracing
+    /// writes through [`LineFormat`] for [`access_event`], in text and in JSON.
+    #[test]
+    fn the_direct_access_line_is_the_line_tracing_writes() {
+        let record = Arc::new(RequestRecord {
+            id: RequestId::fresh(),
+            access: Mutex::new(Access::default()),
+        });
+        let line = |user, object, duration_ms| AccessLine {
+            user,
+            method: "POST",
+            route: "/kmip/2_1",
+            operation: "Encrypt",
+            operations: 3,
+            object,
+            result: "Success",
+            status: 200,
+            duration_ms,
+        };
+        let lines = [
+            line("alice", "3f0c-key", 0.1234),
+            line("-", "-", 2.0),
+            line("a \"quoted\" user\\", "tab\there, line\nbreak", 1e-7),
+            line("ünïcode ✓", "bell\u{7} del\u{7f} 'single'", 12345.678),
+            line("x", "y", f64::NAN),
+        ];
+        for json in [false, true] {
+            let written = Lines::default();
+            let sink = written.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || sink.clone())
+                .with_ansi(false)
+                .event_format(LineFormat { json, ansi: false })
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                for line in &lines {
+                    REQUEST.sync_scope(record.clone(), || access_event(line));
+                }
+            });
+            let theirs = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+            let mut ours = String::new();
+            for line in &lines {
+                format_access_line(&mut ours, record.id, line, json).unwrap();
+            }
+            // The time (27 characters: 2026-11-29T09:15:02.123456Z) aside.
+            let skip = if json { 14 } else { 0 };
+            let untimed = |text: &str| -> Vec<String> {
+                text.lines()
+                    .map(|l| format!("{}{}", &l[..skip], &l[skip + 27..]))
+                    .collect()
+            };
+            assert_eq!(untimed(&ours), untimed(&theirs));
+            assert_eq!(untimed(&ours).len(), lines.len());
+            assert!(ours.contains(&record.id.to_string()), "{ours}");
+        }
+    }
 }
