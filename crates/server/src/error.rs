@@ -324,11 +324,44 @@ impl RequestId {
     }
 }
 
+impl RequestId {
+    /// The id as written: 16 lower-case hex digits (without `format!`'s padding machinery:
+    /// it is written into every answer and access line).
+    pub fn hex(self) -> [u8; 16] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 16];
+        for (i, d) in out.iter_mut().enumerate() {
+            *d = DIGITS[((self.0 >> (60 - 4 * i)) & 0xF) as usize];
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.write_str(std::str::from_utf8(&self.hex()).map_err(|_| std::fmt::Error)?)
     }
 }
 
 /// Result of KMS operations.
 pub type KResult<T> = Result<T, KmsError>;
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_are_sixteen_hex_digits() {
+        for n in [
+            0,
+            1,
+            0xabc,
+            u64::MAX,
+            0x0123_4567_89ab_cdef,
+            RequestId::fresh().0,
+        ] {
+            assert_eq!(RequestId(n).to_string(), format!("{n:016x}"));
+            assert_eq!(RequestId(n).hex(), *format!("{n:016x}").as_bytes());
+        }
+    }
+}

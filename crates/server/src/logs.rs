@@ -219,7 +219,11 @@ pub(crate) fn format_access_line(
         )
     } else {
         write_time(&mut tracing_subscriber::fmt::format::Writer::new(out))?;
-        write!(out, "  INFO request{{id={id}}}: {target}: access user=")?;
+        out.push_str("  INFO request{id=");
+        out.push_str(std::str::from_utf8(&id.hex()).map_err(|_| std::fmt::Error)?);
+        out.push_str("}: ");
+        out.push_str(target);
+        out.push_str(": access user=");
         text_str(out, line.user)?;
         out.push_str(" method=");
         text_str(out, line.method)?;

@@ -201,7 +201,7 @@ fn http_done(
     mut response: Response,
 ) -> Response {
     let route = ROUTES[index];
-    if let Ok(value) = HeaderValue::from_str(&record.id.to_string()) {
+    if let Ok(value) = HeaderValue::from_bytes(&record.id.hex()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = response.status().as_u16();

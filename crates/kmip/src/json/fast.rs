@@ -115,7 +115,13 @@ impl<'a> Reader<'a> {
 
     /// `"name"` and its colon.
     fn key(&mut self, name: &str) -> Option<()> {
-        (self.string()? == name).then_some(())?;
+        self.space();
+        let rest = self.bytes.get(self.at..)?;
+        let quoted = rest.len() > name.len() + 1
+            && rest[0] == b'"'
+            && rest[1..].starts_with(name.as_bytes())
+            && rest[name.len() + 1] == b'"';
+        quoted.then(|| self.at += name.len() + 2)?;
         self.byte(b':')
     }
 
@@ -123,11 +129,9 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.byte(b'"')?;
         let start = self.at;
-        let len = self.bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = plain_run(&self.bytes[start..]);
         self.at = start + len;
-        (self.bytes[self.at] == b'"').then_some(())?;
+        (*self.bytes.get(self.at)? == b'"').then_some(())?;
         self.at += 1;
         // Quotes are ASCII: both ends are character boundaries of the text.
         self.text.get(start..start + len)
@@ -177,6 +181,38 @@ impl<'a> Reader<'a> {
             })
         }
     }
+}
+
+/// The length of the run of bytes at the start of `bytes` that a JSON string holds as they are:
+/// up to the first quote, backslash or control character. Eight bytes at a time (a hex
+/// ByteString is most of a request).
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // The high bit of each byte that is zero (a quote or backslash) or below 0x20; exact
+        // up to the first such byte, which is all that is read.
+        let found = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | w.wrapping_sub(ONES * 0x20) & !w)
+            & HIGH;
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(chunks.remainder().len())
 }
 
 #[cfg(test)]
@@ -258,6 +294,47 @@ mod tests {
                 format!("{:?}", super::super::from_str(&text)),
                 format!("{:?}", super::super::from_str_general(&text)),
             );
+        }
+    }
+
+    #[test]
+    fn plain_runs_end_at_the_first_quote_backslash_or_control_character() {
+        for text in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghij\"",
+            "\"",
+            "ab\\cd",
+            "é✓ümlaut and more text\u{1f}x",
+            "0123456789abcdef\"tail",
+            "\u{7f}\u{80}ÿ 01234567\ttab",
+            "sixteen bytes ok!",
+        ] {
+            for skip in 0..text.len().min(9) {
+                let bytes = &text.as_bytes()[skip..];
+                let expected = bytes
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    .unwrap_or(bytes.len());
+                assert_eq!(plain_run(bytes), expected, "{text:?} from {skip}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_run_is_the_first_special_byte(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![proptest::prelude::any::<u8>(), 0x1eu8..0x24, 0x5bu8..0x5e],
+                0..40,
+            )
+        ) {
+            let expected = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(bytes.len());
+            proptest::prop_assert_eq!(plain_run(&bytes), expected);
         }
     }
 
