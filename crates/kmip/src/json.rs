@@ -558,9 +558,16 @@ const HEX_DIGITS: [u8; 256] = {
 pub fn hex_encode_into(bytes: &[u8], out: &mut String) {
     const D: &[u8; 16] = b"0123456789ABCDEF";
     out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(D[(b >> 4) as usize] as char);
-        out.push(D[(b & 15) as usize] as char);
+    // Through a buffer on the stack, a chunk at a time: a push per digit checks the capacity
+    // and the character's width every time.
+    let mut digits = [0u8; 128];
+    for chunk in bytes.chunks(64) {
+        for (pair, b) in digits.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = D[usize::from(b >> 4)];
+            pair[1] = D[usize::from(b & 15)];
+        }
+        // ASCII digits: always UTF-8.
+        out.push_str(std::str::from_utf8(&digits[..2 * chunk.len()]).unwrap_or_default());
     }
 }
 
@@ -754,6 +761,18 @@ fn write_node(item: &Ttlv, out: &mut String, hint: Option<Tag>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_upper_case_digit_pairs_at_every_length() {
+        for len in [0, 1, 2, 63, 64, 65, 127, 128, 129, 300] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let mut out = "x".to_owned();
+            hex_encode_into(&bytes, &mut out);
+            let expected: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+            assert_eq!(out, format!("x{expected}"));
+            assert_eq!(hex_decode(&out[1..]), Some(bytes));
+        }
+    }
 
     /// A large answer's text is written into a buffer of its size, not one grown by doubling.
     #[test]

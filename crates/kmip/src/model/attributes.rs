@@ -309,6 +309,10 @@ impl Attributes {
         match self.0.iter().position(|a| a.tag() == tag) {
             Some(i) => {
                 self.0[i] = attr;
+                // Most attributes have one instance: nothing more to remove.
+                if !self.0[i + 1..].iter().any(|a| a.tag() == tag) {
+                    return;
+                }
                 let mut seen = false;
                 self.0.retain(|a| {
                     if a.tag() != tag {
