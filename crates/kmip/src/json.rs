@@ -556,20 +556,30 @@ const HEX_DIGITS: [u8; 256] = {
 
 /// Appends upper-case hex.
 pub fn hex_encode_into(bytes: &[u8], out: &mut String) {
-    const D: &[u8; 16] = b"0123456789ABCDEF";
     out.reserve(bytes.len() * 2);
-    // Through a buffer on the stack, a chunk at a time: a push per digit checks the capacity
-    // and the character's width every time.
+    // Through a buffer on the stack, a chunk at a time, two digits per table entry: a push
+    // per digit checks the capacity and the character's width every time.
     let mut digits = [0u8; 128];
     for chunk in bytes.chunks(64) {
         for (pair, b) in digits.chunks_exact_mut(2).zip(chunk) {
-            pair[0] = D[usize::from(b >> 4)];
-            pair[1] = D[usize::from(b & 15)];
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
         }
         // ASCII digits: always UTF-8.
         out.push_str(std::str::from_utf8(&digits[..2 * chunk.len()]).unwrap_or_default());
     }
 }
+
+/// The two upper-case hex digits of each byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const D: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [D[i >> 4], D[i & 15]];
+        i += 1;
+    }
+    table
+};
 
 /// Encodes to JSON TTLV text.
 pub fn to_string(item: &Ttlv) -> String {
