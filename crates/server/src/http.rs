@@ -202,7 +202,7 @@ fn protected(path: &str) -> bool {
 /// ([`deadline`]), and for the protected routes put in its tenant's database ([`tenant`]) and
 /// authenticated ([`authenticate`]) before the route runs.
 async fn front(state: Arc<AppState>, routes: Router, request: axum::extract::Request) -> Response {
-    let path = request.uri().path().to_owned();
+    let route = crate::observe::route(request.uri().path());
     let method = request.method().clone();
     // Large bodies take turns (see LARGE_BODY_BUDGET) before they are read.
     let declared = declared_length(request.headers());
@@ -213,7 +213,7 @@ async fn front(state: Arc<AppState>, routes: Router, request: axum::extract::Req
             max: state.limits.max_message_size,
         };
         // In the request's record, as every answer: its id is the record's.
-        return crate::observe::http_request(&path, method.as_str(), async {
+        return crate::observe::http_request(route, method.as_str(), async {
             error_response(&error, crate::error::RequestId::next())
         })
         .await;
@@ -225,7 +225,7 @@ async fn front(state: Arc<AppState>, routes: Router, request: axum::extract::Req
         None
     };
     let response = crate::observe::http_request(
-        &path,
+        route,
         method.as_str(),
         deadline(state.request_timeout, serve(&state, routes, request)),
     )

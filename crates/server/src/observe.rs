@@ -154,17 +154,21 @@ const ROUTES: [&str; 17] = [
 static ROUTE_OK: [OnceLock<(metrics::Counter, metrics::Histogram)>; ROUTES.len()] =
     [const { OnceLock::new() }; ROUTES.len()];
 
-/// The index of the route of `path` in [`ROUTES`] (computed from the path: this runs before
-/// routing).
-fn route_index(path: &str) -> usize {
+/// The route of a request as its metrics and access line name it: an index in [`ROUTES`].
+#[derive(Clone, Copy)]
+pub struct Route(usize);
+
+/// The route of `path` (computed from the path: this runs before routing, and before the
+/// request, path included, moves into its handler).
+pub fn route(path: &str) -> Route {
     let other = ROUTES.len() - 1;
     if path.starts_with("/swagger-ui") {
-        return other - 1;
+        return Route(other - 1);
     }
     if path.starts_with("/access/list/") {
-        return 4;
+        return Route(4);
     }
-    ROUTES.iter().position(|r| *r == path).unwrap_or(other)
+    Route(ROUTES.iter().position(|r| *r == path).unwrap_or(other))
 }
 
 /// Serves one HTTP request in its record (see the module; log lines name it as a `request` span
@@ -173,7 +177,7 @@ fn route_index(path: &str) -> usize {
 /// function returning its future rather than an async fn, which would hold `serve` twice: see
 /// [`crate::http::App`].)
 pub fn http_request<'a, F>(
-    path: &str,
+    route: Route,
     method: &'a str,
     serve: F,
 ) -> impl std::future::Future<Output = Response> + 'a
@@ -182,7 +186,7 @@ where
 {
     use futures_util::FutureExt;
     let start = Instant::now();
-    let index = route_index(path);
+    let index = route.0;
     let record = Arc::new(RequestRecord {
         id: RequestId::fresh(),
         access: Mutex::new(Access::default()),
