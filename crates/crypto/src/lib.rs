@@ -50,7 +50,7 @@ mod test_hex;
 pub use error::{Error, Result};
 pub use hash::{HashAlgorithm, Hasher, hash, hmac, hmac_verify, sha256};
 pub use kdf::{Argon2Params, MAX_DERIVED_LENGTH, argon2id, hkdf, kdf_counter_hmac, pbkdf2};
-pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_key};
+pub use rng::{MAX_RANDOM_LENGTH, random_bytes, random_id, random_key};
 pub use seal::Sealer;
 pub use streaming::{CipherStream, StreamEnd, StreamStart};
 pub use symmetric::{

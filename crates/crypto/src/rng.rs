@@ -41,6 +41,18 @@ pub fn random_key(len: usize) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 /// Fills `buf` with random bytes straight from the generator (keys, secrets).
+/// The 16 random bytes of a version 4 UUID, from the generator's pool of IVs (identifiers are
+/// public values, as IVs are): `uuid::Uuid::new_v4` would ask the operating system, a system
+/// call for every new object.
+///
+/// # Errors
+/// [`Error::Rng`] if the generator fails.
+pub fn random_id() -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    fill_iv(&mut id)?;
+    Ok(id)
+}
+
 pub(crate) fn fill(buf: &mut [u8]) -> Result<()> {
     aws_lc_rs::rand::fill(buf).map_err(|source| Error::Rng { source })
 }
@@ -105,6 +117,15 @@ mod tests {
         // Equal outputs would mean a broken generator (probability 2^-256 otherwise).
         assert_ne!(a, b);
         assert!(random_bytes(0)?.is_empty());
+        Ok(())
+    }
+
+    /// Identifiers never repeat, across the pool's refills.
+    #[test]
+    fn random_ids_differ() -> Result<()> {
+        let ids: std::collections::HashSet<[u8; 16]> =
+            (0..1000).map(|_| random_id()).collect::<Result<_>>()?;
+        assert_eq!(ids.len(), 1000);
         Ok(())
     }
 

@@ -396,7 +396,9 @@ pub fn new_uid(attributes: &Attributes) -> KResult<String> {
         Some(_) => Err(KmsError::InvalidRequest(
             "the UniqueIdentifier attribute must be a non-empty text".into(),
         )),
-        None => Ok(uuid::Uuid::new_v4().to_string()),
+        None => Ok(uuid::Builder::from_random_bytes(kms_crypto::random_id()?)
+            .into_uuid()
+            .to_string()),
     }
 }
 
