@@ -154,7 +154,8 @@ static ACCESS_LINES: OnceLock<(Arc<Shared>, bool)> = OnceLock::new();
 
 /// Has [`write_access_line`] write the access lines straight to `writer`, as [`LineFormat`]
 /// without colours (`json` or text) writes them, rather than through tracing's dispatch,
-/// field visits and formatter (which cost the line four times as much). For a process whose
+/// field visits and formatter (6.7k instructions a line through them, 3.7k this way, by
+/// callgrind). For a process whose
 /// only subscriber writes through [`LineFormat`] to `writer` (the binary's): a line written
 /// this way reaches no other layer. The filter still decides whether the line is written.
 pub fn access_lines_to(writer: &BatchedStdout, json: bool) {
