@@ -184,6 +184,12 @@ pub fn write_access_line(id: crate::error::RequestId, line: &AccessLine<'_>) -> 
     true
 }
 
+/// A field of the access line: text, quoted, or a number.
+enum AccessField<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
 /// The access line as [`LineFormat`] writes the event of `crate::observe::access_event`.
 pub(crate) fn format_access_line(
     out: &mut String,
@@ -191,24 +197,33 @@ pub(crate) fn format_access_line(
     line: &AccessLine<'_>,
     json: bool,
 ) -> std::fmt::Result {
+    use AccessField::{Number, Text};
     use std::fmt::Write as _;
     let target = crate::observe::ACCESS_TARGET;
+    let fields = [
+        ("user", Text(line.user)),
+        ("method", Text(line.method)),
+        ("route", Text(line.route)),
+        ("operation", Text(line.operation)),
+        ("operations", Number(u64::from(line.operations))),
+        ("object", Text(line.object)),
+        ("result", Text(line.result)),
+        ("status", Number(u64::from(line.status))),
+    ];
     if json {
         out.push_str("{\"timestamp\":\"");
         write_time(&mut tracing_subscriber::fmt::format::Writer::new(out))?;
-        out.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"access\",\"user\":");
-        json_str(out, line.user)?;
-        out.push_str(",\"method\":");
-        json_str(out, line.method)?;
-        out.push_str(",\"route\":");
-        json_str(out, line.route)?;
-        out.push_str(",\"operation\":");
-        json_str(out, line.operation)?;
-        write!(out, ",\"operations\":{},\"object\":", line.operations)?;
-        json_str(out, line.object)?;
-        out.push_str(",\"result\":");
-        json_str(out, line.result)?;
-        write!(out, ",\"status\":{},\"duration_ms\":", line.status)?;
+        out.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"access\"");
+        for (name, value) in fields {
+            out.push_str(",\"");
+            out.push_str(name);
+            out.push_str("\":");
+            match value {
+                Text(s) => json_str(out, s)?,
+                Number(n) => write!(out, "{n}")?,
+            }
+        }
+        out.push_str(",\"duration_ms\":");
         if line.duration_ms.is_finite() {
             write!(out, "{}", line.duration_ms)?;
         } else {
@@ -224,23 +239,17 @@ pub(crate) fn format_access_line(
         out.push_str(std::str::from_utf8(&id.hex()).map_err(|_| std::fmt::Error)?);
         out.push_str("}: ");
         out.push_str(target);
-        out.push_str(": access user=");
-        text_str(out, line.user)?;
-        out.push_str(" method=");
-        text_str(out, line.method)?;
-        out.push_str(" route=");
-        text_str(out, line.route)?;
-        out.push_str(" operation=");
-        text_str(out, line.operation)?;
-        write!(out, " operations={} object=", line.operations)?;
-        text_str(out, line.object)?;
-        out.push_str(" result=");
-        text_str(out, line.result)?;
-        writeln!(
-            out,
-            " status={} duration_ms={:?}",
-            line.status, line.duration_ms
-        )
+        out.push_str(": access");
+        for (name, value) in fields {
+            out.push(' ');
+            out.push_str(name);
+            out.push('=');
+            match value {
+                Text(s) => text_str(out, s)?,
+                Number(n) => write!(out, "{n}")?,
+            }
+        }
+        writeln!(out, " duration_ms={:?}", line.duration_ms)
     }
 }
 
