@@ -425,11 +425,18 @@ fn error_response(error: &KmsError, request_id: crate::error::RequestId) -> Resp
 }
 
 fn json_response(tree: &Ttlv) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        json::to_string(tree),
-    )
-        .into_response()
+    kmip_answer("application/json", json::to_string(tree))
+}
+
+/// A KMIP answer of `content_type`: its header value is static, neither checked nor copied
+/// on every answer as a `(headers, body)` tuple's is.
+fn kmip_answer(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 /// `POST /kmip/2_1` as a route of the router, kept for completeness: [`authenticate`] calls
@@ -596,17 +603,9 @@ async fn kmip_any(state: &AppState, user: String, request: axum::extract::Reques
         Err(e) => invalid_message(2, 1, &KmsError::Codec(e)).encode(),
     };
     match encoding {
-        Encoding::Binary => (
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            binary::encode(&response),
-        )
-            .into_response(),
+        Encoding::Binary => kmip_answer("application/octet-stream", binary::encode(&response)),
         Encoding::Json => json_response(&response),
-        Encoding::Xml => (
-            [(header::CONTENT_TYPE, "text/xml")],
-            xml::to_string(&response),
-        )
-            .into_response(),
+        Encoding::Xml => kmip_answer("text/xml", xml::to_string(&response)),
     }
 }
 
