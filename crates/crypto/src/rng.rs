@@ -40,7 +40,6 @@ pub fn random_key(len: usize) -> Result<Zeroizing<Vec<u8>>> {
     Ok(key)
 }
 
-/// Fills `buf` with random bytes straight from the generator (keys, secrets).
 /// The 16 random bytes of a version 4 UUID, from the generator's pool of IVs (identifiers are
 /// public values, as IVs are): `uuid::Uuid::new_v4` would ask the operating system, a system
 /// call for every new object.
@@ -53,6 +52,7 @@ pub fn random_id() -> Result<[u8; 16]> {
     Ok(id)
 }
 
+/// Fills `buf` with random bytes straight from the generator (keys, secrets).
 pub(crate) fn fill(buf: &mut [u8]) -> Result<()> {
     aws_lc_rs::rand::fill(buf).map_err(|source| Error::Rng { source })
 }

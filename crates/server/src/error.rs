@@ -322,9 +322,7 @@ impl RequestId {
             prefix | (COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xFFFF_FFFF),
         )
     }
-}
 
-impl RequestId {
     /// The id as written: 16 lower-case hex digits (without `format!`'s padding machinery:
     /// it is written into every answer and access line).
     pub fn hex(self) -> [u8; 16] {
