@@ -23,6 +23,16 @@ impl Tag {
 
     /// The specification name of this tag (`"UniqueIdentifier"`), if this crate knows it.
     pub fn name(self) -> Option<&'static str> {
+        // Every node of every JSON answer is named here: the specification's tags and the
+        // operations' responses by index, the rest by search.
+        let tables = name_tables();
+        if let Some(name) = self
+            .0
+            .checked_sub(SPEC_TAGS_BASE)
+            .and_then(|i| tables.spec.get(i as usize))
+        {
+            return *name;
+        }
         if let Ok(i) = TAGS_BY_VALUE.binary_search_by_key(&self.0, |(v, _)| *v) {
             return Some(TAGS_BY_VALUE[i].1);
         }
@@ -31,10 +41,13 @@ impl Tag {
             .checked_sub(OPERATION_RESPONSE_BASE)
             .filter(|v| *v < 0x8000)
         {
-            return OPERATION_RESPONSE_NAMES
-                .iter()
-                .find(|(v, _)| *v == op)
-                .map(|(_, n)| *n);
+            return match tables.responses.get(op as usize) {
+                Some(name) => *name,
+                None => OPERATION_RESPONSE_NAMES
+                    .iter()
+                    .find(|(v, _)| *v == op)
+                    .map(|(_, n)| *n),
+            };
         }
         let op = self
             .0
@@ -111,28 +124,91 @@ impl Tag {
     }
 }
 
-/// FNV-1a, for the fixed table of [`name_index`]: names are short, and the table holds only this
-/// crate's own names (what a client sends is looked up, never inserted), so it cannot be flooded.
-struct Fnv(u64);
+/// First tag of the specification's range (`0x420000`, unused) and how many tags from it
+/// [`NameTables::spec`] holds: every tag of KMIP 2.1 (the last is `0x420176`).
+const SPEC_TAGS_BASE: u32 = 0x42_0000;
+const SPEC_TAGS: usize = 0x200;
 
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
+/// The names [`Tag::name`] finds by index.
+struct NameTables {
+    /// Of the tags `SPEC_TAGS_BASE..SPEC_TAGS_BASE + SPEC_TAGS`, by their offset.
+    spec: Box<[Option<&'static str>]>,
+    /// Of the operations' response pseudo-tags, by operation.
+    responses: Box<[Option<&'static str>]>,
+}
+
+fn name_tables() -> &'static NameTables {
+    static TABLES: std::sync::OnceLock<NameTables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut spec = vec![None; SPEC_TAGS];
+        for (v, n) in TAGS_BY_VALUE {
+            if let Some(slot) = v
+                .checked_sub(SPEC_TAGS_BASE)
+                .and_then(|i| spec.get_mut(i as usize))
+            {
+                slot.get_or_insert(*n);
+            }
+        }
+        let last = OPERATION_RESPONSE_NAMES
+            .iter()
+            .map(|(op, _)| *op as usize)
+            .filter(|op| *op < 0x400)
+            .max()
+            .unwrap_or(0);
+        let mut responses = vec![None; last + 1];
+        for (op, n) in OPERATION_RESPONSE_NAMES {
+            if let Some(slot) = responses.get_mut(*op as usize) {
+                slot.get_or_insert(*n);
+            }
+        }
+        NameTables {
+            spec: spec.into_boxed_slice(),
+            responses: responses.into_boxed_slice(),
+        }
+    })
+}
+
+/// A hash for the fixed table of [`name_index`], eight bytes at a time (a name is looked up for
+/// every node of every JSON request; FNV-1a, a byte at a time, cost a multiplication per
+/// character), with murmur3's finalizer so that the low bits the table indexes by depend on
+/// every byte. The table holds only this crate's own names (what a client sends is looked up,
+/// never inserted), so it cannot be flooded.
+#[derive(Default)]
+struct NameHash(u64);
+
+impl NameHash {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(Self::K);
     }
 }
 
-impl std::hash::Hasher for Fnv {
+impl std::hash::Hasher for NameHash {
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0; 8];
+            word.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(word));
         }
+        let rest = words.remainder();
+        let mut word = [0; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        // The length tells "ab" from "ab\0".
+        self.mix(u64::from_le_bytes(word) ^ ((bytes.len() as u64) << 56));
     }
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
-type NameIndex = std::collections::HashMap<Box<str>, u32, std::hash::BuildHasherDefault<Fnv>>;
+type NameIndex = std::collections::HashMap<Box<str>, u32, std::hash::BuildHasherDefault<NameHash>>;
 
 /// The tag of every name this crate knows (specification names, Cosmian's aliases, operation
 /// request and response names), each as [`Tag::lookup`] finds it.
@@ -209,5 +285,32 @@ mod tests {
         for (v, n) in TAGS_BY_VALUE {
             assert_eq!(Tag::from_name(n), Some(Tag(*v)), "{n}");
         }
+    }
+
+    /// The tables `name` reads by index say what a search of the generated lists says, for
+    /// every tag of the indexed ranges, known or not.
+    #[test]
+    fn names_by_index_are_the_names_searched() {
+        let searched = |v: u32| {
+            TAGS_BY_VALUE
+                .iter()
+                .find(|(t, _)| *t == v)
+                .map(|(_, n)| *n)
+                .or_else(|| {
+                    let op = v.checked_sub(OPERATION_RESPONSE_BASE)?;
+                    OPERATION_RESPONSE_NAMES
+                        .iter()
+                        .find(|(o, _)| *o == op)
+                        .map(|(_, n)| *n)
+                })
+        };
+        let mut known = 0;
+        for v in (SPEC_TAGS_BASE - 2..SPEC_TAGS_BASE + SPEC_TAGS as u32 + 2)
+            .chain(OPERATION_RESPONSE_BASE - 2..OPERATION_RESPONSE_BASE + 0x500)
+        {
+            assert_eq!(Tag(v).name(), searched(v), "{v:#x}");
+            known += usize::from(searched(v).is_some());
+        }
+        assert!(known > 400, "{known} names checked");
     }
 }

@@ -16,9 +16,16 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Buffer size that triggers a write at once.
 const FLUSH_AT: usize = 256 * 1024;
 
+/// Capacity of the buffer kept from one write-out to the next, at most (see [`Shared::spare`]).
+const KEEP: usize = 4 * FLUSH_AT;
+
 #[derive(Default)]
 struct Shared {
     buffer: Mutex<(Vec<u8>, bool)>,
+    /// The buffer written out last, emptied: swapped in for the next round, so that its pages
+    /// are not given back and faulted in again every round (a buffer past glibc's mmap
+    /// threshold is its own mapping). Held while writing out: rounds are written in order.
+    spare: Mutex<Vec<u8>>,
     wake: Condvar,
 }
 
@@ -40,14 +47,21 @@ impl Shared {
 
     /// Writes out what is buffered.
     fn flush(&self) {
-        let pending = match self.buffer.lock() {
-            Ok(mut b) => std::mem::take(&mut b.0),
-            Err(_) => return,
+        let Ok(mut pending) = self.spare.lock() else {
+            return;
         };
+        match self.buffer.lock() {
+            Ok(mut b) => std::mem::swap(&mut b.0, &mut *pending),
+            Err(_) => return,
+        }
         if !pending.is_empty() {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(&pending);
             let _ = out.flush();
+        }
+        pending.clear();
+        if pending.capacity() > KEEP {
+            *pending = Vec::new();
         }
     }
 }
