@@ -7,6 +7,8 @@
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
+use std::sync::OnceLock;
+
 use aws_lc_rs::aead::{self as lc, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
@@ -120,6 +122,7 @@ impl Aead {
 pub(crate) fn seal(
     alg: Aead,
     key: &[u8],
+    schedules: &KeySchedules,
     iv: &[u8],
     aad: &[u8],
     plaintext: &[u8],
@@ -132,9 +135,9 @@ pub(crate) fn seal(
     // Only AES-GCM passes the checks above with another IV length, and only AES-GCM and
     // ChaCha20-Poly1305 with a shorter tag.
     if iv.len() == STANDARD_NONCE && tag_length == FULL_TAG {
-        library_seal(lc_alg, key, iv, aad, plaintext)
+        library_seal(alg, lc_alg, key, schedules, iv, aad, plaintext)
     } else if alg == Aead::ChaCha20Poly1305 {
-        let mut sealed = library_seal(lc_alg, key, iv, aad, plaintext)?;
+        let mut sealed = library_seal(alg, lc_alg, key, schedules, iv, aad, plaintext)?;
         sealed.tag.truncate(tag_length);
         Ok(sealed)
     } else {
@@ -146,6 +149,7 @@ pub(crate) fn seal(
 pub(crate) fn open(
     alg: Aead,
     key: &[u8],
+    schedules: &KeySchedules,
     iv: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
@@ -156,9 +160,9 @@ pub(crate) fn open(
     alg.check_tag_length(tag.len())?;
     alg.check_data(ciphertext.len())?;
     if iv.len() == STANDARD_NONCE && tag.len() == FULL_TAG {
-        library_open(lc_alg, key, iv, aad, ciphertext, tag)
+        library_open(alg, lc_alg, key, schedules, iv, aad, ciphertext, tag)
     } else if alg == Aead::ChaCha20Poly1305 {
-        chacha_open_truncated(lc_alg, key, iv, aad, ciphertext, tag)
+        chacha_open_truncated(lc_alg, key, schedules, iv, aad, ciphertext, tag)
     } else {
         gcm_open(key, iv, aad, ciphertext, tag)
     }
@@ -181,6 +185,7 @@ fn check_tag(full: &[u8], given: &[u8]) -> Result<()> {
 fn chacha_open_truncated(
     lc_alg: &'static lc::Algorithm,
     key: &[u8],
+    schedules: &KeySchedules,
     iv: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
@@ -197,7 +202,15 @@ fn chacha_open_truncated(
     // Block 0 keys Poly1305; the data starts at block 1 (RFC 8439 section 2.8).
     stream.seek(64u64);
     stream.apply_keystream(&mut plain);
-    let resealed = library_seal(lc_alg, key, iv, aad, &plain)?;
+    let resealed = library_seal(
+        Aead::ChaCha20Poly1305,
+        lc_alg,
+        key,
+        schedules,
+        iv,
+        aad,
+        &plain,
+    )?;
     check_tag(&resealed.tag, tag)?;
     Ok(plain)
 }
@@ -210,18 +223,122 @@ fn library_key(lc_alg: &'static lc::Algorithm, key: &[u8]) -> Result<LessSafeKey
         .map_err(Error::backend("load an AEAD key"))
 }
 
+/// AEAD keys made ready (aws-lc's AES key schedule and GHASH table, or ChaCha20-Poly1305's
+/// context), kept with the key they were made from so that the next request with the same key
+/// skips that work. The server keeps one with each object it caches (`kms_store`), so it lives
+/// exactly as long as the cached key material.
+///
+/// Each prepared key is held with a copy of the bytes it was made from, and used only for those
+/// bytes (compared in constant time): given other bytes, a key is made for that call alone.
+/// Dropping frees both: the copy is wiped by `Zeroizing`, and aws-lc frees its context
+/// (`EVP_AEAD_CTX_free`, which keeps the key schedule inside the context) with `OPENSSL_free`,
+/// which wipes the whole allocation before freeing it (`crypto/mem.c`).
+///
+/// A clone starts empty, so that a changed copy of an object never meets the old key's
+/// schedule, and every value compares equal: it is derived from the key material, which the
+/// owner compares.
+#[derive(Default)]
+pub struct KeySchedules {
+    /// One per [`Aead`], by [`Aead::slot`].
+    slots: [OnceLock<Prepared>; 3],
+}
+
+struct Prepared {
+    key: Zeroizing<Vec<u8>>,
+    ready: LessSafeKey,
+}
+
+/// A prepared key kept in [`KeySchedules`], or made for one call.
+enum Ready<'a> {
+    Kept(&'a LessSafeKey),
+    Made(LessSafeKey),
+}
+
+impl Ready<'_> {
+    fn get(&self) -> &LessSafeKey {
+        match self {
+            Ready::Kept(key) => key,
+            Ready::Made(key) => key,
+        }
+    }
+}
+
+impl Aead {
+    const fn slot(self) -> usize {
+        match self {
+            Self::AesGcm => 0,
+            Self::AesGcmSiv => 1,
+            Self::ChaCha20Poly1305 => 2,
+        }
+    }
+}
+
+impl KeySchedules {
+    /// How many prepared keys are kept.
+    #[must_use]
+    pub fn prepared(&self) -> usize {
+        self.slots.iter().filter(|s| s.get().is_some()).count()
+    }
+
+    /// The prepared key of `alg` for `key`: the kept one if it was made from these bytes, else
+    /// a new one, kept if the slot is free.
+    fn ready(&self, alg: Aead, lc_alg: &'static lc::Algorithm, key: &[u8]) -> Result<Ready<'_>> {
+        let slot = &self.slots[alg.slot()];
+        if slot.get().is_none() {
+            let made = Prepared {
+                key: Zeroizing::new(key.to_vec()),
+                ready: library_key(lc_alg, key)?,
+            };
+            // Another request may have filled the slot meanwhile; either key serves.
+            if let Err(made) = slot.set(made) {
+                return Ok(Ready::Made(made.ready));
+            }
+        }
+        match slot.get() {
+            Some(kept) if bool::from(subtle::ConstantTimeEq::ct_eq(kept.key.as_slice(), key)) => {
+                Ok(Ready::Kept(&kept.ready))
+            }
+            _ => Ok(Ready::Made(library_key(lc_alg, key)?)),
+        }
+    }
+}
+
+impl Clone for KeySchedules {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for KeySchedules {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+// Written by hand: only how many keys are prepared, never their bytes.
+impl std::fmt::Debug for KeySchedules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySchedules")
+            .field("prepared", &self.prepared())
+            .finish()
+    }
+}
+
 fn library_seal(
+    alg: Aead,
     lc_alg: &'static lc::Algorithm,
     key: &[u8],
+    schedules: &KeySchedules,
     iv: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Sealed> {
-    let key = library_key(lc_alg, key)?;
+    let key = schedules.ready(alg, lc_alg, key)?;
     let nonce = Nonce::try_assume_unique_for_key(iv).map_err(Error::backend("read the nonce"))?;
     // The buffer holds plaintext until sealing succeeds, so it is wiped if sealing fails.
     let mut buffer = Zeroizing::new(plaintext.to_vec());
     let tag = key
+        .get()
         .seal_in_place_separate_tag(nonce, Aad::from(aad), buffer.as_mut_slice())
         .map_err(Error::backend("encrypt"))?;
     Ok(Sealed {
@@ -230,21 +347,28 @@ fn library_seal(
     })
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the AEAD inputs, each named by its role"
+)]
 fn library_open(
+    alg: Aead,
     lc_alg: &'static lc::Algorithm,
     key: &[u8],
+    schedules: &KeySchedules,
     iv: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
     tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let key = library_key(lc_alg, key)?;
+    let key = schedules.ready(alg, lc_alg, key)?;
     let nonce = Nonce::try_assume_unique_for_key(iv).map_err(Error::backend("read the nonce"))?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     // aws-lc-rs reports every failure here as `Unspecified`; with lengths already checked the
     // only cause left is a tag mismatch. On failure the buffer may hold partial plaintext and
     // is wiped when dropped.
-    key.open_in_place_separate_tag(nonce, Aad::from(aad), tag, buffer.as_mut_slice())
+    key.get()
+        .open_in_place_separate_tag(nonce, Aad::from(aad), tag, buffer.as_mut_slice())
         .map_err(|_| Error::AuthenticationFailed)?;
     Ok(buffer)
 }
@@ -560,6 +684,103 @@ impl GcmStream {
 mod tests {
     use super::*;
     use crate::test_hex::decode as hex;
+
+    /// [`super::seal`] with nothing kept, as most cases here want.
+    fn seal(
+        alg: Aead,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        tag_length: usize,
+    ) -> Result<Sealed> {
+        super::seal(
+            alg,
+            key,
+            &KeySchedules::default(),
+            iv,
+            aad,
+            plaintext,
+            tag_length,
+        )
+    }
+
+    /// [`super::open`] with nothing kept.
+    fn open(
+        alg: Aead,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        super::open(alg, key, &KeySchedules::default(), iv, aad, ciphertext, tag)
+    }
+
+    #[test]
+    fn kept_schedules_serve_only_the_key_they_were_made_from() -> Result<()> {
+        let kept = KeySchedules::default();
+        let (a, b, iv) = ([1u8; 32], [2u8; 32], [3u8; 12]);
+        let fresh_a = seal(Aead::AesGcm, &a, &iv, b"ad", b"data", 16)?;
+        let fresh_b = seal(Aead::AesGcm, &b, &iv, b"ad", b"data", 16)?;
+        assert_ne!(fresh_a.ciphertext, fresh_b.ciphertext);
+        assert_eq!(kept.prepared(), 0);
+        // Made for `a` and kept; used again for `a`.
+        for _ in 0..2 {
+            let sealed = super::seal(Aead::AesGcm, &a, &kept, &iv, b"ad", b"data", 16)?;
+            assert_eq!(
+                (&sealed.ciphertext, &sealed.tag),
+                (&fresh_a.ciphertext, &fresh_a.tag)
+            );
+            assert_eq!(kept.prepared(), 1);
+        }
+        // Other bytes of the same length never meet `a`'s schedule, sealing or opening.
+        let sealed = super::seal(Aead::AesGcm, &b, &kept, &iv, b"ad", b"data", 16)?;
+        assert_eq!(
+            (&sealed.ciphertext, &sealed.tag),
+            (&fresh_b.ciphertext, &fresh_b.tag)
+        );
+        let opened = super::open(
+            Aead::AesGcm,
+            &b,
+            &kept,
+            &iv,
+            b"ad",
+            &fresh_b.ciphertext,
+            &fresh_b.tag,
+        )?;
+        assert_eq!(opened.as_slice(), b"data");
+        assert!(matches!(
+            super::open(
+                Aead::AesGcm,
+                &a,
+                &kept,
+                &iv,
+                b"ad",
+                &fresh_b.ciphertext,
+                &fresh_b.tag
+            ),
+            Err(Error::AuthenticationFailed)
+        ));
+        // Each AEAD has its slot; ChaCha20-Poly1305 with a truncated tag uses it too.
+        let chacha = super::seal(Aead::ChaCha20Poly1305, &a, &kept, &iv, b"", b"x", 12)?;
+        assert_eq!(kept.prepared(), 2);
+        let opened = super::open(
+            Aead::ChaCha20Poly1305,
+            &a,
+            &kept,
+            &iv,
+            b"",
+            &chacha.ciphertext,
+            &chacha.tag,
+        )?;
+        assert_eq!(opened.as_slice(), b"x");
+        // A copy starts empty, equal, and shows no key bytes.
+        assert_eq!(kept.clone().prepared(), 0);
+        assert!(kept.clone() == kept);
+        assert_eq!(format!("{kept:?}"), "KeySchedules { prepared: 2 }");
+        Ok(())
+    }
 
     /// Test cases from McGrew and Viega, "The Galois/Counter Mode of Operation (GCM)".
     struct GcmCase {
@@ -895,6 +1116,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::super::*;
+        use super::{open, seal};
 
         fn oracle<N: ArrayLength<u8>>(
             key: &[u8],

@@ -29,7 +29,7 @@
 //! ```
 
 mod aead;
-pub use aead::{GcmStream, MAX_STREAMED_DECRYPTION};
+pub use aead::{GcmStream, KeySchedules, MAX_STREAMED_DECRYPTION};
 pub mod asymmetric;
 mod block;
 mod error;
@@ -55,6 +55,6 @@ pub use seal::Sealer;
 pub use streaming::{CipherStream, StreamEnd, StreamStart};
 pub use symmetric::{
     DEFAULT_TAG_LENGTH, DecryptRequest, EncryptRequest, Encrypted, Padding, SymmetricCipher,
-    decrypt, encrypt,
+    decrypt, decrypt_with, encrypt, encrypt_with,
 };
 pub use wrap::{aes_key_unwrap, aes_key_unwrap_unpadded, aes_key_wrap, aes_key_wrap_unpadded};

@@ -6,7 +6,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::aead::{self, Aead};
+use crate::aead::{self, Aead, KeySchedules};
 use crate::block::{self, BlockMode};
 use crate::error::{Error, Result};
 use crate::tdea::{self, TdesMode};
@@ -256,6 +256,15 @@ enum Family {
 /// Any [`Error`] describing a key, IV, tag length, padding or data length the cipher does not
 /// accept; [`Error::Rng`] if an IV cannot be generated.
 pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
+    encrypt_with(req, &KeySchedules::default())
+}
+
+/// [`encrypt`], with the AEAD key prepared once and kept in `schedules` for later requests
+/// with the same key.
+///
+/// # Errors
+/// As [`encrypt`].
+pub fn encrypt_with(req: &EncryptRequest<'_>, schedules: &KeySchedules) -> Result<Encrypted> {
     let cipher = req.cipher;
     let family = cipher.family(req.padding)?;
     if !cipher.is_aead() {
@@ -268,6 +277,7 @@ pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
             let sealed = aead::seal(
                 alg,
                 req.key,
+                schedules,
                 iv_bytes,
                 req.aad,
                 req.plaintext,
@@ -307,6 +317,18 @@ pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
 /// when PKCS#5 padding is malformed, and any [`Error`] describing a parameter the cipher does
 /// not accept.
 pub fn decrypt(req: &DecryptRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
+    decrypt_with(req, &KeySchedules::default())
+}
+
+/// [`decrypt`], with the AEAD key prepared once and kept in `schedules` for later requests
+/// with the same key.
+///
+/// # Errors
+/// As [`decrypt`].
+pub fn decrypt_with(
+    req: &DecryptRequest<'_>,
+    schedules: &KeySchedules,
+) -> Result<Zeroizing<Vec<u8>>> {
     let cipher = req.cipher;
     let family = cipher.family(req.padding)?;
     if !cipher.is_aead() {
@@ -325,7 +347,15 @@ pub fn decrypt(req: &DecryptRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
             let tag = req.tag.ok_or(Error::MissingTag {
                 algorithm: cipher.name(),
             })?;
-            aead::open(alg, req.key, iv_bytes, req.aad, req.ciphertext, tag)
+            aead::open(
+                alg,
+                req.key,
+                schedules,
+                iv_bytes,
+                req.aad,
+                req.ciphertext,
+                tag,
+            )
         }
         Family::Block(mode) => block::decrypt(mode, req.key, iv, req.ciphertext),
         Family::Xts => xts::decrypt(req.key, iv_bytes, req.ciphertext),

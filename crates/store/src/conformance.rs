@@ -45,6 +45,7 @@ pub fn sample(uid: &str, owner: &str, tags: &[&str]) -> StoredObject {
         owner: owner.to_owned(),
         tags,
         revision: 0,
+        schedules: Default::default(),
     }
 }
 

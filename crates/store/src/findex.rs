@@ -308,6 +308,7 @@ pub fn decode_record(bytes: &[u8], revision: u64) -> Result<Record> {
             owner,
             tags,
             revision,
+            schedules: Default::default(),
         },
     })
 }
@@ -358,6 +359,7 @@ mod tests {
             owner: "alice".into(),
             tags: vec!["a".into(), "b".into()],
             revision: 0,
+            schedules: Default::default(),
         };
         let r = decode_record(&encode_record(7, &o), 3).expect("decode");
         assert_eq!(r.seq, 7);

@@ -1144,6 +1144,7 @@ impl ObjectStore for RedisFindexStore {
             .map_err(unavailable)?;
         let object = StoredObject {
             revision: 1,
+            schedules: Default::default(),
             ..object
         };
         let key = current.entry_key(&object.uid);

@@ -43,18 +43,21 @@ pub async fn decrypt(
         .data
         .ok_or_else(|| KmsError::MissingData("Decrypt needs Data".into()))?;
     // Cosmian's clients send empty IV and tag fields for ciphers without them (key wrap).
-    let plaintext = kms_crypto::decrypt(&kms_crypto::DecryptRequest {
-        cipher: choice.cipher,
-        key: key_bytes(&key)?,
-        iv: given(&request.iv_counter_nonce),
-        aad: request
-            .authenticated_encryption_additional_data
-            .as_deref()
-            .unwrap_or(&[]),
-        ciphertext: &data,
-        tag: given(&request.authenticated_encryption_tag),
-        padding: choice.padding,
-    })?;
+    let plaintext = kms_crypto::decrypt_with(
+        &kms_crypto::DecryptRequest {
+            cipher: choice.cipher,
+            key: key_bytes(&key)?,
+            iv: given(&request.iv_counter_nonce),
+            aad: request
+                .authenticated_encryption_additional_data
+                .as_deref()
+                .unwrap_or(&[]),
+            ciphertext: &data,
+            tag: given(&request.authenticated_encryption_tag),
+            padding: choice.padding,
+        },
+        &key.schedules,
+    )?;
     symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
     Ok(DecryptResponse {
         unique_identifier: key.uid.clone().into(),

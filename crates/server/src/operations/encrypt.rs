@@ -51,18 +51,21 @@ pub async fn encrypt(
             "RandomIV is false: give the IVCounterNonce".into(),
         ));
     }
-    let out = kms_crypto::encrypt(&kms_crypto::EncryptRequest {
-        cipher: choice.cipher,
-        key: key_bytes(&key)?,
-        iv: request.iv_counter_nonce.as_deref(),
-        aad: request
-            .authenticated_encryption_additional_data
-            .as_deref()
-            .unwrap_or(&[]),
-        plaintext: &data,
-        tag_length: choice.tag_length,
-        padding: choice.padding,
-    })?;
+    let out = kms_crypto::encrypt_with(
+        &kms_crypto::EncryptRequest {
+            cipher: choice.cipher,
+            key: key_bytes(&key)?,
+            iv: request.iv_counter_nonce.as_deref(),
+            aad: request
+                .authenticated_encryption_additional_data
+                .as_deref()
+                .unwrap_or(&[]),
+            plaintext: &data,
+            tag_length: choice.tag_length,
+            padding: choice.padding,
+        },
+        &key.schedules,
+    )?;
     symmetric::record_binding(kms, ctx, &key.uid, choice.cipher, binding).await?;
     // Counted only once the data is encrypted: a request that fails uses nothing up.
     if key.attributes.usage_limits().is_some() {

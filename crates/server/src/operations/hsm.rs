@@ -216,6 +216,7 @@ fn record_of(o: &HsmObject, owner: &str) -> StoredObject {
         owner: owner.to_owned(),
         tags: vec![],
         revision: 0,
+        schedules: Default::default(),
     }
 }
 

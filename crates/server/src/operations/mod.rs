@@ -596,6 +596,7 @@ pub fn new_stored_object(
         owner: ctx.user.clone(),
         tags,
         revision: 0,
+        schedules: Default::default(),
     })
 }
 

@@ -593,6 +593,7 @@ impl Dialect {
             owner,
             tags,
             revision,
+            schedules: Default::default(),
         })
     }
 }
