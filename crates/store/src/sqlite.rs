@@ -1126,6 +1126,43 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_database_keeps_no_sequence_and_locate_keeps_creation_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kms.db");
+        let store = SqliteStore::open(&path).expect("open");
+        for uid in ["a", "b", "c"] {
+            let o = crate::conformance::sample(uid, "alice", &[]);
+            store.create(o).await.expect("create");
+        }
+        // The newest object's number is the one a plain rowid can give again.
+        store.delete("c").await.expect("delete");
+        for uid in ["d", "e"] {
+            let o = crate::conformance::sample(uid, "alice", &[]);
+            store.create(o).await.expect("create");
+        }
+        let query = LocateQuery {
+            owner: Some("alice".into()),
+            ..LocateQuery::default()
+        };
+        assert_eq!(
+            store.locate(&query).await.expect("locate"),
+            ["a", "b", "d", "e"]
+        );
+        let conn = Connection::open(&path).expect("open directly");
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("query");
+        assert_eq!(
+            tables, 0,
+            "no AUTOINCREMENT: no page of it written per commit"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("kms.db");
