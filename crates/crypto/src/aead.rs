@@ -223,27 +223,29 @@ fn library_key(lc_alg: &'static lc::Algorithm, key: &[u8]) -> Result<LessSafeKey
         .map_err(Error::backend("load an AEAD key"))
 }
 
-/// AEAD keys made ready (aws-lc's AES key schedule and GHASH table, or ChaCha20-Poly1305's
-/// context), kept with the key they were made from so that the next request with the same key
+/// An AEAD key made ready (aws-lc's AES key schedule and GHASH table, or ChaCha20-Poly1305's
+/// context), kept with the key it was made from so that the next request with the same key
 /// skips that work. The server keeps one with each object it caches (`kms_store`), so it lives
 /// exactly as long as the cached key material.
 ///
-/// Each prepared key is held with a copy of the bytes it was made from, and used only for those
-/// bytes (compared in constant time): given other bytes, a key is made for that call alone.
-/// Dropping frees both: the copy is wiped by `Zeroizing`, and aws-lc frees its context
-/// (`EVP_AEAD_CTX_free`, which keeps the key schedule inside the context) with `OPENSSL_free`,
-/// which wipes the whole allocation before freeing it (`crypto/mem.c`).
+/// It holds at most one prepared key, for the first AEAD used, on the heap: 16 bytes in each
+/// object until a request prepares one. It is held with a copy of the bytes it was made from
+/// and used only for those bytes and that AEAD (bytes compared in constant time); any other
+/// call makes a key for itself alone. Dropping frees both: the copy is wiped by `Zeroizing`,
+/// and aws-lc frees its context (`EVP_AEAD_CTX_free`; the key schedule lives inside the
+/// context) with `OPENSSL_free`, which wipes the whole allocation before freeing it
+/// (`crypto/mem.c`).
 ///
 /// A clone starts empty, so that a changed copy of an object never meets the old key's
 /// schedule, and every value compares equal: it is derived from the key material, which the
 /// owner compares.
 #[derive(Default)]
 pub struct KeySchedules {
-    /// One per [`Aead`], by [`Aead::slot`].
-    slots: [OnceLock<Prepared>; 3],
+    kept: OnceLock<Box<Prepared>>,
 }
 
 struct Prepared {
+    alg: Aead,
     key: Zeroizing<Vec<u8>>,
     ready: LessSafeKey,
 }
@@ -263,39 +265,32 @@ impl Ready<'_> {
     }
 }
 
-impl Aead {
-    const fn slot(self) -> usize {
-        match self {
-            Self::AesGcm => 0,
-            Self::AesGcmSiv => 1,
-            Self::ChaCha20Poly1305 => 2,
-        }
-    }
-}
-
 impl KeySchedules {
-    /// How many prepared keys are kept.
+    /// How many prepared keys are kept (0 or 1).
     #[must_use]
     pub fn prepared(&self) -> usize {
-        self.slots.iter().filter(|s| s.get().is_some()).count()
+        usize::from(self.kept.get().is_some())
     }
 
-    /// The prepared key of `alg` for `key`: the kept one if it was made from these bytes, else
-    /// a new one, kept if the slot is free.
+    /// The prepared key of `alg` for `key`: the kept one if it was made for this AEAD from
+    /// these bytes, else a new one, kept if none is.
     fn ready(&self, alg: Aead, lc_alg: &'static lc::Algorithm, key: &[u8]) -> Result<Ready<'_>> {
-        let slot = &self.slots[alg.slot()];
-        if slot.get().is_none() {
-            let made = Prepared {
+        if self.kept.get().is_none() {
+            let made = Box::new(Prepared {
+                alg,
                 key: Zeroizing::new(key.to_vec()),
                 ready: library_key(lc_alg, key)?,
-            };
-            // Another request may have filled the slot meanwhile; either key serves.
-            if let Err(made) = slot.set(made) {
+            });
+            // Another request may have kept one meanwhile; the one made here serves this call.
+            if let Err(made) = self.kept.set(made) {
                 return Ok(Ready::Made(made.ready));
             }
         }
-        match slot.get() {
-            Some(kept) if bool::from(subtle::ConstantTimeEq::ct_eq(kept.key.as_slice(), key)) => {
+        match self.kept.get() {
+            Some(kept)
+                if kept.alg == alg
+                    && bool::from(subtle::ConstantTimeEq::ct_eq(kept.key.as_slice(), key)) =>
+            {
                 Ok(Ready::Kept(&kept.ready))
             }
             _ => Ok(Ready::Made(library_key(lc_alg, key)?)),
@@ -762,9 +757,14 @@ mod tests {
             ),
             Err(Error::AuthenticationFailed)
         ));
-        // Each AEAD has its slot; ChaCha20-Poly1305 with a truncated tag uses it too.
+        // Another AEAD with the same bytes never meets AES-GCM's schedule.
         let chacha = super::seal(Aead::ChaCha20Poly1305, &a, &kept, &iv, b"", b"x", 12)?;
-        assert_eq!(kept.prepared(), 2);
+        let fresh = seal(Aead::ChaCha20Poly1305, &a, &iv, b"", b"x", 12)?;
+        assert_eq!(
+            (&chacha.ciphertext, &chacha.tag),
+            (&fresh.ciphertext, &fresh.tag)
+        );
+        assert_eq!(kept.prepared(), 1);
         let opened = super::open(
             Aead::ChaCha20Poly1305,
             &a,
@@ -778,7 +778,8 @@ mod tests {
         // A copy starts empty, equal, and shows no key bytes.
         assert_eq!(kept.clone().prepared(), 0);
         assert!(kept.clone() == kept);
-        assert_eq!(format!("{kept:?}"), "KeySchedules { prepared: 2 }");
+        assert_eq!(format!("{kept:?}"), "KeySchedules { prepared: 1 }");
+        assert_eq!(std::mem::size_of::<KeySchedules>(), 16);
         Ok(())
     }
 
