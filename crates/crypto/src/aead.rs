@@ -4,11 +4,11 @@
 //! truncated ChaCha20-Poly1305 tags (12 to 15 bytes) are checked against the full tag. Plaintext
 //! must never leave this module unless the tag verified.
 
+use std::sync::OnceLock;
+
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
-use std::sync::OnceLock;
-
 use aws_lc_rs::aead::{self as lc, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
