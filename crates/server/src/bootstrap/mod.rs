@@ -414,10 +414,16 @@ pub async fn run(
         options.ensure_ra_tls.then_some(quotes),
     )?;
     let fingerprint = tls::fingerprint(cert.as_ref());
-    let tls_config = tls::server_config(TlsIdentity {
+    // HTTP/1.1 only, as the seed's curl commands speak it: over HTTP/2, reqwest's multipart
+    // uploads (`ckms bootstrap`'s among them) reached the handler cut short in about 3 of 100
+    // requests ("incomplete multipart stream"), which curl's never did; a handful of
+    // configuration requests gain nothing from HTTP/2.
+    let mut tls_config = Arc::unwrap_or_clone(tls::server_config(TlsIdentity {
         chain: vec![cert],
         key,
-    })?;
+    })?);
+    tls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tls_config = Arc::new(tls_config);
 
     // The command line's configuration is the starting point; what is posted overrides it.
     let p12 = match &config.https {
