@@ -122,7 +122,7 @@ impl Aead {
 pub(crate) fn seal(
     alg: Aead,
     key: &[u8],
-    schedules: &KeySchedules,
+    schedules: Option<&KeySchedules>,
     iv: &[u8],
     aad: &[u8],
     plaintext: &[u8],
@@ -149,7 +149,7 @@ pub(crate) fn seal(
 pub(crate) fn open(
     alg: Aead,
     key: &[u8],
-    schedules: &KeySchedules,
+    schedules: Option<&KeySchedules>,
     iv: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
@@ -185,7 +185,7 @@ fn check_tag(full: &[u8], given: &[u8]) -> Result<()> {
 fn chacha_open_truncated(
     lc_alg: &'static lc::Algorithm,
     key: &[u8],
-    schedules: &KeySchedules,
+    schedules: Option<&KeySchedules>,
     iv: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
@@ -298,6 +298,20 @@ impl KeySchedules {
     }
 }
 
+/// The prepared key from `schedules` when given (see [`KeySchedules::ready`]), else one made
+/// for this call.
+fn ready<'a>(
+    schedules: Option<&'a KeySchedules>,
+    alg: Aead,
+    lc_alg: &'static lc::Algorithm,
+    key: &[u8],
+) -> Result<Ready<'a>> {
+    match schedules {
+        Some(kept) => kept.ready(alg, lc_alg, key),
+        None => Ok(Ready::Made(library_key(lc_alg, key)?)),
+    }
+}
+
 impl Clone for KeySchedules {
     fn clone(&self) -> Self {
         Self::default()
@@ -323,12 +337,12 @@ fn library_seal(
     alg: Aead,
     lc_alg: &'static lc::Algorithm,
     key: &[u8],
-    schedules: &KeySchedules,
+    schedules: Option<&KeySchedules>,
     iv: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Sealed> {
-    let key = schedules.ready(alg, lc_alg, key)?;
+    let key = ready(schedules, alg, lc_alg, key)?;
     let nonce = Nonce::try_assume_unique_for_key(iv).map_err(Error::backend("read the nonce"))?;
     // The buffer holds plaintext until sealing succeeds, so it is wiped if sealing fails.
     let mut buffer = Zeroizing::new(plaintext.to_vec());
@@ -350,13 +364,13 @@ fn library_open(
     alg: Aead,
     lc_alg: &'static lc::Algorithm,
     key: &[u8],
-    schedules: &KeySchedules,
+    schedules: Option<&KeySchedules>,
     iv: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
     tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let key = schedules.ready(alg, lc_alg, key)?;
+    let key = ready(schedules, alg, lc_alg, key)?;
     let nonce = Nonce::try_assume_unique_for_key(iv).map_err(Error::backend("read the nonce"))?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     // aws-lc-rs reports every failure here as `Unspecified`; with lengths already checked the
@@ -689,15 +703,7 @@ mod tests {
         plaintext: &[u8],
         tag_length: usize,
     ) -> Result<Sealed> {
-        super::seal(
-            alg,
-            key,
-            &KeySchedules::default(),
-            iv,
-            aad,
-            plaintext,
-            tag_length,
-        )
+        super::seal(alg, key, None, iv, aad, plaintext, tag_length)
     }
 
     /// [`super::open`] with nothing kept.
@@ -709,7 +715,7 @@ mod tests {
         ciphertext: &[u8],
         tag: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
-        super::open(alg, key, &KeySchedules::default(), iv, aad, ciphertext, tag)
+        super::open(alg, key, None, iv, aad, ciphertext, tag)
     }
 
     #[test]
@@ -722,7 +728,7 @@ mod tests {
         assert_eq!(kept.prepared(), 0);
         // Made for `a` and kept; used again for `a`.
         for _ in 0..2 {
-            let sealed = super::seal(Aead::AesGcm, &a, &kept, &iv, b"ad", b"data", 16)?;
+            let sealed = super::seal(Aead::AesGcm, &a, Some(&kept), &iv, b"ad", b"data", 16)?;
             assert_eq!(
                 (&sealed.ciphertext, &sealed.tag),
                 (&fresh_a.ciphertext, &fresh_a.tag)
@@ -730,7 +736,7 @@ mod tests {
             assert_eq!(kept.prepared(), 1);
         }
         // Other bytes of the same length never meet `a`'s schedule, sealing or opening.
-        let sealed = super::seal(Aead::AesGcm, &b, &kept, &iv, b"ad", b"data", 16)?;
+        let sealed = super::seal(Aead::AesGcm, &b, Some(&kept), &iv, b"ad", b"data", 16)?;
         assert_eq!(
             (&sealed.ciphertext, &sealed.tag),
             (&fresh_b.ciphertext, &fresh_b.tag)
@@ -738,7 +744,7 @@ mod tests {
         let opened = super::open(
             Aead::AesGcm,
             &b,
-            &kept,
+            Some(&kept),
             &iv,
             b"ad",
             &fresh_b.ciphertext,
@@ -749,7 +755,7 @@ mod tests {
             super::open(
                 Aead::AesGcm,
                 &a,
-                &kept,
+                Some(&kept),
                 &iv,
                 b"ad",
                 &fresh_b.ciphertext,
@@ -758,7 +764,7 @@ mod tests {
             Err(Error::AuthenticationFailed)
         ));
         // Another AEAD with the same bytes never meets AES-GCM's schedule.
-        let chacha = super::seal(Aead::ChaCha20Poly1305, &a, &kept, &iv, b"", b"x", 12)?;
+        let chacha = super::seal(Aead::ChaCha20Poly1305, &a, Some(&kept), &iv, b"", b"x", 12)?;
         let fresh = seal(Aead::ChaCha20Poly1305, &a, &iv, b"", b"x", 12)?;
         assert_eq!(
             (&chacha.ciphertext, &chacha.tag),
@@ -768,7 +774,7 @@ mod tests {
         let opened = super::open(
             Aead::ChaCha20Poly1305,
             &a,
-            &kept,
+            Some(&kept),
             &iv,
             b"",
             &chacha.ciphertext,

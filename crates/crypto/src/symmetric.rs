@@ -256,7 +256,7 @@ enum Family {
 /// Any [`Error`] describing a key, IV, tag length, padding or data length the cipher does not
 /// accept; [`Error::Rng`] if an IV cannot be generated.
 pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
-    encrypt_with(req, &KeySchedules::default())
+    encrypt_keeping(req, None)
 }
 
 /// [`encrypt`], with the AEAD key prepared once and kept in `schedules` for later requests
@@ -265,6 +265,13 @@ pub fn encrypt(req: &EncryptRequest<'_>) -> Result<Encrypted> {
 /// # Errors
 /// As [`encrypt`].
 pub fn encrypt_with(req: &EncryptRequest<'_>, schedules: &KeySchedules) -> Result<Encrypted> {
+    encrypt_keeping(req, Some(schedules))
+}
+
+fn encrypt_keeping(
+    req: &EncryptRequest<'_>,
+    schedules: Option<&KeySchedules>,
+) -> Result<Encrypted> {
     let cipher = req.cipher;
     let family = cipher.family(req.padding)?;
     if !cipher.is_aead() {
@@ -317,7 +324,7 @@ pub fn encrypt_with(req: &EncryptRequest<'_>, schedules: &KeySchedules) -> Resul
 /// when PKCS#5 padding is malformed, and any [`Error`] describing a parameter the cipher does
 /// not accept.
 pub fn decrypt(req: &DecryptRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
-    decrypt_with(req, &KeySchedules::default())
+    decrypt_keeping(req, None)
 }
 
 /// [`decrypt`], with the AEAD key prepared once and kept in `schedules` for later requests
@@ -328,6 +335,13 @@ pub fn decrypt(req: &DecryptRequest<'_>) -> Result<Zeroizing<Vec<u8>>> {
 pub fn decrypt_with(
     req: &DecryptRequest<'_>,
     schedules: &KeySchedules,
+) -> Result<Zeroizing<Vec<u8>>> {
+    decrypt_keeping(req, Some(schedules))
+}
+
+fn decrypt_keeping(
+    req: &DecryptRequest<'_>,
+    schedules: Option<&KeySchedules>,
 ) -> Result<Zeroizing<Vec<u8>>> {
     let cipher = req.cipher;
     let family = cipher.family(req.padding)?;
