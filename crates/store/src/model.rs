@@ -39,9 +39,9 @@ pub struct StoredObject {
     /// Incremented by every update; an update based on an older revision is refused with
     /// [`crate::StoreError::Conflict`] (optimistic concurrency between servers).
     pub revision: u64,
-    /// AEAD keys prepared from `object`'s key material by the requests that used it, kept while
-    /// this value lives (in the cache, as long as the entry) and wiped when it is dropped. A
-    /// copy starts empty; it is never stored.
+    /// The AEAD key prepared from `object`'s key material by the first request that used it,
+    /// kept while this value lives (in the cache, as long as the entry) and wiped when it is
+    /// dropped. A copy starts empty; it is never stored.
     pub schedules: kms_crypto::KeySchedules,
 }
 
