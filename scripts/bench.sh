@@ -7,6 +7,9 @@
 #   scripts/bench.sh [ckms bench flags...]     e.g. --duration 10 --rounds 2
 # KMS_BENCH_BACKENDS="sqlite postgresql mysql redis" picks the servers;
 # KMS_BENCH_PRELOAD=N stores N more keys in each first (for memory with many keys).
+# KMS_BENCH_COSMIAN=PATH (Cosmian KMS's server binary, `cosmian_kms`, built separately; nothing of
+# it is in this repository) adds it on SQLite and on PostgreSQL as peers in the same interleaved
+# run: cosmian-sqlite and cosmian-postgresql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -99,5 +102,31 @@ PY
   args+=(--target "$b=http://127.0.0.1:$port" --pid "$b=${pids[-1]}")
   port=$((port + 1))
 done
+if [ -n "${KMS_BENCH_COSMIAN:-}" ]; then
+  psql "${pg%/*}/postgres" -qc "DROP DATABASE IF EXISTS kmsbench_cosmian" \
+    -c "CREATE DATABASE kmsbench_cosmian" > /dev/null
+  for b in sqlite postgresql; do
+    case "$b" in
+      sqlite) db=(--database-type sqlite --sqlite-path "$scratch/cosmian-sqlite") ;;
+      postgresql) db=(--database-type postgresql --database-url "${pg%/*}/kmsbench_cosmian") ;;
+    esac
+    # Its logs at their default level, into a file.
+    "$KMS_BENCH_COSMIAN" --hostname 127.0.0.1 --port "$port" "${db[@]}" \
+      > "$scratch/cosmian-$b.log" 2>&1 &
+    pids+=($!)
+    up=
+    for _ in $(seq 300); do
+      curl -fs "http://127.0.0.1:$port/version" > /dev/null && { up=1; break; }
+      sleep 0.1
+    done
+    if [ -z "$up" ]; then
+      echo "bench: $KMS_BENCH_COSMIAN on $b did not answer on port $port:" >&2
+      tail -20 "$scratch/cosmian-$b.log" >&2
+      exit 1
+    fi
+    args+=(--target "cosmian-$b=http://127.0.0.1:$port" --pid "cosmian-$b=${pids[-1]}")
+    port=$((port + 1))
+  done
+fi
 echo "bench: $backends; $preload keys preloaded each; $(nproc) cores"
 "$target/release/ckms" bench "${args[@]}" "$@"
