@@ -9,7 +9,7 @@
 # KMS_BENCH_PRELOAD=N stores N more keys in each first (for memory with many keys).
 # KMS_BENCH_COSMIAN=PATH (Cosmian KMS's server binary, `cosmian_kms`, built separately; nothing of
 # it is in this repository) adds it on SQLite and on PostgreSQL as peers in the same interleaved
-# run: cosmian-sqlite and cosmian-postgresql.
+# run: cosmian-sqlite and cosmian-postgresql (KMS_BENCH_PRELOAD does not fill them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
