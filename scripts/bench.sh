@@ -34,6 +34,16 @@ cleanup() {
 }
 trap cleanup EXIT
 port=19950
+# Waits up to 30 s for URL to answer; otherwise fails with the end of the server's LOG.
+wait_up() {
+  for _ in $(seq 300); do
+    curl -fs "$1" > /dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench: $1 did not answer; the end of $2:" >&2
+  tail -20 "$2" >&2
+  exit 1
+}
 args=()
 for b in $backends; do
   case "$b" in
@@ -48,7 +58,7 @@ for b in $backends; do
   "$target/release/kms-server" --hostname 127.0.0.1 --port "$port" "${db[@]}" \
     ${KMS_BENCH_SERVER_FLAGS:-} > "$scratch/$b.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.1; done
+  wait_up "http://127.0.0.1:$port/health" "$scratch/$b.log"
   if [ "$preload" -gt 0 ]; then
     python3 - "$port" "$preload" <<'PY'
 import json, sys, time, urllib.request
@@ -114,16 +124,7 @@ if [ -n "${KMS_BENCH_COSMIAN:-}" ]; then
     "$KMS_BENCH_COSMIAN" --hostname 127.0.0.1 --port "$port" "${db[@]}" \
       > "$scratch/cosmian-$b.log" 2>&1 &
     pids+=($!)
-    up=
-    for _ in $(seq 300); do
-      curl -fs "http://127.0.0.1:$port/version" > /dev/null && { up=1; break; }
-      sleep 0.1
-    done
-    if [ -z "$up" ]; then
-      echo "bench: $KMS_BENCH_COSMIAN on $b did not answer on port $port:" >&2
-      tail -20 "$scratch/cosmian-$b.log" >&2
-      exit 1
-    fi
+    wait_up "http://127.0.0.1:$port/version" "$scratch/cosmian-$b.log"
     args+=(--target "cosmian-$b=http://127.0.0.1:$port" --pid "cosmian-$b=${pids[-1]}")
     port=$((port + 1))
   done
